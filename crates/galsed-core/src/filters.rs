@@ -131,7 +131,10 @@ pub fn builtin_names() -> Vec<&'static str> {
 pub enum CurveProblem {
     /// The two arrays differ in length.
     #[error("wavelength has {wavelength} points but transmission has {transmission}")]
-    LengthMismatch { wavelength: usize, transmission: usize },
+    LengthMismatch {
+        wavelength: usize,
+        transmission: usize,
+    },
     /// Fewer than two points (after dropping negative transmissions, for files).
     #[error("a filter needs at least 2 points, got {0}")]
     TooFewPoints(usize),
@@ -157,22 +160,38 @@ pub enum CurveProblem {
 pub enum FilterError {
     /// No built-in filter has this name.
     #[error("unknown built-in filter '{name}'{}", did_you_mean(.suggestions))]
-    UnknownBuiltin { name: String, suggestions: Vec<String> },
+    UnknownBuiltin {
+        name: String,
+        suggestions: Vec<String>,
+    },
     /// [`Filter::resolve`] found neither a built-in name nor a file.
     #[error("'{spec}' is neither a built-in filter name nor an existing file{}", did_you_mean(.suggestions))]
-    Unresolved { spec: String, suggestions: Vec<String> },
+    Unresolved {
+        spec: String,
+        suggestions: Vec<String>,
+    },
     /// The file could not be read.
     #[error("cannot read filter file {}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A line of a filter file could not be parsed.
     #[error("filter file {}, line {line}: {message}", .path.display())]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     /// The file holds no data rows (empty, or only comments/header).
     #[error("filter file {} has no data rows (expected 'wavelength transmission' lines)", .path.display())]
     NoData { path: PathBuf },
     /// The file parsed but its curve is unusable.
     #[error("filter file {}: {problem}", .path.display())]
-    InvalidFile { path: PathBuf, problem: CurveProblem },
+    InvalidFile {
+        path: PathBuf,
+        problem: CurveProblem,
+    },
     /// The points given to [`Filter::new`] are unusable.
     #[error("filter '{name}': {problem}")]
     InvalidCurve { name: String, problem: CurveProblem },
@@ -214,9 +233,11 @@ impl Filter {
     ) -> Result<Self, FilterError> {
         let name = name.into();
         match clean_curve(wavelength_angstrom, transmission) {
-            Ok((wavelength_angstrom, transmission)) => {
-                Ok(Self { name, wavelength_angstrom, transmission })
-            }
+            Ok((wavelength_angstrom, transmission)) => Ok(Self {
+                name,
+                wavelength_angstrom,
+                transmission,
+            }),
             Err(problem) => Err(FilterError::InvalidCurve { name, problem }),
         }
     }
@@ -254,11 +275,14 @@ impl Filter {
     /// file stem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, FilterError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| FilterError::Io { path: path.to_owned(), source })?;
-        let name = path
-            .file_stem()
-            .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        let text = std::fs::read_to_string(path).map_err(|source| FilterError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let name = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         from_text(&name, &text, path)
     }
 
@@ -290,7 +314,9 @@ impl Filter {
 
 /// Trapezoid rule of `y(i)` over the grid `x`.
 fn trapezoid(x: &[f64], y: impl Fn(usize) -> f64) -> f64 {
-    (1..x.len()).map(|i| (x[i] - x[i - 1]) * (y(i) + y(i - 1)) / 2.0).sum()
+    (1..x.len())
+        .map(|i| (x[i] - x[i - 1]) * (y(i) + y(i - 1)) / 2.0)
+        .sum()
 }
 
 fn find_builtin(name: &str) -> Option<(&'static str, &'static str)> {
@@ -321,7 +347,11 @@ fn close_matches(query: &str) -> Vec<String> {
         })
         .collect();
     scored.sort();
-    scored.into_iter().take(8).map(|(_, n)| n.to_owned()).collect()
+    scored
+        .into_iter()
+        .take(8)
+        .map(|(_, n)| n.to_owned())
+        .collect()
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -331,7 +361,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
         let mut diag = row[0];
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             diag = row[j + 1];
             row[j + 1] = next;
         }
@@ -386,18 +418,23 @@ fn from_text(name: &str, text: &str, origin: &Path) -> Result<Filter, FilterErro
             } else if !row_keywords.is_empty() {
                 // Yanny keyword/value line (e.g. `units angstrom`): not curve data.
                 continue;
-            } else if !header_seen && wavelength.is_empty() {
+            } else if !header_seen && rows == 0 {
                 header_seen = true;
                 continue;
             } else {
                 return Err(parse_err(
                     line_no,
-                    format!("expected two numbers (wavelength [Å], transmission), found '{content}'"),
+                    format!(
+                        "expected two numbers (wavelength [Å], transmission), found '{content}'"
+                    ),
                 ));
             }
         };
         let Some(t_text) = t_text else {
-            return Err(parse_err(line_no, format!("expected two columns, found '{content}'")));
+            return Err(parse_err(
+                line_no,
+                format!("expected two columns, found '{content}'"),
+            ));
         };
         let number = |s: &str| {
             s.parse::<f64>()
@@ -405,10 +442,16 @@ fn from_text(name: &str, text: &str, origin: &Path) -> Result<Filter, FilterErro
         };
         let (lam, t) = (number(lam_text)?, number(t_text)?);
         if !lam.is_finite() || !t.is_finite() {
-            return Err(parse_err(line_no, format!("non-finite value in '{content}'")));
+            return Err(parse_err(
+                line_no,
+                format!("non-finite value in '{content}'"),
+            ));
         }
         if lam <= 0.0 {
-            return Err(parse_err(line_no, format!("wavelength must be > 0 Å, got {lam}")));
+            return Err(parse_err(
+                line_no,
+                format!("wavelength must be > 0 Å, got {lam}"),
+            ));
         }
         rows += 1;
         // sedpy drops negative transmissions (noise in measured curves) rather than failing.
@@ -418,7 +461,9 @@ fn from_text(name: &str, text: &str, origin: &Path) -> Result<Filter, FilterErro
         }
     }
     if rows == 0 {
-        return Err(FilterError::NoData { path: origin.to_owned() });
+        return Err(FilterError::NoData {
+            path: origin.to_owned(),
+        });
     }
     clean_curve(wavelength, transmission)
         .map(|(wavelength_angstrom, transmission)| Filter {
@@ -426,7 +471,10 @@ fn from_text(name: &str, text: &str, origin: &Path) -> Result<Filter, FilterErro
             wavelength_angstrom,
             transmission,
         })
-        .map_err(|problem| FilterError::InvalidFile { path: origin.to_owned(), problem })
+        .map_err(|problem| FilterError::InvalidFile {
+            path: origin.to_owned(),
+            problem,
+        })
 }
 
 /// Validates points and applies sedpy's cleaning (sort, trim near-zero ends).
@@ -463,7 +511,10 @@ fn clean_curve(
     // Same slice as sedpy's `_remove_extra_zeros`: one point beyond the first/last significant one.
     let threshold = peak * MIN_RELATIVE_TRANSMISSION;
     let first = points.iter().position(|p| p.1 > threshold).unwrap_or(0);
-    let last = points.iter().rposition(|p| p.1 > threshold).unwrap_or(points.len() - 1);
+    let last = points
+        .iter()
+        .rposition(|p| p.1 > threshold)
+        .unwrap_or(points.len() - 1);
     let kept = &points[first.saturating_sub(1)..(last + 2).min(points.len())];
     if let Some(w) = kept.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(CurveProblem::DuplicateWavelength(w[0].0));

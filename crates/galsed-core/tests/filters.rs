@@ -27,7 +27,10 @@ fn read_reference_csv(path: &Path) -> (Vec<f64>, Vec<f64>) {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let (a, b) = l.split_once(',').expect("two columns");
-            (a.parse::<f64>().expect("number"), b.parse::<f64>().expect("number"))
+            (
+                a.parse::<f64>().expect("number"),
+                b.parse::<f64>().expect("number"),
+            )
         })
         .unzip()
 }
@@ -53,11 +56,19 @@ fn reference_bands_equal_the_starduster_pack_exactly() {
         assert_eq!(filter.wavelength_angstrom, lam, "{band} wavelengths");
         assert_eq!(filter.transmission, trans, "{band} transmission");
         let meta = &index["meta"][band];
-        assert_eq!(meta["n_points"].as_u64(), Some(lam.len() as u64), "{band} n_points");
+        assert_eq!(
+            meta["n_points"].as_u64(),
+            Some(lam.len() as u64),
+            "{band} n_points"
+        );
         let pivot_ref = meta["lam_pivot_um_f64"].as_f64().expect("pivot") * 1e4;
         let rel = (filter.pivot_wavelength_angstrom() / pivot_ref - 1.0).abs();
         max_pivot_rel = max_pivot_rel.max(rel);
-        assert!(rel <= 1e-12, "{band} pivot {} vs {pivot_ref}", filter.pivot_wavelength_angstrom());
+        assert!(
+            rel <= 1e-12,
+            "{band} pivot {} vs {pivot_ref}",
+            filter.pivot_wavelength_angstrom()
+        );
     }
     println!("max relative pivot error over the 20 reference bands: {max_pivot_rel:e}");
 }
@@ -65,6 +76,7 @@ fn reference_bands_equal_the_starduster_pack_exactly() {
 /// sedpy 0.4.1 `Filter(name)` (default min_trans=1e-5) for every shipped curve: point count, first
 /// and last wavelength [Å], sum of transmission, pivot sqrt(trapz(λT, λ)/trapz(T/λ, λ)) [Å].
 /// Generated with numpy 1.26.4: `f = observate.Filter(name); w, t = f.wavelength, f.transmission`.
+#[rustfmt::skip]
 const SEDPY_REFERENCE: &[(&str, usize, f64, f64, f64, f64)] = &[
     ("bessell_B", 21, 3600.0, 5600.0, 10.93785472, 4371.07123791497),
     ("bessell_I", 23, 7000.0, 9200.0, 9.3055612, 8020.141849503527),
@@ -180,13 +192,25 @@ fn every_builtin_matches_sedpy() {
         assert_eq!(f.wavelength_angstrom[n - 1], last, "{name} last wavelength");
         let sum_rel = (f.transmission.iter().sum::<f64>() / sum - 1.0).abs();
         let pivot_rel = (f.pivot_wavelength_angstrom() / pivot - 1.0).abs();
-        assert!(sum_rel <= 1e-12, "{name} transmission sum off by {sum_rel:e}");
+        assert!(
+            sum_rel <= 1e-12,
+            "{name} transmission sum off by {sum_rel:e}"
+        );
         assert!(pivot_rel <= 1e-12, "{name} pivot off by {pivot_rel:e}");
-        assert!(f.wavelength_angstrom.windows(2).all(|w| w[0] < w[1]), "{name} not increasing");
-        assert!(f.transmission.iter().all(|&t| t >= 0.0), "{name} negative transmission");
+        assert!(
+            f.wavelength_angstrom.windows(2).all(|w| w[0] < w[1]),
+            "{name} not increasing"
+        );
+        assert!(
+            f.transmission.iter().all(|&t| t >= 0.0),
+            "{name} negative transmission"
+        );
         max_rel = max_rel.max(sum_rel).max(pivot_rel);
     }
-    println!("max relative error vs sedpy over {} filters: {max_rel:e}", names.len());
+    println!(
+        "max relative error vs sedpy over {} filters: {max_rel:e}",
+        names.len()
+    );
 }
 
 #[test]
@@ -194,18 +218,40 @@ fn builtin_table_matches_shipped_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("filters");
     let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .expect("filters dir")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter_map(|n| n.strip_suffix(".par").map(str::to_owned))
         .collect();
     on_disk.sort();
     let names = builtin_names();
-    assert!(names.windows(2).all(|w| w[0] < w[1]), "builtin_names() must be sorted");
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "builtin_names() must be sorted"
+    );
     assert_eq!(names, on_disk);
     assert!(dir.join("LICENSE-sedpy").is_file() && dir.join("README.md").is_file());
     for required in [
-        "galex_FUV", "sdss_u0", "sdss_z0", "twomass_Ks", "wise_w4", "herschel_pacs_70",
-        "herschel_spire_500", "bessell_V", "decam_z", "hsc_i", "lsst_baseline_y", "jwst_f200w",
-        "jwst_f770w", "spitzer_irac_ch1", "spitzer_mips_24", "panstarrs_g", "ukirt_wfcam_K",
+        "galex_FUV",
+        "sdss_u0",
+        "sdss_z0",
+        "twomass_Ks",
+        "wise_w4",
+        "herschel_pacs_70",
+        "herschel_spire_500",
+        "bessell_V",
+        "decam_z",
+        "hsc_i",
+        "lsst_baseline_y",
+        "jwst_f200w",
+        "jwst_f770w",
+        "spitzer_irac_ch1",
+        "spitzer_mips_24",
+        "panstarrs_g",
+        "ukirt_wfcam_K",
         "vista_vircam_Ks",
     ] {
         assert!(names.contains(&required), "{required} missing");
@@ -214,14 +260,19 @@ fn builtin_table_matches_shipped_files() {
 
 #[test]
 fn builtin_lookup_is_case_tolerant_and_suggests_close_names() {
-    assert_eq!(Filter::builtin("GALEX_fuv").expect("case-insensitive").name, "galex_FUV");
+    assert_eq!(
+        Filter::builtin("GALEX_fuv").expect("case-insensitive").name,
+        "galex_FUV"
+    );
     let err = Filter::builtin("sdss_r").expect_err("unknown name");
     let msg = err.to_string();
     assert!(matches!(err, FilterError::UnknownBuiltin { .. }));
     assert!(msg.contains("sdss_r0"), "{msg}");
     let msg = Filter::builtin("wise").expect_err("unknown").to_string();
     assert!(msg.contains("wise_w1") && msg.contains("wise_w4"), "{msg}");
-    let msg = Filter::builtin("qqqqqqqqqqqq").expect_err("unknown").to_string();
+    let msg = Filter::builtin("qqqqqqqqqqqq")
+        .expect_err("unknown")
+        .to_string();
     assert!(msg.contains("no similar"), "{msg}");
 }
 
@@ -258,21 +309,36 @@ fn new_rejects_invalid_points() {
     };
     assert_eq!(problem(vec![1.0], vec![1.0]), CurveProblem::TooFewPoints(1));
     assert_eq!(problem(vec![], vec![]), CurveProblem::TooFewPoints(0));
-    assert!(matches!(problem(vec![1.0, 2.0], vec![1.0]), CurveProblem::LengthMismatch { .. }));
-    assert_eq!(problem(vec![1.0, f64::NAN], vec![1.0, 1.0]), CurveProblem::NonFinite { index: 1 });
+    assert!(matches!(
+        problem(vec![1.0, 2.0], vec![1.0]),
+        CurveProblem::LengthMismatch { .. }
+    ));
+    assert_eq!(
+        problem(vec![1.0, f64::NAN], vec![1.0, 1.0]),
+        CurveProblem::NonFinite { index: 1 }
+    );
     assert_eq!(
         problem(vec![1.0, 2.0], vec![1.0, f64::INFINITY]),
         CurveProblem::NonFinite { index: 1 }
     );
     assert_eq!(
         problem(vec![-1.0, 2.0], vec![1.0, 1.0]),
-        CurveProblem::NonPositiveWavelength { index: 0, value: -1.0 }
+        CurveProblem::NonPositiveWavelength {
+            index: 0,
+            value: -1.0
+        }
     );
     assert_eq!(
         problem(vec![1.0, 2.0], vec![1.0, -0.5]),
-        CurveProblem::NegativeTransmission { index: 1, value: -0.5 }
+        CurveProblem::NegativeTransmission {
+            index: 1,
+            value: -0.5
+        }
     );
-    assert_eq!(problem(vec![1.0, 2.0], vec![0.0, 0.0]), CurveProblem::AllZero);
+    assert_eq!(
+        problem(vec![1.0, 2.0], vec![0.0, 0.0]),
+        CurveProblem::AllZero
+    );
     assert_eq!(
         problem(vec![1.0, 2.0, 2.0], vec![1.0, 1.0, 1.0]),
         CurveProblem::DuplicateWavelength(2.0)
@@ -305,7 +371,12 @@ fn reads_yanny_kfilter_par_files() {
     assert_eq!(f.transmission, vec![0.0, 0.25, 0.75, 0.0]);
     // Plain KFILTER rows without a typedef block are accepted too.
     let path = temp_file("bare_kfilter.par", b"KFILTER 5000 1\nKFILTER 6000 1\n");
-    assert_eq!(Filter::from_file(&path).expect("parses").wavelength_angstrom, vec![5000.0, 6000.0]);
+    assert_eq!(
+        Filter::from_file(&path)
+            .expect("parses")
+            .wavelength_angstrom,
+        vec![5000.0, 6000.0]
+    );
 }
 
 #[test]
@@ -318,12 +389,16 @@ fn reads_csv_and_whitespace_text_with_headers() {
     assert_eq!(f.name, "my_band");
     assert_eq!(f.wavelength_angstrom, vec![4000.0, 4500.0, 5000.0, 5500.0]);
     assert_eq!(f.transmission, vec![0.0, 0.8, 1.0, 0.0]);
-    let txt = temp_file("band.txt", b"# my filter\nlambda  T\n  5.5e3  1e-1 \n6.0e3 2.5E-1\r\n6.5e3 0.0\n");
+    let txt = temp_file(
+        "band.txt",
+        b"# my filter\nlambda  T\n  5.5e3  1e-1 \n6.0e3 2.5E-1\r\n6.5e3 0.0\n",
+    );
     let f = Filter::from_file(&txt).expect("whitespace text parses");
     assert_eq!(f.wavelength_angstrom, vec![5500.0, 6000.0, 6500.0]);
     assert_eq!(f.transmission, vec![0.1, 0.25, 0.0]);
     // Same curve through the file reader and the constructor.
-    let from_new = Filter::new("band", vec![6500.0, 5500.0, 6000.0], vec![0.0, 0.1, 0.25]).expect("ok");
+    let from_new =
+        Filter::new("band", vec![6500.0, 5500.0, 6000.0], vec![0.0, 0.1, 0.25]).expect("ok");
     assert_eq!(f, from_new);
 }
 
@@ -346,20 +421,59 @@ fn bad_files_give_clear_errors() {
     let e = assert_bad_file("negative_wavelength.txt", b"-1000 0.5\n1100 0.5\n", "> 0");
     assert!(matches!(e, FilterError::Parse { line: 1, .. }), "{e:?}");
     assert_bad_file("zero_wavelength.txt", b"0 0.5\n1100 0.5\n", "> 0");
-    assert!(matches!(assert_bad_file("empty.txt", b"", "no data rows"), FilterError::NoData { .. }));
-    assert_bad_file("only_comments.txt", b"# nothing\n\n   \n# here\n", "no data rows");
-    assert_bad_file("header_only.csv", b"wavelength,transmission\n", "no data rows");
-    let e = assert_bad_file("garbage.txt", b"1000 0.1\nhello world\n", "expected two numbers");
+    assert!(matches!(
+        assert_bad_file("empty.txt", b"", "no data rows"),
+        FilterError::NoData { .. }
+    ));
+    assert_bad_file(
+        "only_comments.txt",
+        b"# nothing\n\n   \n# here\n",
+        "no data rows",
+    );
+    assert_bad_file(
+        "header_only.csv",
+        b"wavelength,transmission\n",
+        "no data rows",
+    );
+    // A header is only allowed before the first data row (even one dropped for negative transmission).
+    assert_bad_file(
+        "late_header.txt",
+        b"1000 -0.1\nlambda T\n1100 1\n",
+        "expected two numbers",
+    );
+    let e = assert_bad_file(
+        "garbage.txt",
+        b"1000 0.1\nhello world\n",
+        "expected two numbers",
+    );
     assert!(matches!(e, FilterError::Parse { line: 2, .. }), "{e:?}");
-    assert_bad_file("bad_number.txt", b"1000 0.1\n1100 0.x\n", "'0.x' is not a number");
-    assert_bad_file("one_column.txt", b"1000 0.1\n1100\n", "expected two columns");
+    assert_bad_file(
+        "bad_number.txt",
+        b"1000 0.1\n1100 0.x\n",
+        "'0.x' is not a number",
+    );
+    assert_bad_file(
+        "one_column.txt",
+        b"1000 0.1\n1100\n",
+        "expected two columns",
+    );
     assert_bad_file("all_zero.txt", b"1000 0\n1100 0\n", "zero everywhere");
-    assert_bad_file("all_negative.txt", b"1000 -1\n1100 -2\n1200 0.5\n", "at least 2 points");
-    assert_bad_file("duplicate.txt", b"1000 0.5\n1100 0.5\n1100 0.6\n", "duplicate wavelength");
+    assert_bad_file(
+        "all_negative.txt",
+        b"1000 -1\n1100 -2\n1200 0.5\n",
+        "at least 2 points",
+    );
+    assert_bad_file(
+        "duplicate.txt",
+        b"1000 0.5\n1100 0.5\n1100 0.6\n",
+        "duplicate wavelength",
+    );
     assert_bad_file("binary.bin", &[0xff, 0xfe, 0x00, 0x12, 0x80], "cannot read");
     let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no_such_filter_file.par");
     let err = Filter::from_file(&missing).expect_err("missing file");
-    assert!(matches!(err, FilterError::Io { .. }) && err.to_string().contains("no_such_filter_file"));
+    assert!(
+        matches!(err, FilterError::Io { .. }) && err.to_string().contains("no_such_filter_file")
+    );
 }
 
 #[test]
