@@ -355,8 +355,10 @@ impl SspLibrary {
 
     /// Builds the evaluation wavelengths [µm] of a grid (§3.3), validating custom grids.
     pub fn lam_eval(&self, grid: &WavelengthGrid) -> Result<Vec<f64>, SspError> {
-        let lo = self.lam_main[0];
-        let hi = self.lam_main[self.lam_main.len() - 1];
+        // The fields are public, so re-check the one invariant indexed below.
+        let (Some(&lo), Some(&hi)) = (self.lam_main.first(), self.lam_main.last()) else {
+            return Err(invalid("lam_main", "is empty"));
+        };
         let merge = |extra: Vec<f64>| {
             let mut out: Vec<f64> = extra.into_iter().filter(|&v| v >= lo).collect();
             out.extend_from_slice(&self.lam_main);
@@ -540,8 +542,14 @@ impl DerivedSsp {
         } else {
             let target: Vec<f32> = lam_eval.iter().map(|&v| v as f32).collect();
             let src: Vec<f32> = lib.lam_main.iter().map(|&v| v as f32).collect();
+            let src_da = src.get(..N_LAM_ATTENUATION).ok_or_else(|| {
+                invalid(
+                    "lam_main",
+                    format!("needs at least {N_LAM_ATTENUATION} values"),
+                )
+            })?;
             (
-                Some(Regrid::new(&src[..N_LAM_ATTENUATION], &target, 1.0)?),
+                Some(Regrid::new(src_da, &target, 1.0)?),
                 Some(Regrid::new(&src, &target, 0.0)?),
             )
         };
