@@ -5,6 +5,7 @@
 //! * [`numeric`] — trapezoid integration and linear interpolation helpers.
 //! * [`ssp`] — the simple-stellar-population library and the arrays derived from it.
 //! * [`filters`] — bandpass filters (a built-in set and user files) and pivot wavelengths.
+//! * [`photometry`] — filter weights on the model grid, AB magnitudes.
 //! * [`cosmology`] — luminosity distances and distance moduli (Planck18 by default).
 //! * [`pickle`], [`checkpoint`] — safe readers for the published PyTorch/numpy model files.
 //! * [`store`] — where model files live, and downloading them.
@@ -14,6 +15,7 @@ pub mod cosmology;
 pub mod filters;
 pub mod numeric;
 pub mod params;
+pub mod photometry;
 pub mod pickle;
 pub mod ssp;
 pub mod store;

@@ -1,1 +1,37 @@
-//! galsed emulator
+//! The Starduster emulator (Qiu & Kang 2022) in Rust.
+//!
+//! * [`config`] — hyper-parameters of the networks.
+//! * [`weights`] — named weight tensors and their conversion to burn layers.
+//! * [`networks`] — attenuation-curve, absorption-fraction, emission and selector networks.
+//! * [`sed`] — the forward model: parameters and star-formation histories → λL_λ.
+
+pub mod config;
+pub mod inputs;
+pub mod model_files;
+pub mod networks;
+pub mod predict;
+pub mod sed;
+pub mod weights;
+
+pub use sed::{Component, Forward, ModelWeights, N_GP, N_SSP, Starduster};
+
+/// Errors from building or running the emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file is missing the tensor '{0}'")]
+    MissingTensor(String),
+    #[error("tensor '{name}' has shape {found:?}, expected {expected:?}")]
+    TensorShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("tensor '{0}' holds NaN or infinite values")]
+    NonFiniteTensor(String),
+    #[error("inconsistent model configuration: {0}")]
+    Config(String),
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error(transparent)]
+    Ssp(#[from] galsed_core::ssp::SspError),
+}

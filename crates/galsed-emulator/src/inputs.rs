@@ -1,0 +1,137 @@
+//! Validated model inputs: galaxy parameters in unit space and disk/bulge star-formation histories.
+
+use crate::sed::{N_GP, N_SSP};
+use crate::ModelError;
+
+/// Relative margin of the reference's input clipping (spec §5.1).
+const CLIP_EPS: f64 = 1e-6;
+
+/// What to do with values outside the model's domain (|u| > 1, SFH weights outside [0, 1]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutOfRange {
+    /// Refuse them with an error naming the row and column.
+    #[default]
+    Error,
+    /// Clip them into the domain, as the published library silently does.
+    Clip,
+}
+
+/// A batch of galaxies: `gp` (N × 7, unit space), `sfh_disk` and `sfh_bulge` (N × 36 light
+/// fractions, k = 6·i_met + i_age), row-major float32.
+///
+/// ```
+/// use galsed_emulator::inputs::{Batch, OutOfRange};
+/// let sfh = vec![1.0 / 36.0; 36];
+/// let batch = Batch::new(vec![0.0; 7], sfh.clone(), sfh, OutOfRange::Error).unwrap();
+/// assert_eq!(batch.len(), 1);
+/// assert!(Batch::new(vec![f64::NAN; 7], vec![0.0; 36], vec![0.0; 36], OutOfRange::Clip).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    n: usize,
+    gp: Vec<f32>,
+    sfh_disk: Vec<f32>,
+    sfh_bulge: Vec<f32>,
+}
+
+fn check(
+    name: &str,
+    values: &[f64],
+    width: usize,
+    n: usize,
+    range: (f64, f64),
+    policy: OutOfRange,
+) -> Result<(), ModelError> {
+    if values.len() != n * width {
+        return Err(ModelError::Input(format!(
+            "{name} has {} values, expected {n} rows × {width} columns",
+            values.len()
+        )));
+    }
+    for (i, &v) in values.iter().enumerate() {
+        let (row, col) = (i / width, i % width);
+        if !v.is_finite() {
+            return Err(ModelError::Input(format!("{name}[{row}, {col}] is {v}")));
+        }
+        if policy == OutOfRange::Error && !(range.0..=range.1).contains(&v) {
+            return Err(ModelError::Input(format!(
+                "{name}[{row}, {col}] = {v} is outside [{}, {}] (use clipping to accept it)",
+                range.0, range.1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The reference's clipping in float32: centre + radius·clamp((p − centre)/radius, −1+ε, 1−ε).
+fn clip(values: &[f64], centre: f32, radius: f32) -> Vec<f32> {
+    let hi = (1.0 - CLIP_EPS) as f32;
+    values
+        .iter()
+        .map(|&v| centre + radius * ((v as f32 - centre) / radius).clamp(-hi, hi))
+        .collect()
+}
+
+impl Batch {
+    /// Validates and clips a batch. Every value must be finite; rows are counted from `gp`.
+    /// With [`OutOfRange::Error`], |u| > 1 or SFH weights outside [0, 1] are refused.
+    /// Values are then clipped exactly as the reference does, so zero SFH weights become ≈5e−7.
+    pub fn new(
+        gp: Vec<f64>,
+        sfh_disk: Vec<f64>,
+        sfh_bulge: Vec<f64>,
+        policy: OutOfRange,
+    ) -> Result<Self, ModelError> {
+        if gp.is_empty() || gp.len() % N_GP != 0 {
+            return Err(ModelError::Input(format!(
+                "gp has {} values: expected a whole number (≥ 1) of rows of {N_GP} parameters",
+                gp.len()
+            )));
+        }
+        let n = gp.len() / N_GP;
+        check("gp", &gp, N_GP, n, (-1.0, 1.0), policy)?;
+        check("sfh_disk", &sfh_disk, N_SSP, n, (0.0, 1.0), policy)?;
+        check("sfh_bulge", &sfh_bulge, N_SSP, n, (0.0, 1.0), policy)?;
+        Ok(Self {
+            n,
+            gp: clip(&gp, 0.0, 1.0),
+            sfh_disk: clip(&sfh_disk, 0.5, 0.5),
+            sfh_bulge: clip(&sfh_bulge, 0.5, 0.5),
+        })
+    }
+
+    /// Number of galaxies.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the batch is empty (never, for a validated batch).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Clipped galaxy parameters, row-major (N × 7).
+    pub fn gp(&self) -> &[f32] {
+        &self.gp
+    }
+
+    /// Clipped disk SFH, row-major (N × 36).
+    pub fn sfh_disk(&self) -> &[f32] {
+        &self.sfh_disk
+    }
+
+    /// Clipped bulge SFH, row-major (N × 36).
+    pub fn sfh_bulge(&self) -> &[f32] {
+        &self.sfh_bulge
+    }
+
+    /// Rows `start..end` as a new batch.
+    pub fn rows(&self, start: usize, end: usize) -> Batch {
+        Batch {
+            n: end - start,
+            gp: self.gp[start * N_GP..end * N_GP].to_vec(),
+            sfh_disk: self.sfh_disk[start * N_SSP..end * N_SSP].to_vec(),
+            sfh_bulge: self.sfh_bulge[start * N_SSP..end * N_SSP].to_vec(),
+        }
+    }
+}
