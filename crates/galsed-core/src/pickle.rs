@@ -418,23 +418,56 @@ impl NdArray {
 
     /// Elements of a float array as `f64`, in C order. Other kinds are an error.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
-        if self.dtype.kind != DTypeKind::Float {
-            return Err(PickleError::Content(format!(
-                "expected a float array, found dtype {}",
-                self.dtype.code()
-            )));
-        }
+        self.require(self.dtype.kind == DTypeKind::Float, "a float")?;
         self.scalars()?
             .into_iter()
             .map(|v| match v {
                 Value::Float(x) => Ok(x),
-                other => Err(PickleError::Content(format!(
-                    "expected a float element, found {}",
-                    other.type_name()
-                ))),
+                other => Err(unexpected_element(&other)),
             })
             .collect()
     }
+
+    /// Elements of a float32 array, in C order. Other dtypes are an error (no lossy casts).
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
+        self.require(
+            self.dtype.kind == DTypeKind::Float && self.dtype.size == 4,
+            "a float32",
+        )?;
+        // Every f32 widened to f64 narrows back exactly.
+        Ok(self.to_f64_vec()?.into_iter().map(|x| x as f32).collect())
+    }
+
+    /// Elements of an integer or bool array as `i64`, in C order. Float arrays are an error.
+    pub fn to_i64_vec(&self) -> Result<Vec<i64>> {
+        self.require(self.dtype.kind != DTypeKind::Float, "an integer")?;
+        self.scalars()?
+            .into_iter()
+            .map(|v| match v {
+                Value::Int(x) => Ok(x),
+                Value::Bool(b) => Ok(i64::from(b)),
+                other => Err(unexpected_element(&other)),
+            })
+            .collect()
+    }
+
+    fn require(&self, ok: bool, what: &str) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(PickleError::Content(format!(
+                "expected {what} array, found dtype {}",
+                self.dtype.code()
+            )))
+        }
+    }
+}
+
+fn unexpected_element(v: &Value) -> PickleError {
+    PickleError::Content(format!(
+        "unexpected array element of type {}",
+        v.type_name()
+    ))
 }
 
 /// Reorders Fortran-ordered elements into C order (a no-op for C order or ≤ 1 dimension).
@@ -962,7 +995,12 @@ impl<'a> Vm<'a> {
                     self.marks.push(self.stack.len());
                 }
                 b'0' => {
-                    self.pop()?;
+                    // As in CPython: POP on an empty frame discards the MARK instead.
+                    if self.stack.len() <= self.frame_base() && !self.marks.is_empty() {
+                        self.pop_mark()?;
+                    } else {
+                        self.pop()?;
+                    }
                 }
                 b'1' => {
                     self.pop_mark()?;
@@ -1824,6 +1862,39 @@ mod tests {
         };
         // Fortran storage [1..6] of a 2x3 array is [[1,3,5],[2,4,6]] in C order.
         assert_eq!(a.to_f64_vec().unwrap(), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn array_conversions_check_dtypes() {
+        let ints: Vec<u8> = [-1i32, 7].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let p = P::new().array(&[2], false, "i4", "<", &ints).op(b".");
+        let Value::NdArray(a) = parse(&p.0).unwrap() else {
+            panic!("not an array")
+        };
+        assert_eq!(a.to_i64_vec().unwrap(), vec![-1, 7]);
+        assert!(a.to_f64_vec().is_err());
+        let floats: Vec<u8> = [0.1f32, -2.5]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let p = P::new().array(&[2], false, "f4", "<", &floats).op(b".");
+        let Value::NdArray(a) = parse(&p.0).unwrap() else {
+            panic!("not an array")
+        };
+        assert_eq!(a.to_f32_vec().unwrap(), vec![0.1f32, -2.5]);
+        assert!(a.to_i64_vec().is_err());
+        let p = P::new()
+            .array(&[1], false, "f8", "<", &1.5f64.to_le_bytes())
+            .op(b".");
+        let Value::NdArray(a) = parse(&p.0).unwrap() else {
+            panic!("not an array")
+        };
+        assert!(a.to_f32_vec().is_err());
+    }
+
+    #[test]
+    fn pop_on_an_empty_frame_discards_the_mark() {
+        assert_eq!(parse(b"\x80\x02K\x05(0.").unwrap(), Value::Int(5));
     }
 
     #[test]
