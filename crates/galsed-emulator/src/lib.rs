@@ -5,6 +5,7 @@
 //! * [`networks`] — attenuation-curve, absorption-fraction, emission and selector networks.
 //! * [`sed`] — the forward model: parameters and star-formation histories → λL_λ.
 
+pub mod bench;
 pub mod config;
 pub mod inputs;
 pub mod model_files;

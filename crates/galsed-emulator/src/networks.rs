@@ -8,16 +8,36 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax, softplus, tanh};
-use burn::tensor::module::avg_pool1d;
-use burn::tensor::ops::AvgPoolOptions;
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
 
 use crate::ModelError;
 use crate::config::{Activation, AttenuationCurveConfig, EmissionConfig, MlpConfig};
 use crate::weights::{Weights, tensor1};
 
+/// Largest argument of a float32 exponential that stays finite, rounded down.
+const MAX_EXP_ARG: f64 = 88.0;
+
 /// PyTorch's softplus (linear above x = 20).
 pub(crate) fn softplus_torch<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     softplus(x, 1.0)
+}
+
+/// Which columns of a wider input a network reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputColumns {
+    pub columns: Vec<usize>,
+    pub width: usize,
+}
+
+impl InputColumns {
+    /// All `width` columns.
+    pub fn all(width: usize) -> Self {
+        Self {
+            columns: (0..width).collect(),
+            width,
+        }
+    }
 }
 
 /// Linear layers, each followed by its activation.
@@ -30,16 +50,30 @@ pub struct Mlp {
 
 impl Mlp {
     /// Reads `{prefix}.{0,2,4,…}` (PyTorch `nn.Sequential` numbering: odd entries are activations).
+    /// The network reads `input.columns` of an input `n_inputs` wide.
     pub fn from_weights(
         w: &Weights,
         prefix: &str,
         cfg: &MlpConfig,
+        input: &InputColumns,
         device: &Device,
     ) -> Result<Self, ModelError> {
+        if input.columns.len() != cfg.input_size {
+            return Err(ModelError::Config(format!(
+                "{prefix}: input size {} but {} input columns",
+                cfg.input_size,
+                input.columns.len()
+            )));
+        }
         let mut layers = Vec::with_capacity(cfg.hidden_sizes.len());
         let mut d_in = cfg.input_size;
         for (i, &d_out) in cfg.hidden_sizes.iter().enumerate() {
-            layers.push(w.linear(&format!("{prefix}.{}", 2 * i), d_in, d_out, device)?);
+            let name = format!("{prefix}.{}", 2 * i);
+            layers.push(if i == 0 {
+                w.linear_on_columns(&name, &input.columns, input.width, d_out, device)?
+            } else {
+                w.linear(&name, d_in, d_out, device)?
+            });
             d_in = d_out;
         }
         if cfg.activations.len() != layers.len() {
@@ -89,14 +123,13 @@ impl Activation {
     }
 }
 
-/// Moving average of width `k`, stride 1, no padding (PyTorch `avg_pool1d`).
+/// Moving average of width `k`, stride 1, no padding (PyTorch `avg_pool1d`), as a convolution
+/// with a constant kernel (burn's CPU convolution is several times faster than its pooling).
 fn smooth(x: Tensor<2>, k: usize) -> Tensor<2> {
     let [n, m] = x.dims();
-    let pooled = avg_pool1d(
-        x.reshape([n, 1, m]),
-        AvgPoolOptions::new([k]).with_stride([1]),
-    );
-    pooled.reshape([n, m + 1 - k])
+    let kernel = Tensor::full([1, 1, k], 1.0 / k as f64, &x.device());
+    let out = conv1d(x.reshape([n, 1, m]), kernel, None, ConvOptions::new([1], [0], [1], 1));
+    out.reshape([n, m + 1 - k])
 }
 
 /// One head of the curve: where its outputs start in the fused head layer and how wide it is.
@@ -148,9 +181,10 @@ impl AttenuationCurve {
     pub fn from_weights(
         w: &Weights,
         cfg: &AttenuationCurveConfig,
+        input: &InputColumns,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let mlp = Mlp::from_weights(w, "mlp", &cfg.mlp, device)?;
+        let mlp = Mlp::from_weights(w, "mlp", &cfg.mlp, input, device)?;
         let hidden = *cfg.mlp.hidden_sizes.last().unwrap_or(&cfg.mlp.input_size);
         let out = cfg.output_size;
         let base_len = out + cfg.baseline_kernel_size - 1;
@@ -230,11 +264,6 @@ impl AttenuationCurve {
                 norm_fix: cfg.norm_fix,
             },
         })
-    }
-
-    /// Number of input columns.
-    pub fn input_size(&self) -> usize {
-        self.mlp.layers.first().map_or(0, |l| l.weight.dims()[0])
     }
 
     /// A(λ) [mag], shape (N, output_size).
@@ -343,7 +372,7 @@ impl EmissionDistribution {
         cfg: &EmissionConfig,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let mlp = Mlp::from_weights(w, "mlp", &cfg.mlp, device)?;
+        let mlp = Mlp::from_weights(w, "mlp", &cfg.mlp, &InputColumns::all(cfg.mlp.input_size), device)?;
         let hidden = *cfg.mlp.hidden_sizes.last().unwrap_or(&cfg.mlp.input_size);
         let n = cfg.output_size;
         let x_inv = w.get("base.x_inv", &[n])?.data.clone();
@@ -382,7 +411,8 @@ impl EmissionDistribution {
         // (15/π⁴)x⁴ · μ_m⁴/(e^{μ_m x} − 1) so that the mixture over m is one batched matmul.
         let [n_batch, n_mix] = mu.dims();
         let y = mu.clone().reshape([n_batch, n_mix, 1]) * self.x_inv.clone();
-        let inv_expm1 = y.exp().sub_scalar(1.0).recip();
+        // Capping y keeps exp finite (e^88 < f32::MAX); the term is < 1e−36 there anyway.
+        let inv_expm1 = y.clamp_max(MAX_EXP_ARG).exp().sub_scalar(1.0).recip();
         let wmu4 = (w.clone() * mu.clone().powi_scalar(4)).reshape([n_batch, 1, n_mix]);
         let mixture: Tensor<2> = wmu4.matmul(inv_expm1).squeeze_dim(1) * self.planck_x4.clone();
         let y0 = mixture.clone() / trapz_dx(mixture, self.dx);

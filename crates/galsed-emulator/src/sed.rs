@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 
 use crate::config::ModelConfig;
-use crate::networks::{AttenuationCurve, EmissionDistribution, Mlp};
+use crate::networks::{AttenuationCurve, EmissionDistribution, InputColumns, Mlp};
 use crate::weights::{Weights, tensor2};
 use crate::ModelError;
 use galsed_core::ssp::DerivedSsp;
@@ -117,7 +117,6 @@ pub struct Starduster {
     distri: EmissionDistribution,
     selector_disk: Mlp,
     selector_bulge: Mlp,
-    columns: Columns,
     /// Normalised SSP spectra on the grid, (36, n_λ).
     l_ssp: Tensor<2>,
     /// SSP luminosity in each absorption segment, (36, n_seg).
@@ -125,16 +124,6 @@ pub struct Starduster {
     map: GridMap,
     grid: DerivedSsp,
     device: Device,
-}
-
-#[derive(Debug, Clone)]
-struct Columns {
-    curve_disk: Tensor<1, Int>,
-    curve_bulge: Tensor<1, Int>,
-    frac_disk: Tensor<1, Int>,
-    frac_bulge: Tensor<1, Int>,
-    selector_disk: Tensor<1, Int>,
-    selector_bulge: Tensor<1, Int>,
 }
 
 /// Everything the SED components are made of, for a batch (values per unit l_norm).
@@ -165,40 +154,53 @@ impl Starduster {
         grid: DerivedSsp,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let cols = |c: &[usize]| -> Result<Tensor<1, Int>, ModelError> {
-            if c.iter().any(|&i| i >= N_GP) {
-                return Err(ModelError::Config(format!("column index in {c:?} ≥ {N_GP}")));
-            }
-            let v: Vec<i64> = c.iter().map(|&i| i as i64).collect();
-            Ok(Tensor::from_data(TensorData::new(v, [c.len()]), device))
-        };
-        let columns = Columns {
-            curve_disk: cols(&config.curve_disk.columns)?,
-            curve_bulge: cols(&config.curve_bulge.columns)?,
-            frac_disk: cols(&config.frac_disk.columns)?,
-            frac_bulge: cols(&config.frac_bulge.columns)?,
-            selector_disk: cols(&config.selector_disk.columns)?,
-            selector_bulge: cols(&config.selector_bulge.columns)?,
+        let on_gp = |columns: &[usize]| InputColumns {
+            columns: columns.to_vec(),
+            width: N_GP,
         };
         let dust = &weights.dust_emission;
-        let curve_disk =
-            AttenuationCurve::from_weights(&weights.curve_disk, &config.curve_disk.net, device)?;
-        let curve_bulge =
-            AttenuationCurve::from_weights(&weights.curve_bulge, &config.curve_bulge.net, device)?;
-        let frac_disk =
-            Mlp::from_weights(&dust.with_prefix("frac_disk."), "mlp", &config.frac_disk.net, device)?;
+        let curve_disk = AttenuationCurve::from_weights(
+            &weights.curve_disk,
+            &config.curve_disk.net,
+            &on_gp(&config.curve_disk.columns),
+            device,
+        )?;
+        let curve_bulge = AttenuationCurve::from_weights(
+            &weights.curve_bulge,
+            &config.curve_bulge.net,
+            &on_gp(&config.curve_bulge.columns),
+            device,
+        )?;
+        let frac_disk = Mlp::from_weights(
+            &dust.with_prefix("frac_disk."),
+            "mlp",
+            &config.frac_disk.net,
+            &on_gp(&config.frac_disk.columns),
+            device,
+        )?;
         let frac_bulge = Mlp::from_weights(
             &dust.with_prefix("frac_bulge."),
             "mlp",
             &config.frac_bulge.net,
+            &on_gp(&config.frac_bulge.columns),
             device,
         )?;
         let distri =
             EmissionDistribution::from_weights(&dust.with_prefix("distri."), &config.distri, device)?;
-        let selector_disk =
-            Mlp::from_weights(&weights.selector_disk, "mlp", &config.selector_disk.net, device)?;
-        let selector_bulge =
-            Mlp::from_weights(&weights.selector_bulge, "mlp", &config.selector_bulge.net, device)?;
+        let selector_disk = Mlp::from_weights(
+            &weights.selector_disk,
+            "mlp",
+            &config.selector_disk.net,
+            &on_gp(&config.selector_disk.columns),
+            device,
+        )?;
+        let selector_bulge = Mlp::from_weights(
+            &weights.selector_bulge,
+            "mlp",
+            &config.selector_bulge.net,
+            &on_gp(&config.selector_bulge.columns),
+            device,
+        )?;
 
         let n_lam = grid.lam_eval.len();
         let n_seg = grid.big_l_ssp.ncols();
@@ -226,7 +228,6 @@ impl Starduster {
             distri,
             selector_disk,
             selector_bulge,
-            columns,
             l_ssp,
             big_l_ssp,
             map,
@@ -285,9 +286,8 @@ impl Starduster {
 
         let attenuate = matches!(component, Component::Combine | Component::DustAttenuation);
         let (trans_disk, trans_bulge) = if attenuate {
-            let ad = self.curve_disk.forward(gp.clone().select(1, self.columns.curve_disk.clone()));
-            let ab =
-                self.curve_bulge.forward(gp.clone().select(1, self.columns.curve_bulge.clone()));
+            let ad = self.curve_disk.forward(gp.clone());
+            let ab = self.curve_bulge.forward(gp.clone());
             (Some(self.transmission(ad)), Some(self.transmission(ab)))
         } else {
             (None, None)
@@ -328,8 +328,8 @@ impl Starduster {
         sfh_disk: Tensor<2>,
         sfh_bulge: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let a_disk = self.frac_disk.forward(gp.clone().select(1, self.columns.frac_disk.clone()));
-        let a_bulge = self.frac_bulge.forward(gp.select(1, self.columns.frac_bulge.clone()));
+        let a_disk = self.frac_disk.forward(gp.clone());
+        let a_bulge = self.frac_bulge.forward(gp);
         let frac_disk = (sfh_disk.matmul(self.big_l_ssp.clone()) * a_disk).sum_dim(1);
         let frac_bulge = (sfh_bulge.matmul(self.big_l_ssp.clone()) * a_bulge).sum_dim(1);
         (frac_disk, frac_bulge)
@@ -355,8 +355,8 @@ impl Starduster {
 
     /// Selector logits (disk, bulge), each (N, 1).
     pub fn selector_logits(&self, gp: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let ld = self.selector_disk.forward(gp.clone().select(1, self.columns.selector_disk.clone()));
-        let lb = self.selector_bulge.forward(gp.select(1, self.columns.selector_bulge.clone()));
+        let ld = self.selector_disk.forward(gp.clone());
+        let lb = self.selector_bulge.forward(gp);
         (ld, lb)
     }
 
@@ -368,14 +368,6 @@ impl Starduster {
     /// The emission network, for layer-by-layer inspection.
     pub fn emission(&self) -> &EmissionDistribution {
         &self.distri
-    }
-
-    /// Column subsets of gp read by the disk and bulge curves.
-    pub fn curve_inputs(&self, gp: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        (
-            gp.clone().select(1, self.columns.curve_disk.clone()),
-            gp.select(1, self.columns.curve_bulge.clone()),
-        )
     }
 }
 

@@ -65,16 +65,35 @@ impl Weights {
         d_out: usize,
         device: &Device,
     ) -> Result<Linear, ModelError> {
+        let columns: Vec<usize> = (0..d_in).collect();
+        self.linear_on_columns(name, &columns, d_in, d_out, device)
+    }
+
+    /// Like [`Weights::linear`] for a layer that reads only `columns` of a `d_total`-wide input:
+    /// the other input rows get zero weights, so callers pass the whole input and no column
+    /// selection is needed (adding exact zeros does not change the result).
+    pub fn linear_on_columns(
+        &self,
+        name: &str,
+        columns: &[usize],
+        d_total: usize,
+        d_out: usize,
+        device: &Device,
+    ) -> Result<Linear, ModelError> {
+        let d_in = columns.len();
+        if let Some(&c) = columns.iter().find(|&&c| c >= d_total) {
+            return Err(ModelError::Config(format!("{name}: input column {c} ≥ {d_total}")));
+        }
         let w = self.get(&format!("{name}.weight"), &[d_out, d_in])?;
         let b = self.get(&format!("{name}.bias"), &[d_out])?;
-        let mut wt = vec![0f32; d_in * d_out];
+        let mut wt = vec![0f32; d_total * d_out];
         for o in 0..d_out {
-            for i in 0..d_in {
-                wt[i * d_out + o] = w.data[o * d_in + i];
+            for (i, &c) in columns.iter().enumerate() {
+                wt[c * d_out + o] = w.data[o * d_in + i];
             }
         }
         Ok(Linear {
-            weight: Param::from_tensor(tensor2(wt, [d_in, d_out], device)),
+            weight: Param::from_tensor(tensor2(wt, [d_total, d_out], device)),
             bias: Some(Param::from_tensor(Tensor::from_data(
                 TensorData::new(b.data.clone(), [d_out]),
                 device,

@@ -56,9 +56,8 @@ fn base_grid_layers() {
     check_rel("l_norm", &arr(f.l_norm.clone()).column(0).to_vec(), &get1(&gold, "l_norm"), 1e-5);
 
     let (curve_disk, curve_bulge) = model.curves();
-    let (x_disk, x_bulge) = model.curve_inputs(gp.clone());
-    for (name, curve, x) in [("curve_disk", curve_disk, x_disk), ("curve_bulge", curve_bulge, x_bulge)] {
-        let t = curve.trace(x);
+    for (name, curve) in [("curve_disk", curve_disk), ("curve_bulge", curve_bulge)] {
+        let t = curve.trace(gp.clone());
         for (i, h) in t.hidden.iter().enumerate() {
             spectra(&format!("{name}.h{}", i + 1), arr(h.clone()));
         }
