@@ -3,7 +3,7 @@
 /// Solar luminosity [W] (IAU 2015 nominal, astropy `L_sun`).
 pub const L_SUN_W: f64 = 3.828e26;
 /// Parsec [m].
-pub const PARSEC_M: f64 = 3.085_677_581_491_367_3e16;
+pub const PARSEC_M: f64 = 3.085_677_581_491_367e16;
 /// Speed of light [m/s].
 pub const C_M_PER_S: f64 = 299_792_458.0;
 /// Jansky [W m⁻² Hz⁻¹].

@@ -82,7 +82,7 @@ impl Batch {
         sfh_bulge: Vec<f64>,
         policy: OutOfRange,
     ) -> Result<Self, ModelError> {
-        if gp.is_empty() || gp.len() % N_GP != 0 {
+        if gp.is_empty() || !gp.len().is_multiple_of(N_GP) {
             return Err(ModelError::Input(format!(
                 "gp has {} values: expected a whole number (≥ 1) of rows of {N_GP} parameters",
                 gp.len()
