@@ -36,3 +36,8 @@ pub enum ModelError {
     #[error(transparent)]
     Ssp(#[from] galsed_core::ssp::SspError),
 }
+
+/// The README's library example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
