@@ -1,0 +1,94 @@
+//! Filter lists: `--filters` parsing and the `galsed filters …` commands.
+
+use anyhow::{Context, Result, bail};
+use galsed_core::filters::{Filter, builtin_names};
+
+use crate::progress::print_stdout;
+
+/// The `default19` preset: UV to submillimetre bands of a typical panchromatic SED.
+pub const DEFAULT19: [&str; 19] = [
+    "galex_FUV",
+    "galex_NUV",
+    "sdss_u0",
+    "sdss_g0",
+    "sdss_r0",
+    "sdss_i0",
+    "sdss_z0",
+    "twomass_J",
+    "twomass_H",
+    "twomass_Ks",
+    "wise_w1",
+    "wise_w2",
+    "wise_w3",
+    "wise_w4",
+    "herschel_pacs_100",
+    "herschel_pacs_160",
+    "herschel_spire_250",
+    "herschel_spire_350",
+    "herschel_spire_500",
+];
+
+/// Parses a comma-separated list of built-in names, filter files and the `default19` preset.
+pub fn parse_list(list: &str) -> Result<Vec<Filter>> {
+    let mut filters: Vec<Filter> = vec![];
+    for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if spec == "default19" {
+            for name in DEFAULT19 {
+                filters.push(Filter::builtin(name)?);
+            }
+        } else {
+            filters.push(Filter::resolve(spec).with_context(|| format!("filter {spec:?}"))?);
+        }
+    }
+    if filters.is_empty() {
+        bail!("--filters {list:?} names no filter");
+    }
+    for (i, f) in filters.iter().enumerate() {
+        if filters[..i].iter().any(|g| g.name == f.name) {
+            bail!("filter {} is listed twice", f.name);
+        }
+    }
+    Ok(filters)
+}
+
+pub fn pivot_um(f: &Filter) -> f64 {
+    f.pivot_wavelength_angstrom() * 1e-4
+}
+
+pub fn list() -> Result<()> {
+    let mut rows: Vec<(f64, String, f64, f64)> = builtin_names()
+        .into_iter()
+        .filter_map(|name| {
+            let f = Filter::builtin(name).ok()?;
+            let lam = &f.wavelength_angstrom;
+            Some((pivot_um(&f), name.to_owned(), lam[0] * 1e-4, lam[lam.len() - 1] * 1e-4))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = format!("{:<24} {:>12} {:>22}\n", "name", "pivot [µm]", "range [µm]");
+    for (pivot, name, lo, hi) in rows {
+        out.push_str(&format!("{name:<24} {pivot:>12.4} {:>22}\n", format!("{lo:.4}–{hi:.4}")));
+    }
+    out.push_str(
+        "# also: `--filters default19` (the 19 bands GALEX FUV/NUV, SDSS ugriz, 2MASS JHKs, WISE 1–4, \
+         PACS 100/160, SPIRE 250/350/500) and filter files (wavelength [Å], transmission)\n",
+    );
+    print_stdout(&out)
+}
+
+pub fn show(spec: &str) -> Result<()> {
+    let f = Filter::resolve(spec).with_context(|| format!("filter {spec:?}"))?;
+    let lam = &f.wavelength_angstrom;
+    let mut out = format!(
+        "# filter: {}\n# pivot wavelength: {:.6} µm\n# points: {}, range {:.4}–{:.4} µm\n# wavelength_angstrom,transmission\n",
+        f.name,
+        pivot_um(&f),
+        lam.len(),
+        lam[0] * 1e-4,
+        lam[lam.len() - 1] * 1e-4
+    );
+    for (w, t) in lam.iter().zip(&f.transmission) {
+        out.push_str(&format!("{w},{t}\n"));
+    }
+    print_stdout(&out)
+}

@@ -1,0 +1,312 @@
+//! `galsed sed`: evaluate the emulator on a table of galaxies.
+
+use anyhow::{Context, Result, bail};
+use galsed_core::cosmology::Cosmology;
+use galsed_core::filters::Filter;
+use galsed_emulator::Component;
+use galsed_emulator::inputs::{Batch, OutOfRange};
+use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
+
+use crate::input::{self, InputFormat};
+use crate::output::{self, OutputFormat, Results, Series};
+use crate::{MagArg, SedArgs, UnitsArg, filters_cmd, model, progress};
+
+/// What `--outputs` can ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub spectrum: bool,
+    pub photometry: bool,
+    pub absorption: bool,
+    pub selectors: bool,
+    pub attenuation: bool,
+}
+
+impl Wanted {
+    pub fn parse(list: Option<&str>, have_filters: bool) -> Result<Self> {
+        let Some(list) = list else {
+            return Ok(Self {
+                spectrum: true,
+                photometry: have_filters,
+                ..Self::default()
+            });
+        };
+        let mut w = Self::default();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "spectrum" => w.spectrum = true,
+                "photometry" => w.photometry = true,
+                "absorption" => w.absorption = true,
+                "selectors" => w.selectors = true,
+                "attenuation" => w.attenuation = true,
+                "all" => {
+                    w = Self {
+                        spectrum: true,
+                        photometry: have_filters,
+                        absorption: true,
+                        selectors: true,
+                        attenuation: true,
+                    }
+                }
+                other => bail!(
+                    "unknown output {other:?} in --outputs: expected spectrum, photometry, absorption, \
+                     selectors, attenuation or all"
+                ),
+            }
+        }
+        if w == Self::default() {
+            bail!("--outputs {list:?} asks for nothing");
+        }
+        if w.photometry && !have_filters {
+            bail!("--outputs photometry needs --filters (e.g. --filters default19)");
+        }
+        Ok(w)
+    }
+}
+
+/// Parses `--component`: a comma-separated list, or `all`.
+pub fn parse_components(list: &str) -> Result<Vec<Component>> {
+    let mut out: Vec<Component> = vec![];
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item == "all" {
+            for c in Component::ALL {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+            continue;
+        }
+        let c: Component = item.parse().context("--component")?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        bail!("--component {list:?} names no component");
+    }
+    Ok(out)
+}
+
+/// Parses `--cosmology`: `planck18` or `flat:H0,Om0`.
+pub fn parse_cosmology(spec: &str) -> Result<(Cosmology, String)> {
+    if spec.eq_ignore_ascii_case("planck18") {
+        return Ok((Cosmology::planck18(), "Planck18".to_owned()));
+    }
+    let usage = || format!("--cosmology {spec:?}: expected planck18 or flat:H0,Om0 (e.g. flat:70,0.3)");
+    let rest = spec.strip_prefix("flat:").ok_or_else(|| anyhow::anyhow!(usage()))?;
+    let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
+    let [h0, om0] = parts.as_slice() else {
+        bail!(usage());
+    };
+    let (h0, om0): (f64, f64) = (
+        h0.parse().map_err(|_| anyhow::anyhow!(usage()))?,
+        om0.parse().map_err(|_| anyhow::anyhow!(usage()))?,
+    );
+    let c = Cosmology::flat_lcdm(h0, om0).with_context(usage)?;
+    Ok((c, format!("flat ΛCDM H0={h0} Om0={om0}")))
+}
+
+/// The observer from `--redshift`, `--distmod` and `--cosmology`, and a note on where μ came from.
+pub fn observer(redshift: f64, distmod: Option<f64>, cosmology: &str) -> Result<(Observer, Option<String>)> {
+    Observer::new(redshift, 0.0).context("--redshift")?;
+    let (mu, note) = match distmod {
+        Some(mu) => (mu, None),
+        None if redshift > 0.0 => {
+            let (c, name) = parse_cosmology(cosmology)?;
+            let mu = c.distance_modulus(redshift).context("distance modulus")?;
+            (mu, Some(format!("distance modulus at z = {redshift}: {mu:.6} mag ({name})")))
+        }
+        None => (0.0, None),
+    };
+    Ok((Observer::new(redshift, mu).context("--distmod")?, note))
+}
+
+/// The key of a per-component output: `combine` has no suffix.
+pub fn key(base: &str, c: Component) -> String {
+    match c {
+        Component::Combine => base.to_owned(),
+        _ => format!("{base}_{}", c.name()),
+    }
+}
+
+/// Rest-frame V-band window of the attenuation output [Å].
+pub const V_WINDOW: (f64, f64) = (5450.0, 5550.0);
+
+pub fn run(args: &SedArgs) -> Result<()> {
+    let in_format = InputFormat::from_path(&args.input)?;
+    let out_format = OutputFormat::from_path(&args.output)?;
+    let space = args.input_space.unwrap_or(in_format.default_space());
+    let comps = parse_components(&args.component)?;
+    let filters: Vec<Filter> = match &args.filters {
+        Some(list) => filters_cmd::parse_list(list)?,
+        None => vec![],
+    };
+    let wanted = Wanted::parse(args.outputs.as_deref(), !filters.is_empty())?;
+    if !filters.is_empty() && !wanted.photometry {
+        eprintln!("warning: --filters given but --outputs does not include photometry");
+    }
+    let grid = model::parse_grid(&args.grid)?;
+    let (obs, note) = observer(args.redshift, args.distmod, &args.cosmology)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+
+    let galaxies = input::read(&args.input, in_format)?;
+    let gp = input::to_unit_space(&galaxies, space, args.clip_inputs)
+        .with_context(|| format!("checking {}", args.input.display()))?;
+    if let Some(w) = input::sfh_sum_warning(&galaxies, &gp) {
+        eprintln!("{w}");
+    }
+    let policy = if args.clip_inputs { OutOfRange::Clip } else { OutOfRange::Error };
+    let batch = Batch::new(gp, galaxies.sfh_disk.clone(), galaxies.sfh_bulge.clone(), policy)
+        .context("checking the inputs")?;
+
+    let dir = model::locate(args.model.as_deref())?;
+    let files = model::load_files(&dir)?;
+    let sd = model::build(&files, &grid)?;
+    let phot = if wanted.photometry {
+        Some(Photometry::new(&sd, &filters, obs).context("setting up the filters")?)
+    } else {
+        None
+    };
+    let units = match args.units {
+        UnitsArg::Lum => SpectralUnits::Luminosity,
+        UnitsArg::Fnu => SpectralUnits::Fnu,
+    };
+
+    let n = batch.len();
+    let lam_um = sd.grid().lam_eval.clone();
+    let mut res = Results {
+        n,
+        lam_obs_um: obs.observed_grid(&lam_um),
+        lam_um,
+        redshift: obs.redshift,
+        distmod: obs.distmod,
+        spectrum_units: match units {
+            SpectralUnits::Luminosity => "L_sun (rest-frame lambda*L_lambda)",
+            SpectralUnits::Fnu => "Jy (observed-frame F_nu on lam_obs_um)",
+        },
+        photometry_units: match args.mag {
+            MagArg::Ab => "AB mag",
+            MagArg::Flux => "Jy",
+        },
+        ..Results::default()
+    };
+    if wanted.spectrum {
+        res.spectra = comps.iter().map(|&c| Series::new(key("spectrum", c))).collect();
+    }
+    if let Some(p) = &phot {
+        res.filters = filters.iter().map(|f| (f.name.clone(), filters_cmd::pivot_um(f))).collect();
+        debug_assert_eq!(p.names().len(), filters.len());
+        res.photometry = comps.iter().map(|&c| Series::new(key("photometry", c))).collect();
+    }
+    let mut frac = Series::new("frac_abs".into());
+    let mut l_ir = Series::new("L_IR".into());
+    let mut lp_disk = Series::new("log_p_in_disk".into());
+    let mut lp_bulge = Series::new("log_p_in_bulge".into());
+    let mut att_v = Series::new("att_V".into());
+    let mut att_v_ok = wanted.attenuation;
+    let mut att_curve: Vec<f32> = vec![];
+
+    let bar = progress::rows_bar(n as u64);
+    let chunk = usize::try_from(args.chunk_size).unwrap_or(usize::MAX);
+    for start in (0..n).step_by(chunk) {
+        let end = start.saturating_add(chunk).min(n);
+        let b = batch.rows(start, end);
+        for (i, &c) in comps.iter().enumerate() {
+            if wanted.spectrum {
+                res.spectra[i].data.extend(sd.spectrum(&b, c, units, obs).iter());
+            }
+            if let Some(p) = &phot {
+                let data = &mut res.photometry[i].data;
+                match args.mag {
+                    MagArg::Ab => data.extend(sd.magnitudes(&b, c, p).iter()),
+                    MagArg::Flux => data.extend(sd.fluxes(&b, c, p).iter().map(|&v| f64::from(v))),
+                }
+            }
+        }
+        if wanted.absorption {
+            frac.data.extend(sd.absorption_fraction(&b).into_iter().map(f64::from));
+            l_ir.data.extend(sd.l_ir(&b));
+        }
+        if wanted.selectors {
+            let (d, bl) = sd.selector_log_probs(&b);
+            lp_disk.data.extend(d.into_iter().map(f64::from));
+            lp_bulge.data.extend(bl.into_iter().map(f64::from));
+        }
+        if wanted.attenuation {
+            let curves = sd.attenuation_curves(&b);
+            res.att_lam_um = curves.lam_um;
+            att_curve.extend(curves.mag.iter());
+            if att_v_ok {
+                match sd.windowed_attenuation(&b, &[V_WINDOW], Observer::default()) {
+                    Ok(v) => att_v.data.extend(v.iter()),
+                    Err(e) => {
+                        eprintln!("warning: no att_V output: {e}");
+                        att_v_ok = false;
+                    }
+                }
+            }
+        }
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+
+    if wanted.absorption {
+        res.scalars.extend([frac, l_ir]);
+    }
+    if wanted.selectors {
+        res.scalars.extend([lp_disk, lp_bulge]);
+    }
+    if wanted.attenuation {
+        if att_v_ok {
+            res.scalars.push(att_v);
+        }
+        if res.att_lam_um.is_empty() {
+            eprintln!("warning: no att_curve output: the grid has no point below 1 µm");
+        } else {
+            res.att_curve = Some(att_curve);
+        }
+    }
+    let written = output::write(&args.output, out_format, &res)?;
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_and_outputs_parse() {
+        assert_eq!(parse_components("all").unwrap(), Component::ALL.to_vec());
+        assert_eq!(
+            parse_components("dust_free, combine,dust_free").unwrap(),
+            vec![Component::DustFree, Component::Combine]
+        );
+        assert!(parse_components("dust").is_err());
+        assert!(parse_components(",").is_err());
+        let w = Wanted::parse(None, true).unwrap();
+        assert!(w.spectrum && w.photometry && !w.absorption);
+        assert!(Wanted::parse(Some("photometry"), false).is_err());
+        assert!(Wanted::parse(Some("spectra"), true).is_err());
+        let w = Wanted::parse(Some("all"), false).unwrap();
+        assert!(w.spectrum && !w.photometry && w.attenuation);
+    }
+
+    #[test]
+    fn cosmology_and_observer() {
+        let (o, note) = observer(0.05, None, "planck18").unwrap();
+        // Planck18 as astropy 6.0.1 (spec §6).
+        assert!((o.distmod - 36.80751187885012).abs() < 1e-8, "{}", o.distmod);
+        assert!(note.unwrap().contains("Planck18"));
+        assert_eq!(observer(0.05, Some(30.0), "nonsense").unwrap().0.distmod, 30.0);
+        assert_eq!(observer(0.0, None, "planck18").unwrap().0.distmod, 0.0);
+        assert!(observer(-0.1, None, "planck18").is_err());
+        assert!(observer(0.1, None, "flat:70").is_err());
+        assert!(observer(0.1, None, "flat:70,-0.3").is_err());
+        let (o, _) = observer(0.1, None, "flat:70,0.3").unwrap();
+        assert!(o.distmod > 38.0 && o.distmod < 38.5, "{}", o.distmod);
+    }
+}
