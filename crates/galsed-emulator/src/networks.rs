@@ -43,9 +43,9 @@ impl InputColumns {
 /// Linear layers, each followed by its activation.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    layers: Vec<Linear>,
+    pub(crate) layers: Vec<Linear>,
     #[module(skip)]
-    activations: Vec<Activation>,
+    pub(crate) activations: Vec<Activation>,
 }
 
 impl Mlp {
@@ -134,9 +134,9 @@ fn smooth(x: Tensor<2>, k: usize) -> Tensor<2> {
 
 /// One head of the curve: where its outputs start in the fused head layer and how wide it is.
 #[derive(Debug, Clone, Copy)]
-struct Segment {
-    start: usize,
-    len: usize,
+pub(crate) struct Segment {
+    pub(crate) start: usize,
+    pub(crate) len: usize,
 }
 
 /// Attenuation-curve network (spec §4.1): inputs → A(λ) in magnitudes on `output_size` points.
@@ -146,23 +146,23 @@ struct Segment {
 /// them all.
 #[derive(Module, Debug)]
 pub struct AttenuationCurve {
-    mlp: Mlp,
-    heads: Linear,
+    pub(crate) mlp: Mlp,
+    pub(crate) heads: Linear,
     #[module(skip)]
-    layout: CurveLayout,
+    pub(crate) layout: CurveLayout,
 }
 
 #[derive(Debug, Clone)]
-struct CurveLayout {
-    output_size: usize,
-    baseline: Segment,
+pub(crate) struct CurveLayout {
+    pub(crate) output_size: usize,
+    pub(crate) baseline: Segment,
     /// (range in the output, increasing half, decreasing half) for each bump.
-    bumps: Vec<((usize, usize), Segment, Segment)>,
-    trough: ((usize, usize), Segment, Segment),
-    norm_col: usize,
-    baseline_kernel: usize,
-    bump_kernel: usize,
-    norm_fix: f64,
+    pub(crate) bumps: Vec<((usize, usize), Segment, Segment)>,
+    pub(crate) trough: ((usize, usize), Segment, Segment),
+    pub(crate) norm_col: usize,
+    pub(crate) baseline_kernel: usize,
+    pub(crate) bump_kernel: usize,
+    pub(crate) norm_fix: f64,
 }
 
 /// Layer-by-layer values of an attenuation curve (for testing against the reference).
@@ -336,17 +336,17 @@ impl AttenuationCurve {
 /// Dust-emission distribution (spec §4.3): a Planck mixture reshaped by a transfer module.
 #[derive(Module, Debug)]
 pub struct EmissionDistribution {
-    mlp: Mlp,
-    lin_mu: Linear,
-    lin_w: Linear,
-    lin_pos: Linear,
-    lin_neg: Linear,
+    pub(crate) mlp: Mlp,
+    pub(crate) lin_mu: Linear,
+    pub(crate) lin_w: Linear,
+    pub(crate) lin_pos: Linear,
+    pub(crate) lin_neg: Linear,
     /// 1/λ [µm⁻¹] on the emission grid (the checkpoint's buffer), shape (1, 1, n).
-    x_inv: Tensor<3>,
+    pub(crate) x_inv: Tensor<3>,
     /// (15/π⁴)·x⁴, shape (1, n): the λ-only factor of the normalised black body.
-    planck_x4: Tensor<2>,
+    pub(crate) planck_x4: Tensor<2>,
     #[module(skip)]
-    dx: f64,
+    pub(crate) dx: f64,
 }
 
 /// Layer-by-layer values of the emission network.

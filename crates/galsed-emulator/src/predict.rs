@@ -4,7 +4,6 @@
 //! Large batches are evaluated in chunks of [`CHUNK`] galaxies so that the big intermediates
 //! (N × 16 × 495 Planck terms, N × n_λ spectra) stay in cache.
 
-use burn::prelude::*;
 use galsed_core::filters::Filter;
 use galsed_core::photometry::{self, filter_weights, trapz_weights, window_weights};
 use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
@@ -12,8 +11,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::inputs::Batch;
-use crate::sed::{Component, Forward, N_GP, N_SSP, Starduster};
-use crate::weights::{tensor2, to_vec};
+use crate::sed::{Component, N_GP, N_SSP, Starduster, fast};
 use crate::ModelError;
 
 /// Galaxies per internal chunk.
@@ -53,8 +51,8 @@ impl Observer {
 #[derive(Debug, Clone)]
 pub struct Photometry {
     names: Vec<String>,
-    /// Q[l, f] = ω_l · W_f(λ_l) · 10^(−0.4μ): band flux [Jy] = λL_λ[L_sun] · Q.
-    q: Tensor<2>,
+    /// Qᵀ[f, l] = ω_l · W_f(λ_l) · 10^(−0.4μ): band flux [Jy] = Σ_l λL_λ[L_sun] · Qᵀ[f, l].
+    q_t: Vec<f32>,
     weights: Array2<f64>,
 }
 
@@ -73,11 +71,10 @@ impl Photometry {
             w.row_mut(i).assign(&ndarray::Array1::from(row));
         }
         let names = filters.iter().map(|f| f.name.clone()).collect();
-        Ok(Self::from_weights(model, names, w, &lam_obs, observer.distmod))
+        Ok(Self::from_weights(names, w, &lam_obs, observer.distmod))
     }
 
     fn from_weights(
-        model: &Starduster,
         names: Vec<String>,
         weights: Array2<f64>,
         lam_obs: &[f64],
@@ -86,17 +83,13 @@ impl Photometry {
         let omega = trapz_weights(lam_obs);
         let dist = distance_factor(distmod);
         let (nf, nl) = weights.dim();
-        let mut q = vec![0f32; nl * nf];
-        for l in 0..nl {
-            for f in 0..nf {
-                q[l * nf + f] = (omega[l] * weights[[f, l]] * dist) as f32;
+        let mut q_t = vec![0f32; nf * nl];
+        for f in 0..nf {
+            for l in 0..nl {
+                q_t[f * nl + l] = (omega[l] * weights[[f, l]] * dist) as f32;
             }
         }
-        Self {
-            names,
-            q: tensor2(q, [nl, nf], model.device()),
-            weights,
-        }
+        Self { names, q_t, weights }
     }
 
     /// Filter names, in output column order.
@@ -132,27 +125,23 @@ pub struct AttenuationCurves {
 }
 
 impl Starduster {
-    fn tensors(&self, b: &Batch) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
-        let n = b.len();
-        let d = self.device();
-        (
-            tensor2(b.gp().to_vec(), [n, N_GP], d),
-            tensor2(b.sfh_disk().to_vec(), [n, N_SSP], d),
-            tensor2(b.sfh_bulge().to_vec(), [n, N_SSP], d),
-        )
-    }
-
     /// Runs `f` on chunks of the batch, one single-threaded chunk per worker of the current rayon
     /// pool (measured faster here than threads inside each operation), and stacks the rows.
+    ///
+    /// Batch predictions never need gradients, so `f` gets the rows as plain slices (gp, disk
+    /// SFH, bulge SFH) and uses the fast path (`sed::fast`) rather than the tensor networks.
     fn per_chunk<F>(&self, batch: &Batch, width: usize, f: F) -> Array2<f32>
     where
-        F: Fn(Tensor<2>, Tensor<2>, Tensor<2>) -> Tensor<2> + Sync,
+        F: Fn(&[f32], &[f32], &[f32]) -> Vec<f32> + Sync,
     {
         let starts: Vec<usize> = (0..batch.len()).step_by(CHUNK).collect();
         let run = |&start: &usize| {
-            let chunk = batch.rows(start, (start + CHUNK).min(batch.len()));
-            let (gp, sd, sb) = self.tensors(&chunk);
-            to_vec(f(gp, sd, sb))
+            let end = (start + CHUNK).min(batch.len());
+            f(
+                &batch.gp()[start * N_GP..end * N_GP],
+                &batch.sfh_disk()[start * N_SSP..end * N_SSP],
+                &batch.sfh_bulge()[start * N_SSP..end * N_SSP],
+            )
         };
         let parts: Vec<Vec<f32>> = if starts.len() > 1 {
             starts.par_iter().map(run).collect()
@@ -181,22 +170,26 @@ impl Starduster {
                     .iter()
                     .map(|&l| (f64::from(l) * u) as f32)
                     .collect();
-                Some(tensor2(s, [1, n_lam], self.device()))
+                Some(s)
             }
         };
         self.per_chunk(batch, n_lam, |gp, sd, sb| {
-            let lum = self.luminosity(gp, sd, sb, component);
-            match &scale {
-                Some(s) => lum * s.clone(),
-                None => lum,
+            let mut lum = self.fast.forward(gp, sd, sb, component).component(component);
+            if let Some(s) = &scale {
+                for row in lum.chunks_exact_mut(n_lam) {
+                    row.iter_mut().zip(s).for_each(|(v, s)| *v *= s);
+                }
             }
+            lum
         })
     }
 
     /// Band fluxes [Jy], (N, n_filters).
     pub fn fluxes(&self, batch: &Batch, component: Component, phot: &Photometry) -> Array2<f32> {
+        let n_lam = self.grid().lam_eval.len();
         self.per_chunk(batch, phot.names.len(), |gp, sd, sb| {
-            self.luminosity(gp, sd, sb, component).matmul(phot.q.clone())
+            let lum = self.fast.forward(gp, sd, sb, component).component(component);
+            fast::matmul_transposed(&lum, &phot.q_t, n_lam)
         })
     }
 
@@ -208,9 +201,9 @@ impl Starduster {
     /// Fraction of the intrinsic stellar light absorbed by dust, (N).
     pub fn absorption_fraction(&self, batch: &Batch) -> Vec<f32> {
         self.per_chunk(batch, 1, |gp, sd, sb| {
-            let b = gp.clone().narrow(1, 6, 1).add_scalar(1.0).mul_scalar(0.5);
-            let (fd, fb) = self.absorption(gp, sd, sb);
-            fd * b.clone().neg().add_scalar(1.0) + fb * b
+            let (fd, fb) = self.fast.absorption(gp, sd, sb);
+            let b_to_t = gp.chunks_exact(N_GP).map(|g| (g[6] + 1.0) * 0.5);
+            fd.iter().zip(&fb).zip(b_to_t).map(|((d, b), bt)| d * (1.0 - bt) + b * bt).collect()
         })
         .into_raw_vec_and_offset()
         .0
@@ -231,9 +224,11 @@ impl Starduster {
 
     /// Selector log-probabilities logsigmoid(logit) of (disk, bulge), each (N).
     pub fn selector_log_probs(&self, batch: &Batch) -> (Vec<f32>, Vec<f32>) {
+        // logsigmoid(x) = −softplus(−x)
+        let log_sigmoid = |x: f32| -(((-x).max(0.0)) + (-x.abs()).exp().ln_1p());
         let both = self.per_chunk(batch, 2, |gp, _, _| {
-            let (d, b) = self.selector_log_prob(gp);
-            Tensor::cat(vec![d, b], 1)
+            let (d, b) = self.fast.selector_logits(gp);
+            d.iter().zip(&b).flat_map(|(&d, &b)| [log_sigmoid(d), log_sigmoid(b)]).collect()
         });
         (both.column(0).to_vec(), both.column(1).to_vec())
     }
@@ -242,10 +237,15 @@ impl Starduster {
     pub fn attenuation_curves(&self, batch: &Batch) -> AttenuationCurves {
         let lam: Vec<f32> = self.grid().lam_eval.iter().map(|&l| l as f32).collect();
         let n = lam.iter().take_while(|&&l| l < 1.0).count();
+        let n_lam = lam.len();
         let mag = self.per_chunk(batch, n, |gp, sd, sb| {
-            let f: Forward = self.forward(gp, sd, sb, Component::DustAttenuation);
-            let ratio = f.l_main(true).narrow(1, 0, n) / f.l_main(false).narrow(1, 0, n);
-            ratio.log().mul_scalar(-2.5 / std::f64::consts::LN_10)
+            let f = self.fast.forward(gp, sd, sb, Component::DustAttenuation);
+            let (att, free) = (f.l_main(true), f.l_main(false));
+            let k = (-2.5 / std::f64::consts::LN_10) as f32;
+            att.chunks_exact(n_lam)
+                .zip(free.chunks_exact(n_lam))
+                .flat_map(|(a, b)| a[..n].iter().zip(&b[..n]).map(move |(a, b)| (a / b).ln() * k))
+                .collect()
         });
         AttenuationCurves {
             lam_um: lam[..n].to_vec(),
@@ -274,7 +274,7 @@ impl Starduster {
             w.row_mut(i).assign(&ndarray::Array1::from(row));
         }
         let names = windows.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-        let phot = Photometry::from_weights(self, names, w, &lam_obs, observer.distmod);
+        let phot = Photometry::from_weights(names, w, &lam_obs, observer.distmod);
         let with_dust = self.magnitudes(batch, Component::Combine, &phot);
         let free = self.magnitudes(batch, Component::DustFree, &phot);
         Ok(with_dust - free)

@@ -9,6 +9,9 @@ use crate::weights::{Weights, tensor2};
 use crate::ModelError;
 use galsed_core::ssp::DerivedSsp;
 
+pub(crate) mod fast;
+mod vmath;
+
 /// Number of galaxy parameters (columns of `gp`).
 pub const N_GP: usize = 7;
 /// Number of SSPs (6 metallicities × 6 ages) = length of an SFH vector.
@@ -104,7 +107,7 @@ enum GridMap {
     /// `base`: the grid is lam_main; transmissions beyond the curves' range are 1.
     Native { n_lam: usize },
     /// Any other grid: fixed linear interpolation in λ.
-    Interpolated { att: Regrid, emission: Regrid },
+    Interpolated { att: Box<Regrid>, emission: Box<Regrid> },
 }
 
 /// The Starduster forward model on one wavelength grid.
@@ -122,6 +125,8 @@ pub struct Starduster {
     /// SSP luminosity in each absorption segment, (36, n_seg).
     big_l_ssp: Tensor<2>,
     map: GridMap,
+    /// The same model on plain slices, for predictions without gradients.
+    pub(crate) fast: fast::FastModel,
     grid: DerivedSsp,
     device: Device,
 }
@@ -211,16 +216,36 @@ impl Starduster {
             )));
         }
         let f32_rows = |a: &ndarray::Array2<f64>| a.iter().map(|&v| v as f32).collect::<Vec<f32>>();
-        let l_ssp = tensor2(f32_rows(&grid.l_ssp), [N_SSP, n_lam], device);
-        let big_l_ssp = tensor2(f32_rows(&grid.big_l_ssp), [N_SSP, n_seg], device);
-        let map = match (&grid.regrid_attenuation, &grid.regrid_emission) {
-            (Some(att), Some(em)) => GridMap::Interpolated {
-                att: Regrid::new(att, device),
-                emission: Regrid::new(em, device),
-            },
-            _ => GridMap::Native { n_lam },
+        let (l_ssp_rows, big_l_ssp_rows) = (f32_rows(&grid.l_ssp), f32_rows(&grid.big_l_ssp));
+        let (map, fast_map) = match (&grid.regrid_attenuation, &grid.regrid_emission) {
+            (Some(att), Some(em)) => (
+                GridMap::Interpolated {
+                    att: Box::new(Regrid::new(att, device)),
+                    emission: Box::new(Regrid::new(em, device)),
+                },
+                fast::FastMap::Interpolated {
+                    att: fast::FastRegrid::new(att),
+                    emission: fast::FastRegrid::new(em),
+                },
+            ),
+            _ => (GridMap::Native { n_lam }, fast::FastMap::Native),
         };
+        let fast = fast::FastModel {
+            curve_disk: fast::FastCurve::new(&curve_disk),
+            curve_bulge: fast::FastCurve::new(&curve_bulge),
+            frac_disk: fast::FastMlp::new(&frac_disk),
+            frac_bulge: fast::FastMlp::new(&frac_bulge),
+            distri: fast::FastEmission::new(&distri),
+            selector_disk: fast::FastMlp::new(&selector_disk),
+            selector_bulge: fast::FastMlp::new(&selector_bulge),
+            l_ssp: fast::Dense::new(&l_ssp_rows, N_SSP, n_lam, None),
+            big_l_ssp: fast::Dense::new(&big_l_ssp_rows, N_SSP, n_seg, None),
+            map: fast_map,
+        };
+        let l_ssp = tensor2(l_ssp_rows, [N_SSP, n_lam], device);
+        let big_l_ssp = tensor2(big_l_ssp_rows, [N_SSP, n_seg], device);
         Ok(Self {
+            fast,
             curve_disk,
             curve_bulge,
             frac_disk,
@@ -375,11 +400,9 @@ impl Forward {
     /// Stellar light after (or without) attenuation, per unit l_norm: (1−b)·T_d·I_d + b·T_b·I_b.
     pub fn l_main(&self, attenuated: bool) -> Tensor<2> {
         let (mut d, mut b) = (self.l_disk_intrinsic.clone(), self.l_bulge_intrinsic.clone());
-        if attenuated {
-            if let (Some(td), Some(tb)) = (&self.trans_disk, &self.trans_bulge) {
-                d = d * td.clone();
-                b = b * tb.clone();
-            }
+        if attenuated && let (Some(td), Some(tb)) = (&self.trans_disk, &self.trans_bulge) {
+            d = d * td.clone();
+            b = b * tb.clone();
         }
         d * self.b_to_t.clone().neg().add_scalar(1.0) + b * self.b_to_t.clone()
     }

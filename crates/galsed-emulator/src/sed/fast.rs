@@ -1,0 +1,608 @@
+//! The forward model on plain float32 slices, used by the batch predictions (which never need
+//! gradients). It computes the same formulas as the burn tensor path but without one allocation
+//! and one scalar libm call per element and op: dense layers are a register-blocked kernel and the
+//! element-wise functions are vectorised polynomials ([`super::vmath`]), both compiled for the
+//! running CPU through `pulp`'s dispatch. The tensor path stays the reference and the only
+//! differentiable one; tests check that both agree.
+
+use burn::nn::Linear;
+use super::vmath::{self, Func, Kernel, simd};
+use crate::config::Activation;
+use crate::networks::{AttenuationCurve, CurveLayout, EmissionDistribution, Mlp, Segment};
+use crate::sed::Component;
+use crate::weights::to_vec;
+
+/// Output columns per register block of the dense kernel (4 AVX-512 registers per row).
+const WIDE: usize = 64;
+/// Column granularity (one AVX-512 register); outputs are padded to a multiple of it.
+const NARROW: usize = 16;
+/// Rows per register block.
+const ROWS: usize = 4;
+
+/// A dense layer y = x·W + b with W stored (in, out) and padded to a multiple of [`NARROW`]
+/// output columns.
+#[derive(Debug, Clone)]
+pub(crate) struct Dense {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+    n_pad: usize,
+}
+
+impl Dense {
+    /// From a row-major (n_in, n_out) matrix and an optional bias.
+    pub(crate) fn new(w: &[f32], n_in: usize, n_out: usize, bias: Option<&[f32]>) -> Self {
+        let n_pad = n_out.div_ceil(NARROW) * NARROW;
+        let mut wp = vec![0f32; n_in * n_pad];
+        for (dst, src) in wp.chunks_exact_mut(n_pad).zip(w.chunks_exact(n_out)) {
+            dst[..n_out].copy_from_slice(src);
+        }
+        let mut b = vec![0f32; n_pad];
+        if let Some(bias) = bias {
+            b[..n_out].copy_from_slice(bias);
+        }
+        Self { w: wp, b, n_in, n_out, n_pad }
+    }
+
+    fn from_linear(l: &Linear) -> Self {
+        let [n_in, n_out] = l.weight.val().dims();
+        let w = to_vec(l.weight.val());
+        let b = l.bias.as_ref().map(|b| to_vec(b.val()));
+        Self::new(&w, n_in, n_out, b.as_deref())
+    }
+
+    /// Stacks layers reading the same input side by side (their outputs are concatenated).
+    fn concat(parts: &[Dense]) -> Self {
+        let n_in = parts[0].n_in;
+        let n_out: usize = parts.iter().map(|p| p.n_out).sum();
+        let mut w = vec![0f32; n_in * n_out];
+        let mut b = Vec::with_capacity(n_out);
+        let mut col = 0;
+        for p in parts {
+            for k in 0..n_in {
+                w[k * n_out + col..][..p.n_out].copy_from_slice(&p.w[k * p.n_pad..][..p.n_out]);
+            }
+            b.extend_from_slice(&p.b[..p.n_out]);
+            col += p.n_out;
+        }
+        Self::new(&w, n_in, n_out, Some(&b))
+    }
+
+    /// y (n × n_out) = x (n × n_in)·W + b.
+    pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let n = x.len() / self.n_in;
+        let mut y = vec![0f32; n * self.n_out];
+        simd(DenseKernel(self, x, &mut y));
+        y
+    }
+
+    #[inline(always)]
+    fn rows<const R: usize>(&self, x: &[f32], r0: usize, y: &mut [f32]) {
+        let mut j0 = 0;
+        while j0 + WIDE <= self.n_pad {
+            self.block::<R, WIDE>(x, r0, j0, y);
+            j0 += WIDE;
+        }
+        while j0 < self.n_pad {
+            self.block::<R, NARROW>(x, r0, j0, y);
+            j0 += NARROW;
+        }
+    }
+
+    /// Rows r0..r0+R, columns j0..j0+C, accumulated in registers over the whole input.
+    #[inline(always)]
+    fn block<const R: usize, const C: usize>(&self, x: &[f32], r0: usize, j0: usize, y: &mut [f32]) {
+        let (ni, no, np) = (self.n_in, self.n_out, self.n_pad);
+        let mut acc = [[0f32; C]; R];
+        for a in acc.iter_mut() {
+            a.copy_from_slice(&self.b[j0..j0 + C]);
+        }
+        let xs = &x[r0 * ni..(r0 + R) * ni];
+        for k in 0..ni {
+            let w = &self.w[k * np + j0..][..C];
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xv = xs[r * ni + k];
+                for (ac, &wc) in a.iter_mut().zip(w) {
+                    *ac = wc.mul_add(xv, *ac);
+                }
+            }
+        }
+        let m = C.min(no.saturating_sub(j0));
+        for (r, a) in acc.iter().enumerate() {
+            y[(r0 + r) * no + j0..][..m].copy_from_slice(&a[..m]);
+        }
+    }
+}
+
+struct DenseKernel<'a>(&'a Dense, &'a [f32], &'a mut [f32]);
+
+impl Kernel for DenseKernel<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let DenseKernel(layer, x, y) = self;
+        let n = x.len() / layer.n_in;
+        let mut r = 0;
+        while r + ROWS <= n {
+            layer.rows::<ROWS>(x, r, y);
+            r += ROWS;
+        }
+        for r in r..n {
+            layer.rows::<1>(x, r, y);
+        }
+    }
+}
+
+/// Σ a_i·b_i with 16 partial sums (vectorisable).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; NARROW];
+    let (ca, cb) = (a.chunks_exact(NARROW), b.chunks_exact(NARROW));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..NARROW {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Σ a_i (vectorisable).
+#[inline(always)]
+fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0f32; NARROW];
+    let c = a.chunks_exact(NARROW);
+    let tail: f32 = c.remainder().iter().sum();
+    for x in c {
+        for i in 0..NARROW {
+            acc[i] += x[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// trapz(y, dx) = dx·(Σy − (y₀ + y_last)/2).
+#[inline(always)]
+fn trapz_dx(y: &[f32], dx: f32) -> f32 {
+    (sum(y) - (y[0] + y[y.len() - 1]) * 0.5) * dx
+}
+
+/// Rows of `a` and `b` dotted pairwise: out[i] = a_i · b_i (each `width` wide).
+pub(crate) fn row_dots(a: &[f32], b: &[f32], width: usize) -> Vec<f32> {
+    struct RowDots<'a>(&'a [f32], &'a [f32], usize);
+    impl Kernel for RowDots<'_> {
+        type Output = Vec<f32>;
+        #[inline(always)]
+        fn run(self) -> Vec<f32> {
+            let RowDots(a, b, w) = self;
+            a.chunks_exact(w).zip(b.chunks_exact(w)).map(|(x, y)| dot(x, y)).collect()
+        }
+    }
+    simd(RowDots(a, b, width))
+}
+
+/// x (n × k) times the rows of `mt` (m × k): out (n × m) = x·mtᵀ (for narrow outputs such as
+/// band fluxes, where a dot product per output beats a padded dense layer).
+pub(crate) fn matmul_transposed(x: &[f32], mt: &[f32], k: usize) -> Vec<f32> {
+    struct MatmulT<'a>(&'a [f32], &'a [f32], usize);
+    impl Kernel for MatmulT<'_> {
+        type Output = Vec<f32>;
+        #[inline(always)]
+        fn run(self) -> Vec<f32> {
+            let MatmulT(x, mt, k) = self;
+            let mut out = Vec::with_capacity(x.len() / k * (mt.len() / k));
+            for row in x.chunks_exact(k) {
+                for m in mt.chunks_exact(k) {
+                    out.push(dot(row, m));
+                }
+            }
+            out
+        }
+    }
+    simd(MatmulT(x, mt, k))
+}
+
+fn activate(v: &mut [f32], act: Activation) {
+    match act {
+        Activation::Tanh => vmath::map_inplace(v, Func::Tanh),
+        Activation::Sigmoid => vmath::map_inplace(v, Func::Sigmoid),
+        Activation::None => {}
+    }
+}
+
+/// An MLP as dense layers and activations.
+#[derive(Debug, Clone)]
+pub(crate) struct FastMlp {
+    layers: Vec<(Dense, Activation)>,
+}
+
+impl FastMlp {
+    pub(crate) fn new(m: &Mlp) -> Self {
+        let layers = m.layers.iter().map(Dense::from_linear).zip(m.activations.iter().copied()).collect();
+        Self { layers }
+    }
+
+    pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut h = x.to_vec();
+        for (layer, act) in &self.layers {
+            h = layer.forward(&h);
+            activate(&mut h, *act);
+        }
+        h
+    }
+}
+
+/// Attenuation-curve network (spec §4.1).
+#[derive(Debug, Clone)]
+pub(crate) struct FastCurve {
+    mlp: FastMlp,
+    heads: Dense,
+    layout: CurveLayout,
+}
+
+impl FastCurve {
+    pub(crate) fn new(c: &AttenuationCurve) -> Self {
+        Self {
+            mlp: FastMlp::new(&c.mlp),
+            heads: Dense::from_linear(&c.heads),
+            layout: c.layout.clone(),
+        }
+    }
+
+    /// Transmissions 10^(−0.4 A), (n × output_size).
+    pub(crate) fn transmission(&self, gp: &[f32]) -> Vec<f32> {
+        let l = &self.layout;
+        let mut s = self.heads.forward(&self.mlp.forward(gp));
+        vmath::map_inplace(&mut s, Func::Softplus);
+        let width = self.heads.n_out;
+        let n_out = l.output_size;
+        let mut out = vec![0f32; s.len() / width * n_out];
+        let mut inc = Vec::new();
+        let mut dec = Vec::new();
+        for (s, y) in s.chunks_exact(width).zip(out.chunks_exact_mut(n_out)) {
+            monotonic(&s[l.baseline.start..][..l.baseline.len], false, &mut dec);
+            smooth_into(&dec, l.baseline_kernel, y, 1.0);
+            for &((b, e), up, down) in &l.bumps {
+                unimodal(s, up, down, &mut inc, &mut dec);
+                smooth_into(&inc, l.bump_kernel, &mut y[b..e], 1.0);
+            }
+            let ((b, e), up, down) = l.trough;
+            unimodal(s, up, down, &mut inc, &mut dec);
+            smooth_into(&inc, l.baseline_kernel, &mut y[b..e], -1.0);
+            let mean = y.iter().sum::<f32>() / n_out as f32 + l.norm_fix as f32;
+            let norm = s[l.norm_col];
+            for v in y.iter_mut() {
+                *v = *v * norm / mean;
+            }
+        }
+        vmath::map_inplace(&mut out, Func::Transmission);
+        out
+    }
+}
+
+/// Monotonic(v) of spec §4.1 on softplus values: c = cumsum(v)/n; increasing c − c₀,
+/// decreasing c_last − c.
+fn monotonic(v: &[f32], increasing: bool, out: &mut Vec<f32>) {
+    out.clear();
+    let mut acc = 0f32;
+    out.extend(v.iter().map(|&x| {
+        acc += x;
+        acc
+    }));
+    let n = v.len() as f32;
+    let (first, last) = (out[0], out[out.len() - 1]);
+    for c in out.iter_mut() {
+        *c = if increasing { (*c - first) / n } else { (last - *c) / n };
+    }
+}
+
+/// Unimodal(h) = Monotonic(up, increasing) ⊙ Monotonic(down, decreasing), left in `inc`.
+fn unimodal(s: &[f32], up: Segment, down: Segment, inc: &mut Vec<f32>, dec: &mut Vec<f32>) {
+    monotonic(&s[up.start..][..up.len], true, inc);
+    monotonic(&s[down.start..][..down.len], false, dec);
+    for (a, b) in inc.iter_mut().zip(dec.iter()) {
+        *a *= *b;
+    }
+}
+
+/// out_j (+)= sign · mean(x[j..j+k]) (valid moving average); overwrites when `sign` is 1 and
+/// `out` is the baseline (callers pass fresh zeros there).
+fn smooth_into(x: &[f32], k: usize, out: &mut [f32], sign: f32) {
+    let w = sign / k as f32;
+    for (j, o) in out.iter_mut().enumerate() {
+        *o += x[j..j + k].iter().map(|&v| v * w).sum::<f32>();
+    }
+}
+
+/// Dust-emission distribution (spec §4.3).
+#[derive(Debug, Clone)]
+pub(crate) struct FastEmission {
+    mlp: FastMlp,
+    /// lin_mu, lin_w, lin_pos, lin_neg fused side by side.
+    heads: Dense,
+    n_mix: usize,
+    x_inv: Vec<f32>,
+    planck_x4: Vec<f32>,
+    dx: f32,
+}
+
+impl FastEmission {
+    pub(crate) fn new(e: &EmissionDistribution) -> Self {
+        let heads = Dense::concat(&[
+            Dense::from_linear(&e.lin_mu),
+            Dense::from_linear(&e.lin_w),
+            Dense::from_linear(&e.lin_pos),
+            Dense::from_linear(&e.lin_neg),
+        ]);
+        Self {
+            mlp: FastMlp::new(&e.mlp),
+            heads,
+            n_mix: e.lin_mu.weight.val().dims()[1],
+            x_inv: to_vec(e.x_inv.clone()),
+            planck_x4: to_vec(e.planck_x4.clone()),
+            dx: e.dx as f32,
+        }
+    }
+
+    /// y₁ (n × n_λ) for inputs [gp, frac_disk, frac_bulge] (n × 9).
+    pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let heads = self.heads.forward(&self.mlp.forward(x));
+        let mut y1 = vec![0f32; heads.len() / self.heads.n_out * self.x_inv.len()];
+        simd(EmissionKernel(self, &heads, &mut y1));
+        y1
+    }
+
+}
+
+struct EmissionKernel<'a>(&'a FastEmission, &'a [f32], &'a mut [f32]);
+
+impl Kernel for EmissionKernel<'_> {
+    type Output = ();
+    /// Per row: the Planck mixture y₀ and the transfer to y₁ from the fused head outputs.
+    #[inline(always)]
+    fn run(self) {
+        let EmissionKernel(em, heads, y1) = self;
+        let (nm, nl) = (em.n_mix, em.x_inv.len());
+        let width = em.heads.n_out;
+        let mut coef = vec![0f32; nm];
+        let mut mu = vec![0f32; nm];
+        let (mut zpos, mut zneg) = (vec![0f32; nl], vec![0f32; nl]);
+        for (h, y) in heads.chunks_exact(width).zip(y1.chunks_exact_mut(nl)) {
+            // μ = cumsum(exp(·)), w = softmax(·), coefficient w·μ⁴ of each black body.
+            let mut acc = 0f32;
+            for (m, &v) in mu.iter_mut().zip(&h[..nm]) {
+                acc += vmath::exp(v);
+                *m = acc;
+            }
+            let lw = &h[nm..2 * nm];
+            let max = lw.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let total: f32 = lw.iter().map(|&v| vmath::exp(v - max)).sum();
+            for ((c, &v), &m) in coef.iter_mut().zip(lw).zip(&mu) {
+                *c = vmath::exp(v - max) / total * (m * m * m * m);
+            }
+            // Planck mixture Σ_m c_m/(e^{μ_m/λ} − 1), then the λ factor (15/π⁴)x⁴.
+            y.fill(0.0);
+            for (&c, &m) in coef.iter().zip(&mu) {
+                for (o, &xi) in y.iter_mut().zip(&em.x_inv) {
+                    let t = m * xi;
+                    // Beyond e^87 the term is below 1e−37: skip it (and its denormals).
+                    let term = c / (vmath::exp(t) - 1.0);
+                    *o += if t < 87.0 { term } else { 0.0 };
+                }
+            }
+            for (o, &p) in y.iter_mut().zip(&em.planck_x4) {
+                *o *= p;
+            }
+            let norm = trapz_dx(y, em.dx);
+            for o in y.iter_mut() {
+                *o /= norm;
+            }
+            // Transfer: y₁ = y₀ + trapz(z⁻)·z⁺/trapz(z⁺) − z⁻.
+            let pos = &h[2 * nm..2 * nm + nl];
+            let neg = &h[2 * nm + nl..2 * nm + 2 * nl];
+            for (((zp, zn), (&p, &g)), &y0) in zpos.iter_mut().zip(zneg.iter_mut()).zip(pos.iter().zip(neg)).zip(y.iter()) {
+                *zp = vmath::softplus(p);
+                *zn = vmath::sigmoid(g) * y0;
+            }
+            let scale = trapz_dx(&zneg, em.dx) / trapz_dx(&zpos, em.dx);
+            for ((o, &zp), &zn) in y.iter_mut().zip(&zpos).zip(&zneg) {
+                *o = *o + zp * scale - zn;
+            }
+        }
+    }
+}
+
+/// Fixed linear interpolation onto the model grid (spec §3.4): y[i−1] + w·(y[i] − y[i−1]),
+/// `fill` outside the source range.
+#[derive(Debug, Clone)]
+pub(crate) struct FastRegrid {
+    hi: Vec<usize>,
+    w: Vec<f32>,
+    inside: Vec<f32>,
+    outside_fill: Vec<f32>,
+}
+
+impl FastRegrid {
+    pub(crate) fn new(r: &galsed_core::ssp::Regrid) -> Self {
+        let inside: Vec<f32> = r.mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+        Self {
+            hi: r.inds.clone(),
+            w: r.weights.clone(),
+            outside_fill: inside.iter().map(|m| (1.0 - m) * r.fill).collect(),
+            inside,
+        }
+    }
+
+    /// Rows of `y` (each `width` wide) mapped onto the target grid.
+    fn apply(&self, y: &[f32], width: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(y.len() / width * self.hi.len());
+        for row in y.chunks_exact(width) {
+            out.extend(self.hi.iter().zip(&self.w).zip(self.inside.iter().zip(&self.outside_fill)).map(
+                |((&i, &w), (&m, &f))| {
+                    let lo = row[i - 1];
+                    (lo + w * (row[i] - lo)) * m + f
+                },
+            ));
+        }
+        out
+    }
+}
+
+/// How network outputs reach the evaluation grid (see `GridMap`).
+#[derive(Debug, Clone)]
+pub(crate) enum FastMap {
+    Native,
+    Interpolated { att: FastRegrid, emission: FastRegrid },
+}
+
+/// All networks and tables of a [`crate::Starduster`], on plain slices.
+#[derive(Debug, Clone)]
+pub(crate) struct FastModel {
+    pub(crate) curve_disk: FastCurve,
+    pub(crate) curve_bulge: FastCurve,
+    pub(crate) frac_disk: FastMlp,
+    pub(crate) frac_bulge: FastMlp,
+    pub(crate) distri: FastEmission,
+    pub(crate) selector_disk: FastMlp,
+    pub(crate) selector_bulge: FastMlp,
+    /// SSP spectra (36 × n_λ) and segment luminosities (36 × n_seg) as dense layers.
+    pub(crate) l_ssp: Dense,
+    pub(crate) big_l_ssp: Dense,
+    pub(crate) map: FastMap,
+}
+
+/// The pieces of the SED for a batch (as `crate::Forward`), row-major.
+pub(crate) struct FastForward {
+    n_lam: usize,
+    l_norm: Vec<f32>,
+    b_to_t: Vec<f32>,
+    l_disk: Vec<f32>,
+    l_bulge: Vec<f32>,
+    trans: Option<(Vec<f32>, Vec<f32>)>,
+    l_dust: Option<Vec<f32>>,
+}
+
+impl FastModel {
+    fn n_lam(&self) -> usize {
+        self.l_ssp.n_out
+    }
+
+    /// Transmission of one curve on the grid (1 beyond the curve on the `base` grid).
+    fn transmission(&self, curve: &FastCurve, gp: &[f32]) -> Vec<f32> {
+        let t = curve.transmission(gp);
+        let m = curve.layout.output_size;
+        match &self.map {
+            FastMap::Native => {
+                let n_lam = self.n_lam();
+                let mut out = vec![1f32; t.len() / m * n_lam];
+                let k = m.min(n_lam);
+                for (o, r) in out.chunks_exact_mut(n_lam).zip(t.chunks_exact(m)) {
+                    o[..k].copy_from_slice(&r[..k]);
+                }
+                out
+            }
+            FastMap::Interpolated { att, .. } => att.apply(&t, m),
+        }
+    }
+
+    /// Absorbed fractions of disk and bulge light (spec §4.2).
+    pub(crate) fn absorption(&self, gp: &[f32], sd: &[f32], sb: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let n_seg = self.big_l_ssp.n_out;
+        let frac = |mlp: &FastMlp, sfh: &[f32]| {
+            row_dots(&self.big_l_ssp.forward(sfh), &mlp.forward(gp), n_seg)
+        };
+        (frac(&self.frac_disk, sd), frac(&self.frac_bulge, sb))
+    }
+
+    /// Selector logits (disk, bulge).
+    pub(crate) fn selector_logits(&self, gp: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        (self.selector_disk.forward(gp), self.selector_bulge.forward(gp))
+    }
+
+    /// Runs the networks needed for `component` on clipped inputs (gp: n × 7, SFHs n × 36).
+    pub(crate) fn forward(&self, gp: &[f32], sd: &[f32], sb: &[f32], component: Component) -> FastForward {
+        let n_gp = crate::N_GP;
+        let b_to_t: Vec<f32> = gp.chunks_exact(n_gp).map(|g| (g[6] + 1.0) * 0.5).collect();
+        let ln10 = std::f64::consts::LN_10 as f32;
+        let l_norm = gp.chunks_exact(n_gp).map(|g| (((g[5] + 1.0) * 4.0 + 6.0) * ln10).exp()).collect();
+        let trans = matches!(component, Component::Combine | Component::DustAttenuation).then(|| {
+            (self.transmission(&self.curve_disk, gp), self.transmission(&self.curve_bulge, gp))
+        });
+        let l_dust = matches!(component, Component::Combine | Component::DustEmission).then(|| {
+            let (fd, fb) = self.absorption(gp, sd, sb);
+            let mut x = Vec::with_capacity(fd.len() * (n_gp + 2));
+            for ((g, d), b) in gp.chunks_exact(n_gp).zip(&fd).zip(&fb) {
+                x.extend_from_slice(g);
+                x.extend_from_slice(&[*d, *b]);
+            }
+            let n_em = self.distri.x_inv.len();
+            let y1 = self.distri.forward(&x);
+            let mut y1 = match &self.map {
+                FastMap::Native => y1,
+                FastMap::Interpolated { emission, .. } => emission.apply(&y1, n_em),
+            };
+            let width = y1.len() / fd.len();
+            for (((row, d), b), bt) in y1.chunks_exact_mut(width).zip(&fd).zip(&fb).zip(&b_to_t) {
+                let frac = d * (1.0 - bt) + b * bt;
+                row.iter_mut().for_each(|v| *v *= frac);
+            }
+            y1
+        });
+        FastForward {
+            n_lam: self.n_lam(),
+            l_norm,
+            b_to_t,
+            l_disk: self.l_ssp.forward(sd),
+            l_bulge: self.l_ssp.forward(sb),
+            trans,
+            l_dust,
+        }
+    }
+}
+
+impl FastForward {
+    /// Stellar light per unit l_norm: (1−b)·T_d·I_d + b·T_b·I_b (T = 1 when not attenuated).
+    pub(crate) fn l_main(&self, attenuated: bool) -> Vec<f32> {
+        let nl = self.n_lam;
+        let mut out = vec![0f32; self.l_disk.len()];
+        let trans = self.trans.as_ref().filter(|_| attenuated);
+        for (r, o) in out.chunks_exact_mut(nl).enumerate() {
+            let (d, b) = (&self.l_disk[r * nl..][..nl], &self.l_bulge[r * nl..][..nl]);
+            let bt = self.b_to_t[r];
+            match trans {
+                Some((td, tb)) => {
+                    let (td, tb) = (&td[r * nl..][..nl], &tb[r * nl..][..nl]);
+                    for i in 0..nl {
+                        o[i] = d[i] * td[i] * (1.0 - bt) + b[i] * tb[i] * bt;
+                    }
+                }
+                None => {
+                    for i in 0..nl {
+                        o[i] = d[i] * (1.0 - bt) + b[i] * bt;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// λL_λ [L_sun] of a component (which this forward pass was run for, or `DustFree`).
+    pub(crate) fn component(&self, component: Component) -> Vec<f32> {
+        let mut per_l = match component {
+            Component::DustEmission => {
+                self.l_dust.clone().unwrap_or_else(|| vec![0f32; self.l_disk.len()])
+            }
+            _ => self.l_main(component != Component::DustFree),
+        };
+        if component == Component::Combine
+            && let Some(dust) = &self.l_dust
+        {
+            per_l.iter_mut().zip(dust).for_each(|(v, d)| *v += d);
+        }
+        for (row, l) in per_l.chunks_exact_mut(self.n_lam).zip(&self.l_norm) {
+            row.iter_mut().for_each(|v| *v *= l);
+        }
+        per_l
+    }
+}
