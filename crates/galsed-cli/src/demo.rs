@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use galsed_core::filters::Filter;
 use galsed_core::params::physical_to_unit;
-use galsed_core::ssp::{SspLibrary, WavelengthGrid};
+use galsed_core::ssp::SspLibrary;
 use galsed_core::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDirSource};
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
@@ -40,7 +40,10 @@ fn ensure_model(explicit: Option<&Path>) -> Result<ModelDir> {
 /// Age-bin masses [M_sun per unit SFR normalisation] of a star-formation history ψ(t_lookback),
 /// integrated over the library's age bins; `cumulative(t)` = ∫_0^t ψ.
 fn bin_masses(tau_edges: &[f64], cumulative: impl Fn(f64) -> f64) -> Vec<f64> {
-    tau_edges.windows(2).map(|e| cumulative(e[1]) - cumulative(e[0])).collect()
+    tau_edges
+        .windows(2)
+        .map(|e| cumulative(e[1]) - cumulative(e[0]))
+        .collect()
 }
 
 /// Light fractions (k = 6·i_met + i_age) of the given age-bin masses at one metallicity: mass ×
@@ -96,25 +99,35 @@ pub fn examples(lib: &SspLibrary) -> Vec<Example> {
         Example {
             id: "faceon_starforming",
             title: "face-on star-forming disk",
-            params: [20.0, 3.0e5, 1.0, 4.0, 1.0, 3.0e10, 0.1],
+            params: [20.0, 3.0e5, 1.0, 3.0, 1.0, 3.0e10, 0.1],
             sfh_disk: young_disk.clone(),
             sfh_bulge: old_bulge.clone(),
         },
         Example {
             id: "edgeon_dusty",
             title: "edge-on dusty disk",
-            params: [85.0, 3.0e6, 1.5, 3.0, 1.0, 1.0e11, 0.2],
+            params: [85.0, 1.0e6, 1.0, 2.0, 1.0, 1.0e11, 0.2],
             sfh_disk: young_disk,
             sfh_bulge: old_bulge.clone(),
         },
         Example {
             id: "bulge_quiescent",
             title: "bulge-dominated quiescent galaxy",
-            params: [60.0, 1.0e4, 1.0, 2.0, 1.5, 2.0e10, 0.8],
+            params: [60.0, 1.0e4, 1.0, 2.0, 1.0, 2.0e10, 0.8],
             sfh_disk: old_disk,
             sfh_bulge: old_bulge,
         },
     ]
+}
+
+/// "23%", "0.4%".
+fn percent(f: f64) -> String {
+    let p = 100.0 * f;
+    if p >= 10.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
 }
 
 fn sci(v: f64) -> String {
@@ -130,7 +143,7 @@ fn sci(v: f64) -> String {
 pub fn run(args: &DemoArgs) -> Result<()> {
     let dir = ensure_model(args.model.as_deref())?;
     let files = model::load_files(&dir)?;
-    let sd = model::build(&files, &WavelengthGrid::Auto)?;
+    let sd = model::build(&files, &model::parse_grid(&args.grid)?)?;
     let ex = examples(&files.ssp);
 
     let mut gp = vec![];
@@ -147,7 +160,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .iter()
         .map(|&c| sd.spectrum(&batch, c, SpectralUnits::Luminosity, z0))
         .collect();
-    let filters = DEFAULT19.iter().map(|n| Filter::builtin(n)).collect::<Result<Vec<_>, _>>()?;
+    let filters = DEFAULT19
+        .iter()
+        .map(|n| Filter::builtin(n))
+        .collect::<Result<Vec<_>, _>>()?;
     let phot = Photometry::new(&sd, &filters, z0)?;
     let mags = sd.magnitudes(&batch, Component::Combine, &phot);
     let frac = sd.absorption_fraction(&batch);
@@ -160,7 +176,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     let path = args.out.join("demo_seds.csv");
     let mut text = String::from(
-        "# galsed demo: rest-frame lambda*L_lambda [L_sun] of each component per galaxy (auto grid)\nlam_um",
+        "# galsed demo: rest-frame lambda*L_lambda [L_sun] of each component per galaxy\nlam_um",
     );
     for e in &ex {
         for c in Component::ALL {
@@ -210,10 +226,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             Panel {
                 title: format!("{}: θ = {theta:.0}°, B/T = {bt}", e.title),
                 subtitle: format!(
-                    "L = {} L⊙, Σ_dust = {} M⊙/kpc², r_disk = {r_disk} kpc; absorbed {:.0}%",
+                    "L = {} L⊙, Σ_dust = {} M⊙/kpc², r_disk = {r_disk} kpc; dust absorbs {} of the starlight",
                     sci(l),
                     sci(den),
-                    100.0 * f64::from(frac[g])
+                    percent(f64::from(frac[g]))
                 ),
                 series: Component::ALL
                     .iter()
@@ -233,7 +249,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     for (g, e) in ex.iter().enumerate() {
         if lp_disk[g] < 0.5f32.ln() || lp_bulge[g] < 0.5f32.ln() {
-            eprintln!("note: {} lies near the edge of the training set (selector log-p {:.2}, {:.2})", e.id, lp_disk[g], lp_bulge[g]);
+            eprintln!(
+                "note: {} lies near the edge of the training set (selector log-p {:.2}, {:.2})",
+                e.id, lp_disk[g], lp_bulge[g]
+            );
         }
     }
     let mut out = String::new();
@@ -244,7 +263,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    let mut f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }

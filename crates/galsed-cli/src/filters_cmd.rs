@@ -61,13 +61,21 @@ pub fn list() -> Result<()> {
         .filter_map(|name| {
             let f = Filter::builtin(name).ok()?;
             let lam = &f.wavelength_angstrom;
-            Some((pivot_um(&f), name.to_owned(), lam[0] * 1e-4, lam[lam.len() - 1] * 1e-4))
+            Some((
+                pivot_um(&f),
+                name.to_owned(),
+                lam[0] * 1e-4,
+                lam[lam.len() - 1] * 1e-4,
+            ))
         })
         .collect();
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut out = format!("{:<24} {:>12} {:>22}\n", "name", "pivot [µm]", "range [µm]");
     for (pivot, name, lo, hi) in rows {
-        out.push_str(&format!("{name:<24} {pivot:>12.4} {:>22}\n", format!("{lo:.4}–{hi:.4}")));
+        out.push_str(&format!(
+            "{name:<24} {pivot:>12.4} {:>22}\n",
+            format!("{lo:.4}–{hi:.4}")
+        ));
     }
     out.push_str(
         "# also: `--filters default19` (the 19 bands GALEX FUV/NUV, SDSS ugriz, 2MASS JHKs, WISE 1–4, \

@@ -72,7 +72,8 @@ impl InputFormat {
 }
 
 pub fn extension(path: &Path) -> Option<String> {
-    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
 /// Reads a galaxy table.
@@ -150,7 +151,10 @@ fn read_csv(path: &Path) -> Result<Galaxies> {
         .trim(csv::Trim::All)
         .from_path(path)
         .context("cannot open the file")?;
-    let header = reader.headers().context("cannot read the header row")?.clone();
+    let header = reader
+        .headers()
+        .context("cannot read the header row")?
+        .clone();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, name) in header.iter().enumerate() {
         if index.insert(name, i).is_some() {
@@ -164,8 +168,17 @@ fn read_csv(path: &Path) -> Result<Galaxies> {
         .map(String::as_str)
         .collect();
     if !missing.is_empty() {
-        let shown = missing.iter().take(8).copied().collect::<Vec<_>>().join(", ");
-        let more = if missing.len() > 8 { format!(" and {} more", missing.len() - 8) } else { String::new() };
+        let shown = missing
+            .iter()
+            .take(8)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if missing.len() > 8 {
+            format!(" and {} more", missing.len() - 8)
+        } else {
+            String::new()
+        };
         bail!(
             "missing column(s) {shown}{more}; a galaxy table needs theta, den_dust, r_dust_to_rd, \
              r_disk, r_bulge, l_norm, b_to_t, sfh_disk_0..35 and sfh_bulge_0..35"
@@ -200,7 +213,11 @@ fn read_csv(path: &Path) -> Result<Galaxies> {
 
 fn csv_error(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => format!(
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => format!(
             "line {}: {len} fields, but the header has {expected_len} columns",
             pos.as_ref().map_or(0, |p| p.line())
         ),
@@ -217,7 +234,11 @@ pub fn to_unit_space(g: &Galaxies, space: InputSpace, clip: bool) -> Result<Vec<
     for (i, row) in g.gp.chunks(N_GP).enumerate() {
         for (j, (&x, p)) in row.iter().zip(GALAXY_PARAMS.iter()).enumerate() {
             if !x.is_finite() {
-                problems.push(format!("{}: {} (gp column {j}) is {x}", g.row_name(i), p.name));
+                problems.push(format!(
+                    "{}: {} (gp column {j}) is {x}",
+                    g.row_name(i),
+                    p.name
+                ));
                 unit.push(0.0);
                 continue;
             }

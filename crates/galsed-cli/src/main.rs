@@ -225,6 +225,10 @@ pub struct DemoArgs {
     /// Plot format.
     #[arg(long, value_enum, default_value = "png")]
     pub format: PlotFormat,
+    /// Wavelength grid: base (495 points, smooth), auto (2086, resolves emission lines), full or
+    /// a file of wavelengths [µm].
+    #[arg(long, default_value = "base", value_name = "base|auto|full|FILE")]
+    pub grid: String,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -70,8 +70,13 @@ pub fn locate(explicit: Option<&Path>) -> Result<ModelDir> {
 
 /// Reads the model files of a located directory.
 pub fn load_files(dir: &ModelDir) -> Result<ModelFiles> {
-    ModelFiles::load(&dir.path)
-        .with_context(|| format!("loading the model from {} ({})", dir.path.display(), reason(dir.source)))
+    ModelFiles::load(&dir.path).with_context(|| {
+        format!(
+            "loading the model from {} ({})",
+            dir.path.display(),
+            reason(dir.source)
+        )
+    })
 }
 
 /// Builds the emulator on a wavelength grid.
@@ -92,7 +97,9 @@ pub fn parse_grid(spec: &str) -> Result<WavelengthGrid> {
     }
     let path = Path::new(spec);
     if !path.is_file() {
-        bail!("--grid {spec:?}: expected base, auto, full or a file of wavelengths in µm (no such file)");
+        bail!(
+            "--grid {spec:?}: expected base, auto, full or a file of wavelengths in µm (no such file)"
+        );
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the grid file {}", path.display()))?;
@@ -103,7 +110,11 @@ pub fn parse_grid(spec: &str) -> Result<WavelengthGrid> {
             continue;
         }
         let v: f64 = line.parse().map_err(|_| {
-            anyhow::anyhow!("{}, line {}: cannot read {line:?} as a wavelength in µm", path.display(), i + 1)
+            anyhow::anyhow!(
+                "{}, line {}: cannot read {line:?} as a wavelength in µm",
+                path.display(),
+                i + 1
+            )
         })?;
         lam.push(v);
     }
@@ -120,12 +131,22 @@ pub fn fetch_cmd(args: &FetchArgs) -> Result<()> {
             "this system has no user cache directory; choose a destination with --dest DIR",
         )?,
     };
-    let from = args.from.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    eprintln!("fetching the Starduster model files from {from}\n  into {}", dest.display());
+    let from = args
+        .from
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    eprintln!(
+        "fetching the Starduster model files from {from}\n  into {}",
+        dest.display()
+    );
     fetch_into(&dest, &from)?;
     println!("model files verified in {}", dest.display());
     if args.dest.is_some() {
-        println!("use them with --model {} or {MODEL_DIR_ENV}={}", dest.display(), dest.display());
+        println!(
+            "use them with --model {} or {MODEL_DIR_ENV}={}",
+            dest.display(),
+            dest.display()
+        );
     }
     Ok(())
 }
@@ -158,7 +179,9 @@ pub fn info_cmd(args: &ModelArgs) -> Result<()> {
     line(format!("model directory: {}", dir.path.display()));
     line(format!("  chosen because: {}", reason(dir.source)));
     match layout(&dir.path) {
-        Layout::Native => line(format!("  format: galsed native ({MANIFEST}, weights.safetensors, ssp.safetensors)")),
+        Layout::Native => line(format!(
+            "  format: galsed native ({MANIFEST}, weights.safetensors, ssp.safetensors)"
+        )),
         _ => {
             let check = match store::verify_dir(&dir.path) {
                 Ok(()) => "all 7 files match the published sha256".to_owned(),
@@ -169,7 +192,11 @@ pub fn info_cmd(args: &ModelArgs) -> Result<()> {
     }
     let t0 = Instant::now();
     let files = load_files(&dir)?;
-    line(format!("  name: {} (loaded in {:.2} s)", files.name, t0.elapsed().as_secs_f64()));
+    line(format!(
+        "  name: {} (loaded in {:.2} s)",
+        files.name,
+        t0.elapsed().as_secs_f64()
+    ));
     let s = &files.ssp;
     let range = |v: &[f64]| (v[0], v[v.len() - 1]);
     let (l0, l1) = range(&s.lam);
@@ -180,15 +207,27 @@ pub fn info_cmd(args: &ModelArgs) -> Result<()> {
         s.tau.len(),
         s.met.len() * s.tau.len()
     ));
-    line(format!("  metallicities Z (i_met): {}", join(&s.met, |z| format!("{z:.3e}"))));
-    line(format!("  ages [yr] (i_age):       {}", join(&s.tau, |t| format!("{t:.2e}"))));
-    line(format!("  age bin edges [yr]:      {}", join(&s.tau_edges, |t| format!("{t:.2e}"))));
+    line(format!(
+        "  metallicities Z (i_met): {}",
+        join(&s.met, |z| format!("{z:.3e}"))
+    ));
+    line(format!(
+        "  ages [yr] (i_age):       {}",
+        join(&s.tau, |t| format!("{t:.2e}"))
+    ));
+    line(format!(
+        "  age bin edges [yr]:      {}",
+        join(&s.tau_edges, |t| format!("{t:.2e}"))
+    ));
     line(format!(
         "  SFH index k = {} · i_met + i_age (light fractions, {} per component)",
         s.tau.len(),
         s.met.len() * s.tau.len()
     ));
-    line(format!("absorption segments: eps_reduce = {:e}", files.config.eps_reduce));
+    line(format!(
+        "absorption segments: eps_reduce = {:e}",
+        files.config.eps_reduce
+    ));
     line("wavelength grids (rest frame):".to_owned());
     for (name, grid) in [
         ("base", WavelengthGrid::Base),
@@ -248,6 +287,10 @@ pub fn import_cmd(args: &ImportArgs) -> Result<()> {
         .with_context(|| format!("writing the native model to {}", args.to.display()))?;
     let abs: PathBuf = std::fs::canonicalize(&args.to).unwrap_or_else(|_| args.to.clone());
     println!("wrote the native model to {}", abs.display());
-    println!("use it with --model {} or {MODEL_DIR_ENV}={}", abs.display(), abs.display());
+    println!(
+        "use it with --model {} or {MODEL_DIR_ENV}={}",
+        abs.display(),
+        abs.display()
+    );
     Ok(())
 }

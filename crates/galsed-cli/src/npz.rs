@@ -25,7 +25,8 @@ fn options() -> SimpleFileOptions {
 
 impl Npz<BufWriter<File>> {
     pub fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Self {
             zip: ZipWriter::new(BufWriter::new(file)),
         })
@@ -67,8 +68,17 @@ impl<W: Write + Seek> Npz<W> {
 
 /// A version 1.0 .npy file of fixed-width UCS-4 strings (`<U{width}`).
 fn npy_unicode(values: &[&str], scalar: bool) -> Vec<u8> {
-    let width = values.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(1);
-    let shape = if scalar { "()".to_owned() } else { format!("({},)", values.len()) };
+    let width = values
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let shape = if scalar {
+        "()".to_owned()
+    } else {
+        format!("({},)", values.len())
+    };
     let mut header =
         format!("{{'descr': '<U{width}', 'fortran_order': False, 'shape': {shape}, }}");
     // magic (6) + version (2) + header length (2) + header + '\n' is a multiple of 64.
@@ -78,7 +88,11 @@ fn npy_unicode(values: &[&str], scalar: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(10 + header.len() + values.len() * width * 4);
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     // Header lengths here are far below u16::MAX (names are short).
-    out.extend_from_slice(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend_from_slice(
+        &u16::try_from(header.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
     out.extend_from_slice(header.as_bytes());
     for s in values {
         let mut n = 0;
@@ -105,7 +119,10 @@ mod tests {
         assert_eq!(b.len(), 10 + hlen + 2 * 7 * 4);
         // second string: 'λ' then zero padding
         let second = &b[10 + hlen + 28..];
-        assert_eq!(u32::from_le_bytes(second[..4].try_into().unwrap()), 'λ' as u32);
+        assert_eq!(
+            u32::from_le_bytes(second[..4].try_into().unwrap()),
+            'λ' as u32
+        );
         assert!(second[4..].iter().all(|&x| x == 0));
     }
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, UInt64Array};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema};
 use ndarray::{Array0, ArrayView1, ArrayView2};
 use parquet::arrow::ArrowWriter;
@@ -162,7 +164,9 @@ fn num32(v: f32) -> String {
 
 /// `<stem>_spectrum.csv` next to `path`.
 pub fn spectrum_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map_or_else(|| "galsed".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "galsed".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}_spectrum.csv"))
 }
 
@@ -237,7 +241,9 @@ fn list_column(data: &[f32], width: usize) -> Result<ArrayRef> {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let values = Arc::new(Float32Array::from(data.to_vec()));
     let width = i32::try_from(width).context("spectrum too long for a parquet list column")?;
-    Ok(Arc::new(FixedSizeListArray::try_new(item, width, values, None)?))
+    Ok(Arc::new(FixedSizeListArray::try_new(
+        item, width, values, None,
+    )?))
 }
 
 fn write_parquet(path: &Path, r: &Results) -> Result<()> {
@@ -254,8 +260,11 @@ fn write_parquet(path: &Path, r: &Results) -> Result<()> {
         fields.push(Field::new(&s.key, DataType::Float64, false));
         columns.push(Arc::new(Float64Array::from(s.data.clone())));
     }
-    let mut lists: Vec<(&str, &[f32], usize)> =
-        r.spectra.iter().map(|s| (s.key.as_str(), s.data.as_slice(), r.lam_um.len())).collect();
+    let mut lists: Vec<(&str, &[f32], usize)> = r
+        .spectra
+        .iter()
+        .map(|s| (s.key.as_str(), s.data.as_slice(), r.lam_um.len()))
+        .collect();
     if let Some(att) = &r.att_curve {
         lists.push(("att_curve", att, r.att_lam_um.len()));
     }
@@ -270,22 +279,36 @@ fn write_parquet(path: &Path, r: &Results) -> Result<()> {
     if !r.spectra.is_empty() {
         meta.insert("galsed.lam_um".to_owned(), json_list(&r.lam_um));
         meta.insert("galsed.lam_obs_um".to_owned(), json_list(&r.lam_obs_um));
-        meta.insert("galsed.spectrum_units".to_owned(), r.spectrum_units.to_owned());
+        meta.insert(
+            "galsed.spectrum_units".to_owned(),
+            r.spectrum_units.to_owned(),
+        );
     }
     if !r.filters.is_empty() {
         let names: Vec<String> = r.filters.iter().map(|f| format!("{:?}", f.0)).collect();
-        meta.insert("galsed.filters".to_owned(), format!("[{}]", names.join(",")));
+        meta.insert(
+            "galsed.filters".to_owned(),
+            format!("[{}]", names.join(",")),
+        );
         let pivots: Vec<f64> = r.filters.iter().map(|f| f.1).collect();
         meta.insert("galsed.filter_pivot_um".to_owned(), json_list(&pivots));
-        meta.insert("galsed.photometry_units".to_owned(), r.photometry_units.to_owned());
+        meta.insert(
+            "galsed.photometry_units".to_owned(),
+            r.photometry_units.to_owned(),
+        );
     }
     if r.att_curve.is_some() {
-        meta.insert("galsed.att_curve_lam_um".to_owned(), json_list(&r.att_lam_um));
+        meta.insert(
+            "galsed.att_curve_lam_um".to_owned(),
+            json_list(&r.att_lam_um),
+        );
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, meta));
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let file = File::create(path).context("cannot create the file")?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
     writer.write(&batch)?;
     writer.close()?;
@@ -298,7 +321,14 @@ mod tests {
 
     #[test]
     fn numbers_round_trip() {
-        for v in [0.0, 1.5, -2.25e-30, 3.0e20, 12.345678901234567, f64::INFINITY] {
+        for v in [
+            0.0,
+            1.5,
+            -2.25e-30,
+            3.0e20,
+            12.345678901234567,
+            f64::INFINITY,
+        ] {
             let s = num(v);
             assert_eq!(s.parse::<f64>().unwrap(), v, "{s}");
         }
@@ -310,9 +340,18 @@ mod tests {
 
     #[test]
     fn formats_by_extension() {
-        assert_eq!(OutputFormat::from_path(Path::new("a/b.NPZ")).unwrap(), OutputFormat::Npz);
-        assert_eq!(OutputFormat::from_path(Path::new("b.parquet")).unwrap(), OutputFormat::Parquet);
+        assert_eq!(
+            OutputFormat::from_path(Path::new("a/b.NPZ")).unwrap(),
+            OutputFormat::Npz
+        );
+        assert_eq!(
+            OutputFormat::from_path(Path::new("b.parquet")).unwrap(),
+            OutputFormat::Parquet
+        );
         assert!(OutputFormat::from_path(Path::new("b.txt")).is_err());
-        assert_eq!(spectrum_path(Path::new("d/out.csv")), PathBuf::from("d/out_spectrum.csv"));
+        assert_eq!(
+            spectrum_path(Path::new("d/out.csv")),
+            PathBuf::from("d/out_spectrum.csv")
+        );
     }
 }

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 use galsed_emulator::Component;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
 use crate::PlotFormat;
@@ -28,12 +29,10 @@ const DECADES: i32 = 5;
 
 fn style(c: Component) -> (RGBColor, u32, bool, &'static str) {
     match c {
-        Component::Combine => (RGBColor(0, 0, 0), 3, false, "total (combine)"),
-        Component::DustFree => (RGBColor(31, 119, 180), 2, true, "stars without dust (dust_free)"),
-        Component::DustAttenuation => {
-            (RGBColor(255, 127, 14), 2, false, "attenuated stars (dust_attenuation)")
-        }
-        Component::DustEmission => (RGBColor(214, 39, 40), 2, false, "dust emission (dust_emission)"),
+        Component::Combine => (RGBColor(0, 0, 0), 4, false, "total"),
+        Component::DustFree => (RGBColor(31, 119, 180), 2, true, "stars without dust"),
+        Component::DustAttenuation => (RGBColor(255, 127, 14), 2, false, "attenuated stars"),
+        Component::DustEmission => (RGBColor(214, 39, 40), 2, false, "dust emission"),
     }
 }
 
@@ -81,37 +80,110 @@ fn segments(lam: &[f64], y: &[f64], ymin: f64) -> Vec<Vec<(f64, f64)>> {
 
 /// Draws one log–log panel per galaxy, stacked vertically.
 pub fn sed_panels(path: &Path, format: PlotFormat, lam: &[f64], panels: &[Panel]) -> Result<()> {
-    register_font(FAMILY, FontStyle::Normal, FONT).map_err(|_| anyhow!("the embedded font is invalid"))?;
-    let size = (1000, 430 * panels.len() as u32);
+    register_font(FAMILY, FontStyle::Normal, FONT)
+        .map_err(|_| anyhow!("the embedded font is invalid"))?;
+    let size = (1000, LEGEND_H + 430 * panels.len() as u32);
     match format {
-        PlotFormat::Png => draw(BitMapBackend::new(path, size).into_drawing_area(), lam, panels),
+        PlotFormat::Png => draw(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            lam,
+            panels,
+        ),
         PlotFormat::Svg => draw(SVGBackend::new(path, size).into_drawing_area(), lam, panels),
     }
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, lam: &[f64], panels: &[Panel]) -> Result<()> {
+/// Height of the shared legend strip [px].
+const LEGEND_H: u32 = 44;
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    lam: &[f64],
+    panels: &[Panel],
+) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
-    let areas = root.split_evenly((panels.len(), 1));
+    let (legend, body) = root.split_vertically(LEGEND_H);
+    draw_legend(&legend)?;
+    let areas = body.split_evenly((panels.len(), 1));
     for (area, p) in areas.iter().zip(panels) {
         draw_panel(area, lam, p)?;
     }
     root.present().map_err(err)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lam: &[f64], p: &Panel) -> Result<()> {
+/// One legend row for all panels (they share the styles), so no legend hides a curve.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<()> {
+    let (w, h) = area.dim_in_pixel();
+    let font = (FAMILY, 16).into_font().color(&BLACK);
+    let labels: Vec<(Component, u32)> = Component::ALL
+        .iter()
+        .map(|&c| {
+            let text_w = area
+                .estimate_text_size(style(c).3, &font)
+                .map_or(200, |s| s.0);
+            (c, text_w)
+        })
+        .collect();
+    let (line, gap, pad) = (34i32, 10i32, 30i32);
+    let total: i32 = labels
+        .iter()
+        .map(|&(_, tw)| line + gap + tw as i32 + pad)
+        .sum::<i32>()
+        - pad;
+    let mut x = (w as i32 - total).max(0) / 2;
+    let y = h as i32 / 2 + 4;
+    for (c, tw) in labels {
+        let (color, width, dashed, label) = style(c);
+        let st = color.stroke_width(width);
+        if dashed {
+            for k in 0..3 {
+                let x0 = x + k * 13;
+                area.draw(&PathElement::new(vec![(x0, y), (x0 + 8, y)], st))
+                    .map_err(err)?;
+            }
+        } else {
+            area.draw(&PathElement::new(vec![(x, y), (x + line, y)], st))
+                .map_err(err)?;
+        }
+        let text = Text::new(
+            label,
+            (x + line + gap, y),
+            font.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+        );
+        area.draw(&text).map_err(err)?;
+        x += line + gap + tw as i32 + pad;
+    }
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lam: &[f64],
+    p: &Panel,
+) -> Result<()> {
     let area = area.margin(8, 4, 10, 20);
     let area = area.titled(&p.title, (FAMILY, 22)).map_err(err)?;
-    let area = area.titled(&p.subtitle, (FAMILY, 16).into_font().color(&RGBColor(70, 70, 70))).map_err(err)?;
+    let area = area
+        .titled(
+            &p.subtitle,
+            (FAMILY, 16).into_font().color(&RGBColor(70, 70, 70)),
+        )
+        .map_err(err)?;
     let ymax = p
         .series
         .iter()
-        .flat_map(|(_, y)| lam.iter().zip(y).filter(|(l, _)| **l >= LAM_RANGE.0).map(|(_, v)| *v))
+        .flat_map(|(_, y)| {
+            lam.iter()
+                .zip(y)
+                .filter(|(l, _)| **l >= LAM_RANGE.0)
+                .map(|(_, v)| *v)
+        })
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     if ymax <= 0.0 {
         return Err(anyhow!("nothing to plot: every spectrum is zero"));
     }
-    let top_exp = (ymax * 2.0).log10().ceil() as i32;
+    let top_exp = (ymax * 1.5).log10().ceil() as i32;
     let bottom_exp = top_exp - DECADES;
     let (ymin, ytop) = (10f64.powi(bottom_exp), 10f64.powi(top_exp));
     let x_major: Vec<f64> = (-1..=3).map(|e| 10f64.powi(e)).collect();
@@ -130,7 +202,10 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lam: &[f64], p:
                 .log_scale()
                 .with_key_points(x_major)
                 .with_light_points(x_minor),
-            (ymin..ytop).log_scale().with_key_points(y_major).with_light_points(y_minor),
+            (ymin..ytop)
+                .log_scale()
+                .with_key_points(y_major)
+                .with_light_points(y_minor),
         )
         .map_err(err)?;
     chart
@@ -140,7 +215,11 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lam: &[f64], p:
         .axis_desc_style((FAMILY, 18))
         .label_style((FAMILY, 16))
         .x_label_formatter(&|v| {
-            if *v < 1.0 { format!("{v:.1}") } else { format!("{v:.0}") }
+            if *v < 1.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            }
         })
         .y_label_formatter(&|v| format!("10{}", superscript(v.log10().round() as i32)))
         .bold_line_style(RGBColor(215, 215, 215))
@@ -148,31 +227,20 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lam: &[f64], p:
         .axis_style(BLACK)
         .draw()
         .map_err(err)?;
+    // The total first and thick, so that its parts stay visible on top of it.
     for (c, y) in &p.series {
-        let (color, width, dashed, label) = style(*c);
+        let (color, width, dashed, _) = style(*c);
         let st = color.stroke_width(width);
-        let segs = segments(lam, y, ymin);
-        for (i, seg) in segs.into_iter().enumerate() {
-            let drawn = if dashed {
-                chart.draw_series(DashedLineSeries::new(seg, 9, 5, st)).map_err(err)?
+        for seg in segments(lam, y, ymin) {
+            if dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(seg, 9, 5, st))
+                    .map_err(err)?;
             } else {
-                chart.draw_series(LineSeries::new(seg, st)).map_err(err)?
-            };
-            if i == 0 {
-                drawn.label(label).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(width))
-                });
+                chart.draw_series(LineSeries::new(seg, st)).map_err(err)?;
             }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(150, 150, 150))
-        .draw()
-        .map_err(err)?;
     Ok(())
 }
 

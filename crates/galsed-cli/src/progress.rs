@@ -24,7 +24,10 @@ fn styled(len: u64, template: &str) -> ProgressBar {
 
 /// A bar counting bytes of a download.
 pub fn bytes_bar() -> ProgressBar {
-    styled(0, "  {msg:<32} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+    styled(
+        0,
+        "  {msg:<32} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+    )
 }
 
 /// A bar counting galaxies.

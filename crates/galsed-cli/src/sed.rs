@@ -91,8 +91,11 @@ pub fn parse_cosmology(spec: &str) -> Result<(Cosmology, String)> {
     if spec.eq_ignore_ascii_case("planck18") {
         return Ok((Cosmology::planck18(), "Planck18".to_owned()));
     }
-    let usage = || format!("--cosmology {spec:?}: expected planck18 or flat:H0,Om0 (e.g. flat:70,0.3)");
-    let rest = spec.strip_prefix("flat:").ok_or_else(|| anyhow::anyhow!(usage()))?;
+    let usage =
+        || format!("--cosmology {spec:?}: expected planck18 or flat:H0,Om0 (e.g. flat:70,0.3)");
+    let rest = spec
+        .strip_prefix("flat:")
+        .ok_or_else(|| anyhow::anyhow!(usage()))?;
     let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
     let [h0, om0] = parts.as_slice() else {
         bail!(usage());
@@ -106,14 +109,23 @@ pub fn parse_cosmology(spec: &str) -> Result<(Cosmology, String)> {
 }
 
 /// The observer from `--redshift`, `--distmod` and `--cosmology`, and a note on where μ came from.
-pub fn observer(redshift: f64, distmod: Option<f64>, cosmology: &str) -> Result<(Observer, Option<String>)> {
+pub fn observer(
+    redshift: f64,
+    distmod: Option<f64>,
+    cosmology: &str,
+) -> Result<(Observer, Option<String>)> {
     Observer::new(redshift, 0.0).context("--redshift")?;
     let (mu, note) = match distmod {
         Some(mu) => (mu, None),
         None if redshift > 0.0 => {
             let (c, name) = parse_cosmology(cosmology)?;
             let mu = c.distance_modulus(redshift).context("distance modulus")?;
-            (mu, Some(format!("distance modulus at z = {redshift}: {mu:.6} mag ({name})")))
+            (
+                mu,
+                Some(format!(
+                    "distance modulus at z = {redshift}: {mu:.6} mag ({name})"
+                )),
+            )
         }
         None => (0.0, None),
     };
@@ -156,9 +168,18 @@ pub fn run(args: &SedArgs) -> Result<()> {
     if let Some(w) = input::sfh_sum_warning(&galaxies, &gp) {
         eprintln!("{w}");
     }
-    let policy = if args.clip_inputs { OutOfRange::Clip } else { OutOfRange::Error };
-    let batch = Batch::new(gp, galaxies.sfh_disk.clone(), galaxies.sfh_bulge.clone(), policy)
-        .context("checking the inputs")?;
+    let policy = if args.clip_inputs {
+        OutOfRange::Clip
+    } else {
+        OutOfRange::Error
+    };
+    let batch = Batch::new(
+        gp,
+        galaxies.sfh_disk.clone(),
+        galaxies.sfh_bulge.clone(),
+        policy,
+    )
+    .context("checking the inputs")?;
 
     let dir = model::locate(args.model.as_deref())?;
     let files = model::load_files(&dir)?;
@@ -192,12 +213,21 @@ pub fn run(args: &SedArgs) -> Result<()> {
         ..Results::default()
     };
     if wanted.spectrum {
-        res.spectra = comps.iter().map(|&c| Series::new(key("spectrum", c))).collect();
+        res.spectra = comps
+            .iter()
+            .map(|&c| Series::new(key("spectrum", c)))
+            .collect();
     }
     if let Some(p) = &phot {
-        res.filters = filters.iter().map(|f| (f.name.clone(), filters_cmd::pivot_um(f))).collect();
+        res.filters = filters
+            .iter()
+            .map(|f| (f.name.clone(), filters_cmd::pivot_um(f)))
+            .collect();
         debug_assert_eq!(p.names().len(), filters.len());
-        res.photometry = comps.iter().map(|&c| Series::new(key("photometry", c))).collect();
+        res.photometry = comps
+            .iter()
+            .map(|&c| Series::new(key("photometry", c)))
+            .collect();
     }
     let mut frac = Series::new("frac_abs".into());
     let mut l_ir = Series::new("L_IR".into());
@@ -214,7 +244,9 @@ pub fn run(args: &SedArgs) -> Result<()> {
         let b = batch.rows(start, end);
         for (i, &c) in comps.iter().enumerate() {
             if wanted.spectrum {
-                res.spectra[i].data.extend(sd.spectrum(&b, c, units, obs).iter());
+                res.spectra[i]
+                    .data
+                    .extend(sd.spectrum(&b, c, units, obs).iter());
             }
             if let Some(p) = &phot {
                 let data = &mut res.photometry[i].data;
@@ -225,7 +257,8 @@ pub fn run(args: &SedArgs) -> Result<()> {
             }
         }
         if wanted.absorption {
-            frac.data.extend(sd.absorption_fraction(&b).into_iter().map(f64::from));
+            frac.data
+                .extend(sd.absorption_fraction(&b).into_iter().map(f64::from));
             l_ir.data.extend(sd.l_ir(&b));
         }
         if wanted.selectors {
@@ -299,9 +332,16 @@ mod tests {
     fn cosmology_and_observer() {
         let (o, note) = observer(0.05, None, "planck18").unwrap();
         // Planck18 as astropy 6.0.1 (spec §6).
-        assert!((o.distmod - 36.80751187885012).abs() < 1e-8, "{}", o.distmod);
+        assert!(
+            (o.distmod - 36.80751187885012).abs() < 1e-8,
+            "{}",
+            o.distmod
+        );
         assert!(note.unwrap().contains("Planck18"));
-        assert_eq!(observer(0.05, Some(30.0), "nonsense").unwrap().0.distmod, 30.0);
+        assert_eq!(
+            observer(0.05, Some(30.0), "nonsense").unwrap().0.distmod,
+            30.0
+        );
         assert_eq!(observer(0.0, None, "planck18").unwrap().0.distmod, 0.0);
         assert!(observer(-0.1, None, "planck18").is_err());
         assert!(observer(0.1, None, "flat:70").is_err());

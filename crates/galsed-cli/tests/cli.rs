@@ -66,9 +66,16 @@ fn ok(o: Output) -> Output {
 
 /// Runs galsed expecting failure; returns stderr.
 fn fails(o: Output) -> String {
-    assert!(!o.status.success(), "galsed should have failed:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "galsed should have failed:\n{}",
+        text(&o)
+    );
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!err.contains("panicked"), "panic instead of an error:\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error:\n{err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     err
 }
@@ -79,7 +86,8 @@ fn s(p: &Path) -> &str {
 
 /// Numeric members of an npz file as float64.
 fn npz(path: &Path) -> HashMap<String, ArrayD<f64>> {
-    let mut r = NpzReader::new(File::open(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).unwrap();
+    let mut r =
+        NpzReader::new(File::open(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).unwrap();
     let mut out = HashMap::new();
     for name in r.names().unwrap() {
         let a: ArrayD<f64> = if let Ok(a) = r.by_name::<OwnedRepr<f32>, _>(&name) {
@@ -95,11 +103,19 @@ fn npz(path: &Path) -> HashMap<String, ArrayD<f64>> {
 }
 
 fn get2(m: &HashMap<String, ArrayD<f64>>, key: &str) -> Array2<f64> {
-    m.get(key).unwrap_or_else(|| panic!("missing {key}")).clone().into_dimensionality::<Ix2>().unwrap()
+    m.get(key)
+        .unwrap_or_else(|| panic!("missing {key}"))
+        .clone()
+        .into_dimensionality::<Ix2>()
+        .unwrap()
 }
 
 fn get1(m: &HashMap<String, ArrayD<f64>>, key: &str) -> Vec<f64> {
-    m.get(key).unwrap_or_else(|| panic!("missing {key}")).iter().copied().collect()
+    m.get(key)
+        .unwrap_or_else(|| panic!("missing {key}"))
+        .iter()
+        .copied()
+        .collect()
 }
 
 /// Spectrum tolerance; returns the worst |a−b| / (rtol|b| + atol·max_row|b|).
@@ -110,7 +126,13 @@ fn check_spectra(name: &str, a: &Array2<f64>, b: &Array2<f64>) -> f64 {
         let rmax = rb.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (x, y) in ra.iter().zip(rb.iter()) {
             let tol = SPEC_RTOL * y.abs() + SPEC_ATOL_ROW * rmax;
-            let q = if tol > 0.0 { (x - y).abs() / tol } else if x == y { 0.0 } else { f64::INFINITY };
+            let q = if tol > 0.0 {
+                (x - y).abs() / tol
+            } else if x == y {
+                0.0
+            } else {
+                f64::INFINITY
+            };
             worst = worst.max(q);
         }
     }
@@ -152,14 +174,27 @@ fn golden_inputs_npz_with_clipping() {
     ok(galsed(
         tmp.path(),
         &[
-            "sed", "--input", s(&golden_inputs()), "--output", s(&out), "--clip-inputs",
-            "--filters", FILTERS20, "--component", "combine,dust_free",
-            "--outputs", "spectrum,photometry,absorption,selectors,attenuation",
+            "sed",
+            "--input",
+            s(&golden_inputs()),
+            "--output",
+            s(&out),
+            "--clip-inputs",
+            "--filters",
+            FILTERS20,
+            "--component",
+            "combine,dust_free",
+            "--outputs",
+            "spectrum,photometry,absorption,selectors,attenuation",
         ],
     ));
     let got = npz(&out);
     let gold = npz(&reference().join("golden/sed_base_f32.npz"));
-    let w = check_spectra("spectrum", &get2(&got, "spectrum"), &get2(&gold, "sed_combine_lum"));
+    let w = check_spectra(
+        "spectrum",
+        &get2(&got, "spectrum"),
+        &get2(&gold, "sed_combine_lum"),
+    );
     let wf = check_spectra(
         "spectrum_dust_free",
         &get2(&got, "spectrum_dust_free"),
@@ -177,14 +212,47 @@ fn golden_inputs_npz_with_clipping() {
         &get1(&gold, "phot_ab_z0_dust_free"),
         MAG_TOL,
     );
-    check_rel("frac_abs", &get1(&got, "frac_abs"), &get1(&gold, "frac_abs"), 1e-5);
+    check_rel(
+        "frac_abs",
+        &get1(&got, "frac_abs"),
+        &get1(&gold, "frac_abs"),
+        1e-5,
+    );
     check_rel("L_IR", &get1(&got, "L_IR"), &get1(&gold, "L_IR"), 1e-5);
-    check_abs("log_p_in_disk", &get1(&got, "log_p_in_disk"), &get1(&gold, "log_p_in_disk"), LOGP_TOL);
-    check_abs("log_p_in_bulge", &get1(&got, "log_p_in_bulge"), &get1(&gold, "log_p_in_bulge"), LOGP_TOL);
-    check_abs("att_curve", &get1(&got, "att_curve"), &get1(&gold, "att_curve_lt1um"), ATT_TOL);
-    check_abs("att_curve_lam_um", &get1(&got, "att_curve_lam_um"), &get1(&gold, "att_curve_lam_um"), 0.0);
-    check_abs("att_V", &get1(&got, "att_V"), &get1(&gold, "att_V_5450_5550"), ATT_TOL);
-    let lam: Vec<f64> = get1(&got, "lam_um").iter().map(|&l| f64::from(l as f32)).collect();
+    check_abs(
+        "log_p_in_disk",
+        &get1(&got, "log_p_in_disk"),
+        &get1(&gold, "log_p_in_disk"),
+        LOGP_TOL,
+    );
+    check_abs(
+        "log_p_in_bulge",
+        &get1(&got, "log_p_in_bulge"),
+        &get1(&gold, "log_p_in_bulge"),
+        LOGP_TOL,
+    );
+    check_abs(
+        "att_curve",
+        &get1(&got, "att_curve"),
+        &get1(&gold, "att_curve_lt1um"),
+        ATT_TOL,
+    );
+    check_abs(
+        "att_curve_lam_um",
+        &get1(&got, "att_curve_lam_um"),
+        &get1(&gold, "att_curve_lam_um"),
+        0.0,
+    );
+    check_abs(
+        "att_V",
+        &get1(&got, "att_V"),
+        &get1(&gold, "att_V_5450_5550"),
+        ATT_TOL,
+    );
+    let lam: Vec<f64> = get1(&got, "lam_um")
+        .iter()
+        .map(|&l| f64::from(l as f32))
+        .collect();
     check_abs("lam_um", &lam, &get1(&gold, "lam_um"), 0.0);
     assert_eq!(get1(&got, "filter_pivot_um").len(), 20);
     eprintln!("worst spectrum error {w:.3}/{wf:.3} × tol; magnitudes {m:.2e}/{mf:.2e} mag");
@@ -205,7 +273,10 @@ fn out_of_range_inputs_are_refused_by_default() {
     ));
     assert!(err.contains("row 71"), "{err}");
     assert!(err.contains("--clip-inputs"), "{err}");
-    assert!(err.contains("outside [-1, 1]") && err.contains("theta"), "{err}");
+    assert!(
+        err.contains("outside [-1, 1]") && err.contains("theta"),
+        "{err}"
+    );
     assert!(!out.exists());
 }
 
@@ -220,14 +291,33 @@ fn redshift_and_distance_modulus() {
     ] {
         let out = tmp.path().join(format!("{tag}.npz"));
         let mut args = vec![
-            "sed", "--input", s(&inputs), "--output", s(&out), "--clip-inputs",
-            "--filters", FILTERS20, "--redshift", "0.05", "--units", "fnu",
+            "sed",
+            "--input",
+            s(&inputs),
+            "--output",
+            s(&out),
+            "--clip-inputs",
+            "--filters",
+            FILTERS20,
+            "--redshift",
+            "0.05",
+            "--units",
+            "fnu",
         ];
         args.extend(extra);
         ok(galsed(tmp.path(), &args));
         let got = npz(&out);
-        check_abs(tag, &get1(&got, "photometry"), &get1(&gold, "phot_ab_z0.05"), MAG_TOL);
-        check_spectra(tag, &get2(&got, "spectrum"), &get2(&gold, "sed_combine_fnu_z0.05"));
+        check_abs(
+            tag,
+            &get1(&got, "photometry"),
+            &get1(&gold, "phot_ab_z0.05"),
+            MAG_TOL,
+        );
+        check_spectra(
+            tag,
+            &get2(&got, "spectrum"),
+            &get2(&gold, "sed_combine_fnu_z0.05"),
+        );
         check_abs(
             "lam_obs_um",
             &get1(&got, "lam_obs_um"),
@@ -242,8 +332,18 @@ fn redshift_and_distance_modulus() {
     ok(galsed(
         tmp.path(),
         &[
-            "sed", "--input", s(&golden_inputs()), "--output", s(&out), "--clip-inputs",
-            "--filters", FILTERS20, "--mag", "flux", "--outputs", "photometry",
+            "sed",
+            "--input",
+            s(&golden_inputs()),
+            "--output",
+            s(&out),
+            "--clip-inputs",
+            "--filters",
+            FILTERS20,
+            "--mag",
+            "flux",
+            "--outputs",
+            "photometry",
         ],
     ));
     let got = get1(&npz(&out), "photometry");
@@ -253,17 +353,35 @@ fn redshift_and_distance_modulus() {
 /// Golden rows 0–63 (all inside the domain) written as a physical-units CSV.
 fn physical_csv(path: &Path, rows: usize) {
     let inp = npz(&golden_inputs());
-    let (gp, sd, sb) = (get2(&inp, "gp"), get2(&inp, "sfh_disk"), get2(&inp, "sfh_bulge"));
+    let (gp, sd, sb) = (
+        get2(&inp, "gp"),
+        get2(&inp, "sfh_disk"),
+        get2(&inp, "sfh_bulge"),
+    );
     let mut text = String::from("# golden rows in physical units\nid,");
-    let mut cols: Vec<String> = ["theta", "den_dust", "r_dust_to_rd", "r_disk", "r_bulge", "l_norm", "b_to_t"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut cols: Vec<String> = [
+        "theta",
+        "den_dust",
+        "r_dust_to_rd",
+        "r_disk",
+        "r_bulge",
+        "l_norm",
+        "b_to_t",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     cols.extend((0..36).map(|k| format!("sfh_disk_{k}")));
     cols.extend((0..36).map(|k| format!("sfh_bulge_{k}")));
     // Columns in a shuffled order: bulge SFH first.
     let order: Vec<usize> = (79 - 36..79).chain(0..79 - 36).collect();
-    text.push_str(&order.iter().map(|&i| cols[i].as_str()).collect::<Vec<_>>().join(","));
+    text.push_str(
+        &order
+            .iter()
+            .map(|&i| cols[i].as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     text.push('\n');
     for i in 0..rows {
         let u: [f64; 7] = std::array::from_fn(|j| gp[[i, j]]);
@@ -272,7 +390,13 @@ fn physical_csv(path: &Path, rows: usize) {
         vals.extend(sd.row(i).iter().map(|v| format!("{v:e}")));
         vals.extend(sb.row(i).iter().map(|v| format!("{v:e}")));
         text.push_str(&format!("gal{i},"));
-        text.push_str(&order.iter().map(|&j| vals[j].as_str()).collect::<Vec<_>>().join(","));
+        text.push_str(
+            &order
+                .iter()
+                .map(|&j| vals[j].as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         text.push('\n');
     }
     std::fs::write(path, text).unwrap();
@@ -281,9 +405,24 @@ fn physical_csv(path: &Path, rows: usize) {
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_owned).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     let rows = lines
-        .map(|l| l.split(',').map(|v| if v.is_empty() { f64::NAN } else { v.parse().unwrap() }).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|v| {
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.parse().unwrap()
+                    }
+                })
+                .collect()
+        })
         .collect();
     (header, rows)
 }
@@ -298,8 +437,15 @@ fn physical_csv_round_trip_and_csv_parquet_outputs() {
     let o = ok(galsed(
         tmp.path(),
         &[
-            "sed", "--input", s(&input), "--output", s(&out), "--filters", FILTERS20,
-            "--outputs", "spectrum,photometry,absorption,attenuation",
+            "sed",
+            "--input",
+            s(&input),
+            "--output",
+            s(&out),
+            "--filters",
+            FILTERS20,
+            "--outputs",
+            "spectrum,photometry,absorption,attenuation",
         ],
     ));
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -324,23 +470,43 @@ fn physical_csv_round_trip_and_csv_parquet_outputs() {
 
     // Long-format spectra: row, lam_um, lam_obs_um, spectrum, att_curve.
     let (header, rows) = read_csv(&tmp.path().join("out_spectrum.csv"));
-    assert_eq!(header, ["row", "lam_um", "lam_obs_um", "spectrum", "att_curve"]);
+    assert_eq!(
+        header,
+        ["row", "lam_um", "lam_obs_um", "spectrum", "att_curve"]
+    );
     assert_eq!(rows.len(), 64 * 495);
     let spec = Array2::from_shape_vec((64, 495), rows.iter().map(|r| r[3]).collect()).unwrap();
-    let sed_gold = get2(&gold, "sed_combine_lum").slice(ndarray::s![..64, ..]).to_owned();
+    let sed_gold = get2(&gold, "sed_combine_lum")
+        .slice(ndarray::s![..64, ..])
+        .to_owned();
     check_spectra("csv spectrum", &spec, &sed_gold);
-    let att: Vec<f64> = rows.iter().filter(|r| !r[4].is_nan()).map(|r| r[4]).collect();
-    let att_gold = get2(&gold, "att_curve_lt1um").slice(ndarray::s![..64, ..]).to_owned();
+    let att: Vec<f64> = rows
+        .iter()
+        .filter(|r| !r[4].is_nan())
+        .map(|r| r[4])
+        .collect();
+    let att_gold = get2(&gold, "att_curve_lt1um")
+        .slice(ndarray::s![..64, ..])
+        .to_owned();
     check_abs("csv att_curve", &att, att_gold.as_slice().unwrap(), ATT_TOL);
 
     // The same input as parquet: spectra as fixed-size list columns, grid in the metadata.
     let pq = tmp.path().join("out.parquet");
     ok(galsed(
         tmp.path(),
-        &["sed", "--input", s(&input), "--output", s(&pq), "--filters", "sdss_r0,wise_w1"],
+        &[
+            "sed",
+            "--input",
+            s(&input),
+            "--output",
+            s(&pq),
+            "--filters",
+            "sdss_r0,wise_w1",
+        ],
     ));
     let file = File::open(&pq).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let meta = reader.schema().metadata().clone();
     let lam: Vec<f64> = serde_json::from_str(&meta["galsed.lam_um"]).unwrap();
     assert_eq!(lam.len(), 495);
@@ -350,15 +516,37 @@ fn physical_csv_round_trip_and_csv_parquet_outputs() {
     assert_eq!(n, 64);
     let b = &batches[0];
     let r0 = b.column_by_name("sdss_r0").unwrap();
-    let r0 = r0.as_any().downcast_ref::<arrow_array::Float64Array>().unwrap();
-    check_abs("parquet sdss_r0", &[r0.value(0)], &[phot_gold[[0, 4]]], MAG_TOL);
+    let r0 = r0
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap();
+    check_abs(
+        "parquet sdss_r0",
+        &[r0.value(0)],
+        &[phot_gold[[0, 4]]],
+        MAG_TOL,
+    );
     let spec = b.column_by_name("spectrum").unwrap();
-    let spec = spec.as_any().downcast_ref::<arrow_array::FixedSizeListArray>().unwrap();
+    let spec = spec
+        .as_any()
+        .downcast_ref::<arrow_array::FixedSizeListArray>()
+        .unwrap();
     assert_eq!(spec.value_length(), 495);
     let first = spec.value(0);
-    let first = first.as_any().downcast_ref::<arrow_array::Float32Array>().unwrap();
-    let a = Array2::from_shape_vec((1, 495), first.values().iter().map(|&v| f64::from(v)).collect()).unwrap();
-    check_spectra("parquet spectrum", &a, &sed_gold.slice(ndarray::s![..1, ..]).to_owned());
+    let first = first
+        .as_any()
+        .downcast_ref::<arrow_array::Float32Array>()
+        .unwrap();
+    let a = Array2::from_shape_vec(
+        (1, 495),
+        first.values().iter().map(|&v| f64::from(v)).collect(),
+    )
+    .unwrap();
+    check_spectra(
+        "parquet spectrum",
+        &a,
+        &sed_gold.slice(ndarray::s![..1, ..]).to_owned(),
+    );
 }
 
 fn write_npz(path: &Path, gp: Array2<f64>, sd: Array2<f64>, sb: Array2<f64>) {
@@ -389,12 +577,18 @@ fn bad_inputs_give_clear_errors() {
     gp[[2, 3]] = f64::NAN;
     write_npz(&nan, gp, uniform(3), uniform(3));
     let e = run(&nan, &["--clip-inputs"]);
-    assert!(e.contains("row 2") && e.contains("r_disk") && e.contains("NaN"), "{e}");
+    assert!(
+        e.contains("row 2") && e.contains("r_disk") && e.contains("NaN"),
+        "{e}"
+    );
 
     let narrow = t.join("narrow.npz");
     write_npz(&narrow, Array2::zeros((3, 6)), uniform(3), uniform(3));
     let e = run(&narrow, &[]);
-    assert!(e.contains("'gp'") && e.contains("(3, 6)") && e.contains("7 columns"), "{e}");
+    assert!(
+        e.contains("'gp'") && e.contains("(3, 6)") && e.contains("7 columns"),
+        "{e}"
+    );
 
     let rows = t.join("rows.npz");
     write_npz(&rows, Array2::zeros((3, 7)), uniform(2), uniform(3));
@@ -406,7 +600,10 @@ fn bad_inputs_give_clear_errors() {
     sd[[1, 4]] = -0.01;
     write_npz(&neg, Array2::zeros((2, 7)), sd, uniform(2));
     let e = run(&neg, &[]);
-    assert!(e.contains("row 1") && e.contains("sfh_disk[4] = -0.01"), "{e}");
+    assert!(
+        e.contains("row 1") && e.contains("sfh_disk[4] = -0.01"),
+        "{e}"
+    );
 
     let good = t.join("good.npz");
     write_npz(&good, Array2::zeros((2, 7)), uniform(2), uniform(2));
@@ -414,12 +611,22 @@ fn bad_inputs_give_clear_errors() {
     assert!(e.contains("sdss_x0"), "{e}");
 
     let far_uv = t.join("far_uv.dat");
-    std::fs::write(&far_uv, "# wavelength [A] transmission\n90 0\n100 1\n110 1\n120 0\n").unwrap();
+    std::fs::write(
+        &far_uv,
+        "# wavelength [A] transmission\n90 0\n100 1\n110 1\n120 0\n",
+    )
+    .unwrap();
     let e = run(&good, &["--filters", &format!("sdss_r0,{}", s(&far_uv))]);
-    assert!(e.contains("far_uv") && e.contains("does not overlap"), "{e}");
+    assert!(
+        e.contains("far_uv") && e.contains("does not overlap"),
+        "{e}"
+    );
 
     let e = run(&good, &["--model", s(&t.join("no-such-dir"))]);
-    assert!(e.contains("no-such-dir") && e.contains("does not exist"), "{e}");
+    assert!(
+        e.contains("no-such-dir") && e.contains("does not exist"),
+        "{e}"
+    );
 
     let e = run(&good, &["--grid", "medium"]);
     assert!(e.contains("--grid"), "{e}");
@@ -427,35 +634,74 @@ fn bad_inputs_give_clear_errors() {
     // CSV: a row with a missing field, a non-number, a missing column, an unphysical value.
     let csv = t.join("bad.csv");
     let header = {
-        let mut c = vec!["theta", "den_dust", "r_dust_to_rd", "r_disk", "r_bulge", "l_norm", "b_to_t"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>();
+        let mut c = vec![
+            "theta",
+            "den_dust",
+            "r_dust_to_rd",
+            "r_disk",
+            "r_bulge",
+            "l_norm",
+            "b_to_t",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
         c.extend((0..36).map(|k| format!("sfh_disk_{k}")));
         c.extend((0..36).map(|k| format!("sfh_bulge_{k}")));
         c.join(",")
     };
     let sfh = vec!["0.02777777777777778"; 72].join(",");
     let good_row = format!("30,1e5,1,3,1,1e10,0.2,{sfh}");
-    std::fs::write(&csv, format!("{header}\n{good_row}\n30,1e5,1,3,1,1e10,{sfh}\n")).unwrap();
+    std::fs::write(
+        &csv,
+        format!("{header}\n{good_row}\n30,1e5,1,3,1,1e10,{sfh}\n"),
+    )
+    .unwrap();
     let e = run(&csv, &[]);
-    assert!(e.contains("line 3") && e.contains("78 fields") && e.contains("79 columns"), "{e}");
+    assert!(
+        e.contains("line 3") && e.contains("78 fields") && e.contains("79 columns"),
+        "{e}"
+    );
 
-    std::fs::write(&csv, format!("{header}\n{good_row}\n30,1e5,one,3,1,1e10,0.2,{sfh}\n")).unwrap();
+    std::fs::write(
+        &csv,
+        format!("{header}\n{good_row}\n30,1e5,one,3,1,1e10,0.2,{sfh}\n"),
+    )
+    .unwrap();
     let e = run(&csv, &[]);
-    assert!(e.contains("line 3") && e.contains("r_dust_to_rd") && e.contains("\"one\""), "{e}");
+    assert!(
+        e.contains("line 3") && e.contains("r_dust_to_rd") && e.contains("\"one\""),
+        "{e}"
+    );
 
     std::fs::write(&csv, format!("{}\n", header.replace("sfh_bulge_7,", ""))).unwrap();
     let e = run(&csv, &[]);
-    assert!(e.contains("missing column") && e.contains("sfh_bulge_7"), "{e}");
+    assert!(
+        e.contains("missing column") && e.contains("sfh_bulge_7"),
+        "{e}"
+    );
 
-    std::fs::write(&csv, format!("{header}\n{good_row}\n30,1e5,1,-3,1,1e10,0.2,{sfh}\n")).unwrap();
+    std::fs::write(
+        &csv,
+        format!("{header}\n{good_row}\n30,1e5,1,-3,1,1e10,0.2,{sfh}\n"),
+    )
+    .unwrap();
     let e = run(&csv, &["--clip-inputs"]);
-    assert!(e.contains("row 1 (line 3)") && e.contains("r_disk = -3"), "{e}");
+    assert!(
+        e.contains("row 1 (line 3)") && e.contains("r_disk = -3"),
+        "{e}"
+    );
 
-    std::fs::write(&csv, format!("{header}\n{good_row}\n30,1e5,1,500,1,1e10,0.2,{sfh}\n")).unwrap();
+    std::fs::write(
+        &csv,
+        format!("{header}\n{good_row}\n30,1e5,1,500,1,1e10,0.2,{sfh}\n"),
+    )
+    .unwrap();
     let e = run(&csv, &[]);
-    assert!(e.contains("r_disk = 500 kpc is outside the model's range"), "{e}");
+    assert!(
+        e.contains("r_disk = 500 kpc is outside the model's range"),
+        "{e}"
+    );
 
     // No model anywhere: GALSED_MODEL_DIR unset and an empty cache.
     let o = Command::new(env!("CARGO_BIN_EXE_galsed"))
@@ -466,7 +712,10 @@ fn bad_inputs_give_clear_errors() {
         .output()
         .unwrap();
     let e = fails(o);
-    assert!(e.contains("no model files found") && e.contains("galsed model fetch"), "{e}");
+    assert!(
+        e.contains("no model files found") && e.contains("galsed model fetch"),
+        "{e}"
+    );
     assert!(!out.exists());
 }
 
@@ -481,7 +730,7 @@ fn demo_writes_tables_and_plot() {
     let (header, rows) = read_csv_skipping_comments(&dir.join("demo_seds.csv"));
     assert_eq!(header.len(), 1 + 3 * 4);
     assert_eq!(header[1], "faceon_starforming_combine");
-    assert!(rows.len() > 2000, "auto grid expected");
+    assert_eq!(rows.len(), 495, "base grid expected");
     // Energy balance per galaxy: combine = attenuated stars + dust emission.
     for r in rows.iter().step_by(97) {
         for g in 0..3 {
@@ -493,10 +742,26 @@ fn demo_writes_tables_and_plot() {
     assert_eq!(header.len(), 1 + 19 + 4);
     assert_eq!(rows.len(), 3);
     let png = std::fs::read(dir.join("demo_seds.png")).unwrap();
-    assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"), "{} bytes", png.len());
+    assert!(
+        png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+        "{} bytes",
+        png.len()
+    );
 
-    let o = ok(galsed(tmp.path(), &["demo", "--out", s(&dir), "--format", "svg"]));
-    assert!(o.status.success());
+    ok(galsed(
+        tmp.path(),
+        &[
+            "demo",
+            "--out",
+            s(&dir),
+            "--format",
+            "svg",
+            "--grid",
+            "auto",
+        ],
+    ));
+    let (_, rows) = read_csv_skipping_comments(&dir.join("demo_seds.csv"));
+    assert_eq!(rows.len(), 2086);
     let svg = std::fs::read_to_string(dir.join("demo_seds.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("dust emission"));
 }
@@ -504,9 +769,19 @@ fn demo_writes_tables_and_plot() {
 fn read_csv_skipping_comments(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_owned).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     let rows = lines
-        .map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect::<Vec<f64>>())
+        .map(|l| {
+            l.split(',')
+                .skip(1)
+                .map(|v| v.parse().unwrap())
+                .collect::<Vec<f64>>()
+        })
         .map(|mut r| {
             r.insert(0, 0.0);
             r
@@ -520,30 +795,87 @@ fn fetch_import_and_native_model_give_identical_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let fetched = t.join("fetched");
-    let o = ok(galsed(t, &["model", "fetch", "--from", s(&original()), "--dest", s(&fetched)]));
+    let o = ok(galsed(
+        t,
+        &[
+            "model",
+            "fetch",
+            "--from",
+            s(&original()),
+            "--dest",
+            s(&fetched),
+        ],
+    ));
     assert!(String::from_utf8_lossy(&o.stdout).contains("verified"));
     // Second fetch: nothing to do.
-    ok(galsed(t, &["model", "fetch", "--from", s(&original()), "--dest", s(&fetched)]));
+    ok(galsed(
+        t,
+        &[
+            "model",
+            "fetch",
+            "--from",
+            s(&original()),
+            "--dest",
+            s(&fetched),
+        ],
+    ));
 
     let native = t.join("native");
-    ok(galsed(t, &["model", "import", "--model", s(&fetched), "--to", s(&native)]));
-    let e = fails(galsed(t, &["model", "import", "--model", s(&fetched), "--to", s(&native)]));
+    ok(galsed(
+        t,
+        &[
+            "model",
+            "import",
+            "--model",
+            s(&fetched),
+            "--to",
+            s(&native),
+        ],
+    ));
+    let e = fails(galsed(
+        t,
+        &[
+            "model",
+            "import",
+            "--model",
+            s(&fetched),
+            "--to",
+            s(&native),
+        ],
+    ));
     assert!(e.contains("already holds a model"), "{e}");
 
     let info = ok(galsed(t, &["model", "info", "--model", s(&native)]));
     let info = String::from_utf8_lossy(&info.stdout);
-    assert!(info.contains("galsed native") && info.contains("--model") && info.contains("2086"), "{info}");
+    assert!(
+        info.contains("galsed native") && info.contains("--model") && info.contains("2086"),
+        "{info}"
+    );
     let info = ok(galsed(t, &["model", "info"]));
     let info = String::from_utf8_lossy(&info.stdout);
-    assert!(info.contains("GALSED_MODEL_DIR") && info.contains("sha256"), "{info}");
+    assert!(
+        info.contains("GALSED_MODEL_DIR") && info.contains("sha256"),
+        "{info}"
+    );
 
     let run = |model: &Path, out: &Path| {
         ok(galsed(
             t,
             &[
-                "sed", "--input", s(&golden_inputs()), "--output", s(out), "--clip-inputs",
-                "--model", s(model), "--filters", "default19", "--grid", "auto",
-                "--outputs", "all",
+                "sed",
+                "--input",
+                s(&golden_inputs()),
+                "--output",
+                s(out),
+                "--clip-inputs",
+                "--model",
+                s(model),
+                "--filters",
+                "default19",
+                "--grid",
+                "auto",
+                "--outputs",
+                "all",
             ],
         ));
         npz(out)
@@ -554,7 +886,9 @@ fn fetch_import_and_native_model_give_identical_numbers() {
     for (k, v) in &a {
         let w = &b[k];
         assert!(
-            v.iter().zip(w.iter()).all(|(x, y)| x == y || (x.is_nan() && y.is_nan())),
+            v.iter()
+                .zip(w.iter())
+                .all(|(x, y)| x == y || (x.is_nan() && y.is_nan())),
             "{k} differs between the published and the native model"
         );
     }
@@ -566,7 +900,10 @@ fn filters_list_and_show() {
     let tmp = tempfile::tempdir().unwrap();
     let o = ok(galsed(tmp.path(), &["filters", "list"]));
     let list = String::from_utf8_lossy(&o.stdout);
-    let line = list.lines().find(|l| l.starts_with("sdss_r0 ")).expect("sdss_r0 listed");
+    let line = list
+        .lines()
+        .find(|l| l.starts_with("sdss_r0 "))
+        .expect("sdss_r0 listed");
     let pivot: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!((pivot - 0.617499).abs() < 1e-4, "{line}");
 
