@@ -17,7 +17,7 @@ const WIDE: usize = 64;
 /// Column granularity (one AVX-512 register); outputs are padded to a multiple of it.
 const NARROW: usize = 16;
 /// Rows per register block.
-const ROWS: usize = 4;
+const ROWS: usize = 2;
 
 /// A dense layer y = x·W + b with W stored (in, out) and padded to a multiple of [`NARROW`]
 /// output columns.
