@@ -23,8 +23,10 @@ fn ensure_model(explicit: Option<&Path>) -> Result<ModelDir> {
     if dir.source != ModelDirSource::Cache || model::layout(&dir.path) != Layout::Nothing {
         return model::locate(explicit);
     }
+    let bytes: u64 = store::MODEL_FILES.iter().map(|f| f.size).sum();
     eprintln!(
-        "no model found; downloading the published Starduster files (≈ 5 MB) into {}",
+        "no model found; downloading the published Starduster files ({:.1} MB) into {}",
+        bytes as f64 / 1e6,
         dir.path.display()
     );
     if let Err(e) = model::fetch_into(&dir.path, DEFAULT_BASE_URL) {

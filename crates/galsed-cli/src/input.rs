@@ -71,6 +71,16 @@ impl InputFormat {
     }
 }
 
+/// Compact number: plain for moderate values, scientific otherwise.
+pub fn short(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e5).contains(&x.abs()) {
+        let t = format!("{x:.4}");
+        t.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
 pub fn extension(path: &Path) -> Option<String> {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -268,8 +278,8 @@ pub fn to_unit_space(g: &Galaxies, space: InputSpace, clip: bool) -> Result<Vec<
                             g.row_name(i),
                             p.name,
                             p.unit,
-                            lo.min(hi),
-                            lo.max(hi)
+                            short(lo.min(hi)),
+                            short(lo.max(hi))
                         )
                     }
                 });

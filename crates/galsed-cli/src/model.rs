@@ -13,6 +13,7 @@ use galsed_core::store::{
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::{MANIFEST, ModelFiles};
 
+use crate::input::short;
 use crate::progress;
 use crate::{FetchArgs, ImportArgs, ModelArgs};
 
@@ -154,15 +155,22 @@ pub fn fetch_cmd(args: &FetchArgs) -> Result<()> {
 /// Fetches and verifies the published files, with a progress bar on a terminal.
 pub fn fetch_into(dest: &Path, from: &str) -> Result<()> {
     let bar = progress::bytes_bar();
+    let say = |text: String| {
+        if bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            bar.println(text);
+        }
+    };
     store::fetch(dest, from, |event| match event {
-        FetchEvent::AlreadyPresent { name } => bar.println(format!("  {name}: already present")),
+        FetchEvent::AlreadyPresent { name } => say(format!("  {name}: already present")),
         FetchEvent::Started { name, total } => {
             bar.set_length(total);
             bar.set_position(0);
             bar.set_message(name);
         }
         FetchEvent::Progress { done, .. } => bar.set_position(done),
-        FetchEvent::Finished { name } => bar.println(format!("  {name}: ok")),
+        FetchEvent::Finished { name } => say(format!("  {name}: verified")),
     })
     .context("fetching the model files")?;
     bar.finish_and_clear();
@@ -251,10 +259,10 @@ pub fn info_cmd(args: &ModelArgs) -> Result<()> {
         let (lo, hi) = p.physical_range();
         let unit = if p.unit.is_empty() { "-" } else { p.unit };
         line(format!(
-            "  {j} {:<13} [{unit:<11}] {:>10.4} … {:<10.4} {}",
+            "  {j} {:<13} [{unit:<11}] {:>8} … {:<8} {}",
             p.name,
-            lo.min(hi),
-            lo.max(hi),
+            short(lo.min(hi)),
+            short(lo.max(hi)),
             p.description
         ));
     }
