@@ -549,6 +549,66 @@ fn physical_csv_round_trip_and_csv_parquet_outputs() {
     );
 }
 
+#[test]
+fn unit_space_csv_and_all_components() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inp = npz(&golden_inputs());
+    let (gp, sd, sb) = (
+        get2(&inp, "gp"),
+        get2(&inp, "sfh_disk"),
+        get2(&inp, "sfh_bulge"),
+    );
+    let mut text = String::from("theta,den_dust,r_dust_to_rd,r_disk,r_bulge,l_norm,b_to_t");
+    for c in ["disk", "bulge"] {
+        for k in 0..36 {
+            text.push_str(&format!(",sfh_{c}_{k}"));
+        }
+    }
+    text.push('\n');
+    for i in 0..4 {
+        let row: Vec<String> = gp
+            .row(i)
+            .iter()
+            .chain(sd.row(i))
+            .chain(sb.row(i))
+            .map(|v| v.to_string())
+            .collect();
+        text.push_str(&row.join(","));
+        text.push('\n');
+    }
+    let input = tmp.path().join("unit.csv");
+    std::fs::write(&input, text).unwrap();
+    let out = tmp.path().join("out.npz");
+    ok(galsed(
+        tmp.path(),
+        &[
+            "sed",
+            "--input",
+            s(&input),
+            "--input-space",
+            "unit",
+            "--output",
+            s(&out),
+            "--component",
+            "all",
+        ],
+    ));
+    let got = npz(&out);
+    let gold = npz(&reference().join("golden/sed_base_f32.npz"));
+    for comp in ["combine", "dust_free", "dust_attenuation", "dust_emission"] {
+        let key = if comp == "combine" {
+            "spectrum".to_owned()
+        } else {
+            format!("spectrum_{comp}")
+        };
+        let g = get2(&gold, &format!("sed_{comp}_lum"))
+            .slice(ndarray::s![..4, ..])
+            .to_owned();
+        check_spectra(&key, &get2(&got, &key), &g);
+    }
+    assert!(!got.contains_key("photometry"));
+}
+
 fn write_npz(path: &Path, gp: Array2<f64>, sd: Array2<f64>, sb: Array2<f64>) {
     let mut w = NpzWriter::new(File::create(path).unwrap());
     w.add_array("gp", &gp).unwrap();
