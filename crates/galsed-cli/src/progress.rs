@@ -32,7 +32,10 @@ pub fn bytes_bar() -> ProgressBar {
 
 /// A bar counting galaxies.
 pub fn rows_bar(n: u64) -> ProgressBar {
-    styled(n, "[{bar:40}] {pos}/{len} galaxies, {elapsed} elapsed, eta {eta}")
+    styled(
+        n,
+        "[{bar:40}] {pos}/{len} galaxies, {elapsed} elapsed, eta {eta}",
+    )
 }
 
 /// Writes to stdout; a closed pipe (`galsed … | head`) is not an error.

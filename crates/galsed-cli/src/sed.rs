@@ -115,10 +115,10 @@ pub fn observer(
     cosmology: &str,
 ) -> Result<(Observer, Option<String>)> {
     Observer::new(redshift, 0.0).context("--redshift")?;
+    let (c, name) = parse_cosmology(cosmology)?;
     let (mu, note) = match distmod {
         Some(mu) => (mu, None),
         None if redshift > 0.0 => {
-            let (c, name) = parse_cosmology(cosmology)?;
             let mu = c.distance_modulus(redshift).context("distance modulus")?;
             (
                 mu,
@@ -146,6 +146,13 @@ pub const V_WINDOW: (f64, f64) = (5450.0, 5550.0);
 pub fn run(args: &SedArgs) -> Result<()> {
     let in_format = InputFormat::from_path(&args.input)?;
     let out_format = OutputFormat::from_path(&args.output)?;
+    // Fail before a long computation rather than after it.
+    if let Some(parent) = args.output.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        bail!("the output directory {} does not exist", parent.display());
+    }
     let space = args.input_space.unwrap_or(in_format.default_space());
     let comps = parse_components(&args.component)?;
     let filters: Vec<Filter> = match &args.filters {
@@ -339,10 +346,11 @@ mod tests {
         );
         assert!(note.unwrap().contains("Planck18"));
         assert_eq!(
-            observer(0.05, Some(30.0), "nonsense").unwrap().0.distmod,
+            observer(0.05, Some(30.0), "planck18").unwrap().0.distmod,
             30.0
         );
         assert_eq!(observer(0.0, None, "planck18").unwrap().0.distmod, 0.0);
+        assert!(observer(0.0, None, "nonsense").is_err());
         assert!(observer(-0.1, None, "planck18").is_err());
         assert!(observer(0.1, None, "flat:70").is_err());
         assert!(observer(0.1, None, "flat:70,-0.3").is_err());
