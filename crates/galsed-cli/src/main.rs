@@ -1,5 +1,6 @@
 //! `galsed`: galaxy spectral energy distributions from the Starduster emulator (Qiu & Kang 2022).
 
+mod bench_cmd;
 mod demo;
 mod filters_cmd;
 mod input;
@@ -42,6 +43,23 @@ enum Command {
     Filters(FiltersCommand),
     /// Compute and plot the SEDs of three example galaxies.
     Demo(DemoArgs),
+    /// Measure SEDs per second (batches, grids, threads) next to the PyTorch reference.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64, 1024, 16384])]
+    pub batch: Vec<usize>,
+    /// Worker-thread counts to time (the reference was measured with 1 and 2).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    pub threads: Vec<usize>,
+    /// Also write the table as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 /// Space in which the galaxy parameters of the input are given.
@@ -240,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Filters(FiltersCommand::List) => filters_cmd::list(),
         Command::Filters(FiltersCommand::Show { filter }) => filters_cmd::show(&filter),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     }
 }
 
