@@ -78,11 +78,11 @@ impl Dense {
     }
 
     #[inline(always)]
-    fn rows<const R: usize>(&self, x: &[f32], r0: usize, y: &mut [f32]) {
+    fn rows<const R: usize, const C: usize>(&self, x: &[f32], r0: usize, y: &mut [f32]) {
         let mut j0 = 0;
-        while j0 + WIDE <= self.n_pad {
-            self.block::<R, WIDE>(x, r0, j0, y);
-            j0 += WIDE;
+        while j0 + C <= self.n_pad {
+            self.block::<R, C>(x, r0, j0, y);
+            j0 += C;
         }
         while j0 < self.n_pad {
             self.block::<R, NARROW>(x, r0, j0, y);
@@ -125,11 +125,13 @@ impl Kernel for DenseKernel<'_> {
         let n = x.len() / layer.n_in;
         let mut r = 0;
         while r + ROWS <= n {
-            layer.rows::<ROWS>(x, r, y);
+            layer.rows::<ROWS, WIDE>(x, r, y);
             r += ROWS;
         }
+        // A single row gets twice as many columns per block, for the same 8 independent
+        // accumulator chains (enough to hide the FMA latency).
         for r in r..n {
-            layer.rows::<1>(x, r, y);
+            layer.rows::<1, { 2 * WIDE }>(x, r, y);
         }
     }
 }
