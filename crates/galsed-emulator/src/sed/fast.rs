@@ -6,18 +6,17 @@
 //! differentiable one; tests check that both agree.
 
 use burn::nn::Linear;
+use ndarray::{Array2, ArrayView2};
 use super::vmath::{self, Func, Kernel, simd};
 use crate::config::Activation;
 use crate::networks::{AttenuationCurve, CurveLayout, EmissionDistribution, Mlp, Segment};
 use crate::sed::Component;
 use crate::weights::to_vec;
 
-/// Output columns per register block of the dense kernel (4 AVX-512 registers per row).
-const WIDE: usize = 64;
+/// Below this many rows a dense layer accumulates weight rows instead of calling the matrix product.
+const FEW_ROWS: usize = 8;
 /// Column granularity (one AVX-512 register); outputs are padded to a multiple of it.
 const NARROW: usize = 16;
-/// Rows per register block.
-const ROWS: usize = 2;
 
 /// A dense layer y = x·W + b with W stored (in, out) and padded to a multiple of [`NARROW`]
 /// output columns.
@@ -69,70 +68,25 @@ impl Dense {
         Self::new(&w, n_in, n_out, Some(&b))
     }
 
-    /// y (n × n_out) = x (n × n_in)·W + b.
+    /// y (n × n_out) = x (n × n_in)·W + b, with ndarray's matrix product (matrixmultiply).
     pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
         let n = x.len() / self.n_in;
-        let mut y = vec![0f32; n * self.n_out];
-        simd(DenseKernel(self, x, &mut y));
-        y
-    }
-
-    #[inline(always)]
-    fn rows<const R: usize, const C: usize>(&self, x: &[f32], r0: usize, y: &mut [f32]) {
-        let mut j0 = 0;
-        while j0 + C <= self.n_pad {
-            self.block::<R, C>(x, r0, j0, y);
-            j0 += C;
-        }
-        while j0 < self.n_pad {
-            self.block::<R, NARROW>(x, r0, j0, y);
-            j0 += NARROW;
-        }
-    }
-
-    /// Rows r0..r0+R, columns j0..j0+C, accumulated in registers over the whole input.
-    #[inline(always)]
-    fn block<const R: usize, const C: usize>(&self, x: &[f32], r0: usize, j0: usize, y: &mut [f32]) {
-        let (ni, no, np) = (self.n_in, self.n_out, self.n_pad);
-        let mut acc = [[0f32; C]; R];
-        for a in acc.iter_mut() {
-            a.copy_from_slice(&self.b[j0..j0 + C]);
-        }
-        let xs = &x[r0 * ni..(r0 + R) * ni];
-        for k in 0..ni {
-            let w = &self.w[k * np + j0..][..C];
-            for (r, a) in acc.iter_mut().enumerate() {
-                let xv = xs[r * ni + k];
-                for (ac, &wc) in a.iter_mut().zip(w) {
-                    *ac = wc.mul_add(xv, *ac);
+        let x = ArrayView2::from_shape((n, self.n_in), x).expect("input rows of n_in values");
+        let w = ArrayView2::from_shape((self.n_in, self.n_pad), &self.w).expect("padded weights");
+        let w = w.slice(ndarray::s![.., ..self.n_out]);
+        let mut y = Array2::from_shape_fn((n, self.n_out), |(_, j)| self.b[j]);
+        if n < FEW_ROWS {
+            // matrixmultiply packs the whole weight matrix on every call: for a few rows,
+            // accumulating the weight rows (vectorised axpy) is several times faster.
+            for (mut yr, xr) in y.rows_mut().into_iter().zip(x.rows()) {
+                for (&xk, wk) in xr.iter().zip(w.rows()) {
+                    yr.scaled_add(xk, &wk);
                 }
             }
+        } else {
+            ndarray::linalg::general_mat_mul(1.0, &x, &w, 1.0, &mut y);
         }
-        let m = C.min(no.saturating_sub(j0));
-        for (r, a) in acc.iter().enumerate() {
-            y[(r0 + r) * no + j0..][..m].copy_from_slice(&a[..m]);
-        }
-    }
-}
-
-struct DenseKernel<'a>(&'a Dense, &'a [f32], &'a mut [f32]);
-
-impl Kernel for DenseKernel<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        let DenseKernel(layer, x, y) = self;
-        let n = x.len() / layer.n_in;
-        let mut r = 0;
-        while r + ROWS <= n {
-            layer.rows::<ROWS, WIDE>(x, r, y);
-            r += ROWS;
-        }
-        // A single row gets twice as many columns per block, for the same 8 independent
-        // accumulator chains (enough to hide the FMA latency).
-        for r in r..n {
-            layer.rows::<1, { 2 * WIDE }>(x, r, y);
-        }
+        y.into_raw_vec_and_offset().0
     }
 }
 
