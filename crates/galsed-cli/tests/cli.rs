@@ -35,6 +35,16 @@ fn golden_inputs() -> PathBuf {
     reference().join("golden/inputs.npz")
 }
 
+/// `galsed sed` on the golden inputs (clipped, as the reference) with the 20 reference filters,
+/// writing `out`, plus `extra` options.
+fn sed_golden(tmp: &Path, out: &Path, extra: &[&str]) {
+    let inputs = golden_inputs();
+    let mut args = vec!["sed", "--input", s(&inputs), "--output", s(out), "--clip-inputs"];
+    args.extend_from_slice(&["--filters", FILTERS20]);
+    args.extend_from_slice(extra);
+    ok(galsed(tmp, &args));
+}
+
 /// Runs galsed with the published model from GALSED_MODEL_DIR and an empty user cache.
 fn galsed_in(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_galsed"))
@@ -171,23 +181,16 @@ fn check_rel(name: &str, a: &[f64], b: &[f64], tol: f64) -> f64 {
 fn golden_inputs_npz_with_clipping() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.npz");
-    ok(galsed(
+    sed_golden(
         tmp.path(),
+        &out,
         &[
-            "sed",
-            "--input",
-            s(&golden_inputs()),
-            "--output",
-            s(&out),
-            "--clip-inputs",
-            "--filters",
-            FILTERS20,
             "--component",
             "combine,dust_free",
             "--outputs",
             "spectrum,photometry,absorption,selectors,attenuation",
         ],
-    ));
+    );
     let got = npz(&out);
     let gold = npz(&reference().join("golden/sed_base_f32.npz"));
     let w = check_spectra(
@@ -284,28 +287,14 @@ fn out_of_range_inputs_are_refused_by_default() {
 fn redshift_and_distance_modulus() {
     let tmp = tempfile::tempdir().unwrap();
     let gold = npz(&reference().join("golden/sed_base_f32.npz"));
-    let inputs = golden_inputs();
     for (tag, extra) in [
         ("explicit", vec!["--distmod", DISTMOD_Z005]),
         ("planck18", vec![]),
     ] {
         let out = tmp.path().join(format!("{tag}.npz"));
-        let mut args = vec![
-            "sed",
-            "--input",
-            s(&inputs),
-            "--output",
-            s(&out),
-            "--clip-inputs",
-            "--filters",
-            FILTERS20,
-            "--redshift",
-            "0.05",
-            "--units",
-            "fnu",
-        ];
+        let mut args = vec!["--redshift", "0.05", "--units", "fnu"];
         args.extend(extra);
-        ok(galsed(tmp.path(), &args));
+        sed_golden(tmp.path(), &out, &args);
         let got = npz(&out);
         check_abs(
             tag,
@@ -329,23 +318,7 @@ fn redshift_and_distance_modulus() {
     }
     // Fluxes instead of magnitudes.
     let out = tmp.path().join("flux.npz");
-    ok(galsed(
-        tmp.path(),
-        &[
-            "sed",
-            "--input",
-            s(&golden_inputs()),
-            "--output",
-            s(&out),
-            "--clip-inputs",
-            "--filters",
-            FILTERS20,
-            "--mag",
-            "flux",
-            "--outputs",
-            "photometry",
-        ],
-    ));
+    sed_golden(tmp.path(), &out, &["--mag", "flux", "--outputs", "photometry"]);
     let got = get1(&npz(&out), "photometry");
     check_rel("phot_fnu_z0", &got, &get1(&gold, "phot_fnu_z0"), MAG_TOL);
 }

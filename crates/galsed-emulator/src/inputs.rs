@@ -100,6 +100,36 @@ impl Batch {
         })
     }
 
+    /// A batch of inputs that a fitting parametrisation has already mapped into the model's
+    /// domain (spec §5.5): used as they are, without the default clipping, so that exact zeros
+    /// of an interpolated SFH stay zero as in the reference. Values must be finite.
+    ///
+    /// ```
+    /// use galsed_emulator::inputs::Batch;
+    /// let mut sfh = vec![0.0f32; 36];
+    /// sfh[0] = 1.0;
+    /// let b = Batch::from_adapted(vec![0.0; 7], sfh.clone(), sfh).unwrap();
+    /// assert_eq!(b.sfh_disk()[1], 0.0);
+    /// ```
+    pub fn from_adapted(
+        gp: Vec<f32>,
+        sfh_disk: Vec<f32>,
+        sfh_bulge: Vec<f32>,
+    ) -> Result<Self, ModelError> {
+        if gp.is_empty() || !gp.len().is_multiple_of(N_GP) {
+            return Err(ModelError::Input(format!(
+                "gp has {} values: expected a whole number (≥ 1) of rows of {N_GP} parameters",
+                gp.len()
+            )));
+        }
+        let n = gp.len() / N_GP;
+        for (name, values, width) in [("gp", &gp, N_GP), ("sfh_disk", &sfh_disk, N_SSP), ("sfh_bulge", &sfh_bulge, N_SSP)] {
+            let wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+            check(name, &wide, width, n, (f64::NEG_INFINITY, f64::INFINITY), OutOfRange::Clip)?;
+        }
+        Ok(Self { n, gp, sfh_disk, sfh_bulge })
+    }
+
     /// Number of galaxies.
     pub fn len(&self) -> usize {
         self.n

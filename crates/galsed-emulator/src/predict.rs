@@ -7,6 +7,7 @@
 use galsed_core::filters::Filter;
 use galsed_core::photometry::{self, filter_weights, trapz_weights, window_weights};
 use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
+use burn::prelude::*;
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -95,6 +96,16 @@ impl Photometry {
     /// Filter names, in output column order.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Band fluxes [Jy] of spectra λL_λ [L_sun] (N × n_λ) as a tensor (N × n_filters), on the
+    /// spectra's device: the differentiable counterpart of [`Starduster::fluxes`].
+    pub fn band_fluxes(&self, lum: Tensor<2>) -> Tensor<2> {
+        let [_, n_lam] = lum.dims();
+        let nf = self.names.len();
+        assert_eq!(n_lam * nf, self.q_t.len(), "spectra on another grid than these filter weights");
+        let q_t = Tensor::<2>::from_data(TensorData::new(self.q_t.clone(), [nf, n_lam]), &lum.device());
+        lum.matmul(q_t.transpose())
     }
 
     /// W_f on the observed grid (n_filters × n_λ), for inspection.
