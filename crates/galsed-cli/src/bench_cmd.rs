@@ -6,7 +6,10 @@ use anyhow::{Context, Result};
 use galsed_emulator::bench::{Case, Output, default_reps, measure, model_for};
 
 use crate::BenchArgs;
-use crate::model::{load_files, locate};
+use crate::model::{build_on, load_files, locate};
+use burn::prelude::Device;
+use galsed_core::ssp::WavelengthGrid;
+use galsed_fit::optim::ParticleSwarm;
 
 /// Peak float32 FLOP/s of one core: clock × 2 AVX-512 FMA units × 16 lanes × 2.
 fn core_peak_flops() -> Option<f64> {
@@ -22,7 +25,39 @@ fn core_peak_flops() -> Option<f64> {
     Some(mhz * 1e6 * 64.0)
 }
 
+/// `galsed bench --fit`: fitting timings on one core.
+fn run_fit(args: &BenchArgs) -> Result<()> {
+    let files = load_files(&locate(args.model.model.as_deref())?)?;
+    let model = build_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())?;
+    let (post, truth) = galsed_fit::bench::mock_posterior(&model, &files.ssp, 1)?;
+    let swarm = ParticleSwarm { n_iterations: args.pso_iterations, n_restarts: args.pso_restarts, ..Default::default() };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let timings = pool.install(|| galsed_fit::bench::run(&post, &truth, &swarm))?;
+    let mut csv = match &args.csv {
+        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        None => None,
+    };
+    if let Some(f) = csv.as_mut() {
+        writeln!(f, "task,seconds,python_seconds,ratio,note")?;
+    }
+    println!("{:<78} {:>11} {:>11} {:>8}", "task (1 thread, auto grid)", "galsed", "Python", "ratio");
+    for t in &timings {
+        let py = t.python_seconds.map_or("–".to_string(), |p| format!("{p:.4} s"));
+        let ratio = t.ratio().map_or("–".to_string(), |r| format!("{r:.1}×"));
+        println!("{:<78} {:>9.4} s {py:>11} {ratio:>8}", t.task, t.seconds);
+        println!("    {}", t.note);
+        if let Some(f) = csv.as_mut() {
+            let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+            writeln!(f, "\"{}\",{},{},{},\"{}\"", t.task, t.seconds, opt(t.python_seconds), opt(t.ratio()), t.note)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.fit {
+        return run_fit(args);
+    }
     let files = load_files(&locate(args.model.model.as_deref())?)?;
     let peak = core_peak_flops();
     let mut csv = match &args.csv {

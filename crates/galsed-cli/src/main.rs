@@ -1,8 +1,11 @@
 //! `galsed`: galaxy spectral energy distributions from the Starduster emulator (Qiu & Kang 2022).
 
 mod bench_cmd;
+mod corner;
 mod demo;
 mod filters_cmd;
+mod fit_cmd;
+mod fit_plot;
 mod input;
 mod model;
 mod npz;
@@ -10,6 +13,7 @@ mod output;
 mod plot;
 mod progress;
 mod sed;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +45,9 @@ enum Command {
     /// List and inspect the filter curves.
     #[command(subcommand)]
     Filters(FiltersCommand),
-    /// Compute and plot the SEDs of three example galaxies.
+    /// Fit the photometry of a catalogue of galaxies (best fit, posterior, derived properties).
+    Fit(Box<FitArgs>),
+    /// Draw a mock galaxy, fit its 19-band photometry and plot the fit.
     Demo(DemoArgs),
     /// Measure SEDs per second (batches, grids, threads) next to the PyTorch reference.
     Bench(BenchArgs),
@@ -60,6 +66,16 @@ pub struct BenchArgs {
     /// Also write the table as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Time the fitting instead (posterior, gradient, Adam, the paper's particle swarm, MCMC to
+    /// convergence) on one core, `auto` grid, next to the Python reference.
+    #[arg(long)]
+    pub fit: bool,
+    /// With --fit: swarm iterations (the paper's 2000).
+    #[arg(long, default_value_t = 2000)]
+    pub pso_iterations: usize,
+    /// With --fit: swarm restarts (the paper's 10).
+    #[arg(long, default_value_t = 10)]
+    pub pso_restarts: usize,
 }
 
 /// Space in which the galaxy parameters of the input are given.
@@ -232,6 +248,78 @@ pub enum PlotFormat {
     Svg,
 }
 
+impl PlotFormat {
+    /// File extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            PlotFormat::Png => "png",
+            PlotFormat::Svg => "svg",
+        }
+    }
+}
+
+const FIT_AFTER_HELP: &str = "\
+CATALOGUE (.csv, .fits or .parquet; one row per galaxy)
+  id                 galaxy identifier (optional; row numbers otherwise)
+  redshift           z ≥ 0; the distance modulus is Planck18's at z unless a column distmod is given
+  <band>             AB magnitude (default) or flux ([catalog] quantity = \"flux\", flux_unit = \"mJy\"…)
+  <band>_err         its 1σ error (> 0)
+  <band>_limit       upper limit used when <band> is empty/NaN (non-detection)
+  Bands are the columns named after filters (`galsed filters list`), or [catalog] bands = [...]
+  (filter names or filter files). A band missing for a galaxy (NaN, no limit) is skipped.
+
+CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key)
+  [catalog]          quantity, flux_unit, bands, id_column, redshift_column, distmod_column,
+                     error_suffix, limit_suffix, limit_nsigma, sigma.<band>, grid
+  [parametrization]  boundary, shared_sfh, sfh.model, mh.model, bounds.<name>, fixed.<name>
+  [likelihood]       mag_offset, model_error
+  [prior]            smoothed_uniform, gaussian = [{ name, mean, sigma }]
+  selector_penalty   true
+  [optimizer]        method = pso|adam|lbfgsb|nelder_mead, polish, [optimizer.pso] …
+  [sampler]          method = none|ensemble|nested, n_derived, [sampler.ensemble] …, [sampler.nested] …
+
+OUTPUT
+  One row per galaxy: row, id, status (\"ok\" or why the galaxy could not be fitted), redshift,
+  distmod, n_bands, chi2, chi2_reduced, neg_log_post, par_<parameter> (best-fit free parameters),
+  <property> (derived properties of the best fit: m_star, sfr, m_dust, …, docs/fitting.md),
+  model_<band> (AB mag); with a sampler also par_<parameter>_p16/_p50/_p84 and <property>_p16/_p50/
+  _p84, and its diagnostics (sampler_converged, sampler_acceptance, tau_max, log_z, log_z_err).
+  With --plots DIR: DIR/<id>.png (data vs model SED and residuals) and DIR/<id>_corner.png.
+
+RESUME
+  Finished galaxies are appended to <output>.partial.jsonl; run the same command again after an
+  interruption and only the missing galaxies are fitted.";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = FIT_AFTER_HELP)]
+pub struct FitArgs {
+    /// Catalogue of observed galaxies (.csv, .fits, .parquet; see below).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: PathBuf,
+    /// Configuration (TOML); defaults: the reference tutorial's parametrisation, magnitudes,
+    /// particle swarm with the paper's settings, no sampler.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Results table (.csv, .parquet or .fits).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Write per-galaxy plots (SED fit, corner plot) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Plot format.
+    #[arg(long, value_enum, default_value = "png")]
+    pub plot_format: PlotFormat,
+    /// Seed of the swarm and samplers (overrides the configuration).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (galaxies fitted at once); default: all cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Model directory (overrides GALSED_MODEL_DIR and the user cache).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output directory (created if missing).
@@ -243,10 +331,13 @@ pub struct DemoArgs {
     /// Plot format.
     #[arg(long, value_enum, default_value = "png")]
     pub format: PlotFormat,
-    /// Wavelength grid: base (495 points, smooth), auto (2086, resolves emission lines), full or
-    /// a file of wavelengths [µm].
-    #[arg(long, default_value = "base", value_name = "base|auto|full|FILE")]
+    /// Wavelength grid: auto (2086 points, as the reference's fits), base (495), full or a file
+    /// of wavelengths [µm].
+    #[arg(long, default_value = "auto", value_name = "base|auto|full|FILE")]
     pub grid: String,
+    /// Seed of the mock galaxy, its noise and the fit.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -257,6 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(ModelCommand::Import(args)) => model::import_cmd(&args),
         Command::Filters(FiltersCommand::List) => filters_cmd::list(),
         Command::Filters(FiltersCommand::Show { filter }) => filters_cmd::show(&filter),
+        Command::Fit(args) => fit_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
     }

@@ -82,10 +82,14 @@ pub fn load_files(dir: &ModelDir) -> Result<ModelFiles> {
 
 /// Builds the emulator on a wavelength grid.
 pub fn build(files: &ModelFiles, grid: &WavelengthGrid) -> Result<Starduster> {
+    build_on(files, grid, &Device::flex())
+}
+
+/// Builds the emulator on a device (`Device::flex().autodiff()` for gradients).
+pub fn build_on(files: &ModelFiles, grid: &WavelengthGrid, device: &Device) -> Result<Starduster> {
     let derived = DerivedSsp::new(&files.ssp, grid, files.config.eps_reduce)
         .context("building the wavelength grid")?;
-    Starduster::new(&files.weights, &files.config, derived, &Device::flex())
-        .context("building the emulator")
+    Starduster::new(&files.weights, &files.config, derived, device).context("building the emulator")
 }
 
 /// Parses `--grid`: a grid name or a file with one wavelength [µm] per line.

@@ -1,0 +1,366 @@
+//! One galaxy, start to finish: optimise the posterior, optionally sample it, and derive the
+//! physical properties of the best fit and of posterior draws. The configuration is what
+//! `galsed fit` reads from TOML.
+//!
+//! ```toml
+//! [parametrization]            # see params::ParamConfig (default: the tutorial's 11 parameters)
+//! [likelihood]
+//! mag_offset = -0.006          # the paper's systematic offset (default 0)
+//! [prior]
+//! smoothed_uniform = 1e-3      # default: flat inside the bounds
+//! [optimizer]
+//! method = "pso"               # pso | adam | lbfgsb | nelder_mead
+//! polish = true                # refine the swarm's best with L-BFGS-B
+//! [optimizer.pso]
+//! n_iterations = 2000          # paper: 32 particles × 2000 iterations × 10 restarts
+//! [sampler]
+//! method = "ensemble"          # none | ensemble | nested
+//! [sampler.ensemble]
+//! n_steps = 5000
+//! until_converged = true
+//! ```
+
+use ndarray::{Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::derived::{Analyzer, DerivedError};
+use crate::likelihood::{LikelihoodSettings, Measurement};
+use crate::optim::{Adam, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm};
+use crate::params::ParamConfig;
+use crate::posterior::{Posterior, Prior};
+use crate::sample::{EnsembleSampler, NestedSampler, Start, Summary};
+
+/// The optimiser that finds the best fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerMethod {
+    /// Particle swarm (global; the paper's method).
+    #[default]
+    Pso,
+    /// Adam with exact gradients, from the centre of the box (the reference tutorial's method).
+    Adam,
+    /// Bounded L-BFGS with exact gradients, from the centre of the box.
+    Lbfgsb,
+    /// Derivative-free simplex, from the centre of the box.
+    NelderMead,
+}
+
+/// Optimiser settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerConfig {
+    pub method: OptimizerMethod,
+    /// Refine the optimiser's best point with L-BFGS-B (default true).
+    pub polish: bool,
+    pub pso: ParticleSwarm,
+    pub adam: Adam,
+    pub lbfgsb: Lbfgsb,
+    pub nelder_mead: NelderMead,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            method: OptimizerMethod::Pso,
+            polish: true,
+            pso: ParticleSwarm::default(),
+            adam: Adam::default(),
+            lbfgsb: Lbfgsb::default(),
+            nelder_mead: NelderMead::default(),
+        }
+    }
+}
+
+/// The posterior sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerMethod {
+    /// Best fit only.
+    #[default]
+    None,
+    /// Affine-invariant ensemble MCMC started around the best fit.
+    Ensemble,
+    /// Nested sampling (also gives the evidence).
+    Nested,
+}
+
+/// Sampler settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplerConfig {
+    pub method: SamplerMethod,
+    pub ensemble: EnsembleSampler,
+    pub nested: NestedSampler,
+    /// Posterior draws whose derived properties are computed (default 500).
+    pub n_derived: usize,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        Self {
+            method: SamplerMethod::None,
+            ensemble: EnsembleSampler { until_converged: true, ..EnsembleSampler::default() },
+            nested: NestedSampler::default(),
+            n_derived: 500,
+        }
+    }
+}
+
+/// Everything `galsed fit` is told about how to fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FitConfig {
+    pub parametrization: ParamConfig,
+    pub likelihood: LikelihoodSettings,
+    pub prior: Prior,
+    /// Add the selectors' −ln p (keeps fits inside the emulator's valid region; default true).
+    pub selector_penalty: bool,
+    pub optimizer: OptimizerConfig,
+    pub sampler: SamplerConfig,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            parametrization: ParamConfig::default(),
+            likelihood: LikelihoodSettings::default(),
+            prior: Prior::default(),
+            selector_penalty: true,
+            optimizer: OptimizerConfig::default(),
+            sampler: SamplerConfig::default(),
+        }
+    }
+}
+
+/// Errors of a fit.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    #[error(transparent)]
+    Derived(#[from] DerivedError),
+    #[error(transparent)]
+    Model(#[from] galsed_emulator::ModelError),
+    #[error("the posterior is infinite everywhere the optimiser looked (is the photometry consistent with the model?)")]
+    NoFinitePoint,
+}
+
+/// What the optimiser reports beside the best point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OptimizerReport {
+    pub method: OptimizerMethod,
+    pub n_evaluations: usize,
+    /// PSO: all restarts reached the same optimum within the tolerance. Others: converged flag.
+    pub converged: bool,
+    /// PSO: spread of the restarts' best values (0 otherwise).
+    pub spread: f64,
+}
+
+/// Posterior samples and their diagnostics.
+#[derive(Debug, Clone)]
+pub struct PosteriorSamples {
+    /// Equal-weight samples (n × P).
+    pub samples: Array2<f64>,
+    pub summary: Summary,
+    /// Ensemble: maximum integrated autocorrelation time [steps].
+    pub tau_max: Option<f64>,
+    /// Ensemble: mean acceptance fraction; nested: random-walk acceptance.
+    pub acceptance: f64,
+    /// Ensemble: steps > 50 τ and τ stable; nested: stopped by dlogz.
+    pub converged: bool,
+    /// Nested: ln Z and its error.
+    pub log_z: Option<(f64, f64)>,
+    pub n_evaluations: usize,
+}
+
+/// The result of fitting one galaxy.
+#[derive(Debug, Clone)]
+pub struct FitResult {
+    /// Free-parameter names.
+    pub names: Vec<String>,
+    pub best: Vec<f64>,
+    /// −ln p at the best point.
+    pub best_value: f64,
+    /// χ² of the detections at the best point (upper limits excluded).
+    pub chi2: f64,
+    /// Number of detections entering χ².
+    pub n_detections: usize,
+    /// Model band fluxes [Jy] at the best point, in band order.
+    pub model_flux: Vec<f64>,
+    pub optimizer: OptimizerReport,
+    pub posterior: Option<PosteriorSamples>,
+    /// Derived-property column names.
+    pub derived_names: Vec<String>,
+    /// Derived properties of the best fit.
+    pub derived_best: Vec<f64>,
+    /// Summary of the derived properties over posterior draws.
+    pub derived_summary: Option<Summary>,
+}
+
+/// Progress of a fit: (stage, done, total).
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+/// Fits one galaxy: optimiser (+ polish), sampler, derived properties.
+pub fn fit_galaxy(
+    post: &Posterior<'_>,
+    analyzer: &Analyzer<'_>,
+    config: &FitConfig,
+    progress: Progress<'_>,
+) -> Result<FitResult, FitError> {
+    let bounds = post.bounds();
+    let centre: Vec<f64> = bounds.iter().map(|b| 0.5 * (b.0 + b.1)).collect();
+    let opt = &config.optimizer;
+    let (mut best, mut best_value, mut report) = match opt.method {
+        OptimizerMethod::Pso => {
+            let r = opt.pso.minimize_with_progress(post, &mut |i, n| progress("swarm", i, n))?;
+            let report = OptimizerReport {
+                method: opt.method,
+                n_evaluations: r.n_evaluations,
+                converged: r.restarts_agree,
+                spread: r.spread,
+            };
+            (r.x, r.value, report)
+        }
+        OptimizerMethod::Adam => {
+            let r = opt.adam.minimize_with_progress(post, &centre, &mut |i, n| progress("adam", i, n))?;
+            let report = OptimizerReport {
+                method: opt.method,
+                n_evaluations: r.trajectory.len(),
+                converged: true,
+                spread: 0.0,
+            };
+            (r.best_x, r.best_value, report)
+        }
+        OptimizerMethod::Lbfgsb => {
+            let r = opt.lbfgsb.minimize_with_progress(post, &centre, &mut |i, n| progress("l-bfgs-b", i, n))?;
+            let report = OptimizerReport {
+                method: opt.method,
+                n_evaluations: r.n_value_evals + r.n_grad_evals,
+                converged: r.converged,
+                spread: 0.0,
+            };
+            (r.x, r.value, report)
+        }
+        OptimizerMethod::NelderMead => {
+            let r = opt.nelder_mead.minimize_with_progress(post, &centre, &mut |i, n| progress("simplex", i, n))?;
+            let report = OptimizerReport {
+                method: opt.method,
+                n_evaluations: r.n_evaluations,
+                converged: r.converged,
+                spread: 0.0,
+            };
+            (r.x, r.value, report)
+        }
+    };
+    if !best_value.is_finite() {
+        return Err(FitError::NoFinitePoint);
+    }
+    if opt.polish && opt.method != OptimizerMethod::Lbfgsb {
+        let r = opt.lbfgsb.minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;
+        report.n_evaluations += r.n_value_evals + r.n_grad_evals;
+        if r.value < best_value {
+            best = r.x;
+            best_value = r.value;
+        }
+    }
+
+    let posterior = match config.sampler.method {
+        SamplerMethod::None => None,
+        SamplerMethod::Ensemble => {
+            let s = &config.sampler.ensemble;
+            let r = s.run_with_progress(post, Start::Point(&best), &mut |i, n| progress("mcmc", i, n))?;
+            let (discard, thin) = r.burn_in_and_thin();
+            let samples = r.flat_samples(discard, thin);
+            let summary = Summary::from_samples(samples.view())?;
+            let (bx, bv) = r.max_log_prob();
+            if -bv < best_value {
+                best = bx;
+                best_value = -bv;
+            }
+            Some(PosteriorSamples {
+                samples,
+                summary,
+                tau_max: Some(r.tau.iter().fold(0.0f64, |m, &t| m.max(t))),
+                acceptance: r.mean_acceptance(),
+                converged: r.converged,
+                log_z: None,
+                n_evaluations: r.n_evaluations,
+            })
+        }
+        SamplerMethod::Nested => {
+            let s = &config.sampler.nested;
+            let r = s.run_with_progress(post, &mut |i, n| progress("nested", i, n))?;
+            let summary = r.summary()?;
+            Some(PosteriorSamples {
+                samples: r.equal_weight_samples.clone(),
+                summary,
+                tau_max: None,
+                acceptance: r.acceptance,
+                converged: r.converged,
+                log_z: Some((r.log_z, r.log_z_err)),
+                n_evaluations: r.n_evaluations,
+            })
+        }
+    };
+
+    let best_row = Array2::from_shape_vec((1, best.len()), best.clone()).expect("one row");
+    let model_flux: Vec<f64> = post.model_fluxes(best_row.view())?.iter().map(|&f| f64::from(f)).collect();
+    let (chi2, n_detections) = chi_square(post, &model_flux);
+
+    let derived = analyzer.compute(&post.batch(best_row.view())?)?;
+    let derived_names = derived.columns().iter().map(|c| c.name.clone()).collect();
+    let derived_best = derived.values().row(0).to_vec();
+    let derived_summary = match &posterior {
+        Some(p) if p.samples.nrows() > 0 => {
+            let draws = thin_rows(p.samples.view(), config.sampler.n_derived.max(1));
+            let d = analyzer.compute(&post.batch(draws.view())?)?;
+            Some(Summary::from_samples(d.values().view())?)
+        }
+        _ => None,
+    };
+
+    Ok(FitResult {
+        names: post.parametrization().names(),
+        best,
+        best_value,
+        chi2,
+        n_detections,
+        model_flux,
+        optimizer: report,
+        posterior,
+        derived_names,
+        derived_best,
+        derived_summary,
+    })
+}
+
+/// Evenly spaced rows, at most `n`.
+fn thin_rows(x: ArrayView2<f64>, n: usize) -> Array2<f64> {
+    let step = x.nrows().div_ceil(n).max(1);
+    let rows: Vec<usize> = (0..x.nrows()).step_by(step).collect();
+    x.select(Axis(0), &rows)
+}
+
+/// χ² of detections: magnitudes ((m + Δm − m_obs)/σ)², fluxes (F − F_obs)²/σ_tot².
+pub fn chi_square(post: &Posterior<'_>, model_flux: &[f64]) -> (f64, usize) {
+    let lik = post.likelihood();
+    let s = lik.settings();
+    let mut chi2 = 0.0;
+    let mut n = 0;
+    for (m, &f) in lik.observations().measurements().iter().zip(model_flux) {
+        match *m {
+            Measurement::Magnitude { mag, sigma } => {
+                let model = galsed_core::units::ab_mag(f) + s.mag_offset;
+                chi2 += ((model - mag) / sigma).powi(2);
+                n += 1;
+            }
+            Measurement::Flux { flux, sigma } => {
+                let var = sigma * sigma + (s.model_error * f).powi(2);
+                chi2 += (f - flux).powi(2) / var;
+                n += 1;
+            }
+            Measurement::UpperLimit { .. } => {}
+        }
+    }
+    (chi2, n)
+}
