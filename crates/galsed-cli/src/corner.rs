@@ -13,7 +13,6 @@
 //! a parameter that never has a finite value, bad weights or inconsistent lengths are errors.
 
 // Until `galsed fit` uses it.
-#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -510,7 +509,6 @@ fn title_value(q: [f64; 3]) -> String {
 
 /// Pixel geometry of the grid of panels.
 struct Layout {
-    dim: usize,
     panel: i32,
     gap: i32,
     left: i32,
@@ -541,7 +539,6 @@ impl Layout {
         let right = 36;
         let grid = dim as i32 * panel + (dim as i32 - 1) * gap;
         Self {
-            dim,
             panel,
             gap,
             left,

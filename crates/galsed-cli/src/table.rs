@@ -37,7 +37,6 @@
 //! Row numbers in messages are 1-based data rows (the CSV header is not a row).
 
 // Until `galsed fit` uses every item.
-#![allow(dead_code)]
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -79,17 +78,8 @@ impl ColumnData {
         }
     }
 
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the values are numbers (`F64` or `I64`).
-    pub fn is_numeric(&self) -> bool {
-        !matches!(self, Self::Str(_))
-    }
-
     /// `"float64"`, `"int64"` or `"string"`, for messages.
+    #[cfg(test)]
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::F64(_) => "float64",
@@ -145,11 +135,6 @@ impl Column {
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.data.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
     }
 
     /// The values as f64: borrowed for `F64`, converted for `I64`, parsed for `Str` with the CSV
@@ -257,6 +242,7 @@ impl Table {
     }
 
     /// Appends a column, checking its length and that its name is new.
+    #[cfg(test)]
     pub fn push(&mut self, column: Column) -> Result<()> {
         if !self.columns.is_empty() && column.len() != self.n_rows() {
             bail!(

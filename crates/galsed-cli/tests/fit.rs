@@ -37,6 +37,9 @@ const QUICK: &str = "[optimizer]\npolish = false\n[optimizer.pso]\nn_particles =
 
 const BANDS: [&str; 5] = ["galex_FUV", "sdss_r0", "twomass_Ks", "wise_w3", "herschel_pacs_100"];
 
+/// Changes a band's (value, error, limit) cells: (band index, magnitude, error) → cells.
+type Edit<'a> = dyn Fn(usize, &str, &str) -> (String, String, String) + 'a;
+
 /// A catalogue: a good galaxy, then rows that must fail one by one, then a galaxy with a missing
 /// band and an upper limit.
 fn catalogue(dir: &Path) -> PathBuf {
@@ -46,7 +49,7 @@ fn catalogue(dir: &Path) -> PathBuf {
     }
     text.push('\n');
     let mags = ["17.5", "15.0", "14.2", "13.0", "11.0"];
-    let row = |id: &str, z: &str, edit: &dyn Fn(usize, &str, &str) -> (String, String, String)| {
+    let row = |id: &str, z: &str, edit: &Edit<'_>| {
         let mut r = format!("{id},{z}");
         for (i, m) in mags.iter().enumerate() {
             let (v, e, l) = edit(i, m, "0.1");
@@ -203,7 +206,7 @@ fn fits_and_parquet_tables() {
         hdu.write_col(&mut f, "redshift", &[0.02f64]).unwrap();
         for (b, m) in BANDS.iter().zip(mags) {
             hdu.write_col(&mut f, *b, &[m]).unwrap();
-            hdu.write_col(&mut f, &format!("{b}_err"), &[0.1f64]).unwrap();
+            hdu.write_col(&mut f, format!("{b}_err"), &[0.1f64]).unwrap();
         }
     }
     let from_csv = tmp.path().join("a.csv");
