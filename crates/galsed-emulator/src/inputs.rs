@@ -63,6 +63,16 @@ fn check(
     Ok(())
 }
 
+/// Number of rows of a `gp` array of `len` values (a whole number ≥ 1 of rows of 7).
+fn rows_of_gp(len: usize) -> Result<usize, ModelError> {
+    if len == 0 || !len.is_multiple_of(N_GP) {
+        return Err(ModelError::Input(format!(
+            "gp has {len} values: expected a whole number (≥ 1) of rows of {N_GP} parameters"
+        )));
+    }
+    Ok(len / N_GP)
+}
+
 /// The reference's clipping in float32: centre + radius·clamp((p − centre)/radius, −1+ε, 1−ε).
 fn clip(values: &[f64], centre: f32, radius: f32) -> Vec<f32> {
     let hi = (1.0 - CLIP_EPS) as f32;
@@ -82,13 +92,7 @@ impl Batch {
         sfh_bulge: Vec<f64>,
         policy: OutOfRange,
     ) -> Result<Self, ModelError> {
-        if gp.is_empty() || !gp.len().is_multiple_of(N_GP) {
-            return Err(ModelError::Input(format!(
-                "gp has {} values: expected a whole number (≥ 1) of rows of {N_GP} parameters",
-                gp.len()
-            )));
-        }
-        let n = gp.len() / N_GP;
+        let n = rows_of_gp(gp.len())?;
         check("gp", &gp, N_GP, n, (-1.0, 1.0), policy)?;
         check("sfh_disk", &sfh_disk, N_SSP, n, (0.0, 1.0), policy)?;
         check("sfh_bulge", &sfh_bulge, N_SSP, n, (0.0, 1.0), policy)?;
@@ -116,13 +120,7 @@ impl Batch {
         sfh_disk: Vec<f32>,
         sfh_bulge: Vec<f32>,
     ) -> Result<Self, ModelError> {
-        if gp.is_empty() || !gp.len().is_multiple_of(N_GP) {
-            return Err(ModelError::Input(format!(
-                "gp has {} values: expected a whole number (≥ 1) of rows of {N_GP} parameters",
-                gp.len()
-            )));
-        }
-        let n = gp.len() / N_GP;
+        let n = rows_of_gp(gp.len())?;
         for (name, values, width) in [("gp", &gp, N_GP), ("sfh_disk", &sfh_disk, N_SSP), ("sfh_bulge", &sfh_bulge, N_SSP)] {
             let wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
             check(name, &wide, width, n, (f64::NEG_INFINITY, f64::INFINITY), OutOfRange::Clip)?;
