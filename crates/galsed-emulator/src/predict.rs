@@ -5,7 +5,7 @@
 //! (N × 16 × 495 Planck terms, N × n_λ spectra) stay in cache.
 
 use galsed_core::filters::Filter;
-use galsed_core::photometry::{self, filter_weights, trapz_weights, window_weights};
+use galsed_core::photometry::{self, filter_weights, filter_weights_window, trapz_weights, window_weights};
 use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
 use burn::prelude::*;
 use ndarray::Array2;
@@ -114,6 +114,142 @@ impl Photometry {
     }
 }
 
+/// Photometry of galaxies that are each seen from their own redshift and distance, as in the
+/// catalogues of simulated universes (light cones, several snapshots).
+///
+/// [`Photometry`] holds dense weights for one observer; here the weights are rebuilt per galaxy on
+/// the few grid points each band covers ([`filter_weights_window`]), and reused while consecutive
+/// galaxies share their observer. A band that the model does not cover at a galaxy's redshift
+/// gets a NaN flux rather than failing the whole batch.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use galsed_core::filters::Filter;
+/// use galsed_emulator::predict::{ObservedPhotometry, Observer};
+/// use galsed_emulator::{Component, Starduster, inputs::{Batch, OutOfRange}};
+/// # let model: Starduster = unimplemented!();
+/// let filters = vec![Filter::builtin("sdss_r0")?, Filter::builtin("wise_w1")?];
+/// let phot = ObservedPhotometry::new(&model, &filters);
+/// let batch = Batch::new(vec![0.0; 14], vec![1.0 / 36.0; 72], vec![1.0 / 36.0; 72], OutOfRange::Error)?;
+/// let observers = [Observer::new(0.1, 38.33)?, Observer::new(0.2, 39.95)?];
+/// let jy = phot.fluxes(&model, &batch, Component::Combine, &observers)?; // (2, 2)
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ObservedPhotometry {
+    filters: Vec<Filter>,
+    names: Vec<String>,
+    lam_eval: Vec<f64>,
+}
+
+/// Band weights for one observer: per band, the first grid point and q_l = ω_l·W_f(λ_l)·10^(−0.4μ),
+/// or `None` where the model does not cover the band at that redshift.
+type BandWindows = Vec<Option<(usize, Vec<f32>)>>;
+
+impl ObservedPhotometry {
+    /// Photometry through `filters` on `model`'s grid.
+    pub fn new(model: &Starduster, filters: &[Filter]) -> Self {
+        Self {
+            filters: filters.to_vec(),
+            names: filters.iter().map(|f| f.name.clone()).collect(),
+            lam_eval: model.grid().lam_eval.clone(),
+        }
+    }
+
+    /// Filter names, in output column order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Names of the bands that the model does not cover for `observer` (their fluxes are NaN).
+    pub fn uncovered(&self, observer: Observer) -> Vec<&str> {
+        self.windows(observer)
+            .iter()
+            .zip(&self.names)
+            .filter(|(w, _)| w.is_none())
+            .map(|(_, n)| n.as_str())
+            .collect()
+    }
+
+    fn windows(&self, observer: Observer) -> BandWindows {
+        let lam_obs: Vec<f64> =
+            observer.observed_grid(&self.lam_eval).into_iter().map(f64::from).collect();
+        let dist = distance_factor(observer.distmod);
+        self.filters
+            .iter()
+            .map(|f| {
+                let (first, w) =
+                    filter_weights_window(&f.name, &lam_obs, &f.wavelength_angstrom, &f.transmission, false)
+                        .ok()?;
+                // Trapezoid weight of each grid point, from its neighbours on the whole grid.
+                let q = w
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &wf)| {
+                        let l = first + j;
+                        let left = if l > 0 { lam_obs[l] - lam_obs[l - 1] } else { 0.0 };
+                        let right = if l + 1 < lam_obs.len() { lam_obs[l + 1] - lam_obs[l] } else { 0.0 };
+                        (0.5 * (left + right) * wf * dist) as f32
+                    })
+                    .collect();
+                Some((first, q))
+            })
+            .collect()
+    }
+
+    /// Band fluxes [Jy], (N, n_filters), galaxy i seen by `observers[i]`; NaN for bands outside
+    /// the model's coverage at that galaxy's redshift.
+    pub fn fluxes(
+        &self,
+        model: &Starduster,
+        batch: &Batch,
+        component: Component,
+        observers: &[Observer],
+    ) -> Result<Array2<f32>, ModelError> {
+        if observers.len() != batch.len() {
+            return Err(ModelError::Input(format!(
+                "{} observers for {} galaxies: give one per galaxy",
+                observers.len(),
+                batch.len()
+            )));
+        }
+        let n_lam = self.lam_eval.len();
+        let nf = self.filters.len();
+        Ok(model.per_chunk(batch, nf, |start, gp, sd, sb| {
+            let lum = model.fast.forward(gp, sd, sb, component).component(component);
+            let mut out = Vec::with_capacity(lum.len() / n_lam * nf);
+            let mut cached: Option<(Observer, BandWindows)> = None;
+            for (i, row) in lum.chunks_exact(n_lam).enumerate() {
+                let observer = observers[start + i];
+                if cached.as_ref().is_none_or(|(o, _)| *o != observer) {
+                    cached = Some((observer, self.windows(observer)));
+                }
+                let windows = &cached.as_ref().expect("just filled").1;
+                out.extend(windows.iter().map(|w| match w {
+                    Some((first, q)) => {
+                        let sum: f64 =
+                            row[*first..].iter().zip(q).map(|(&l, &q)| f64::from(l) * f64::from(q)).sum();
+                        sum as f32
+                    }
+                    None => f32::NAN,
+                }));
+            }
+            out
+        }))
+    }
+
+    /// AB magnitudes, (N, n_filters): +∞ where the flux is zero, NaN where the band is not covered.
+    pub fn magnitudes(
+        &self,
+        model: &Starduster,
+        batch: &Batch,
+        component: Component,
+        observers: &[Observer],
+    ) -> Result<Array2<f64>, ModelError> {
+        Ok(self.fluxes(model, batch, component, observers)?.mapv(|f| ab_mag(f64::from(f))))
+    }
+}
+
 fn photometry_error(e: photometry::PhotometryError) -> ModelError {
     ModelError::Input(e.to_string())
 }
@@ -140,15 +276,16 @@ impl Starduster {
     /// pool (measured faster here than threads inside each operation), and stacks the rows.
     ///
     /// Batch predictions never need gradients, so `f` gets the rows as plain slices (gp, disk
-    /// SFH, bulge SFH) and uses the fast path (`sed::fast`) rather than the tensor networks.
+    /// SFH, bulge SFH) after the index of their first row, and uses the fast path (`sed::fast`) rather than the tensor networks.
     fn per_chunk<F>(&self, batch: &Batch, width: usize, f: F) -> Array2<f32>
     where
-        F: Fn(&[f32], &[f32], &[f32]) -> Vec<f32> + Sync,
+        F: Fn(usize, &[f32], &[f32], &[f32]) -> Vec<f32> + Sync,
     {
         let starts: Vec<usize> = (0..batch.len()).step_by(CHUNK).collect();
         let run = |&start: &usize| {
             let end = (start + CHUNK).min(batch.len());
             f(
+                start,
                 &batch.gp()[start * N_GP..end * N_GP],
                 &batch.sfh_disk()[start * N_SSP..end * N_SSP],
                 &batch.sfh_bulge()[start * N_SSP..end * N_SSP],
@@ -184,7 +321,7 @@ impl Starduster {
                 Some(s)
             }
         };
-        self.per_chunk(batch, n_lam, |gp, sd, sb| {
+        self.per_chunk(batch, n_lam, |_, gp, sd, sb| {
             let mut lum = self.fast.forward(gp, sd, sb, component).component(component);
             if let Some(s) = &scale {
                 for row in lum.chunks_exact_mut(n_lam) {
@@ -198,7 +335,7 @@ impl Starduster {
     /// Band fluxes [Jy], (N, n_filters).
     pub fn fluxes(&self, batch: &Batch, component: Component, phot: &Photometry) -> Array2<f32> {
         let n_lam = self.grid().lam_eval.len();
-        self.per_chunk(batch, phot.names.len(), |gp, sd, sb| {
+        self.per_chunk(batch, phot.names.len(), |_, gp, sd, sb| {
             let lum = self.fast.forward(gp, sd, sb, component).component(component);
             fast::matmul_transposed(&lum, &phot.q_t, n_lam)
         })
@@ -211,7 +348,7 @@ impl Starduster {
 
     /// Fraction of the intrinsic stellar light absorbed by dust, (N).
     pub fn absorption_fraction(&self, batch: &Batch) -> Vec<f32> {
-        self.per_chunk(batch, 1, |gp, sd, sb| {
+        self.per_chunk(batch, 1, |_, gp, sd, sb| {
             let (fd, fb) = self.fast.absorption(gp, sd, sb);
             let b_to_t = gp.chunks_exact(N_GP).map(|g| (g[6] + 1.0) * 0.5);
             fd.iter().zip(&fb).zip(b_to_t).map(|((d, b), bt)| d * (1.0 - bt) + b * bt).collect()
@@ -237,7 +374,7 @@ impl Starduster {
     pub fn selector_log_probs(&self, batch: &Batch) -> (Vec<f32>, Vec<f32>) {
         // logsigmoid(x) = −softplus(−x)
         let log_sigmoid = |x: f32| -(((-x).max(0.0)) + (-x.abs()).exp().ln_1p());
-        let both = self.per_chunk(batch, 2, |gp, _, _| {
+        let both = self.per_chunk(batch, 2, |_, gp, _, _| {
             let (d, b) = self.fast.selector_logits(gp);
             d.iter().zip(&b).flat_map(|(&d, &b)| [log_sigmoid(d), log_sigmoid(b)]).collect()
         });
@@ -249,7 +386,7 @@ impl Starduster {
         let lam: Vec<f32> = self.grid().lam_eval.iter().map(|&l| l as f32).collect();
         let n = lam.iter().take_while(|&&l| l < 1.0).count();
         let n_lam = lam.len();
-        let mag = self.per_chunk(batch, n, |gp, sd, sb| {
+        let mag = self.per_chunk(batch, n, |_, gp, sd, sb| {
             let f = self.fast.forward(gp, sd, sb, Component::DustAttenuation);
             let (att, free) = (f.l_main(true), f.l_main(false));
             let k = (-2.5 / std::f64::consts::LN_10) as f32;
