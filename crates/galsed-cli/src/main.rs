@@ -1,6 +1,7 @@
 //! `galsed`: galaxy spectral energy distributions from the Starduster emulator (Qiu & Kang 2022).
 
 mod bench_cmd;
+mod catalog;
 mod corner;
 mod demo;
 mod filters_cmd;
@@ -47,6 +48,9 @@ enum Command {
     Filters(FiltersCommand),
     /// Fit the photometry of a catalogue of galaxies (best fit, posterior, derived properties).
     Fit(Box<FitArgs>),
+    /// Photometry and spectra for catalogues of simulated (SAM) galaxies, streamed in chunks.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Draw a mock galaxy, fit its 19-band photometry and plot the fit.
     Demo(DemoArgs),
     /// Measure SEDs per second (batches, grids, threads) next to the PyTorch reference.
@@ -349,6 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Filters(FiltersCommand::List) => filters_cmd::list(),
         Command::Filters(FiltersCommand::Show { filter }) => filters_cmd::show(&filter),
         Command::Fit(args) => fit_cmd::run(&args),
+        Command::Catalog(cmd) => catalog::run(&cmd),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
     }

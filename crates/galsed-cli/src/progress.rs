@@ -38,6 +38,14 @@ pub fn rows_bar(n: u64) -> ProgressBar {
     )
 }
 
+/// A bar counting galaxies with their rate, for long catalogue runs.
+pub fn rate_bar(n: u64) -> ProgressBar {
+    styled(
+        n,
+        "[{bar:40}] {human_pos}/{human_len} galaxies, {per_sec}, {elapsed} elapsed, eta {eta}",
+    )
+}
+
 /// Writes to stdout; a closed pipe (`galsed … | head`) is not an error.
 pub fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

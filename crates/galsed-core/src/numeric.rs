@@ -158,6 +158,12 @@ pub fn interp_with_edges<T: Float>(xp: &[T], fp: &[T], x: T, left: T, right: T) 
     }
     // Largest j with xp[j] <= x (exists because x >= xp[0]).
     let j = xp.partition_point(|&a| a <= x) - 1;
+    interp_from_node(xp, fp, x, j)
+}
+
+/// NumPy's interpolation from node j, the largest with xp[j] ≤ x (xp[0] ≤ x ≤ xp[last]).
+pub fn interp_from_node<T: Float>(xp: &[T], fp: &[T], x: T, j: usize) -> T {
+    let n = xp.len();
     if j == n - 1 || xp[j] == x {
         return fp[j];
     }

@@ -1,7 +1,7 @@
 //! Filter weights on a model wavelength grid (spec §5.3): turning λL_λ into band fluxes with one
 //! weighted sum per band.
 
-use crate::numeric::{interp_with_edges, trapz};
+use crate::numeric::{interp_from_node, trapz};
 use crate::units::fnu_unit_jy;
 
 /// A filter curve that cannot be used on a grid.
@@ -75,42 +75,106 @@ pub fn filter_weights_window(
     transmission: &[f64],
     allow_partial: bool,
 ) -> Result<(usize, Vec<f64>), PhotometryError> {
-    let n = lam_obs_um.len();
-    if n < 2 || lam_obs_um.windows(2).any(|w| w[1] <= w[0]) || lam_obs_um[0] <= 0.0 {
-        return Err(PhotometryError::BadGrid);
-    }
-    let lam_f: Vec<f64> = wavelength_angstrom.iter().map(|w| w * 1e-4).collect();
-    let (lo, hi) = (lam_f[0], lam_f[lam_f.len() - 1]);
-    let (grid_lo, grid_hi) = (lam_obs_um[0], lam_obs_um[n - 1]);
-    let no_overlap = || PhotometryError::NoOverlap { name: name.to_string(), lo, hi, grid_lo, grid_hi };
-    // Grid points inside [lo, hi] plus one (zero-weight) neighbour on each side.
-    let first = lam_obs_um.partition_point(|&l| l < lo).saturating_sub(1);
-    let last = lam_obs_um.partition_point(|&l| l <= hi).min(n - 1);
-    if first >= last {
-        return Err(no_overlap());
-    }
-    let grid = &lam_obs_um[first..=last];
-    let t: Vec<f64> = grid
-        .iter()
-        .map(|&l| interp_with_edges(&lam_f, transmission, l, 0.0, 0.0))
-        .collect();
-    let t_over_l: Vec<f64> = t.iter().zip(grid).map(|(t, l)| t / l).collect();
-    let norm = trapz(&t_over_l, grid);
-    if norm <= 0.0 || !norm.is_finite() {
-        return Err(no_overlap());
-    }
-    if !allow_partial && (lo < grid_lo || hi > grid_hi) {
-        // Only an error when the part outside the grid carries transmission.
-        let outside = lam_f
-            .iter()
-            .zip(transmission)
-            .any(|(&l, &tr)| tr > 0.0 && (l < grid_lo || l > grid_hi));
-        if outside {
-            return Err(PhotometryError::PartialOverlap { name: name.to_string(), lo, hi, grid_lo, grid_hi });
+    Passband::new(name, wavelength_angstrom, transmission).window(lam_obs_um, allow_partial)
+}
+
+/// A filter curve prepared for [`filter_weights_window`] on many grids (one per redshift).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passband {
+    name: String,
+    lam_um: Vec<f64>,
+    transmission: Vec<f64>,
+    /// Where the transmission is non-zero: (first, last) wavelength [µm], if anywhere.
+    transmitting: Option<(f64, f64)>,
+    /// `bucket_node[b]`: the largest curve node at or below the left edge of bucket b of
+    /// [`BUCKETS_PER_NODE`]·n equal slices of the curve's range, so that finding the node of a
+    /// wavelength takes a step or two instead of a binary search.
+    bucket_node: Vec<u32>,
+}
+
+/// Buckets per curve node in [`Passband`]'s lookup table.
+const BUCKETS_PER_NODE: usize = 4;
+
+impl Passband {
+    pub fn new(name: &str, wavelength_angstrom: &[f64], transmission: &[f64]) -> Self {
+        let lam_um: Vec<f64> = wavelength_angstrom.iter().map(|w| w * 1e-4).collect();
+        let nonzero = |&(_, &t): &(&f64, &f64)| t > 0.0;
+        let first = lam_um.iter().zip(transmission).find(nonzero).map(|(l, _)| *l);
+        let last = lam_um.iter().zip(transmission).rev().find(nonzero).map(|(l, _)| *l);
+        let n_buckets = BUCKETS_PER_NODE * lam_um.len();
+        let (lo, width) = (lam_um[0], lam_um[lam_um.len() - 1] - lam_um[0]);
+        let bucket_node = (0..n_buckets)
+            .map(|b| {
+                let edge = lo + width * b as f64 / n_buckets as f64;
+                (lam_um.partition_point(|&l| l <= edge).max(1) - 1) as u32
+            })
+            .collect();
+        Self {
+            name: name.to_owned(),
+            lam_um,
+            transmission: transmission.to_vec(),
+            transmitting: first.zip(last),
+            bucket_node,
         }
     }
-    let u = fnu_unit_jy();
-    Ok((first, t.iter().map(|t| t / norm * u).collect()))
+
+    /// numpy.interp of the transmission at `x` (0 outside the curve), as `interp_with_edges`.
+    fn transmission_at(&self, x: f64) -> f64 {
+        let xp = &self.lam_um;
+        let n = xp.len();
+        if x.is_nan() || x < xp[0] || x > xp[n - 1] {
+            return if x.is_nan() { x } else { 0.0 };
+        }
+        let width = xp[n - 1] - xp[0];
+        let b = (((x - xp[0]) / width) * self.bucket_node.len() as f64) as usize;
+        let mut j = self.bucket_node[b.min(self.bucket_node.len() - 1)] as usize;
+        if xp[j] > x {
+            // Rounding put x in the bucket above its own: search from the start.
+            j = xp.partition_point(|&a| a <= x) - 1;
+        }
+        while j + 1 < n && xp[j + 1] <= x {
+            j += 1;
+        }
+        interp_from_node(xp, &self.transmission, x, j)
+    }
+
+    /// The weights of [`filter_weights_window`] on `lam_obs_um`.
+    pub fn window(&self, lam_obs_um: &[f64], allow_partial: bool) -> Result<(usize, Vec<f64>), PhotometryError> {
+        let n = lam_obs_um.len();
+        if n < 2 || lam_obs_um[0] <= 0.0 {
+            return Err(PhotometryError::BadGrid);
+        }
+        let (lo, hi) = (self.lam_um[0], self.lam_um[self.lam_um.len() - 1]);
+        let (grid_lo, grid_hi) = (lam_obs_um[0], lam_obs_um[n - 1]);
+        let name = &self.name;
+        let no_overlap = || PhotometryError::NoOverlap { name: name.clone(), lo, hi, grid_lo, grid_hi };
+        // Grid points inside [lo, hi] plus one (zero-weight) neighbour on each side.
+        let first = lam_obs_um.partition_point(|&l| l < lo).saturating_sub(1);
+        let last = lam_obs_um.partition_point(|&l| l <= hi).min(n - 1);
+        if first >= last {
+            return Err(no_overlap());
+        }
+        let grid = &lam_obs_um[first..=last];
+        // Only the window enters the weights, so only the window needs to be increasing.
+        if grid.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(PhotometryError::BadGrid);
+        }
+        let t: Vec<f64> = grid.iter().map(|&x| self.transmission_at(x)).collect();
+        let t_over_l: Vec<f64> = t.iter().zip(grid).map(|(t, l)| t / l).collect();
+        let norm = trapz(&t_over_l, grid);
+        if norm <= 0.0 || !norm.is_finite() {
+            return Err(no_overlap());
+        }
+        // Only an error when the part outside the grid carries transmission.
+        if !allow_partial
+            && let Some((t_lo, t_hi)) = self.transmitting
+            && (t_lo < grid_lo || t_hi > grid_hi)
+        {
+            return Err(PhotometryError::PartialOverlap { name: name.clone(), lo, hi, grid_lo, grid_hi });
+        }
+        let u = fnu_unit_jy();
+        Ok((first, t.iter().map(|t| t / norm * u).collect()))
+    }
 }
 
 /// Top-hat window on the grid: transmission 1 for λ1 ≤ λ ≤ λ2 (Å), used for windowed
@@ -137,4 +201,28 @@ pub fn window_weights(
     }
     let u = fnu_unit_jy();
     Ok(t.iter().map(|t| t / norm * u).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::{Filter, builtin_names};
+    use crate::numeric::interp_with_edges;
+
+    #[test]
+    fn bucketed_lookup_is_numpy_interp_exactly() {
+        for name in builtin_names() {
+            let f = Filter::builtin(name).unwrap();
+            let band = Passband::new(name, &f.wavelength_angstrom, &f.transmission);
+            let (lo, hi) = (band.lam_um[0], band.lam_um[band.lam_um.len() - 1]);
+            // Dense probes across (and just beyond) the curve, the nodes themselves included.
+            let probes = (0..=5000)
+                .map(|i| lo - 0.01 * (hi - lo) + 1.02 * (hi - lo) * f64::from(i) / 5000.0)
+                .chain(band.lam_um.iter().copied());
+            for x in probes {
+                let want = interp_with_edges(&band.lam_um, &band.transmission, x, 0.0, 0.0);
+                assert_eq!(band.transmission_at(x).to_bits(), want.to_bits(), "{name} at {x}");
+            }
+        }
+    }
 }

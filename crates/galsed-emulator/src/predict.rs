@@ -5,7 +5,7 @@
 //! (N × 16 × 495 Planck terms, N × n_λ spectra) stay in cache.
 
 use galsed_core::filters::Filter;
-use galsed_core::photometry::{self, filter_weights, filter_weights_window, trapz_weights, window_weights};
+use galsed_core::photometry::{self, Passband, filter_weights, trapz_weights, window_weights};
 use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
 use burn::prelude::*;
 use ndarray::Array2;
@@ -118,7 +118,7 @@ impl Photometry {
 /// catalogues of simulated universes (light cones, several snapshots).
 ///
 /// [`Photometry`] holds dense weights for one observer; here the weights are rebuilt per galaxy on
-/// the few grid points each band covers ([`filter_weights_window`]), and reused while consecutive
+/// the few grid points each band covers ([`Passband::window`]), and reused while consecutive
 /// galaxies share their observer. A band that the model does not cover at a galaxy's redshift
 /// gets a NaN flux rather than failing the whole batch.
 ///
@@ -137,7 +137,7 @@ impl Photometry {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ObservedPhotometry {
-    filters: Vec<Filter>,
+    passbands: Vec<Passband>,
     names: Vec<String>,
     lam_eval: Vec<f64>,
 }
@@ -150,7 +150,10 @@ impl ObservedPhotometry {
     /// Photometry through `filters` on `model`'s grid.
     pub fn new(model: &Starduster, filters: &[Filter]) -> Self {
         Self {
-            filters: filters.to_vec(),
+            passbands: filters
+                .iter()
+                .map(|f| Passband::new(&f.name, &f.wavelength_angstrom, &f.transmission))
+                .collect(),
             names: filters.iter().map(|f| f.name.clone()).collect(),
             lam_eval: model.grid().lam_eval.clone(),
         }
@@ -175,12 +178,10 @@ impl ObservedPhotometry {
         let lam_obs: Vec<f64> =
             observer.observed_grid(&self.lam_eval).into_iter().map(f64::from).collect();
         let dist = distance_factor(observer.distmod);
-        self.filters
+        self.passbands
             .iter()
-            .map(|f| {
-                let (first, w) =
-                    filter_weights_window(&f.name, &lam_obs, &f.wavelength_angstrom, &f.transmission, false)
-                        .ok()?;
+            .map(|band| {
+                let (first, w) = band.window(&lam_obs, false).ok()?;
                 // Trapezoid weight of each grid point, from its neighbours on the whole grid.
                 let q = w
                     .iter()
@@ -214,7 +215,7 @@ impl ObservedPhotometry {
             )));
         }
         let n_lam = self.lam_eval.len();
-        let nf = self.filters.len();
+        let nf = self.passbands.len();
         Ok(model.per_chunk(batch, nf, |start, gp, sd, sb| {
             let lum = model.fast.forward(gp, sd, sb, component).component(component);
             let mut out = Vec::with_capacity(lum.len() / n_lam * nf);

@@ -1,0 +1,236 @@
+//! Results of catalogue runs: one Parquet part per finished chunk (written atomically, so a killed
+//! run leaves only whole parts), merged at the end into one Parquet or HDF5 file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int64Type};
+use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+/// Scalar output columns of every row, before the bands.
+pub const SCALAR_COLUMNS: [&str; 4] = ["redshift", "distmod", "l_norm", "b_to_t"];
+
+/// The results of one chunk of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkResult {
+    pub start: u64,
+    pub id: Vec<i64>,
+    /// "ok", "partial: …" (some bands outside the model at this redshift) or "invalid: …".
+    pub status: Vec<String>,
+    /// `redshift, distmod, l_norm, b_to_t`, one vector each.
+    pub scalars: [Vec<f64>; 4],
+    /// Photometry, row-major (rows × bands): AB magnitudes or Jy.
+    pub bands: Vec<f64>,
+    /// Spectra, row-major (rows × n_λ), when asked for.
+    pub spectra: Option<Vec<f32>>,
+}
+
+impl ChunkResult {
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+}
+
+/// Column layout of the results.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub bands: Vec<String>,
+    /// Number of wavelengths of the spectra, if written.
+    pub n_lam: Option<usize>,
+    /// Written into the final file: `galsed.*` keys (filters, units, frame, grid …).
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Layout {
+    fn schema(&self) -> Arc<Schema> {
+        let mut fields = vec![Field::new("id", DataType::Int64, false), Field::new("status", DataType::Utf8, false)];
+        fields.extend(SCALAR_COLUMNS.iter().map(|n| Field::new(*n, DataType::Float64, false)));
+        fields.extend(self.bands.iter().map(|n| Field::new(n, DataType::Float64, false)));
+        if let Some(n) = self.n_lam {
+            let item = Arc::new(Field::new("item", DataType::Float32, false));
+            fields.push(Field::new("spectrum", DataType::FixedSizeList(item, n as i32), false));
+        }
+        Arc::new(Schema::new(fields))
+    }
+
+    fn batch(&self, r: &ChunkResult) -> Result<RecordBatch> {
+        let nb = self.bands.len();
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(r.id.clone())),
+            Arc::new(StringArray::from(r.status.clone())),
+        ];
+        arrays.extend(r.scalars.iter().map(|v| Arc::new(Float64Array::from(v.clone())) as ArrayRef));
+        for b in 0..nb {
+            let col: Vec<f64> = (0..r.len()).map(|i| r.bands[i * nb + b]).collect();
+            arrays.push(Arc::new(Float64Array::from(col)));
+        }
+        if let Some(n) = self.n_lam {
+            let spectra = r.spectra.as_ref().ok_or_else(|| anyhow!("chunk without spectra"))?;
+            let item = Arc::new(Field::new("item", DataType::Float32, false));
+            let values = Arc::new(Float32Array::from(spectra.clone()));
+            arrays.push(Arc::new(FixedSizeListArray::try_new(item, n as i32, values, None)?));
+        }
+        Ok(RecordBatch::try_new(self.schema(), arrays)?)
+    }
+
+    fn props(&self, with_metadata: bool) -> WriterProperties {
+        let kv = with_metadata.then(|| {
+            self.metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect()
+        });
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_key_value_metadata(kv)
+            .build()
+    }
+}
+
+/// The part file of the rows `start..end` in `dir`.
+pub fn part_path(dir: &Path, start: u64, end: u64) -> PathBuf {
+    dir.join(format!("rows-{start:012}-{end:012}.parquet"))
+}
+
+/// Writes a chunk's part: to a temporary name, then renamed, so a part exists only when whole.
+pub fn write_part(dir: &Path, layout: &Layout, r: &ChunkResult) -> Result<()> {
+    let path = part_path(dir, r.start, r.start + r.len() as u64);
+    let tmp = path.with_extension("parquet.tmp");
+    let write = || -> Result<()> {
+        let file = File::create(&tmp)?;
+        let mut w = ArrowWriter::try_new(file, layout.schema(), Some(layout.props(false)))?;
+        w.write(&layout.batch(r)?)?;
+        w.close()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads a part back.
+fn read_part(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65536).build()?;
+    Ok(reader.collect::<Result<_, _>>()?)
+}
+
+/// Output formats of `galsed catalog run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Parquet,
+    Hdf5,
+}
+
+impl OutputFormat {
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        match ext.as_str() {
+            "parquet" | "pq" => Ok(Self::Parquet),
+            "h5" | "hdf5" => Ok(Self::Hdf5),
+            _ => bail!("{}: the output must be .parquet or .h5/.hdf5", path.display()),
+        }
+    }
+}
+
+/// Merges the parts of `ranges` (in order) into `output`, written to a temporary name first.
+pub fn merge(dir: &Path, ranges: &[(u64, u64)], layout: &Layout, output: &Path) -> Result<()> {
+    let format = OutputFormat::from_path(output)?;
+    let tmp = output.with_file_name(format!(
+        ".{}.tmp",
+        output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    let parts = ranges.iter().map(|&(a, b)| part_path(dir, a, b));
+    match format {
+        OutputFormat::Parquet => merge_parquet(parts, layout, &tmp),
+        OutputFormat::Hdf5 => {
+            let n: u64 = ranges.iter().map(|(a, b)| b - a).sum();
+            merge_hdf5(parts, layout, n as usize, &tmp)
+        }
+    }
+    .with_context(|| format!("writing {}", output.display()))?;
+    std::fs::rename(&tmp, output).with_context(|| format!("renaming to {}", output.display()))
+}
+
+fn merge_parquet(parts: impl Iterator<Item = PathBuf>, layout: &Layout, tmp: &Path) -> Result<()> {
+    let file = File::create(tmp)?;
+    let mut w = ArrowWriter::try_new(file, layout.schema(), Some(layout.props(true)))?;
+    for part in parts {
+        for batch in read_part(&part).with_context(|| format!("reading {}", part.display()))? {
+            w.write(&batch)?;
+        }
+    }
+    w.close()?;
+    Ok(())
+}
+
+fn merge_hdf5(parts: impl Iterator<Item = PathBuf>, layout: &Layout, n: usize, tmp: &Path) -> Result<()> {
+    use hdf5_metno::types::VarLenUnicode;
+    use ndarray::s;
+    let h5 = |e: hdf5_metno::Error| anyhow!("HDF5: {e}");
+    let file = hdf5_metno::File::create(tmp).map_err(h5)?;
+    let nb = layout.bands.len();
+    let id = file.new_dataset::<i64>().shape(n).create("id").map_err(h5)?;
+    let status = file.new_dataset::<VarLenUnicode>().shape(n).create("status").map_err(h5)?;
+    let scalars: Vec<_> = SCALAR_COLUMNS
+        .iter()
+        .map(|name| file.new_dataset::<f64>().shape(n).create(*name).map_err(h5))
+        .collect::<Result<_>>()?;
+    let phot = file.new_dataset::<f64>().shape((n, nb)).create("photometry").map_err(h5)?;
+    let names: Vec<VarLenUnicode> = layout
+        .bands
+        .iter()
+        .map(|b| b.parse().map_err(|e| anyhow!("band name {b:?}: {e:?}")))
+        .collect::<Result<_>>()?;
+    file.new_dataset_builder().with_data(&names).create("filters").map_err(h5)?;
+    let spectrum = match layout.n_lam {
+        Some(n_lam) => Some(file.new_dataset::<f32>().shape((n, n_lam)).create("spectrum").map_err(h5)?),
+        None => None,
+    };
+    for (k, v) in &layout.metadata {
+        let key = k.trim_start_matches("galsed.");
+        let value: VarLenUnicode = v.parse().map_err(|e| anyhow!("metadata {k}: {e:?}"))?;
+        file.new_attr::<VarLenUnicode>().create(key).map_err(h5)?.write_scalar(&value).map_err(h5)?;
+    }
+    let mut row = 0usize;
+    for part in parts {
+        for batch in read_part(&part).with_context(|| format!("reading {}", part.display()))? {
+            let m = batch.num_rows();
+            let rows = row..row + m;
+            let col = |name: &str| batch.column_by_name(name).ok_or_else(|| anyhow!("{}: no column {name}", part.display()));
+            let ids: Vec<i64> = col("id")?.as_primitive::<Int64Type>().values().to_vec();
+            id.write_slice(&ids, s![rows.clone()]).map_err(h5)?;
+            let st: Vec<VarLenUnicode> = col("status")?
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap_or("").parse().map_err(|e| anyhow!("status: {e:?}")))
+                .collect::<Result<_>>()?;
+            status.write_slice(&st, s![rows.clone()]).map_err(h5)?;
+            for (d, name) in scalars.iter().zip(SCALAR_COLUMNS) {
+                let v: Vec<f64> = col(name)?.as_primitive::<Float64Type>().values().to_vec();
+                d.write_slice(&v, s![rows.clone()]).map_err(h5)?;
+            }
+            let mut block = ndarray::Array2::<f64>::zeros((m, nb));
+            for (b, name) in layout.bands.iter().enumerate() {
+                let v = col(name)?.as_primitive::<Float64Type>().values().to_vec();
+                block.column_mut(b).assign(&ndarray::Array1::from(v));
+            }
+            phot.write_slice(&block, s![rows.clone(), ..]).map_err(h5)?;
+            if let (Some(d), Some(n_lam)) = (&spectrum, layout.n_lam) {
+                let list = col("spectrum")?.as_fixed_size_list().values().as_primitive::<Float32Type>().values().to_vec();
+                let block = ndarray::Array2::from_shape_vec((m, n_lam), list)?;
+                d.write_slice(&block, s![rows.clone(), ..]).map_err(h5)?;
+            }
+            row += m;
+        }
+    }
+    if row != n {
+        bail!("the parts hold {row} rows, expected {n}");
+    }
+    Ok(())
+}
