@@ -765,7 +765,7 @@ pub const FITS_EXTNAME: &str = "TABLE";
 /// FITS through CFITSIO's C API (`fitsio::sys`): the high-level `fitsio` API panics on some
 /// valid files (ASCII-table and variable-length column formats), which a reader of arbitrary
 /// catalogues must not do.
-mod fits {
+pub mod fits {
     use std::ffi::{CString, c_char, c_int};
     use std::path::Path;
     use std::ptr;
@@ -983,6 +983,84 @@ mod fits {
             } else {
                 e
             }
+        })
+    }
+
+    /// Opens `path` on its table HDU `hdu` (or the first table) and runs `f` on it, holding the
+    /// CFITSIO lock.
+    fn with_table<T>(path: &Path, hdu: Option<&str>, f: impl FnOnce(&Fits) -> Result<T>) -> Result<T> {
+        let c = c_path(path)?;
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: starts from an empty message stack.
+        unsafe { sys::ffcmsg() };
+        let mut file = Fits(ptr::null_mut());
+        let mut status = 0;
+        // SAFETY: out-pointer and NUL-terminated name (disk-file variant, as `read_file`).
+        unsafe { sys::ffdkopn(&mut file.0, c.as_ptr(), sys::READONLY as c_int, &mut status) };
+        if status != 0 {
+            file.0 = ptr::null_mut();
+            bail!("not a readable FITS file: {}", status_text(status));
+        }
+        let desc = select_hdu(&file, hdu)?;
+        f(&file).with_context(|| desc)
+    }
+
+    /// A table's number of rows and, per column, its name and number of values per row.
+    pub fn describe(path: &Path, hdu: Option<&str>) -> Result<(u64, Vec<(String, usize)>)> {
+        with_table(path, hdu, |f| {
+            let mut status = 0;
+            let (mut nrows, mut ncols): (i64, c_int) = (0, 0);
+            // SAFETY: valid file positioned on a table HDU.
+            unsafe {
+                sys::ffgnrwll(f.0, &mut nrows, &mut status);
+                sys::ffgncl(f.0, &mut ncols, &mut status);
+            }
+            check(status, || "cannot read the table size".into())?;
+            let mut cols = vec![];
+            for col in 1..=ncols {
+                let name = key_str(f, &format!("TTYPE{col}")).unwrap_or_default();
+                let (mut tc, mut repeat, mut width) = (0, 0i64, 0i64);
+                // SAFETY: valid file, column number within 1..=ncols.
+                unsafe { sys::ffeqtyll(f.0, col, &mut tc, &mut repeat, &mut width, &mut status) };
+                check(status, || format!("cannot read the format of column '{name}'"))?;
+                let numeric = tc > 0 && !matches!(tc as u32, sys::TSTRING | sys::TLOGICAL | sys::TBIT | sys::TCOMPLEX | sys::TDBLCOMPLEX);
+                cols.push((name, if numeric { usize::try_from(repeat).unwrap_or(0) } else { 0 }));
+            }
+            Ok((u64::try_from(nrows).unwrap_or(0), cols))
+        })
+    }
+
+    /// Rows `start..end` of numeric columns (by 0-based index), as f64, row-major for vector
+    /// columns of `repeat` values; NaN for nulls.
+    pub fn read_rows(path: &Path, hdu: Option<&str>, columns: &[(usize, usize)], start: u64, end: u64) -> Result<Vec<Vec<f64>>> {
+        with_table(path, hdu, |f| {
+            columns
+                .iter()
+                .map(|&(col, repeat)| {
+                    let n = (end - start) as usize * repeat;
+                    let mut values = vec![0f64; n];
+                    let (mut anynul, mut status) = (0, 0);
+                    if n > 0 {
+                        // SAFETY: the buffer holds (end − start)·repeat elements of the column,
+                        // which CFITSIO reads row after row from `start` (1-based rows).
+                        unsafe {
+                            sys::ffgcvd(
+                                f.0,
+                                col as c_int + 1,
+                                start as i64 + 1,
+                                1,
+                                n as i64,
+                                f64::NAN,
+                                values.as_mut_ptr(),
+                                &mut anynul,
+                                &mut status,
+                            )
+                        };
+                    }
+                    check(status, || format!("cannot read rows {start}..{end} of column {}", col + 1))?;
+                    Ok(values)
+                })
+                .collect()
         })
     }
 

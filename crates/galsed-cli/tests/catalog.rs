@@ -217,6 +217,62 @@ fn formats_and_shards_give_identical_results() {
     assert!(joined.same_as(&whole), "shards concatenated differ from the single run");
 }
 
+/// Copies an HDF5 SAM catalogue into a FITS binary table: disk histories as vector columns,
+/// bulge histories as flat columns `mass_bulge_<k>`.
+fn hdf5_to_fits(h5: &Path, fits: &Path) -> Vec<f64> {
+    use fitsio::tables::{ColumnDataType, ColumnDescription};
+    let f = hdf5_metno::File::open(h5).unwrap();
+    let read = |n: &str| f.dataset(n).unwrap().read_raw::<f64>().unwrap();
+    let hist = |n: &str| f.dataset(n).unwrap().read_2d::<f64>().unwrap();
+    let nb = hist("mass_disk").ncols();
+    let mut cols = vec![];
+    for name in ["id", "redshift", "theta", "m_dust", "r_dust", "r_disk", "r_bulge"] {
+        let t = if name == "id" { ColumnDataType::Long } else { ColumnDataType::Double };
+        cols.push(ColumnDescription::new(name).with_type(t).create().unwrap());
+    }
+    for name in ["mass_disk", "metal_disk"] {
+        cols.push(ColumnDescription::new(name).with_type(ColumnDataType::Double).that_repeats(nb).create().unwrap());
+    }
+    for name in ["mass_bulge", "metal_bulge"] {
+        for k in 0..nb {
+            cols.push(ColumnDescription::new(&format!("{name}_{k}")).with_type(ColumnDataType::Double).create().unwrap());
+        }
+    }
+    let mut out = fitsio::FitsFile::create(fits).open().unwrap();
+    let hdu = out.create_table("SAM", &cols).unwrap();
+    let ids: Vec<i64> = f.dataset("id").unwrap().read_raw::<i64>().unwrap();
+    hdu.write_col(&mut out, "id", &ids).unwrap();
+    for name in ["redshift", "theta", "m_dust", "r_dust", "r_disk", "r_bulge"] {
+        hdu.write_col(&mut out, name, &read(name)).unwrap();
+    }
+    for name in ["mass_disk", "metal_disk"] {
+        let flat: Vec<f64> = hist(name).iter().copied().collect();
+        hdu.write_col(&mut out, name, &flat).unwrap();
+    }
+    for name in ["mass_bulge", "metal_bulge"] {
+        let h = hist(name);
+        for k in 0..nb {
+            hdu.write_col(&mut out, &format!("{name}_{k}"), &h.column(k).to_vec()).unwrap();
+        }
+    }
+    read("age_edges")
+}
+
+#[test]
+fn fits_catalogues_give_the_hdf5_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h5 = synth(tmp.path(), "sam.h5", 1200);
+    let fits = tmp.path().join("sam.fits");
+    let edges = hdf5_to_fits(&h5, &fits);
+    let edges: Vec<String> = edges.iter().map(|e| e.to_string()).collect();
+    let (a, b) = (tmp.path().join("a.parquet"), tmp.path().join("b.parquet"));
+    ok(galsed(tmp.path(), &["catalog", "run", "--input", s(&h5), "--output", s(&a), "--chunk-rows", "500"]));
+    let e = fails(galsed(tmp.path(), &["catalog", "run", "--input", s(&fits), "--output", s(&b)]));
+    assert!(e.contains("--age-edges"), "{e}");
+    ok(galsed(tmp.path(), &["catalog", "run", "--input", s(&fits), "--output", s(&b), "--chunk-rows", "500", "--age-edges", &edges.join(",")]));
+    assert!(read_parquet(&b).same_as(&read_parquet(&a)));
+}
+
 #[test]
 fn killed_runs_resume_to_every_row_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();

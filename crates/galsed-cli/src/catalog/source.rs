@@ -5,7 +5,8 @@
 //! [deg], `m_dust` [M_sun], `r_dust`, `r_disk`, `r_bulge` [kpc], optionally `id` and `redshift`,
 //! and the star-formation histories `mass_disk`, `metal_disk`, `mass_bulge`, `metal_bulge`
 //! [M_sun] with one value per SAM age bin: 2-D datasets (N × n_bins) in HDF5, fixed-size-list
-//! columns or flat columns `mass_disk_0 … mass_disk_<n−1>` in Parquet.
+//! columns in Parquet, vector columns (TFORM `nD`) in FITS, or in Parquet and FITS flat columns
+//! `mass_disk_0 … mass_disk_<n−1>`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -60,7 +61,7 @@ pub trait Source: Send + Sync {
     fn read(&self, start: u64, end: u64) -> Result<SamChunk>;
 }
 
-/// Opens a catalogue by extension: `.h5`/`.hdf5`/`.he5` or `.parquet`/`.pq`.
+/// Opens a catalogue by extension: `.h5`/`.hdf5`/`.he5`, `.parquet`/`.pq` or `.fits`/`.fit`.
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     let ext = path
         .extension()
@@ -69,8 +70,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     let source: Box<dyn Source> = match ext.as_str() {
         "h5" | "hdf5" | "he5" => Box::new(Hdf5Source::open(path)?),
         "parquet" | "pq" => Box::new(ParquetSource::open(path)?),
+        "fits" | "fit" | "fts" => Box::new(FitsSource::open(path)?),
         _ => bail!(
-            "{}: unknown catalogue format (use .h5/.hdf5 for HDF5 or .parquet)",
+            "{}: unknown catalogue format (use .h5/.hdf5 for HDF5, .parquet or .fits)",
             path.display()
         ),
     };
@@ -474,5 +476,111 @@ impl Source for ParquetSource {
             histories: histories.try_into().map_err(|_| anyhow!("four histories"))?,
             n_bins,
         })
+    }
+}
+
+// ---- FITS -----------------------------------------------------------------------------------------
+
+/// FITS: the first binary table; histories as vector columns or flat columns. FITS catalogues
+/// carry no age bins: give them on the command line.
+pub struct FitsSource {
+    path: PathBuf,
+    n: u64,
+    n_bins: usize,
+    /// (column index, values per row) of id, redshift, the scalars, then each history's columns.
+    id: Option<usize>,
+    redshift: Option<usize>,
+    scalars: [usize; 5],
+    histories: [Vec<(usize, usize)>; 4],
+}
+
+impl FitsSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        let (n, cols) = crate::table::fits::describe(path, None).with_context(|| format!("reading {}", path.display()))?;
+        let find = |name: &str| cols.iter().position(|(c, _)| c.eq_ignore_ascii_case(name));
+        let scalar = |name: &str| -> Result<usize> {
+            let i = find(name).ok_or_else(|| anyhow!("{}: no column '{name}'", path.display()))?;
+            if cols[i].1 != 1 {
+                bail!("{}: column '{name}' must hold one number per row", path.display());
+            }
+            Ok(i)
+        };
+        let scalars = [scalar("theta")?, scalar("m_dust")?, scalar("r_dust")?, scalar("r_disk")?, scalar("r_bulge")?];
+        let id = find("id").map(|_| scalar("id")).transpose()?;
+        let redshift = find("redshift").map(|_| scalar("redshift")).transpose()?;
+        let mut n_bins = None;
+        let mut histories = vec![];
+        for name in HISTORIES {
+            let h: Vec<(usize, usize)> = match find(name) {
+                Some(i) if cols[i].1 > 0 => vec![(i, cols[i].1)],
+                Some(_) => bail!("{}: column '{name}' must hold numbers", path.display()),
+                None => (0..).map_while(|k| find(&format!("{name}_{k}")).map(|i| (i, 1))).collect(),
+            };
+            let width: usize = h.iter().map(|(_, r)| r).sum();
+            if width == 0 {
+                bail!("{}: no column '{name}' (vector) or '{name}_0', '{name}_1', … (flat)", path.display());
+            }
+            if *n_bins.get_or_insert(width) != width {
+                bail!("{}: the history columns have different numbers of age bins", path.display());
+            }
+            histories.push(h);
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            n,
+            n_bins: n_bins.unwrap_or(0),
+            id,
+            redshift,
+            scalars,
+            histories: histories.try_into().map_err(|_| anyhow!("four histories"))?,
+        })
+    }
+}
+
+impl Source for FitsSource {
+    fn n_rows(&self) -> u64 {
+        self.n
+    }
+    fn n_bins(&self) -> usize {
+        self.n_bins
+    }
+    fn age_bins(&self) -> Option<AgeBins> {
+        None
+    }
+    fn has_redshift(&self) -> bool {
+        self.redshift.is_some()
+    }
+
+    fn read(&self, start: u64, end: u64) -> Result<SamChunk> {
+        let ctx = || format!("reading rows {start}..{end} of {}", self.path.display());
+        let mut wanted: Vec<(usize, usize)> = self.scalars.iter().map(|&i| (i, 1)).collect();
+        wanted.extend(self.id.map(|i| (i, 1)));
+        wanted.extend(self.redshift.map(|i| (i, 1)));
+        for h in &self.histories {
+            wanted.extend(h);
+        }
+        let mut values = crate::table::fits::read_rows(&self.path, None, &wanted, start, end).with_context(ctx)?.into_iter();
+        let mut next = || values.next().expect("one vector per requested column");
+        let scalars = [next(), next(), next(), next(), next()];
+        let id = match self.id {
+            Some(_) => next()
+                .into_iter()
+                .map(|v| if v.fract() == 0.0 && v.abs() < 9.0e15 { Ok(v as i64) } else { Err(anyhow!("column 'id' holds {v}, not an integer")) })
+                .collect::<Result<Vec<i64>>>()
+                .with_context(ctx)?,
+            None => (start as i64..end as i64).collect(),
+        };
+        let redshift = self.redshift.map(|_| next());
+        let rows = (end - start) as usize;
+        let mut histories: [Vec<f64>; 4] = Default::default();
+        for (h, cols) in histories.iter_mut().zip(&self.histories) {
+            let parts: Vec<Vec<f64>> = cols.iter().map(|_| next()).collect();
+            if let [single] = parts.as_slice() {
+                h.clone_from(single);
+            } else {
+                *h = (0..rows).flat_map(|r| parts.iter().map(move |p| p[r])).collect();
+            }
+        }
+        Ok(SamChunk { start, id, redshift, scalars, histories, n_bins: self.n_bins })
     }
 }
