@@ -235,7 +235,7 @@ fn hdf5_to_fits(h5: &Path, fits: &Path) -> Vec<f64> {
     }
     for name in ["mass_bulge", "metal_bulge"] {
         for k in 0..nb {
-            cols.push(ColumnDescription::new(&format!("{name}_{k}")).with_type(ColumnDataType::Double).create().unwrap());
+            cols.push(ColumnDescription::new(format!("{name}_{k}")).with_type(ColumnDataType::Double).create().unwrap());
         }
     }
     let mut out = fitsio::FitsFile::create(fits).open().unwrap();
@@ -252,7 +252,7 @@ fn hdf5_to_fits(h5: &Path, fits: &Path) -> Vec<f64> {
     for name in ["mass_bulge", "metal_bulge"] {
         let h = hist(name);
         for k in 0..nb {
-            hdu.write_col(&mut out, &format!("{name}_{k}"), &h.column(k).to_vec()).unwrap();
+            hdu.write_col(&mut out, format!("{name}_{k}"), &h.column(k).to_vec()).unwrap();
         }
     }
     read("age_edges")
