@@ -1,7 +1,7 @@
 //! Filter weights on a model wavelength grid (spec §5.3): turning λL_λ into band fluxes with one
 //! weighted sum per band.
 
-use crate::numeric::{interp_from_node, trapz};
+use crate::numeric::{interp_with_slope, trapz};
 use crate::units::fnu_unit_jy;
 
 /// A filter curve that cannot be used on a grid.
@@ -90,6 +90,10 @@ pub struct Passband {
     /// [`BUCKETS_PER_NODE`]·n equal slices of the curve's range, so that finding the node of a
     /// wavelength takes a step or two instead of a binary search.
     bucket_node: Vec<u32>,
+    /// Buckets per µm.
+    bucket_density: f64,
+    /// Slope of each curve segment, as NumPy's interp computes it.
+    slopes: Vec<f64>,
 }
 
 /// Buckets per curve node in [`Passband`]'s lookup table.
@@ -109,12 +113,19 @@ impl Passband {
                 (lam_um.partition_point(|&l| l <= edge).max(1) - 1) as u32
             })
             .collect();
+        let slopes = lam_um
+            .windows(2)
+            .zip(transmission.windows(2))
+            .map(|(x, f)| (f[1] - f[0]) / (x[1] - x[0]))
+            .collect();
         Self {
             name: name.to_owned(),
             lam_um,
             transmission: transmission.to_vec(),
             transmitting: first.zip(last),
             bucket_node,
+            bucket_density: n_buckets as f64 / width,
+            slopes,
         }
     }
 
@@ -125,17 +136,20 @@ impl Passband {
         if x.is_nan() || x < xp[0] || x > xp[n - 1] {
             return if x.is_nan() { x } else { 0.0 };
         }
-        let width = xp[n - 1] - xp[0];
-        let b = (((x - xp[0]) / width) * self.bucket_node.len() as f64) as usize;
-        let mut j = self.bucket_node[b.min(self.bucket_node.len() - 1)] as usize;
-        if xp[j] > x {
-            // Rounding put x in the bucket above its own: search from the start.
-            j = xp.partition_point(|&a| a <= x) - 1;
+        let b = (((x - xp[0]) * self.bucket_density) as usize).min(self.bucket_node.len() - 1);
+        // The node lies between this bucket's first node and the next bucket's, unless rounding
+        // put x in a neighbouring bucket: then search the whole curve.
+        let lo = self.bucket_node[b] as usize;
+        let hi = self.bucket_node.get(b + 1).map_or(n - 1, |&h| h as usize);
+        let j = if xp[lo] <= x && (hi + 1 >= n || xp[hi + 1] > x) {
+            lo + xp[lo..=hi].partition_point(|&a| a <= x) - 1
+        } else {
+            xp.partition_point(|&a| a <= x) - 1
+        };
+        if j == n - 1 || xp[j] == x {
+            return self.transmission[j];
         }
-        while j + 1 < n && xp[j + 1] <= x {
-            j += 1;
-        }
-        interp_from_node(xp, &self.transmission, x, j)
+        interp_with_slope(xp, &self.transmission, self.slopes[j], x, j)
     }
 
     /// The weights of [`filter_weights_window`] on `lam_obs_um`.
