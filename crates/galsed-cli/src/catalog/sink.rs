@@ -164,6 +164,8 @@ fn merge_parquet(parts: impl Iterator<Item = PathBuf>, layout: &Layout, tmp: &Pa
         for batch in read_part(&part).with_context(|| format!("reading {}", part.display()))? {
             w.write(&batch)?;
         }
+        // One row group per part: the writer would otherwise hold up to a million rows in memory.
+        w.flush()?;
     }
     w.close()?;
     Ok(())
