@@ -287,9 +287,18 @@ fn killed_runs_resume_to_every_row_exactly_once() {
     };
     ok(command(tmp.path(), &args(&reference).iter().map(String::as_str).collect::<Vec<_>>()).output().unwrap());
     let parts = tmp.path().join("out.parquet.parts");
-    // Kill at different moments: during model loading, early, and later in the run.
+    // Kill at random moments (printed, to reproduce a failure): one during model loading, then
+    // three spread over the run.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let mut state = u64::from(seed) | 1;
+    let mut uniform = |lo: u64, hi: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        lo + (state >> 33) % (hi - lo)
+    };
+    let delays = [uniform(50, 300), uniform(700, 1200), uniform(700, 1500), uniform(700, 2000)];
+    println!("kill delays (ms): {delays:?}");
     let mut interrupted = 0;
-    for delay_ms in [150u64, 900, 1400, 1900] {
+    for delay_ms in delays {
         let mut child = command(tmp.path(), &args(&out).iter().map(String::as_str).collect::<Vec<_>>())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
