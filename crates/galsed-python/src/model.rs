@@ -13,7 +13,7 @@ use galsed_core::store::{self, MODEL_DIR_ENV, ModelDirSource};
 use galsed_core::units::{distance_factor, fnu_unit_jy};
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::{ModelFileError, ModelFiles};
-use galsed_emulator::predict::{CHUNK, ObservedPhotometry, Observer, Photometry, SpectralUnits};
+use galsed_emulator::predict::{ObservedPhotometry, Observer, Photometry, SpectralUnits};
 use galsed_emulator::{Component, ModelError, N_GP, N_SSP, Starduster};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
@@ -213,42 +213,6 @@ pub(crate) fn observers(
     })
 }
 
-/// The rows of a batch as a new batch (values already clipped, used as they are).
-fn select(batch: &Batch, rows: &[usize]) -> Result<Batch, ModelError> {
-    let gather = |v: &[f32], w: usize| -> Vec<f32> {
-        rows.iter()
-            .flat_map(|&r| v[r * w..(r + 1) * w].iter().copied())
-            .collect()
-    };
-    Batch::from_adapted(
-        gather(batch.gp(), N_GP),
-        gather(batch.sfh_disk(), N_SSP),
-        gather(batch.sfh_bulge(), N_SSP),
-    )
-}
-
-/// Fewest rows the emulator's fast path evaluates with its matrix-product kernel: smaller batches
-/// (and chunks) take an accumulation loop that rounds differently in float32
-/// (`galsed_emulator::sed::fast::FEW_ROWS`).
-const MIN_ROWS: usize = 8;
-
-/// Rows to evaluate for `n` galaxies so that no internal chunk of [`CHUNK`] rows is smaller
-/// than [`MIN_ROWS`]: every row then goes through the same kernel, and a galaxy's result does not
-/// depend on which other galaxies share the call (bitwise; tested in tests/test_model.py).
-fn padded_len(n: usize) -> usize {
-    let r = n % CHUNK;
-    if r != 0 && r < MIN_ROWS { n + MIN_ROWS - r } else { n }
-}
-
-/// The batch, padded to [`padded_len`] rows by repeating its rows (None when no padding is
-/// needed), and the index of the original row of every evaluated row.
-fn padded(batch: &Batch) -> Result<(Option<Batch>, Vec<usize>), ModelError> {
-    let n = batch.len();
-    let m = padded_len(n);
-    let idx: Vec<usize> = (0..m).map(|i| i % n).collect();
-    Ok((if m == n { None } else { Some(select(batch, &idx)?) }, idx))
-}
-
 /// Band magnitudes (AB) or fluxes (Jy) of a batch, (N × n_filters) row-major. One observer: the
 /// dense weights of [`Photometry`] (as `galsed sed`; a band the model does not cover is an error).
 /// One per galaxy: [`ObservedPhotometry`] (a band not covered at a galaxy's redshift is NaN).
@@ -260,9 +224,10 @@ pub(crate) fn photometry_values(
     component: Component,
     mag: bool,
 ) -> Result<Vec<f64>, ModelError> {
-    let (pad, idx) = padded(batch)?;
-    let b = pad.as_ref().unwrap_or(batch);
-    let mut values: Vec<f64> = match observers {
+    // A galaxy's result does not depend on the other galaxies of the batch (the emulator's
+    // fast path rounds alike for every batch size; tests/test_model.py checks it bitwise).
+    let b = batch;
+    let values: Vec<f64> = match observers {
         Observers::One(o) => {
             let phot = Photometry::new(sd, filters, *o)?;
             if mag {
@@ -272,19 +237,17 @@ pub(crate) fn photometry_values(
             }
         }
         Observers::PerRow(list) => {
-            let list: Vec<Observer> = idx.iter().map(|&i| list[i]).collect();
             let phot = ObservedPhotometry::new(sd, filters);
             if mag {
-                phot.magnitudes(sd, b, component, &list)?.iter().copied().collect()
+                phot.magnitudes(sd, b, component, list)?.iter().copied().collect()
             } else {
-                phot.fluxes(sd, b, component, &list)?
+                phot.fluxes(sd, b, component, list)?
                     .iter()
                     .map(|&v| f64::from(v))
                     .collect()
             }
         }
     };
-    values.truncate(batch.len() * filters.len());
     Ok(values)
 }
 
@@ -297,9 +260,7 @@ fn sed_values(
     units: SpectralUnits,
     observers: &Observers,
 ) -> Result<Vec<f64>, ModelError> {
-    let (pad, _) = padded(batch)?;
-    let b = pad.as_ref().unwrap_or(batch);
-    let lum = sd.spectrum(b, component, SpectralUnits::Luminosity, Observer::default());
+    let lum = sd.spectrum(batch, component, SpectralUnits::Luminosity, Observer::default());
     let n_lam = lum.ncols();
     let rows = lum.rows().into_iter().take(batch.len());
     if units == SpectralUnits::Luminosity {

@@ -96,7 +96,7 @@ def test_per_galaxy_redshift(model, inputs):
 
 def test_rows_do_not_depend_on_the_batch(model):
     """A galaxy's result is bitwise the same whatever other galaxies share the call (batches below
-    8 rows and chunk remainders are padded onto the matrix-product kernel)."""
+    8 rows take a few-rows product that rounds exactly like the matrix-product kernel)."""
     rng = np.random.default_rng(1)
     n = 300
     gp = rng.uniform(-0.9, 0.9, (n, 7))

@@ -77,16 +77,52 @@ impl Dense {
         let mut y = Array2::from_shape_fn((n, self.n_out), |(_, j)| self.b[j]);
         if n < FEW_ROWS {
             // matrixmultiply packs the whole weight matrix on every call: for a few rows,
-            // accumulating the weight rows (vectorised axpy) is several times faster.
-            for (mut yr, xr) in y.rows_mut().into_iter().zip(x.rows()) {
-                for (&xk, wk) in xr.iter().zip(w.rows()) {
-                    yr.scaled_add(xk, &wk);
-                }
-            }
+            // accumulating the weight rows is several times faster. The accumulation follows
+            // matrixmultiply's FMA kernels exactly, so a galaxy's result does not depend on the
+            // batch it is evaluated in.
+            let (x, y) = (x.as_slice().expect("standard layout"), y.as_slice_mut().expect("standard layout"));
+            simd(FewRows { x, w: &self.w, y, n_in: self.n_in, n_out: self.n_out, n_pad: self.n_pad });
         } else {
             ndarray::linalg::general_mat_mul(1.0, &x, &w, 1.0, &mut y);
         }
         y.into_raw_vec_and_offset().0
+    }
+}
+
+/// matrixmultiply's sgemm block depth (`S_KC`): its kernels sum k in blocks of this many terms.
+const GEMM_KC: usize = 256;
+
+/// y += x·W for a few rows, rounding exactly as matrixmultiply's FMA kernels (AVX2+FMA, AVX-512):
+/// per block of [`GEMM_KC`] inputs the products are summed by a chain of FMAs from zero, in input
+/// order, and each block's sum is then added to y (which starts as the bias).
+struct FewRows<'a> {
+    x: &'a [f32],
+    w: &'a [f32],
+    y: &'a mut [f32],
+    n_in: usize,
+    n_out: usize,
+    n_pad: usize,
+}
+
+impl Kernel for FewRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let mut acc = vec![0f32; self.n_pad];
+        for (xr, yr) in self.x.chunks_exact(self.n_in).zip(self.y.chunks_exact_mut(self.n_out)) {
+            for k0 in (0..self.n_in).step_by(GEMM_KC) {
+                acc.fill(0.0);
+                for (k, &xk) in xr.iter().enumerate().skip(k0).take(GEMM_KC) {
+                    let wk = &self.w[k * self.n_pad..][..self.n_pad];
+                    for (a, &wv) in acc.iter_mut().zip(wk) {
+                        *a = xk.mul_add(wv, *a);
+                    }
+                }
+                for (v, a) in yr.iter_mut().zip(&acc) {
+                    *v += a;
+                }
+            }
+        }
     }
 }
 
