@@ -27,14 +27,14 @@ use sink::{ChunkResult, Layout};
 use source::{SamChunk, Source};
 
 const RUN_AFTER_HELP: &str = "\
-INPUT (.h5/.hdf5 or .parquet; one row per galaxy)
+INPUT (.h5/.hdf5, .parquet or .fits; one row per galaxy)
   theta [deg], m_dust [M_sun], r_dust, r_disk, r_bulge [kpc]     one value per galaxy
   mass_disk, metal_disk, mass_bulge, metal_bulge [M_sun]         stellar and metal mass formed in
-        each SAM age bin: 2-D datasets (N × n_bins) in HDF5; list columns or flat columns
-        mass_disk_0 … mass_disk_<n−1> in Parquet
+        each SAM age bin: 2-D datasets (N × n_bins) in HDF5; list columns in Parquet, vector
+        columns in FITS, or flat columns mass_disk_0 … mass_disk_<n−1> in both
   id (integer, optional; row numbers otherwise), redshift (optional; needed for --frame observed)
   Age bins: --age-edges / --ages, or stored with the catalogue (HDF5 datasets age_edges or ages;
-  Parquet metadata galsed.age_edges or galsed.ages as JSON arrays) [yr].
+  Parquet metadata galsed.age_edges or galsed.ages as JSON arrays) [yr]; FITS needs the option.
 
 OUTPUT (.parquet or .h5/.hdf5; input row order)
   id, status, redshift, distmod, l_norm [L_sun], b_to_t, then one column per filter (AB magnitude
@@ -75,7 +75,7 @@ pub enum Frame {
 #[derive(Debug, Args)]
 #[command(after_long_help = RUN_AFTER_HELP)]
 pub struct RunArgs {
-    /// Catalogue: .h5/.hdf5 or .parquet (see below).
+    /// Catalogue: .h5/.hdf5, .parquet or .fits (see below).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
     /// Results: .parquet or .h5/.hdf5.
@@ -108,7 +108,8 @@ pub struct RunArgs {
     /// Ages of instantaneous SAM bins [yr], comma-separated (n_bins values; instant mode).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub ages: Option<Vec<f64>>,
-    /// Fraction of the formed stellar mass returned to the gas (masses are divided by 1 − f).
+    /// Fraction of the formed stellar mass returned to the gas (stellar and metal masses are
+    /// divided by 1 − f).
     #[arg(long, default_value_t = 0.0)]
     pub frac_recycle: f64,
     /// Galaxies per chunk (the unit of work, of memory and of resumption).
