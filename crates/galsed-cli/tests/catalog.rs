@@ -365,3 +365,28 @@ fn bad_catalogues_and_options_are_refused_clearly() {
     ok(run(&["--restart"]));
     assert_eq!(read_parquet(&out).id.len(), 50);
 }
+
+/// Truncated catalogues (the usual corruption: an interrupted copy) end in a clear error, never
+/// a panic or a crash.
+#[test]
+fn truncated_catalogues_are_refused_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h5 = synth(tmp.path(), "sam.h5", 400);
+    let pq = synth(tmp.path(), "sam.parquet", 400);
+    let fits = tmp.path().join("sam.fits");
+    let edges: Vec<String> = hdf5_to_fits(&h5, &fits).iter().map(|e| e.to_string()).collect();
+    let edges = edges.join(",");
+    for (i, full) in [h5, pq, fits].iter().enumerate() {
+        let bytes = std::fs::read(full).unwrap();
+        for frac in [0.0, 0.01, 0.3, 0.7, 0.999] {
+            let cut = tmp.path().join(format!("cut{i}_{frac}.{}", full.extension().unwrap().to_str().unwrap()));
+            std::fs::write(&cut, &bytes[..(bytes.len() as f64 * frac) as usize]).unwrap();
+            let out = tmp.path().join(format!("o{i}_{frac}.parquet"));
+            let o = galsed(tmp.path(), &["catalog", "run", "--input", s(&cut), "--output", s(&out), "--age-edges", &edges]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{}: {err}", cut.display());
+            assert!(err.contains("error:"), "{}: {err}", cut.display());
+            assert!(!err.contains("panicked"), "{}: {err}", cut.display());
+        }
+    }
+}
