@@ -5,28 +5,7 @@ use galsed_core::filters::{Filter, builtin_names};
 
 use crate::progress::print_stdout;
 
-/// The `default19` preset: UV to submillimetre bands of a typical panchromatic SED.
-pub const DEFAULT19: [&str; 19] = [
-    "galex_FUV",
-    "galex_NUV",
-    "sdss_u0",
-    "sdss_g0",
-    "sdss_r0",
-    "sdss_i0",
-    "sdss_z0",
-    "twomass_J",
-    "twomass_H",
-    "twomass_Ks",
-    "wise_w1",
-    "wise_w2",
-    "wise_w3",
-    "wise_w4",
-    "herschel_pacs_100",
-    "herschel_pacs_160",
-    "herschel_spire_250",
-    "herschel_spire_350",
-    "herschel_spire_500",
-];
+pub use galsed_core::filters::DEFAULT19;
 
 /// Parses a comma-separated list of built-in names, filter files and the `default19` preset.
 pub fn parse_list(list: &str) -> Result<Vec<Filter>> {

@@ -16,11 +16,7 @@ use crate::predict::{Observer, Photometry, SpectralUnits};
 use crate::{Component, ModelError, N_GP, N_SSP, Starduster};
 
 /// The 19 bands of the reference's timing runs (the tutorial filters).
-pub const BENCH_FILTERS: [&str; 19] = [
-    "galex_FUV", "galex_NUV", "sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0", "twomass_J",
-    "twomass_H", "twomass_Ks", "wise_w1", "wise_w2", "wise_w3", "wise_w4", "herschel_pacs_100",
-    "herschel_pacs_160", "herschel_spire_250", "herschel_spire_350", "herschel_spire_500",
-];
+pub const BENCH_FILTERS: [&str; 19] = galsed_core::filters::DEFAULT19;
 
 /// What a benchmark call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

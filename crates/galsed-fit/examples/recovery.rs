@@ -30,11 +30,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-const BANDS: [&str; 19] = [
-    "galex_FUV", "galex_NUV", "sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0", "twomass_J",
-    "twomass_H", "twomass_Ks", "wise_w1", "wise_w2", "wise_w3", "wise_w4", "herschel_pacs_100",
-    "herschel_pacs_160", "herschel_spire_250", "herschel_spire_350", "herschel_spire_500",
-];
+const BANDS: [&str; 19] = galsed_core::filters::DEFAULT19;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

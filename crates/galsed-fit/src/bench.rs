@@ -22,11 +22,7 @@ use crate::posterior::{Posterior, PosteriorError, Prior};
 use crate::sample::{EnsembleSampler, Start};
 
 /// The tutorial's 19 bands.
-pub const BANDS: [&str; 19] = [
-    "galex_FUV", "galex_NUV", "sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0", "twomass_J",
-    "twomass_H", "twomass_Ks", "wise_w1", "wise_w2", "wise_w3", "wise_w4", "herschel_pacs_100",
-    "herschel_pacs_160", "herschel_spire_250", "herschel_spire_350", "herschel_spire_500",
-];
+pub const BANDS: [&str; 19] = galsed_core::filters::DEFAULT19;
 
 /// PyTorch, `auto` grid, 19-band photometry at batch 64, one thread [SEDs/s] (§8): the rate at
 /// which a Python swarm or ensemble evaluates its particles.

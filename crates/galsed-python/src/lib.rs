@@ -24,31 +24,8 @@ mod fit;
 mod model;
 mod sam;
 
-use galsed_core::filters::{Filter, builtin_names};
+use galsed_core::filters::{DEFAULT19, Filter, builtin_names};
 
-/// The `default19` preset of the command line: GALEX FUV/NUV, SDSS ugriz, 2MASS JHKs, WISE 1–4,
-/// PACS 100/160, SPIRE 250/350/500.
-pub(crate) const DEFAULT19: [&str; 19] = [
-    "galex_FUV",
-    "galex_NUV",
-    "sdss_u0",
-    "sdss_g0",
-    "sdss_r0",
-    "sdss_i0",
-    "sdss_z0",
-    "twomass_J",
-    "twomass_H",
-    "twomass_Ks",
-    "wise_w1",
-    "wise_w2",
-    "wise_w3",
-    "wise_w4",
-    "herschel_pacs_100",
-    "herschel_pacs_160",
-    "herschel_spire_250",
-    "herschel_spire_350",
-    "herschel_spire_500",
-];
 
 /// An error and its causes, "outer: inner: …" (causes already quoted by the outer message are
 /// not repeated).
