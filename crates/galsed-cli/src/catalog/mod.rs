@@ -292,7 +292,11 @@ impl Pipeline {
                     let f = f64::from(flux[[k, b]]);
                     bands[i * n_bands + b] = if self.magnitudes { ab_mag(f) } else { f };
                 }
-                let uncovered = self.phot.uncovered(obs[k]);
+                // NaN fluxes are exactly the bands the model does not cover at this redshift.
+                let uncovered: Vec<&str> = (0..n_bands)
+                    .filter(|&b| flux[[k, b]].is_nan())
+                    .map(|b| self.phot.names()[b].as_str())
+                    .collect();
                 if !uncovered.is_empty() {
                     status[i] = format!("partial: outside the model at z = {}: {}", obs[k].redshift, uncovered.join(", "));
                 }
