@@ -4,10 +4,11 @@
 //! the fraction of truths inside the 16–84 % interval (≈ 0.68 for calibrated posteriors).
 //!
 //! ```sh
-//! cargo run --release -p galsed-fit --example recovery -- [N] [OUT.csv] [ITERATIONS] [RESTARTS] [STEPS]
+//! cargo run --release -p galsed-fit --example recovery -- [N] [OUT.csv] [ITERATIONS] [RESTARTS] [STEPS] [SAMPLER]
 //! ```
 //! Defaults: 100 galaxies, recovery.csv, a swarm of 32 particles × 500 iterations × 4 restarts
-//! (polished with L-BFGS-B) and an ensemble of 5000 steps (stopped early once converged).
+//! (polished with L-BFGS-B) and an ensemble of 5000 steps (stopped early once converged);
+//! SAMPLER `nested` samples with nested sampling (500 live points) instead.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +41,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iterations: usize = arg(2, "500").parse()?;
     let restarts: usize = arg(3, "4").parse()?;
     let steps: usize = arg(4, "5000").parse()?;
+    let method = match arg(5, "ensemble").as_str() {
+        "ensemble" => SamplerMethod::Ensemble,
+        "nested" => SamplerMethod::Nested,
+        other => return Err(format!("unknown sampler {other:?}: ensemble or nested").into()),
+    };
 
     let dir = store::resolve_model_dir(None)?;
     let files = ModelFiles::load(&dir.path)?;
@@ -58,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = FitConfig::default();
     config.optimizer.pso.n_iterations = iterations;
     config.optimizer.pso.n_restarts = restarts;
-    config.sampler.method = SamplerMethod::Ensemble;
+    config.sampler.method = method;
     config.sampler.ensemble.n_steps = steps;
     config.sampler.n_derived = 1;
     let names = param.names();
@@ -72,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut cfg = config.clone();
             cfg.optimizer.pso.seed = i as u64;
             cfg.sampler.ensemble.seed = i as u64;
+            cfg.sampler.nested.seed = i as u64;
             let obs = Observations::magnitudes(&bands, mags.row(i).as_slice().unwrap(), 0.1).unwrap();
             let like = Likelihood::new(obs, cfg.likelihood).unwrap();
             let post = Posterior::new(&model, param.clone(), &filters, observer, like, &cfg.prior).unwrap();

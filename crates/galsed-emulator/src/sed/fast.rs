@@ -71,11 +71,12 @@ impl Dense {
     /// y (n × n_out) = x (n × n_in)·W + b, with ndarray's matrix product (matrixmultiply).
     pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
         let n = x.len() / self.n_in;
+        let accumulate = n < FEW_ROWS || mostly_zero(x);
         let x = ArrayView2::from_shape((n, self.n_in), x).expect("input rows of n_in values");
         let w = ArrayView2::from_shape((self.n_in, self.n_pad), &self.w).expect("padded weights");
         let w = w.slice(ndarray::s![.., ..self.n_out]);
         let mut y = Array2::from_shape_fn((n, self.n_out), |(_, j)| self.b[j]);
-        if n < FEW_ROWS {
+        if accumulate {
             // matrixmultiply packs the whole weight matrix on every call: for a few rows,
             // accumulating the weight rows is several times faster. The accumulation follows
             // matrixmultiply's FMA kernels exactly, so a galaxy's result does not depend on the
@@ -87,6 +88,12 @@ impl Dense {
         }
         y.into_raw_vec_and_offset().0
     }
+}
+
+/// More than three quarters of `x` is zero (SSP weights of single-age or few-bin star-formation
+/// histories): accumulating only the non-zero inputs' weight rows beats the dense product.
+fn mostly_zero(x: &[f32]) -> bool {
+    4 * x.iter().filter(|&&v| v == 0.0).count() > 3 * x.len()
 }
 
 /// matrixmultiply's sgemm block depth (`S_KC`): its kernels sum k in blocks of this many terms.
@@ -113,6 +120,10 @@ impl Kernel for FewRows<'_> {
             for k0 in (0..self.n_in).step_by(GEMM_KC) {
                 acc.fill(0.0);
                 for (k, &xk) in xr.iter().enumerate().skip(k0).take(GEMM_KC) {
+                    // fma(0, w, a) = a for finite w: skipping zero inputs changes no bit.
+                    if xk == 0.0 {
+                        continue;
+                    }
                     let wk = &self.w[k * self.n_pad..][..self.n_pad];
                     for (a, &wv) in acc.iter_mut().zip(wk) {
                         *a = xk.mul_add(wv, *a);
@@ -252,16 +263,17 @@ impl FastCurve {
         let mut out = vec![0f32; s.len() / width * n_out];
         let mut inc = Vec::new();
         let mut dec = Vec::new();
+        let mut acc = Vec::new();
         for (s, y) in s.chunks_exact(width).zip(out.chunks_exact_mut(n_out)) {
             monotonic(&s[l.baseline.start..][..l.baseline.len], false, &mut dec);
-            smooth_into(&dec, l.baseline_kernel, y, 1.0);
+            smooth_into(&dec, l.baseline_kernel, y, 1.0, &mut acc);
             for &((b, e), up, down) in &l.bumps {
                 unimodal(s, up, down, &mut inc, &mut dec);
-                smooth_into(&inc, l.bump_kernel, &mut y[b..e], 1.0);
+                smooth_into(&inc, l.bump_kernel, &mut y[b..e], 1.0, &mut acc);
             }
             let ((b, e), up, down) = l.trough;
             unimodal(s, up, down, &mut inc, &mut dec);
-            smooth_into(&inc, l.baseline_kernel, &mut y[b..e], -1.0);
+            smooth_into(&inc, l.baseline_kernel, &mut y[b..e], -1.0, &mut acc);
             let mean = y.iter().sum::<f32>() / n_out as f32 + l.norm_fix as f32;
             let norm = s[l.norm_col];
             for v in y.iter_mut() {
@@ -300,10 +312,21 @@ fn unimodal(s: &[f32], up: Segment, down: Segment, inc: &mut Vec<f32>, dec: &mut
 
 /// out_j (+)= sign · mean(x[j..j+k]) (valid moving average); overwrites when `sign` is 1 and
 /// `out` is the baseline (callers pass fresh zeros there).
-fn smooth_into(x: &[f32], k: usize, out: &mut [f32], sign: f32) {
+///
+/// Each output sums its window in order from −0.0, exactly as `iter().sum()` would, but the loop
+/// runs over the outputs innermost so that it vectorises instead of waiting on one add chain.
+fn smooth_into(x: &[f32], k: usize, out: &mut [f32], sign: f32, acc: &mut Vec<f32>) {
     let w = sign / k as f32;
-    for (j, o) in out.iter_mut().enumerate() {
-        *o += x[j..j + k].iter().map(|&v| v * w).sum::<f32>();
+    let n = out.len();
+    acc.clear();
+    acc.resize(n, -0.0);
+    for t in 0..k {
+        for (a, &v) in acc.iter_mut().zip(&x[t..t + n]) {
+            *a += v * w;
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
+        *o += a;
     }
 }
 
