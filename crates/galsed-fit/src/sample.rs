@@ -133,6 +133,14 @@ const DE_MODE_HOP: f64 = 0.1;
 /// Relative spread of γ around 2.38/√(2d) (emcee's `DEMove` default).
 const DE_GAMMA_SIGMA: f64 = 1e-5;
 
+/// `v` folded into `[lo, hi]` by reflection at the walls. A symmetric proposal stays symmetric
+/// when reflected, so posteriors piled against a bound keep their acceptance.
+fn reflect(v: f64, lo: f64, hi: f64) -> f64 {
+    let w = hi - lo;
+    let t = (v - lo).rem_euclid(2.0 * w);
+    lo + if t > w { 2.0 * w - t } else { t }
+}
+
 /// Where the walkers of an [`EnsembleSampler`] start.
 #[derive(Debug, Clone, Copy)]
 pub enum Start<'a> {
@@ -153,7 +161,8 @@ pub enum Start<'a> {
 /// * **differential evolution** (ter Braak 2006; emcee's `DEMove`) — `y = x_k + γ (x_j − x_l)`,
 ///   `j ≠ l`, with `γ = 2.38/√(2d)·(1 + 10⁻⁵ N(0, 1))`, and with probability 0.1 `γ = 1`, which
 ///   carries a walker from one mode to the same place in another; accepted with probability
-///   `min(1, p(y)/p(x_k))`.
+///   `min(1, p(y)/p(x_k))`. A proposal beyond a bound is reflected back into the box (the
+///   move stays symmetric), where a stretch proposal beyond it is rejected.
 ///
 /// Each step draws its move: differential evolution with probability `de_weight`, else stretch.
 /// On the multimodal SED posteriors the mixture mixes faster than the stretch move alone.
@@ -348,8 +357,8 @@ impl EnsembleSampler {
                         } else {
                             gamma0 * (1.0 + DE_GAMMA_SIGMA * rng.sample::<f64, _>(StandardNormal))
                         };
-                        for i in 0..d {
-                            proposal[i] = pos[k * d + i] + gamma * (pos[j * d + i] - pos[l * d + i]);
+                        for (i, &(lo, hi)) in bounds.iter().enumerate() {
+                            proposal[i] = reflect(pos[k * d + i] + gamma * (pos[j * d + i] - pos[l * d + i]), lo, hi);
                         }
                         0.0
                     } else {

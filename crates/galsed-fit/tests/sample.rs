@@ -268,6 +268,41 @@ fn differential_evolution_mixes_faster_and_hops_between_modes() {
     assert!((sd - 0.5).abs() < 0.05, "σ_y in the right mode {sd}");
 }
 
+/// p(x, y) ∝ e^{−x/0.3}·N(y; 0, 1) on [0, 5] × [−10, 10]: the mass piles against x = 0.
+struct AgainstTheWall;
+
+impl Objective for AgainstTheWall {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(0.0, 5.0), (-10.0, 10.0)]
+    }
+    fn values(&self, x: ArrayView2<f64>) -> Vec<f64> {
+        x.rows().into_iter().map(|r| r[0] / 0.3 + 0.5 * r[1] * r[1]).collect()
+    }
+    fn value_grad(&self, _: &[f64]) -> (f64, Vec<f64>) {
+        unreachable!("samplers use values only")
+    }
+}
+
+#[test]
+fn reflected_proposals_keep_a_density_against_a_bound() {
+    // Truncated exponential: mean 0.3 (the e^{−5/0.3} truncation is 6e-8), P(x < 0.1) = 1 − e^{−1/3}.
+    let s = EnsembleSampler { n_steps: 6000, seed: 21, ..Default::default() };
+    let r = s.run(&AgainstTheWall, Start::Point(&[0.3, 0.0])).unwrap();
+    let tau = r.tau[0].max(r.tau[1]);
+    let flat = r.flat_samples(500, 1);
+    let n_eff = flat.nrows() as f64 / tau;
+    let x = flat.column(0);
+    let mean = x.mean().unwrap();
+    assert!((mean - 0.3).abs() < 4.0 * 0.3 / n_eff.sqrt(), "mean {mean} (N_eff {n_eff})");
+    let p = 1.0 - (-1.0f64 / 3.0).exp();
+    let below = x.iter().filter(|&&v| v < 0.1).count() as f64 / flat.nrows() as f64;
+    assert!((below - p).abs() < 4.0 * (p * (1.0 - p) / n_eff).sqrt(), "P(x < 0.1) {below} vs {p}");
+    assert!(r.mean_acceptance() > 0.3, "acceptance {}", r.mean_acceptance());
+}
+
 #[test]
 fn ensemble_recovers_correlated_5d_gaussian_until_converged() {
     // cov = L Lᵀ (positive definite by construction), correlations up to ~0.8.
