@@ -170,9 +170,11 @@ pub enum Start<'a> {
 /// [`Objective::values`] call (the others are rejected unevaluated).
 ///
 /// The run lasts `n_steps` steps, or with `until_converged` stops earlier once converged,
-/// checking every `check_every` steps. Converged means (emcee's recipe) `steps > tau_factor·τ_max`
-/// and every τ changed by less than `tau_rtol` (relative) since the previous estimate, made
-/// `check_every` steps earlier.
+/// checking on multiples of `check_every` steps. Converged means (emcee's recipe)
+/// `steps > tau_factor·τ_max` and every τ changed by less than `tau_rtol` (relative) since the
+/// estimate `check_every` steps earlier. After an estimate τ_max, the next check waits until
+/// the run is `0.8·tau_factor·τ_max` steps long (it cannot converge before), so that long runs
+/// do not spend their time re-estimating τ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleSampler {
@@ -190,7 +192,7 @@ pub struct EnsembleSampler {
     pub init_scale: f64,
     /// Stop as soon as converged (default false).
     pub until_converged: bool,
-    /// Steps between τ estimates (default 100).
+    /// Convergence checks fall on multiples of this many steps (default 100).
     pub check_every: usize,
     /// Convergence needs `steps > tau_factor·τ_max` (default 50).
     pub tau_factor: f64,
@@ -337,6 +339,7 @@ impl EnsembleSampler {
         let mut tau_history: Vec<(usize, Vec<f64>)> = Vec::new();
         let mut steps = 0usize;
         let mut converged_early = false;
+        let mut next_check = self.check_every;
         let mut proposal = vec![0.0; d];
         for step in 1..=self.n_steps {
             // Differential evolution needs two walkers in each half.
@@ -399,13 +402,25 @@ impl EnsembleSampler {
             chain_lp.extend_from_slice(&lnp);
             steps = step;
             progress(step, self.n_steps);
-            if self.until_converged && step % self.check_every == 0 {
+            if self.until_converged && step % self.check_every == 0 && step >= next_check {
+                // Each estimate transforms the whole chain, so estimates every `check_every`
+                // steps would cost O(steps²): estimate again only once the run could be
+                // `tau_factor·τ` long, with the estimate `check_every` steps earlier that the
+                // stability test compares against.
+                let earlier = step - self.check_every;
+                if earlier > 0 && tau_history.last().map(|(s, _)| *s) != Some(earlier) {
+                    let view = ArrayView3::from_shape((earlier, nw, d), &chain[..earlier * nw * d]).expect("steps × nw × d");
+                    tau_history.push((earlier, integrated_time(view, self.window_c)));
+                }
                 let view = ArrayView3::from_shape((step, nw, d), &chain).expect("steps × nw × d");
-                tau_history.push((step, integrated_time(view, self.window_c)));
+                let tau = integrated_time(view, self.window_c);
+                let tau_max = tau.iter().copied().fold(0.0, f64::max);
+                tau_history.push((step, tau));
                 if self.is_converged(&tau_history) {
                     converged_early = true;
                     break;
                 }
+                next_check = if tau_max.is_finite() { ((0.8 * self.tau_factor * tau_max) as usize).max(step + 1) } else { step + 1 };
             }
         }
 

@@ -287,6 +287,20 @@ impl Objective for AgainstTheWall {
 }
 
 #[test]
+fn convergence_checks_skip_needless_estimates() {
+    // The stretch move on the 2-D Gaussian has τ ≈ 30 steps: a 1000-step run cannot be 50τ long.
+    // Of the 100 checks (every 10 steps) only those once the run could be 40τ̂ long estimate τ.
+    let cov = vec![vec![1.0, 0.4], vec![0.4, 0.25]];
+    let obj = Gaussian::new(vec![0.5, -1.0], &cov, vec![(-10.0, 10.0); 2]);
+    let s = EnsembleSampler { n_steps: 1000, until_converged: true, check_every: 10, de_weight: 0.0, seed: 3, ..Default::default() };
+    let r = s.run(&obj, Start::Point(&[1.0, -0.5])).unwrap();
+    assert!(!r.converged);
+    assert_eq!(r.n_steps(), 1000);
+    assert!(r.tau_history.len() <= 25, "{} τ estimates in 100 checks", r.tau_history.len());
+    assert_eq!(r.tau_history.last().unwrap().0, 1000);
+}
+
+#[test]
 fn reflected_proposals_keep_a_density_against_a_bound() {
     // Truncated exponential: mean 0.3 (the e^{−5/0.3} truncation is 6e-8), P(x < 0.1) = 1 − e^{−1/3}.
     let s = EnsembleSampler { n_steps: 6000, seed: 21, ..Default::default() };
@@ -333,6 +347,8 @@ fn ensemble_recovers_correlated_5d_gaussian_until_converged() {
     assert!(steps < 20_000 && steps.is_multiple_of(250), "stopped at a check before the maximum: {steps}");
     let tau_max = res.tau.iter().copied().fold(0.0, f64::max);
     assert!(steps as f64 > 50.0 * tau_max);
+    let [.., (s0, _), (s1, _)] = &res.tau_history[..] else { panic!("two τ estimates expected") };
+    assert_eq!(s1 - s0, 250, "the stability test compares estimates check_every apart");
     let acc = res.mean_acceptance();
     assert!((0.2..0.8).contains(&acc), "acceptance {acc}");
     check_moments(&res, &mean, &cov);
