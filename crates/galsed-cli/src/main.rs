@@ -14,7 +14,10 @@ mod output;
 mod plot;
 mod progress;
 mod sed;
+mod skirt_cmd;
 mod table;
+mod train_cmd;
+mod validate_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +58,13 @@ enum Command {
     Demo(DemoArgs),
     /// Measure SEDs per second (batches, grids, threads) next to the PyTorch reference.
     Bench(BenchArgs),
+    /// Train the networks on a training set and write a model directory (native format).
+    Train(Box<train_cmd::TrainArgs>),
+    /// Error distributions of a model on a data set (per wavelength, per sample, in 20 filters).
+    Validate(validate_cmd::ValidateArgs),
+    /// Write SKIRT 9 radiative-transfer inputs for new training data, and collect their outputs.
+    #[command(subcommand)]
+    Skirt(skirt_cmd::SkirtCommand),
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +366,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(cmd) => catalog::run(&cmd),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Train(args) => train_cmd::run(&args),
+        Command::Validate(args) => validate_cmd::run(&args),
+        Command::Skirt(cmd) => skirt_cmd::run(&cmd),
     }
 }
 

@@ -13,7 +13,9 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::ModelError;
 use crate::config::{Activation, AttenuationCurveConfig, EmissionConfig, MlpConfig};
-use crate::weights::{Weights, tensor1};
+use crate::weights::{Weights, export_linear, tensor1, to_vec};
+use galsed_core::checkpoint::TensorF32;
+use std::collections::BTreeMap;
 
 /// Largest argument of a float32 exponential that stays finite, rounded down.
 const MAX_EXP_ARG: f64 = 88.0;
@@ -87,6 +89,33 @@ impl Mlp {
             layers,
             activations: cfg.activations.clone(),
         })
+    }
+
+    /// The layers as PyTorch state-dict entries `{prefix}.{0,2,4,…}.{weight,bias}`, the inverse of
+    /// [`Mlp::from_weights`] with the same `input` (a trained network is written back into a model
+    /// file with this).
+    pub fn to_weights(&self, prefix: &str, input: &InputColumns) -> Result<Weights, ModelError> {
+        let mut out = BTreeMap::new();
+        self.export(&mut out, prefix, input)?;
+        Ok(Weights::new(out))
+    }
+
+    fn export(
+        &self,
+        out: &mut BTreeMap<String, TensorF32>,
+        prefix: &str,
+        input: &InputColumns,
+    ) -> Result<(), ModelError> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let name = format!("{prefix}.{}", 2 * i);
+            if i == 0 {
+                export_linear(out, &name, layer, &input.columns)?;
+            } else {
+                let all: Vec<usize> = (0..layer.weight.dims()[0]).collect();
+                export_linear(out, &name, layer, &all)?;
+            }
+        }
+        Ok(())
     }
 
     /// Width of the output.
@@ -266,6 +295,60 @@ impl AttenuationCurve {
         })
     }
 
+    /// The network as its PyTorch state dict (`mlp.*`, `baseline.0`, `bump{q}.0.lin1/lin2`,
+    /// `trough.0.lin1/lin2`, `norm.0`): the inverse of [`AttenuationCurve::from_weights`] with the
+    /// same `input`. The fused head layer is split back into its heads.
+    pub fn to_weights(&self, input: &InputColumns) -> Result<Weights, ModelError> {
+        let mut out = BTreeMap::new();
+        self.mlp.export(&mut out, "mlp", input)?;
+        let l = &self.layout;
+        let [hidden, total] = self.heads.weight.dims();
+        let wt = to_vec(self.heads.weight.val());
+        let bias = match &self.heads.bias {
+            Some(b) => to_vec(b.val()),
+            None => return Err(ModelError::MissingTensor("heads.bias".into())),
+        };
+        let mut head = |name: String, seg: Segment| {
+            let mut w = vec![0f32; seg.len * hidden];
+            for o in 0..seg.len {
+                for i in 0..hidden {
+                    w[o * hidden + i] = wt[i * total + seg.start + o];
+                }
+            }
+            out.insert(
+                format!("{name}.weight"),
+                TensorF32 {
+                    shape: vec![seg.len, hidden],
+                    data: w,
+                },
+            );
+            let b = bias[seg.start..seg.start + seg.len].to_vec();
+            out.insert(
+                format!("{name}.bias"),
+                TensorF32 {
+                    shape: vec![seg.len],
+                    data: b,
+                },
+            );
+        };
+        head("baseline.0".into(), l.baseline);
+        for (q, &(_, inc, dec)) in l.bumps.iter().enumerate() {
+            head(format!("bump{q}.0.lin1"), inc);
+            head(format!("bump{q}.0.lin2"), dec);
+        }
+        let (_, inc, dec) = l.trough;
+        head("trough.0.lin1".into(), inc);
+        head("trough.0.lin2".into(), dec);
+        head(
+            "norm.0".into(),
+            Segment {
+                start: l.norm_col,
+                len: 1,
+            },
+        );
+        Ok(Weights::new(out))
+    }
+
     /// A(λ) [mag], shape (N, output_size).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.trace(x).a_mag
@@ -394,6 +477,34 @@ impl EmissionDistribution {
             planck_x4: tensor1(planck_x4, device).reshape([1, n]),
             dx: cfg.dx,
         })
+    }
+
+    /// The network as the `distri.` part of the dust-emission state dict (`mlp.*`, `base.lin_mu`,
+    /// `base.lin_w`, `base.x_inv`, `transfer.lin_pos`, `transfer.lin_neg`; without the prefix): the
+    /// inverse of [`EmissionDistribution::from_weights`].
+    pub fn to_weights(&self) -> Result<Weights, ModelError> {
+        let mut out = BTreeMap::new();
+        let d_in = self.mlp.layers.first().map_or(0, |l| l.weight.dims()[0]);
+        self.mlp.export(&mut out, "mlp", &InputColumns::all(d_in))?;
+        let hidden = self.lin_mu.weight.dims()[0];
+        let all: Vec<usize> = (0..hidden).collect();
+        for (name, layer) in [
+            ("base.lin_mu", &self.lin_mu),
+            ("base.lin_w", &self.lin_w),
+            ("transfer.lin_pos", &self.lin_pos),
+            ("transfer.lin_neg", &self.lin_neg),
+        ] {
+            export_linear(&mut out, name, layer, &all)?;
+        }
+        let x_inv = to_vec(self.x_inv.clone());
+        out.insert(
+            "base.x_inv".into(),
+            TensorF32 {
+                shape: vec![x_inv.len()],
+                data: x_inv,
+            },
+        );
+        Ok(Weights::new(out))
     }
 
     /// y₁: dust-emission shape per unit dust luminosity per unit ln λ, shape (N, n).

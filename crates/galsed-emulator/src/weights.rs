@@ -102,6 +102,50 @@ impl Weights {
     }
 }
 
+/// The PyTorch state-dict entries `{name}.weight` (out, in) and `{name}.bias` (out) of a burn
+/// [`Linear`] layer: the inverse of [`Weights::linear_on_columns`]. Only the input rows `columns`
+/// of the layer are exported (all of them for a layer built with [`Weights::linear`]).
+pub(crate) fn export_linear(
+    out: &mut BTreeMap<String, TensorF32>,
+    name: &str,
+    layer: &Linear,
+    columns: &[usize],
+) -> Result<(), ModelError> {
+    let [d_total, d_out] = layer.weight.dims();
+    if let Some(&c) = columns.iter().find(|&&c| c >= d_total) {
+        return Err(ModelError::Config(format!(
+            "{name}: input column {c} ≥ {d_total}"
+        )));
+    }
+    let wt = to_vec(layer.weight.val());
+    let d_in = columns.len();
+    let mut w = vec![0f32; d_out * d_in];
+    for o in 0..d_out {
+        for (i, &c) in columns.iter().enumerate() {
+            w[o * d_in + i] = wt[c * d_out + o];
+        }
+    }
+    let b = match &layer.bias {
+        Some(b) => to_vec(b.val()),
+        None => return Err(ModelError::MissingTensor(format!("{name}.bias"))),
+    };
+    out.insert(
+        format!("{name}.weight"),
+        TensorF32 {
+            shape: vec![d_out, d_in],
+            data: w,
+        },
+    );
+    out.insert(
+        format!("{name}.bias"),
+        TensorF32 {
+            shape: vec![d_out],
+            data: b,
+        },
+    );
+    Ok(())
+}
+
 /// A 2-D float tensor from row-major data.
 pub(crate) fn tensor2(data: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(data, shape), device)

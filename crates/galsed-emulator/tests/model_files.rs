@@ -116,3 +116,40 @@ fn bad_model_files_are_refused() {
     let err = ModelFiles::load(native.path()).unwrap_err().to_string();
     assert!(err.contains(MANIFEST), "{err}");
 }
+
+/// Exporting the networks built from the published weights gives back the published state dicts,
+/// bit for bit (the fused curve heads split into their heads, the input columns restored).
+#[test]
+fn networks_export_their_state_dicts() {
+    use burn::prelude::Device;
+    use galsed_emulator::networks::{AttenuationCurve, EmissionDistribution, InputColumns, Mlp};
+    use galsed_emulator::weights::Weights;
+    use std::collections::BTreeMap;
+
+    let files = files();
+    let (c, w, dev) = (&files.config, &files.weights, Device::flex());
+    let on_gp = |columns: &[usize]| InputColumns { columns: columns.to_vec(), width: 7 };
+    for (weights, cfg) in [(&w.curve_disk, &c.curve_disk), (&w.curve_bulge, &c.curve_bulge)] {
+        let input = on_gp(&cfg.columns);
+        let net = AttenuationCurve::from_weights(weights, &cfg.net, &input, &dev).unwrap();
+        assert_eq!(net.to_weights(&input).unwrap().tensors(), weights.tensors());
+    }
+    for (weights, cfg) in [(&w.selector_disk, &c.selector_disk), (&w.selector_bulge, &c.selector_bulge)] {
+        let input = on_gp(&cfg.columns);
+        let net = Mlp::from_weights(weights, "mlp", &cfg.net, &input, &dev).unwrap();
+        assert_eq!(net.to_weights("mlp", &input).unwrap().tensors(), weights.tensors());
+    }
+    let dust = &w.dust_emission;
+    let mut exported = BTreeMap::new();
+    for (name, cfg) in [("frac_disk", &c.frac_disk), ("frac_bulge", &c.frac_bulge)] {
+        let input = on_gp(&cfg.columns);
+        let net = Mlp::from_weights(&dust.with_prefix(&format!("{name}.")), "mlp", &cfg.net, &input, &dev).unwrap();
+        let part = net.to_weights(&format!("{name}.mlp"), &input).unwrap();
+        exported.extend(part.tensors().clone());
+    }
+    let distri = EmissionDistribution::from_weights(&dust.with_prefix("distri."), &c.distri, &dev).unwrap();
+    for (k, v) in distri.to_weights().unwrap().tensors() {
+        exported.insert(format!("distri.{k}"), v.clone());
+    }
+    assert_eq!(Weights::new(exported).tensors(), dust.tensors());
+}

@@ -144,7 +144,8 @@ pub fn run(post: &Posterior<'_>, truth: &[f64], swarm: &ParticleSwarm) -> Result
         ),
     });
 
-    let sampler = EnsembleSampler { n_steps: 20_000, until_converged: true, ..EnsembleSampler::default() };
+    // At most 10⁵ steps: with τ ≈ 600 steps on this posterior, 50τ is reached well before.
+    let sampler = EnsembleSampler { n_steps: 100_000, until_converged: true, ..EnsembleSampler::default() };
     let s = Instant::now();
     let e = sampler.run(post, Start::Point(&r.x))?;
     let t = s.elapsed().as_secs_f64();

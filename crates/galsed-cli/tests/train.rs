@@ -1,0 +1,259 @@
+//! `galsed train teacher`, `galsed train` and `galsed validate` end to end: a small teacher set,
+//! a short training of small networks, the written model used by `galsed sed`, the validation
+//! table and plots, a resumed training, and clear errors for bad input.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ndarray::Array2;
+use ndarray_npy::{NpzReader, NpzWriter};
+
+fn published() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/starduster/original")
+}
+
+/// Runs galsed with the published model from GALSED_MODEL_DIR and an empty user cache.
+fn galsed(tmp: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galsed"))
+        .args(args)
+        .env("GALSED_MODEL_DIR", published())
+        .env("XDG_CACHE_HOME", tmp.join("cache"))
+        .env("HOME", tmp.join("cache"))
+        .output()
+        .expect("run galsed")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "galsed failed:\n{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(o: Output) -> String {
+    assert!(
+        !o.status.success(),
+        "galsed should have failed:\n{}",
+        text(&o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error:\n{err}"
+    );
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn teacher_train_sed_validate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (train, valid) = (t.join("train.npz"), t.join("valid.npz"));
+    let out = ok(galsed(
+        t,
+        &[
+            "train",
+            "teacher",
+            "--n",
+            "200",
+            "--seed",
+            "1",
+            "--output",
+            s(&train),
+        ],
+    ));
+    assert!(
+        out.contains("200 inside the teacher's valid region"),
+        "{out}"
+    );
+    ok(galsed(
+        t,
+        &[
+            "train",
+            "teacher",
+            "--n",
+            "80",
+            "--seed",
+            "2",
+            "--output",
+            s(&valid),
+        ],
+    ));
+
+    let model = t.join("model");
+    let small = [
+        "--curve-hidden",
+        "16",
+        "--frac-hidden",
+        "8",
+        "--distri-hidden",
+        "16",
+        "--selector-hidden",
+        "4",
+        "--n-mix",
+        "3",
+        "--batch-size",
+        "64",
+        "--max-lr",
+        "3e-3,1e-2",
+        "--epochs",
+        "3",
+    ];
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&train),
+        "--validation",
+        s(&valid),
+        "--output",
+        s(&model),
+    ];
+    args.extend(small);
+    // Interrupted after 4 epochs, then resumed to the end.
+    let mut first = args.clone();
+    first.extend(["--max-epochs", "4"]);
+    let out = ok(galsed(t, &first));
+    assert!(out.contains("run the same command again"), "{out}");
+    assert!(!model.join("galsed-model.json").exists());
+    let out = ok(galsed(t, &args));
+    for net in [
+        "curve_disk",
+        "curve_bulge",
+        "dust_emission",
+        "selector_disk",
+        "selector_bulge",
+    ] {
+        assert!(out.contains(net), "{out}");
+    }
+    for f in [
+        "galsed-model.json",
+        "weights.safetensors",
+        "ssp.safetensors",
+        "training.json",
+        "loss_curves.png",
+    ] {
+        assert!(model.join(f).is_file(), "missing {f}");
+    }
+    // An uninterrupted run in another process gives the same weights, byte for byte.
+    let model2 = t.join("model2");
+    let mut again = args.clone();
+    again[6] = s(&model2);
+    ok(galsed(t, &again));
+    let weights = |m: &Path| std::fs::read(m.join("weights.safetensors")).unwrap();
+    assert!(
+        weights(&model) == weights(&model2),
+        "resumed and uninterrupted runs differ"
+    );
+
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("training.json")).unwrap()).unwrap();
+    assert_eq!(record["report"]["networks"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        record["report"]["networks"][0]["runs"][0]["history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // The trained model in use by `galsed sed`, on the validation galaxies.
+    let mut r = NpzReader::new(File::open(&valid).unwrap()).unwrap();
+    let mut w = NpzWriter::new(File::create(t.join("galaxies.npz")).unwrap());
+    for (from, to) in [
+        ("params", "gp"),
+        ("sfh_disk", "sfh_disk"),
+        ("sfh_bulge", "sfh_bulge"),
+    ] {
+        let a: Array2<f64> = r.by_name(&format!("{from}.npy")).unwrap();
+        w.add_array(to, &a).unwrap();
+    }
+    w.finish().unwrap();
+    let seds = t.join("seds.csv");
+    ok(galsed(
+        t,
+        &[
+            "sed",
+            "--model",
+            s(&model),
+            "--input",
+            s(&t.join("galaxies.npz")),
+            "--output",
+            s(&seds),
+            "--filters",
+            "sdss_r0,wise_w3",
+            "--outputs",
+            "photometry",
+        ],
+    ));
+    let table = std::fs::read_to_string(&seds).unwrap();
+    assert!(table.lines().count() > 80, "{table}");
+
+    let report = t.join("report.csv");
+    let out = ok(galsed(
+        t,
+        &[
+            "validate",
+            "--model",
+            s(&model),
+            "--data",
+            s(&valid),
+            "--output",
+            s(&report),
+        ],
+    ));
+    assert!(
+        out.contains("attenuation_disk_maxabs") && out.contains("herschel_spire_500"),
+        "{out}"
+    );
+    assert!(t.join("report.png").is_file());
+    let csv = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        csv.lines().any(|l| l.starts_with("emission_kl,sample,")),
+        "{csv}"
+    );
+
+    // Bad input: an unknown network, a data set in the wrong space, settings changed under
+    // existing checkpoints.
+    let mut bad = args.clone();
+    bad.extend(["--networks", "curve_middle"]);
+    assert!(fails(galsed(t, &bad)).contains("unknown network 'curve_middle'"));
+    let mut changed = args.clone();
+    changed.extend(["--seed", "9"]);
+    assert!(fails(galsed(t, &changed)).contains("--restart"));
+    let err = fails(galsed(
+        t,
+        &[
+            "train",
+            "--data",
+            s(&t.join("none.npz")),
+            "--output",
+            s(&t.join("m2")),
+        ],
+    ));
+    assert!(err.contains("none.npz"), "{err}");
+    let err = fails(galsed(
+        t,
+        &[
+            "validate",
+            "--data",
+            s(&valid),
+            "--output",
+            s(&report),
+            "--max-k100",
+            "abc",
+        ],
+    ));
+    assert!(err.contains("--max-k100"), "{err}");
+}

@@ -1,0 +1,675 @@
+//! SKIRT 9 parameter files (`.ski`) of the Starduster setup, generated from a [`SkiConfig`].
+//!
+//! The simulated galaxy (Qiu & Kang 2022, §2.1): an exponential stellar disk and an exponential
+//! dust disk, both with scale height = 0.1 × scale length, and a Sérsic n = 4 bulge; Draine & Li
+//! dust normalised by its mass; a 2-D cylindrical grid of 128 × 128 power-law bins; 10⁷ photon
+//! packets; one SED instrument at the sample's inclination that records the flux components,
+//! among them the *transparent* flux (the same sources seen without dust).
+//!
+//! Values the published template leaves open are chosen here and documented on the fields:
+//! the grid reaches [`SkiConfig::grid_extent`] times the largest scale of the galaxy, and the
+//! power-law ratios make the innermost bins [`SkiConfig::grid_inner_fraction`] of the smallest
+//! scale.
+
+use std::borrow::Cow;
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+use super::{INSTRUMENT_NAME, Run, SkirtError};
+
+/// A logarithmic wavelength grid of SKIRT (`LogWavelengthGrid`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogGrid {
+    /// Shortest wavelength [µm].
+    pub min_um: f64,
+    /// Longest wavelength [µm].
+    pub max_um: f64,
+    /// Number of wavelengths.
+    pub n: usize,
+}
+
+/// The settings of the written simulations. [`Default`] is the published setup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkiConfig {
+    /// Photon packets per simulation (10⁷).
+    pub packets: f64,
+    /// Scale height / scale length of the stellar and dust disks (0.1).
+    pub scale_height_ratio: f64,
+    /// Sérsic index of the bulge (4).
+    pub sersic_index: f64,
+    /// Radial and vertical bins of the cylindrical grid (128 each; even, because the vertical
+    /// mesh is symmetric about the mid-plane).
+    pub grid_bins: usize,
+    /// The grid reaches this multiple of the largest scale: radius grid_extent × max(r_disk,
+    /// r_dust, r_bulge), half-height grid_extent × max(h_disk, h_dust, r_bulge) (5).
+    pub grid_extent: f64,
+    /// Width of the innermost radial (vertical) bin as a fraction of the smallest radial
+    /// (vertical) scale; sets the power-law ratio of the meshes (0.1). Meshes whose uniform bins
+    /// are already that fine stay uniform (ratio 1).
+    pub grid_inner_fraction: f64,
+    /// Wavelength range of the stellar sources [µm] (0.09–100).
+    pub source_range_um: (f64, f64),
+    /// Wavelength grid of the SED instrument (0.09–10⁴ µm, 500 points: the model grid
+    /// `lam_main` is its points 5 … 499).
+    pub instrument_grid: LogGrid,
+    /// Wavelengths at which the radiation field heating the dust is stored (0.09–100 µm, 300).
+    pub radiation_field_grid: LogGrid,
+    /// Wavelengths of the dust emission spectrum (1–10⁴ µm, 300).
+    pub dust_emission_grid: LogGrid,
+    /// Distance of the instrument [Mpc] (100; cancels in everything collected).
+    pub distance_mpc: f64,
+}
+
+impl Default for SkiConfig {
+    fn default() -> Self {
+        SkiConfig {
+            packets: 1e7,
+            scale_height_ratio: 0.1,
+            sersic_index: 4.0,
+            grid_bins: 128,
+            grid_extent: 5.0,
+            grid_inner_fraction: 0.1,
+            source_range_um: (0.09, 100.0),
+            instrument_grid: LogGrid {
+                min_um: 0.09,
+                max_um: 1e4,
+                n: 500,
+            },
+            radiation_field_grid: LogGrid {
+                min_um: 0.09,
+                max_um: 100.0,
+                n: 300,
+            },
+            dust_emission_grid: LogGrid {
+                min_um: 1.0,
+                max_um: 1e4,
+                n: 300,
+            },
+            distance_mpc: 100.0,
+        }
+    }
+}
+
+impl SkiConfig {
+    /// Checks that every setting is usable by SKIRT.
+    pub fn validate(&self) -> Result<(), SkirtError> {
+        let bad = |what: String| Err(SkirtError::Invalid(what));
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !(self.packets.is_finite() && self.packets >= 1.0) {
+            return bad(format!(
+                "the number of photon packets must be ≥ 1, got {}",
+                self.packets
+            ));
+        }
+        if !positive(self.scale_height_ratio) || !positive(self.sersic_index) {
+            return bad("the scale-height ratio and the Sérsic index must be > 0".into());
+        }
+        if self.grid_bins < 2 || !self.grid_bins.is_multiple_of(2) {
+            return bad(format!(
+                "the grid needs an even number ≥ 2 of bins, got {}",
+                self.grid_bins
+            ));
+        }
+        if !(self.grid_extent.is_finite() && self.grid_extent >= 1.0) {
+            return bad(format!(
+                "the grid extent must be ≥ 1 scale, got {}",
+                self.grid_extent
+            ));
+        }
+        if !(positive(self.grid_inner_fraction) && self.grid_inner_fraction <= 1.0) {
+            return bad(format!(
+                "the innermost grid bin must be a fraction in (0, 1] of the smallest scale, got {}",
+                self.grid_inner_fraction
+            ));
+        }
+        let (lo, hi) = self.source_range_um;
+        if !(positive(lo) && positive(hi) && lo < hi) {
+            return bad(format!("invalid source wavelength range {lo}–{hi} µm"));
+        }
+        for (name, g) in [
+            ("instrument", self.instrument_grid),
+            ("radiation-field", self.radiation_field_grid),
+            ("dust-emission", self.dust_emission_grid),
+        ] {
+            if !(positive(g.min_um) && positive(g.max_um) && g.min_um < g.max_um && g.n >= 2) {
+                return bad(format!(
+                    "invalid {name} wavelength grid {}–{} µm with {} points",
+                    g.min_um, g.max_um, g.n
+                ));
+            }
+        }
+        if !positive(self.distance_mpc) {
+            return bad(format!(
+                "the distance must be > 0, got {} Mpc",
+                self.distance_mpc
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The SKIRT quantities of one sample, derived from its physical parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geometry {
+    /// Inclination of the instrument [deg] (0 = face-on).
+    pub inclination_deg: f64,
+    /// Stellar disk scale length [pc].
+    pub disk_scale_length_pc: f64,
+    /// Stellar disk scale height [pc].
+    pub disk_scale_height_pc: f64,
+    /// Dust disk scale length r_dust = r_dust_to_rd · r_disk [pc].
+    pub dust_scale_length_pc: f64,
+    /// Dust disk scale height [pc].
+    pub dust_scale_height_pc: f64,
+    /// Bulge effective radius [pc].
+    pub bulge_radius_pc: f64,
+    /// Dust mass den_dust · 2π r_dust² [M_sun].
+    pub dust_mass_msun: f64,
+    /// Radius of the grid [pc].
+    pub grid_radius_pc: f64,
+    /// Half-height of the grid [pc] (it spans −h … +h).
+    pub grid_half_height_pc: f64,
+    /// Width ratio of the last to the first radial bin (`PowMesh`).
+    pub grid_ratio_radial: f64,
+    /// Width ratio of the outermost to the innermost vertical bins (`SymPowMesh`).
+    pub grid_ratio_vertical: f64,
+}
+
+impl Geometry {
+    /// Derives the geometry from the physical parameters (order of `GALAXY_PARAMS`).
+    pub fn new(physical: &[f64; 7], cfg: &SkiConfig) -> Geometry {
+        let [theta, den_dust, r_dust_to_rd, r_disk_kpc, r_bulge_kpc, _, _] = *physical;
+        let r_disk = 1e3 * r_disk_kpc;
+        let r_dust = r_dust_to_rd * r_disk;
+        let r_bulge = 1e3 * r_bulge_kpc;
+        let (h_disk, h_dust) = (
+            cfg.scale_height_ratio * r_disk,
+            cfg.scale_height_ratio * r_dust,
+        );
+        let grid_radius = cfg.grid_extent * r_disk.max(r_dust).max(r_bulge);
+        let grid_half_height = cfg.grid_extent * h_disk.max(h_dust).max(r_bulge);
+        let inner_radial = cfg.grid_inner_fraction * r_disk.min(r_dust).min(r_bulge);
+        let inner_vertical = cfg.grid_inner_fraction * h_disk.min(h_dust).min(r_bulge);
+        Geometry {
+            inclination_deg: theta,
+            disk_scale_length_pc: r_disk,
+            disk_scale_height_pc: h_disk,
+            dust_scale_length_pc: r_dust,
+            dust_scale_height_pc: h_dust,
+            bulge_radius_pc: r_bulge,
+            dust_mass_msun: den_dust
+                * 2.0
+                * std::f64::consts::PI
+                * (r_dust_to_rd * r_disk_kpc).powi(2),
+            grid_radius_pc: grid_radius,
+            grid_half_height_pc: grid_half_height,
+            grid_ratio_radial: power_mesh_ratio(grid_radius, inner_radial, cfg.grid_bins),
+            grid_ratio_vertical: power_mesh_ratio(
+                grid_half_height,
+                inner_vertical,
+                cfg.grid_bins / 2,
+            ),
+        }
+    }
+}
+
+/// Ratio last/first bin width of a mesh of `n` bins whose widths grow geometrically, span
+/// `extent` and start with a bin of width `first` (1 when uniform bins are already that fine).
+pub fn power_mesh_ratio(extent: f64, first: f64, n: usize) -> f64 {
+    if n < 2 || first.is_nan() || first <= 0.0 || first * n as f64 >= extent {
+        return 1.0;
+    }
+    // Total width for growth factor g per bin: first·(gⁿ − 1)/(g − 1), increasing in g.
+    let span = |g: f64| first * (0..n).map(|i| g.powi(i as i32)).sum::<f64>();
+    let (mut lo, mut hi) = (1.0_f64, (extent / first).powf(1.0 / (n - 1) as f64));
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if span(mid) < extent {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (0.5 * (lo + hi)).powi(n as i32 - 1)
+}
+
+/// One stellar source of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Source<'a> {
+    /// File name of its `FileSED` spectrum (relative to SKIRT's input directory).
+    pub sed_file: &'a str,
+    /// Luminosity inside the source wavelength range [L_sun].
+    pub luminosity_lsun: f64,
+}
+
+/// The sources of one run; at least one must be present.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sources<'a> {
+    /// The exponential stellar disk.
+    pub disk: Option<Source<'a>>,
+    /// The Sérsic bulge.
+    pub bulge: Option<Source<'a>>,
+}
+
+/// An XML element of the parameter file.
+struct Element {
+    name: &'static str,
+    attrs: Vec<(&'static str, String)>,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn new(name: &'static str) -> Element {
+        Element {
+            name,
+            attrs: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    fn attr(mut self, key: &'static str, value: impl Into<String>) -> Element {
+        self.attrs.push((key, value.into()));
+        self
+    }
+
+    fn child(mut self, child: Element) -> Element {
+        self.children.push(child);
+        self
+    }
+
+    fn children(mut self, children: impl IntoIterator<Item = Element>) -> Element {
+        self.children.extend(children);
+        self
+    }
+
+    fn write<W: std::io::Write>(&self, w: &mut Writer<W>) -> std::io::Result<()> {
+        let mut start = BytesStart::new(self.name);
+        for (k, v) in &self.attrs {
+            start.push_attribute((*k, v.as_str()));
+        }
+        if self.children.is_empty() {
+            return w.write_event(Event::Empty(start));
+        }
+        w.write_event(Event::Start(start))?;
+        for c in &self.children {
+            c.write(w)?;
+        }
+        w.write_event(Event::End(BytesEnd::new(self.name)))
+    }
+}
+
+/// A SKIRT property holding one item: `<name type="base"><item/></name>`.
+fn property(name: &'static str, base: &'static str, item: Element) -> Element {
+    Element::new(name).attr("type", base).child(item)
+}
+
+/// A SKIRT property holding a list of items.
+fn property_list(name: &'static str, base: &'static str, items: Vec<Element>) -> Element {
+    Element::new(name).attr("type", base).children(items)
+}
+
+/// Shortest decimal that reads back as the same f64.
+fn num(x: f64) -> String {
+    format!("{x}")
+}
+
+fn quantity(x: f64, unit: &str) -> String {
+    format!("{x} {unit}")
+}
+
+fn log_grid(g: LogGrid) -> Element {
+    Element::new("LogWavelengthGrid")
+        .attr("minWavelength", quantity(g.min_um, "micron"))
+        .attr("maxWavelength", quantity(g.max_um, "micron"))
+        .attr("numWavelengths", g.n.to_string())
+}
+
+/// Wavelength bias of the photon packets: log-uniform over a wide range, as SKIRT's default.
+fn bias_distribution() -> Element {
+    property(
+        "wavelengthBiasDistribution",
+        "WavelengthDistribution",
+        Element::new("LogWavelengthDistribution")
+            .attr("minWavelength", "0.0001 micron")
+            .attr("maxWavelength", "1e6 micron"),
+    )
+}
+
+fn exp_disk(scale_length_pc: f64, scale_height_pc: f64) -> Element {
+    // Zero radii / maxZ: no truncation.
+    Element::new("ExpDiskGeometry")
+        .attr("scaleLength", quantity(scale_length_pc, "pc"))
+        .attr("scaleHeight", quantity(scale_height_pc, "pc"))
+        .attr("minRadius", "0 pc")
+        .attr("maxRadius", "0 pc")
+        .attr("maxZ", "0 pc")
+}
+
+fn stellar_source(geometry: Element, source: Source, cfg: &SkiConfig) -> Element {
+    let (lo, hi) = cfg.source_range_um;
+    Element::new("GeometricSource")
+        .attr("velocityMagnitude", "0 km/s")
+        .attr("sourceWeight", "1")
+        .attr("wavelengthBias", "0.5")
+        .child(property("geometry", "Geometry", geometry))
+        .child(property(
+            "sed",
+            "SED",
+            Element::new("FileSED").attr("filename", source.sed_file),
+        ))
+        .child(property(
+            "normalization",
+            "LuminosityNormalization",
+            Element::new("IntegratedLuminosityNormalization")
+                .attr("wavelengthRange", "Source")
+                .attr("minWavelength", quantity(lo, "micron"))
+                .attr("maxWavelength", quantity(hi, "micron"))
+                .attr(
+                    "integratedLuminosity",
+                    quantity(source.luminosity_lsun, "Lsun"),
+                ),
+        ))
+        .child(bias_distribution())
+}
+
+fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
+    let options = match run {
+        Run::Emission => property(
+            "dustEmissionOptions",
+            "DustEmissionOptions",
+            Element::new("DustEmissionOptions")
+                // Small grains and PAHs are not in equilibrium with the radiation field.
+                .attr("dustEmissionType", "Stochastic")
+                .attr("includeHeatingByCMB", "false")
+                .attr("storeEmissionRadiationField", "false")
+                .attr("secondaryPacketsMultiplier", "1")
+                .attr("spatialBias", "0.5")
+                .attr("wavelengthBias", "0.5")
+                .child(property(
+                    "cellLibrary",
+                    "SpatialCellLibrary",
+                    Element::new("AllCellsLibrary"),
+                ))
+                .child(property(
+                    "radiationFieldWLG",
+                    "DisjointWavelengthGrid",
+                    log_grid(cfg.radiation_field_grid),
+                ))
+                .child(property(
+                    "dustEmissionWLG",
+                    "DisjointWavelengthGrid",
+                    log_grid(cfg.dust_emission_grid),
+                ))
+                .child(bias_distribution()),
+        ),
+        Run::Disk | Run::Bulge => property(
+            "extinctionOnlyOptions",
+            "ExtinctionOnlyOptions",
+            Element::new("ExtinctionOnlyOptions").attr("storeRadiationField", "false"),
+        ),
+    };
+    let dust = Element::new("GeometricMedium")
+        .attr("velocityMagnitude", "0 km/s")
+        .attr("magneticFieldStrength", "0 uG")
+        .child(property(
+            "geometry",
+            "Geometry",
+            exp_disk(g.dust_scale_length_pc, g.dust_scale_height_pc),
+        ))
+        .child(property(
+            "materialMix",
+            "MaterialMix",
+            Element::new("DraineLiDustMix")
+                .attr("numSilicateSizes", "15")
+                .attr("numGraphiteSizes", "15")
+                .attr("numPAHSizes", "10"),
+        ))
+        .child(property(
+            "normalization",
+            "MaterialNormalization",
+            Element::new("MassMaterialNormalization")
+                .attr("mass", quantity(g.dust_mass_msun, "Msun")),
+        ));
+    let grid = Element::new("Cylinder2DSpatialGrid")
+        .attr("maxRadius", quantity(g.grid_radius_pc, "pc"))
+        .attr("minZ", quantity(-g.grid_half_height_pc, "pc"))
+        .attr("maxZ", quantity(g.grid_half_height_pc, "pc"))
+        .child(property(
+            "meshRadial",
+            "Mesh",
+            Element::new("PowMesh")
+                .attr("numBins", cfg.grid_bins.to_string())
+                .attr("ratio", num(g.grid_ratio_radial)),
+        ))
+        .child(property(
+            "meshZ",
+            "MoveableMesh",
+            Element::new("SymPowMesh")
+                .attr("numBins", cfg.grid_bins.to_string())
+                .attr("ratio", num(g.grid_ratio_vertical)),
+        ));
+    property(
+        "mediumSystem",
+        "MediumSystem",
+        Element::new("MediumSystem")
+            .attr("numDensitySamples", "100")
+            .child(property(
+                "photonPacketOptions",
+                "PhotonPacketOptions",
+                Element::new("PhotonPacketOptions")
+                    .attr("minWeightReduction", "1e4")
+                    .attr("minScattEvents", "0")
+                    .attr("pathLengthBias", "0.5"),
+            ))
+            .child(options)
+            .child(property_list("media", "Medium", vec![dust]))
+            .child(property("grid", "SpatialGrid", grid)),
+    )
+}
+
+/// The parameter file of one run as XML text.
+///
+/// `comment` is written as an XML comment below the declaration (`--` is replaced, as XML
+/// comments cannot hold it); `seed` seeds SKIRT's random generator.
+pub fn ski_document(
+    run: Run,
+    geometry: &Geometry,
+    sources: Sources,
+    seed: u64,
+    comment: &str,
+    cfg: &SkiConfig,
+) -> Result<String, SkirtError> {
+    cfg.validate()?;
+    let mut source_items = Vec::new();
+    if let Some(disk) = sources.disk {
+        let geom = exp_disk(geometry.disk_scale_length_pc, geometry.disk_scale_height_pc);
+        source_items.push(stellar_source(geom, disk, cfg));
+    }
+    if let Some(bulge) = sources.bulge {
+        let geom = Element::new("SersicGeometry")
+            .attr("effectiveRadius", quantity(geometry.bulge_radius_pc, "pc"))
+            .attr("index", num(cfg.sersic_index));
+        source_items.push(stellar_source(geom, bulge, cfg));
+    }
+    if source_items.is_empty() {
+        return Err(SkirtError::Invalid(format!("the {run} run has no source")));
+    }
+    let (lo, hi) = cfg.source_range_um;
+    let mode = match run {
+        Run::Emission => "DustEmission",
+        Run::Disk | Run::Bulge => "ExtinctionOnly",
+    };
+    let simulation = Element::new("MonteCarloSimulation")
+        .attr("userLevel", "Regular")
+        .attr("simulationMode", mode)
+        .attr("numPackets", num(cfg.packets))
+        .child(property(
+            "random",
+            "Random",
+            Element::new("Random").attr("seed", seed.to_string()),
+        ))
+        .child(property(
+            "units",
+            "Units",
+            Element::new("ExtragalacticUnits").attr("fluxOutputStyle", "Wavelength"),
+        ))
+        .child(property(
+            "cosmology",
+            "Cosmology",
+            Element::new("LocalUniverseCosmology"),
+        ))
+        .child(property(
+            "sourceSystem",
+            "SourceSystem",
+            Element::new("SourceSystem")
+                .attr("minWavelength", quantity(lo, "micron"))
+                .attr("maxWavelength", quantity(hi, "micron"))
+                .attr("wavelengths", "0.55 micron")
+                .attr("sourceBias", "0.5")
+                .child(property_list("sources", "Source", source_items)),
+        ))
+        .child(medium_system(run, geometry, cfg))
+        .child(property(
+            "instrumentSystem",
+            "InstrumentSystem",
+            Element::new("InstrumentSystem")
+                .child(property(
+                    "defaultWavelengthGrid",
+                    "WavelengthGrid",
+                    log_grid(cfg.instrument_grid),
+                ))
+                .child(property_list(
+                    "instruments",
+                    "Instrument",
+                    vec![
+                        Element::new("SEDInstrument")
+                            .attr("instrumentName", INSTRUMENT_NAME)
+                            .attr("distance", quantity(cfg.distance_mpc, "Mpc"))
+                            .attr("inclination", quantity(geometry.inclination_deg, "deg"))
+                            .attr("azimuth", "0 deg")
+                            .attr("roll", "0 deg")
+                            // The components include the transparent (dust-free) flux.
+                            .attr("recordComponents", "true")
+                            .attr("numScatteringLevels", "0")
+                            .attr("recordPolarization", "false")
+                            .attr("recordStatistics", "false"),
+                    ],
+                )),
+        ))
+        .child(property(
+            "probeSystem",
+            "ProbeSystem",
+            Element::new("ProbeSystem").child(property_list(
+                "probes",
+                "Probe",
+                // Dust mass and optical depth on the grid against the input model.
+                vec![
+                    Element::new("SpatialGridConvergenceProbe")
+                        .attr("probeName", "cnv")
+                        .attr("wavelength", "0.55 micron"),
+                ],
+            )),
+        ));
+    let root = Element::new("skirt-simulation-hierarchy")
+        .attr("type", "MonteCarloSimulation")
+        .attr("format", "9")
+        .attr(
+            "producer",
+            concat!(
+                "galsed ",
+                env!("CARGO_PKG_VERSION"),
+                " (galsed skirt prepare)"
+            ),
+        )
+        .child(simulation);
+
+    let xml_error = |e: std::io::Error| SkirtError::Invalid(format!("writing the XML failed: {e}"));
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 4);
+    writer
+        .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
+        .map_err(xml_error)?;
+    let mut comment = comment.replace("--", "- -");
+    if comment.ends_with('-') {
+        comment.push(' ');
+    }
+    writer
+        .write_event(Event::Comment(BytesText::from_escaped(Cow::Owned(
+            format!(" {comment} "),
+        ))))
+        .map_err(xml_error)?;
+    root.write(&mut writer).map_err(xml_error)?;
+    let mut bytes = writer.into_inner();
+    bytes.push(b'\n');
+    String::from_utf8(bytes).map_err(|e| SkirtError::Invalid(format!("the XML is not UTF-8: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bin edges of a mesh of `n` geometric bins with ratio `ratio` spanning `extent`.
+    fn first_width(extent: f64, ratio: f64, n: usize) -> f64 {
+        let g = ratio.powf(1.0 / (n - 1) as f64);
+        extent / (0..n).map(|i| g.powi(i as i32)).sum::<f64>()
+    }
+
+    #[test]
+    fn mesh_ratio_gives_the_requested_first_bin() {
+        for &(extent, first, n) in &[(5000.0, 1.0, 128), (1500.0, 0.02, 64), (10.0, 0.05, 64)] {
+            let r = power_mesh_ratio(extent, first, n);
+            let got = first_width(extent, r, n);
+            assert!(
+                (got / first - 1.0).abs() < 1e-9,
+                "extent {extent} first {first}: {got}"
+            );
+        }
+        // Uniform bins already finer than requested: no stretching.
+        assert_eq!(power_mesh_ratio(10.0, 1.0, 128), 1.0);
+        assert_eq!(power_mesh_ratio(10.0, 0.01, 1), 1.0);
+    }
+
+    #[test]
+    fn geometry_follows_the_parameters() {
+        let cfg = SkiConfig::default();
+        let g = Geometry::new(&[30.0, 1e5, 2.0, 3.0, 0.5, 1e10, 0.3], &cfg);
+        assert_eq!(g.disk_scale_length_pc, 3000.0);
+        assert!((g.disk_scale_height_pc - 300.0).abs() < 1e-9);
+        assert!((g.dust_scale_length_pc - 6000.0).abs() < 1e-9);
+        assert!((g.dust_scale_height_pc - 600.0).abs() < 1e-9);
+        assert!((g.dust_mass_msun / (1e5 * 2.0 * std::f64::consts::PI * 36.0) - 1.0).abs() < 1e-12);
+        assert!((g.grid_radius_pc - 30000.0).abs() < 1e-9);
+        assert!((g.grid_half_height_pc - 3000.0).abs() < 1e-9);
+        // Innermost bins: 0.1 × smallest scale (r_bulge radially, h_disk vertically).
+        let first_r = first_width(g.grid_radius_pc, g.grid_ratio_radial, 128);
+        assert!((first_r / 50.0 - 1.0).abs() < 1e-9, "{first_r}");
+        let first_z = first_width(g.grid_half_height_pc, g.grid_ratio_vertical, 64);
+        assert!((first_z / 30.0 - 1.0).abs() < 1e-9, "{first_z}");
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let bad = [
+            SkiConfig {
+                grid_bins: 127,
+                ..SkiConfig::default()
+            },
+            SkiConfig {
+                packets: 0.0,
+                ..SkiConfig::default()
+            },
+            SkiConfig {
+                grid_extent: f64::NAN,
+                ..SkiConfig::default()
+            },
+            SkiConfig {
+                source_range_um: (100.0, 0.09),
+                ..SkiConfig::default()
+            },
+        ];
+        for cfg in bad {
+            assert!(cfg.validate().is_err(), "{cfg:?}");
+        }
+        assert!(SkiConfig::default().validate().is_ok());
+    }
+}
