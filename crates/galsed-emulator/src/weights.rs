@@ -102,6 +102,20 @@ impl Weights {
     }
 }
 
+/// Stores a linear layer as the PyTorch state-dict entries `{name}.weight` (`w`, row-major
+/// (d_out, d_in)) and `{name}.bias` (`b`, d_out).
+pub fn insert_linear(
+    out: &mut BTreeMap<String, TensorF32>,
+    name: &str,
+    d_out: usize,
+    d_in: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+) {
+    out.insert(format!("{name}.weight"), TensorF32 { shape: vec![d_out, d_in], data: w });
+    out.insert(format!("{name}.bias"), TensorF32 { shape: vec![d_out], data: b });
+}
+
 /// The PyTorch state-dict entries `{name}.weight` (out, in) and `{name}.bias` (out) of a burn
 /// [`Linear`] layer: the inverse of [`Weights::linear_on_columns`]. Only the input rows `columns`
 /// of the layer are exported (all of them for a layer built with [`Weights::linear`]).
@@ -129,20 +143,7 @@ pub(crate) fn export_linear(
         Some(b) => to_vec(b.val()),
         None => return Err(ModelError::MissingTensor(format!("{name}.bias"))),
     };
-    out.insert(
-        format!("{name}.weight"),
-        TensorF32 {
-            shape: vec![d_out, d_in],
-            data: w,
-        },
-    );
-    out.insert(
-        format!("{name}.bias"),
-        TensorF32 {
-            shape: vec![d_out],
-            data: b,
-        },
-    );
+    insert_linear(out, name, d_out, d_in, w, b);
     Ok(())
 }
 

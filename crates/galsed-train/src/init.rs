@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use galsed_core::checkpoint::TensorF32;
 use galsed_emulator::config::{AttenuationCurveConfig, EmissionConfig, MlpConfig};
-use galsed_emulator::weights::Weights;
+use galsed_emulator::weights::{Weights, insert_linear};
 use rand::{Rng, RngExt};
 
 /// Draws `{name}.weight` (out, in) and `{name}.bias` (out).
@@ -27,20 +27,7 @@ fn linear(
     };
     let w = draw(d_out * d_in);
     let b = draw(d_out);
-    out.insert(
-        format!("{name}.weight"),
-        TensorF32 {
-            shape: vec![d_out, d_in],
-            data: w,
-        },
-    );
-    out.insert(
-        format!("{name}.bias"),
-        TensorF32 {
-            shape: vec![d_out],
-            data: b,
-        },
-    );
+    insert_linear(out, name, d_out, d_in, w, b);
 }
 
 /// The layers `{prefix}.{0,2,4,…}` of an MLP.
