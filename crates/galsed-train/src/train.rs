@@ -750,13 +750,7 @@ impl Trainer<'_> {
         let lam_main = &self.base.ssp.lam_main;
         for (name, set) in [("training", self.train), ("validation", self.valid)] {
             set.check()?;
-            if set.lam.len() != lam_main.len()
-                || set
-                    .lam
-                    .iter()
-                    .zip(lam_main)
-                    .any(|(a, b)| ((a - b) / b).abs() > 1e-6)
-            {
+            if !set.on_grid(lam_main) {
                 return Err(config_err(format!(
                     "the {name} set's 'lam' is not the model grid lam_main ({} points from {:.5} µm)",
                     lam_main.len(),

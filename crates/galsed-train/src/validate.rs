@@ -229,13 +229,7 @@ impl Builder {
 pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationReport, TrainError> {
     set.check()?;
     let lam_main = &model.ssp.lam_main;
-    if set.lam.len() != lam_main.len()
-        || set
-            .lam
-            .iter()
-            .zip(lam_main)
-            .any(|(a, b)| ((a - b) / b).abs() > 1e-6)
-    {
+    if !set.on_grid(lam_main) {
         return Err(TrainError::Config(
             "the data set's 'lam' is not the model's grid lam_main".into(),
         ));
