@@ -14,7 +14,16 @@
 //! * [`occlude`] — multiscale occlusion attribution.
 //! * [`readers`] — SDSS spec-lite FITS and AllWISE-style catalogues (CSV or FITS).
 
+pub mod evaluate;
+pub mod occlude;
+pub mod pca;
+pub mod predictor;
+pub mod readers;
+pub mod sedfit;
+pub mod simulate;
+pub mod spender;
 pub mod survey;
+pub mod survey_io;
 
 /// Errors of the optical–infrared pipeline, with the file or the quantity at fault.
 #[derive(Debug, thiserror::Error)]
