@@ -10,6 +10,9 @@ mod fit_plot;
 mod input;
 mod model;
 mod npz;
+mod optir_attribution_plot;
+mod optir_cmd;
+mod optir_plots;
 mod output;
 mod plot;
 mod progress;
@@ -65,6 +68,10 @@ enum Command {
     /// Write SKIRT 9 radiative-transfer inputs for new training data, and collect their outputs.
     #[command(subcommand)]
     Skirt(skirt_cmd::SkirtCommand),
+    /// The optical–infrared connection: predict WISE W1–W4 from optical spectra (synthetic
+    /// survey, autoencoder, predictors, evaluation, occlusion; docs/optir.md).
+    #[command(subcommand)]
+    Optir(optir_cmd::OptirCommand),
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train_cmd::run(&args),
         Command::Validate(args) => validate_cmd::run(&args),
         Command::Skirt(cmd) => skirt_cmd::run(&cmd),
+        Command::Optir(cmd) => optir_cmd::run(&cmd),
     }
 }
 

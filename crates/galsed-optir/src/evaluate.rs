@@ -117,7 +117,10 @@ pub fn band_stats(
         for &r in rows {
             let s = err[[r, b]];
             if s.is_nan() {
-                return Err(input_err(format!("galaxy {r}: {} error is NaN", WISE_BANDS[b])));
+                return Err(input_err(format!(
+                    "galaxy {r}: {} error is NaN",
+                    WISE_BANDS[b]
+                )));
             }
             if s >= UNDETECTED_SIGMA {
                 continue;
@@ -140,7 +143,13 @@ pub fn band_stats(
                 chi.iter().map(|c| (-0.5 * c * c).exp()).sum::<f64>() / n as f64,
             )
         };
-        out.push(BandStats { band: b, n, chi2_n, p_hat, chi });
+        out.push(BandStats {
+            band: b,
+            n,
+            chi2_n,
+            p_hat,
+            chi,
+        });
     }
     Ok(out)
 }
@@ -171,7 +180,11 @@ pub fn pp_curve(chi: &[f64]) -> PpCurve {
             .map(|(i, &v)| ((i + 1) as f64 / n as f64 - v).max(v - i as f64 / n as f64))
             .fold(0.0, f64::max)
     };
-    PpCurve { u, ecdf, max_deviation }
+    PpCurve {
+        u,
+        ecdf,
+        max_deviation,
+    }
 }
 
 /// W1−W2 against W2−W3 of the galaxies detected in W1, W2 and W3.
@@ -193,7 +206,11 @@ pub fn colour_colour(
     rows: &[usize],
 ) -> Result<ColourColour, OptirError> {
     check_arrays(wise, err, pred, rows)?;
-    let mut out = ColourColour { rows: Vec::new(), data: Vec::new(), predicted: Vec::new() };
+    let mut out = ColourColour {
+        rows: Vec::new(),
+        data: Vec::new(),
+        predicted: Vec::new(),
+    };
     for &r in rows {
         if (0..3).all(|b| err[[r, b]] < UNDETECTED_SIGMA) {
             let c = |m: ArrayView1<f64>| [m[1] - m[2], m[0] - m[1]];
@@ -230,7 +247,12 @@ pub const DN4000_STAR_FORMING: f64 = 1.55;
 /// The narrow 4000 Å break: mean F_ν in rest 4000–4100 Å over mean F_ν in rest 3850–3950 Å,
 /// over unmasked pixels (ivar > 0; F_ν ∝ F_λ λ²). `None` with fewer than 5 pixels in a window
 /// or a non-positive blue flux.
-pub fn dn4000(loglam: &[f64], flux: ArrayView1<f32>, ivar: ArrayView1<f32>, redshift: f64) -> Option<f64> {
+pub fn dn4000(
+    loglam: &[f64],
+    flux: ArrayView1<f32>,
+    ivar: ArrayView1<f32>,
+    redshift: f64,
+) -> Option<f64> {
     let mean = |(lo, hi): (f64, f64)| -> Option<f64> {
         let (mut s, mut k) = (0.0, 0usize);
         for ((&l, &f), &w) in loglam.iter().zip(flux.iter()).zip(ivar.iter()) {
@@ -261,7 +283,11 @@ pub fn star_forming_from_spectrum(
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (i, f) = (pos.floor() as usize, pos.fract());
-    if i + 1 < sorted.len() { sorted[i] * (1.0 - f) + sorted[i + 1] * f } else { sorted[i] }
+    if i + 1 < sorted.len() {
+        sorted[i] * (1.0 - f) + sorted[i + 1] * f
+    } else {
+        sorted[i]
+    }
 }
 
 /// The paper's subsets of `rows`: all, redshift terciles, bright/faint halves in r (split at the
@@ -271,26 +297,45 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub fn standard_splits(survey: &Survey, rows: &[usize]) -> Result<Vec<Subset>, OptirError> {
     let n = survey.len();
     if let Some(&r) = rows.iter().find(|&&r| r >= n) {
-        return Err(input_err(format!("row {r} is beyond the {n} galaxies of the survey")));
+        return Err(input_err(format!(
+            "row {r} is beyond the {n} galaxies of the survey"
+        )));
     }
-    let mut out = vec![Subset { name: "all".into(), description: "all galaxies".into(), rows: rows.to_vec() }];
+    let mut out = vec![Subset {
+        name: "all".into(),
+        description: "all galaxies".into(),
+        rows: rows.to_vec(),
+    }];
     if rows.is_empty() {
         return Ok(out);
     }
     let mut z: Vec<f64> = rows.iter().map(|&r| survey.redshift[r]).collect();
     z.sort_by(f64::total_cmp);
     let (z1, z2) = (quantile(&z, 1.0 / 3.0), quantile(&z, 2.0 / 3.0));
-    let pick = |f: &dyn Fn(usize) -> bool| rows.iter().copied().filter(|&r| f(r)).collect::<Vec<_>>();
+    let pick =
+        |f: &dyn Fn(usize) -> bool| rows.iter().copied().filter(|&r| f(r)).collect::<Vec<_>>();
     let zr = |r: usize| survey.redshift[r];
-    out.push(Subset { name: "z_low".into(), description: format!("z < {z1:.4}"), rows: pick(&|r| zr(r) < z1) });
+    out.push(Subset {
+        name: "z_low".into(),
+        description: format!("z < {z1:.4}"),
+        rows: pick(&|r| zr(r) < z1),
+    });
     out.push(Subset {
         name: "z_mid".into(),
         description: format!("{z1:.4} ≤ z < {z2:.4}"),
         rows: pick(&|r| zr(r) >= z1 && zr(r) < z2),
     });
-    out.push(Subset { name: "z_high".into(), description: format!("z ≥ {z2:.4}"), rows: pick(&|r| zr(r) >= z2) });
+    out.push(Subset {
+        name: "z_high".into(),
+        description: format!("z ≥ {z2:.4}"),
+        rows: pick(&|r| zr(r) >= z2),
+    });
     if survey.ugriz.dim() == (n, 5) {
-        let mut rm: Vec<f64> = rows.iter().map(|&r| survey.ugriz[[r, 2]]).filter(|v| v.is_finite()).collect();
+        let mut rm: Vec<f64> = rows
+            .iter()
+            .map(|&r| survey.ugriz[[r, 2]])
+            .filter(|v| v.is_finite())
+            .collect();
         if !rm.is_empty() {
             rm.sort_by(f64::total_cmp);
             let med = quantile(&rm, 0.5);
@@ -308,15 +353,21 @@ pub fn standard_splits(survey: &Survey, rows: &[usize]) -> Result<Vec<Subset>, O
         }
     }
     let (sf, how): (Vec<Option<bool>>, String) = match &survey.truth {
-        Some(t) if t.quiescent.len() == n => {
-            (t.quiescent.iter().map(|&q| Some(!q)).collect(), "from the simulation truth".into())
-        }
+        Some(t) if t.quiescent.len() == n => (
+            t.quiescent.iter().map(|&q| Some(!q)).collect(),
+            "from the simulation truth".into(),
+        ),
         _ => {
             let s = &survey.spectra;
             let sf = (0..n)
                 .map(|r| {
                     if rows.contains(&r) && s.flux.nrows() == n {
-                        star_forming_from_spectrum(&s.loglam, s.flux.row(r), s.ivar.row(r), survey.redshift[r])
+                        star_forming_from_spectrum(
+                            &s.loglam,
+                            s.flux.row(r),
+                            s.ivar.row(r),
+                            survey.redshift[r],
+                        )
                     } else {
                         None
                     }
@@ -382,9 +433,18 @@ pub struct Report {
 }
 
 /// Evaluates each method on `rows` of the survey and on the [`standard_splits`] of `rows`.
-pub fn evaluate(survey: &Survey, rows: &[usize], methods: &[MethodResult]) -> Result<Report, OptirError> {
+pub fn evaluate(
+    survey: &Survey,
+    rows: &[usize],
+    methods: &[MethodResult],
+) -> Result<Report, OptirError> {
     let subsets = standard_splits(survey, rows)?;
-    evaluate_subsets(survey.wise.view(), survey.wise_err.view(), &subsets, methods)
+    evaluate_subsets(
+        survey.wise.view(),
+        survey.wise_err.view(),
+        &subsets,
+        methods,
+    )
 }
 
 /// Evaluates each method on each subset; the first subset gives the [`MethodDetail`]s.
@@ -425,22 +485,36 @@ pub fn evaluate_subsets(
             }
             if k == 0 {
                 let colours = colour_colour(wise, err, m.predictions.view(), &s.rows)?;
-                details.push(MethodDetail { name: m.name.clone(), bands: stats, pp, colours });
+                details.push(MethodDetail {
+                    name: m.name.clone(),
+                    bands: stats,
+                    pp,
+                    colours,
+                });
             }
         }
     }
-    Ok(Report { subsets: subsets.to_vec(), rows, details })
+    Ok(Report {
+        subsets: subsets.to_vec(),
+        rows,
+        details,
+    })
 }
 
 impl Report {
     /// The row of `method`, `split`, `band` (e.g. "W3").
     pub fn get(&self, method: &str, split: &str, band: &str) -> Option<&ReportRow> {
-        self.rows.iter().find(|r| r.method == method && r.split == split && r.band == band)
+        self.rows
+            .iter()
+            .find(|r| r.method == method && r.split == split && r.band == band)
     }
 
     /// Writes the long-format table: method, split, band, n, chi2_n, p_hat, pp_max_deviation.
     pub fn write_csv(&self, path: &Path) -> Result<(), OptirError> {
-        let ferr = |e: &dyn std::fmt::Display| OptirError::File { path: path.to_path_buf(), message: e.to_string() };
+        let ferr = |e: &dyn std::fmt::Display| OptirError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         let mut w = csv::Writer::from_path(path).map_err(|e| ferr(&e))?;
         for r in &self.rows {
             w.serialize(r).map_err(|e| ferr(&e))?;
@@ -463,7 +537,10 @@ impl Report {
             if seen.contains(&key) {
                 continue;
             }
-            let cells: Vec<Option<&ReportRow>> = WISE_BANDS.iter().map(|b| self.get(&key.0, &key.1, b)).collect();
+            let cells: Vec<Option<&ReportRow>> = WISE_BANDS
+                .iter()
+                .map(|b| self.get(&key.0, &key.1, b))
+                .collect();
             let _ = write!(s, "| {} | {} |", key.0, key.1);
             for c in &cells {
                 match c {
@@ -473,11 +550,17 @@ impl Report {
                     _ => s.push_str(" – |"),
                 }
             }
-            let ns: Vec<String> = cells.iter().map(|c| c.map_or("0".into(), |c| c.n.to_string())).collect();
+            let ns: Vec<String> = cells
+                .iter()
+                .map(|c| c.map_or("0".into(), |c| c.n.to_string()))
+                .collect();
             let _ = writeln!(s, " {} |", ns.join("/"));
             seen.push(key);
         }
-        let _ = writeln!(s, "\nA perfect model with correct errors has χ²_N = 1 and p̂ = 1/√2 ≈ 0.707.");
+        let _ = writeln!(
+            s,
+            "\nA perfect model with correct errors has χ²_N = 1 and p̂ = 1/√2 ≈ 0.707."
+        );
         s
     }
 }
@@ -498,7 +581,11 @@ mod tests {
             (5.0, 1.537_459_794_428_035e-12),
             (-1.0, 1.842_700_792_949_715),
         ] {
-            assert!((erfc(x) - want).abs() < 1e-13 * want.abs().max(1e-300) + 1e-16, "erfc({x}) = {}", erfc(x));
+            assert!(
+                (erfc(x) - want).abs() < 1e-13 * want.abs().max(1e-300) + 1e-16,
+                "erfc({x}) = {}",
+                erfc(x)
+            );
         }
     }
 }

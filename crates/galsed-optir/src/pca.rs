@@ -251,8 +251,8 @@ impl Pca {
         let (vals, u) = jacobi_eigh(bbt);
         let mut components = Array2::<f32>::zeros((n_components, p));
         let mut explained = Vec::with_capacity(n_components);
-        for c in 0..n_components {
-            let sigma = vals[c].max(0.0).sqrt();
+        for (c, &val) in vals.iter().enumerate().take(n_components) {
+            let sigma = val.max(0.0).sqrt();
             let mut v: Array1<f64> = bt.dot(&u.column(c));
             if sigma > 0.0 {
                 v /= sigma;
@@ -262,7 +262,7 @@ impl Pca {
                 v.mapv_inplace(|x| -x);
             }
             components.row_mut(c).assign(&v.mapv(|x| x as f32));
-            explained.push(vals[c].max(0.0) / (n - 1) as f64);
+            explained.push(val.max(0.0) / (n - 1) as f64);
         }
         let mut total = 0.0;
         for b in &blocks {

@@ -40,7 +40,10 @@ fn input_err(message: impl Into<String>) -> OptirError {
 }
 
 fn file_err(path: &Path, e: impl std::fmt::Display) -> OptirError {
-    OptirError::File { path: path.to_path_buf(), message: e.to_string() }
+    OptirError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Inputs of a predictor: one row per galaxy.
@@ -101,7 +104,10 @@ impl Features {
                 )));
             }
             if !self.offset[i].is_finite() {
-                return Err(input_err(format!("features: galaxy {i} has a non-finite offset ({})", self.offset[i])));
+                return Err(input_err(format!(
+                    "features: galaxy {i} has a non-finite offset ({})",
+                    self.offset[i]
+                )));
             }
         }
         Ok(())
@@ -110,7 +116,11 @@ impl Features {
     /// The paper's inputs: the latents of the normalised spectrum, log10 of the normalisation
     /// (median flux in rest 5300–5850 Å, [`crate::survey::normalisation`]) and the redshift;
     /// offset −2.5 log10(norm). With 6 latents, d = 8.
-    pub fn from_latents(latents: ArrayView2<f32>, norm: &[f64], redshift: &[f64]) -> Result<Self, OptirError> {
+    pub fn from_latents(
+        latents: ArrayView2<f32>,
+        norm: &[f64],
+        redshift: &[f64],
+    ) -> Result<Self, OptirError> {
         let (n, k) = latents.dim();
         if norm.len() != n || redshift.len() != n {
             return Err(input_err(format!(
@@ -159,7 +169,9 @@ impl Features {
             x[[i, 5]] = redshift[i] as f32;
             offset.push(u[2]);
         }
-        let names = ["u-g", "g-r", "r-i", "i-z", "r", "redshift"].map(String::from).to_vec();
+        let names = ["u-g", "g-r", "r-i", "i-z", "r", "redshift"]
+            .map(String::from)
+            .to_vec();
         Self::new(x, offset, names)
     }
 }
@@ -189,12 +201,18 @@ fn check_targets(
     }
     for &r in rows {
         if r >= f.len() {
-            return Err(input_err(format!("{what} row {r} is beyond the {} galaxies", f.len())));
+            return Err(input_err(format!(
+                "{what} row {r} is beyond the {} galaxies",
+                f.len()
+            )));
         }
         for b in 0..N_BANDS {
             let (y, s) = (wise[[r, b]], err[[r, b]]);
             if s.is_nan() {
-                return Err(input_err(format!("galaxy {r}: WISE band {} has a NaN error", b + 1)));
+                return Err(input_err(format!(
+                    "galaxy {r}: WISE band {} has a NaN error",
+                    b + 1
+                )));
             }
             if is_detected(s) && !(y.is_finite() && s > 0.0) {
                 return Err(input_err(format!(
@@ -214,8 +232,8 @@ fn standardisation(f: &Features, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
     let n = rows.len().max(1) as f64;
     let mut mean = vec![0.0; d];
     for &r in rows {
-        for j in 0..d {
-            mean[j] += f64::from(f.x[[r, j]]);
+        for (m, &v) in mean.iter_mut().zip(f.x.row(r)) {
+            *m += f64::from(v);
         }
     }
     mean.iter_mut().for_each(|m| *m /= n);
@@ -225,7 +243,11 @@ fn standardisation(f: &Features, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
             var[j] += (f64::from(f.x[[r, j]]) - mean[j]).powi(2);
         }
     }
-    let std = var.iter().map(|v| (v / n).sqrt()).map(|s| if s > 1e-12 { s } else { 1.0 }).collect();
+    let std = var
+        .iter()
+        .map(|v| (v / n).sqrt())
+        .map(|s| if s > 1e-12 { s } else { 1.0 })
+        .collect();
     (mean, std)
 }
 
@@ -240,10 +262,16 @@ fn target_scaling(
     let mut mean = [0.0; N_BANDS];
     let mut scale = [1.0; N_BANDS];
     for b in 0..N_BANDS {
-        let t: Vec<f64> =
-            rows.iter().filter(|&&r| is_detected(err[[r, b]])).map(|&r| wise[[r, b]] - f.offset[r]).collect();
+        let t: Vec<f64> = rows
+            .iter()
+            .filter(|&&r| is_detected(err[[r, b]]))
+            .map(|&r| wise[[r, b]] - f.offset[r])
+            .collect();
         if t.is_empty() {
-            return Err(input_err(format!("no training galaxy is detected in W{}", b + 1)));
+            return Err(input_err(format!(
+                "no training galaxy is detected in W{}",
+                b + 1
+            )));
         }
         let m = t.iter().sum::<f64>() / t.len() as f64;
         let s = (t.iter().map(|v| (v - m).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
@@ -264,14 +292,22 @@ pub trait WisePredictor {
 fn check_dim(f: &Features, d: usize) -> Result<(), OptirError> {
     f.check()?;
     if f.dim() != d {
-        return Err(input_err(format!("the model takes {d} inputs but the features have {}", f.dim())));
+        return Err(input_err(format!(
+            "the model takes {d} inputs but the features have {}",
+            f.dim()
+        )));
     }
     Ok(())
 }
 
 /// The paper's Gaussian negative log-likelihood per galaxy (½ ln σ² + ½ ((y − ŷ)/σ)² summed over
 /// the detected bands), averaged over `rows`; the constant ½ ln 2π per band is left out.
-pub fn gaussian_nll(pred: ArrayView2<f64>, wise: ArrayView2<f64>, err: ArrayView2<f64>, rows: &[usize]) -> f64 {
+pub fn gaussian_nll(
+    pred: ArrayView2<f64>,
+    wise: ArrayView2<f64>,
+    err: ArrayView2<f64>,
+    rows: &[usize],
+) -> f64 {
     let mut sum = 0.0;
     for &r in rows {
         for b in 0..N_BANDS {
@@ -307,7 +343,14 @@ pub struct MlpConfig {
 
 impl Default for MlpConfig {
     fn default() -> Self {
-        Self { hidden: vec![20, 20], epochs: 500, batch_size: 256, learning_rate: 1e-3, patience: 30, seed: 0 }
+        Self {
+            hidden: vec![20, 20],
+            epochs: 500,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            patience: 30,
+            seed: 0,
+        }
     }
 }
 
@@ -391,7 +434,10 @@ impl Net {
                     }
                 }
                 Linear {
-                    weight: Param::from_tensor(Tensor::from_data(TensorData::new(wt, [l.d_in, l.d_out]), device)),
+                    weight: Param::from_tensor(Tensor::from_data(
+                        TensorData::new(wt, [l.d_in, l.d_out]),
+                        device,
+                    )),
                     bias: Some(Param::from_tensor(Tensor::from_data(
                         TensorData::new(l.bias.clone(), [l.d_out]),
                         device,
@@ -414,15 +460,25 @@ impl Net {
                         weight[o * d_in + i] = wt[i * d_out + o];
                     }
                 }
-                let bias = l.bias.as_ref().map_or_else(|| vec![0.0; d_out], |b| to_f32s(b.val()));
-                Dense { d_in, d_out, weight, bias }
+                let bias = l
+                    .bias
+                    .as_ref()
+                    .map_or_else(|| vec![0.0; d_out], |b| to_f32s(b.val()));
+                Dense {
+                    d_in,
+                    d_out,
+                    weight,
+                    bias,
+                }
             })
             .collect()
     }
 }
 
 fn to_f32s<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec::<f32>().expect("galsed tensors are float32")
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("galsed tensors are float32")
 }
 
 /// PyTorch's `nn.Linear` default initialisation: weight and bias ~ U(−1/√d_in, 1/√d_in).
@@ -436,11 +492,18 @@ fn init_layers(d: usize, hidden: &[usize], rng: &mut ChaCha8Rng) -> Vec<Dense> {
             let (d_in, d_out) = (w[0], w[1]);
             let bound = 1.0 / (d_in as f64).sqrt();
             let mut draw = |n: usize| -> Vec<f32> {
-                (0..n).map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32).collect()
+                (0..n)
+                    .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32)
+                    .collect()
             };
             let weight = draw(d_in * d_out);
             let bias = draw(d_out);
-            Dense { d_in, d_out, weight, bias }
+            Dense {
+                d_in,
+                d_out,
+                weight,
+                bias,
+            }
         })
         .collect()
 }
@@ -453,7 +516,11 @@ fn forward_dense(layers: &[Dense], x: &[f64]) -> Vec<f64> {
         let mut out = l.bias.iter().map(|&b| f64::from(b)).collect::<Vec<_>>();
         for (o, v) in out.iter_mut().enumerate() {
             let w = &l.weight[o * l.d_in..(o + 1) * l.d_in];
-            *v += w.iter().zip(&h).map(|(&a, &b)| f64::from(a) * b).sum::<f64>();
+            *v += w
+                .iter()
+                .zip(&h)
+                .map(|(&a, &b)| f64::from(a) * b)
+                .sum::<f64>();
             if k < last {
                 *v = v.max(0.0);
             }
@@ -474,7 +541,10 @@ fn mix(mut z: u64) -> u64 {
 impl MlpPredictor {
     /// Number of trainable parameters (684 for 8 inputs and the default [20, 20]).
     pub fn n_parameters(&self) -> usize {
-        self.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
+        self.layers
+            .iter()
+            .map(|l| l.weight.len() + l.bias.len())
+            .sum()
     }
 
     /// Parameters of a network with `d` inputs and `hidden` layers.
@@ -504,7 +574,14 @@ impl MlpPredictor {
         let (y_mean, y_scale) = target_scaling(features, wise, wise_err, rows)?;
         let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed));
         let layers = init_layers(features.dim(), &config.hidden, &mut rng);
-        Ok(Self { x_mean, x_std, y_mean, y_scale, layers, config: config.clone() })
+        Ok(Self {
+            x_mean,
+            x_std,
+            y_mean,
+            y_scale,
+            layers,
+            config: config.clone(),
+        })
     }
 
     /// Standardised inputs of `rows`, row-major f32.
@@ -512,7 +589,9 @@ impl MlpPredictor {
         let d = f.dim();
         let mut out = Vec::with_capacity(rows.len() * d);
         for &r in rows {
-            out.extend((0..d).map(|j| ((f64::from(f.x[[r, j]]) - self.x_mean[j]) / self.x_std[j]) as f32));
+            out.extend(
+                (0..d).map(|j| ((f64::from(f.x[[r, j]]) - self.x_mean[j]) / self.x_std[j]) as f32),
+            );
         }
         out
     }
@@ -533,7 +612,10 @@ impl MlpPredictor {
             return Err(input_err("epochs and batch size must be at least 1"));
         }
         if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
-            return Err(input_err(format!("learning rate {} must be positive", config.learning_rate)));
+            return Err(input_err(format!(
+                "learning rate {} must be positive",
+                config.learning_rate
+            )));
         }
         if valid_rows.is_empty() {
             return Err(input_err("no validation galaxies"));
@@ -551,7 +633,8 @@ impl MlpPredictor {
             for b in 0..N_BANDS {
                 let s = wise_err[[r, b]];
                 if is_detected(s) {
-                    let t = (wise[[r, b]] - features.offset[r] - model.y_mean[b]) / model.y_scale[b];
+                    let t =
+                        (wise[[r, b]] - features.offset[r] - model.y_mean[b]) / model.y_scale[b];
                     t_all[k * N_BANDS + b] = t as f32;
                     w_all[k * N_BANDS + b] = (model.y_scale[b] / s).powi(2) as f32;
                 }
@@ -574,7 +657,9 @@ impl MlpPredictor {
         let mut order: Vec<usize> = (0..n).collect();
         for epoch in 0..config.epochs {
             let start = std::time::Instant::now();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(mix(config.seed) ^ (epoch as u64 + 1))));
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
+                mix(config.seed) ^ (epoch as u64 + 1)
+            )));
             let mut sum = 0.0;
             for rows in order.chunks(config.batch_size) {
                 let x = gather(&x_all, d, rows, &device);
@@ -651,7 +736,10 @@ impl MlpPredictor {
         let m: Self = load_json(path)?;
         let mut d_in = m.x_mean.len();
         if m.x_std.len() != d_in || m.layers.is_empty() {
-            return Err(file_err(path, "inconsistent MLP: standardisation or layers missing"));
+            return Err(file_err(
+                path,
+                "inconsistent MLP: standardisation or layers missing",
+            ));
         }
         for l in &m.layers {
             if l.d_in != d_in || l.weight.len() != l.d_in * l.d_out || l.bias.len() != l.d_out {
@@ -660,7 +748,10 @@ impl MlpPredictor {
             d_in = l.d_out;
         }
         if d_in != N_BANDS {
-            return Err(file_err(path, format!("the MLP predicts {d_in} values, not {N_BANDS}")));
+            return Err(file_err(
+                path,
+                format!("the MLP predicts {d_in} values, not {N_BANDS}"),
+            ));
         }
         Ok(m)
     }
@@ -704,14 +795,18 @@ pub struct LinearPredictor {
 /// if A is not (numerically) positive definite.
 pub fn cholesky_solve(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
     let n = b.len();
-    assert_eq!(a.len(), n * n, "cholesky_solve: matrix and vector sizes differ");
+    assert_eq!(
+        a.len(),
+        n * n,
+        "cholesky_solve: matrix and vector sizes differ"
+    );
     let scale = (0..n).map(|i| a[i * n + i].abs()).fold(0.0f64, f64::max);
     let mut l = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
             let s: f64 = a[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
             if i == j {
-                if !(s > 1e-13 * scale) || !s.is_finite() {
+                if !(s > 1e-13 * scale && s.is_finite()) {
                     return None;
                 }
                 l[i * n + i] = s.sqrt();
@@ -773,7 +868,10 @@ impl LinearPredictor {
                 }
             }
             if n_det == 0 {
-                return Err(input_err(format!("no training galaxy is detected in W{}", b + 1)));
+                return Err(input_err(format!(
+                    "no training galaxy is detected in W{}",
+                    b + 1
+                )));
             }
             if n_det < p {
                 return Err(input_err(format!(
@@ -787,11 +885,18 @@ impl LinearPredictor {
                 }
             }
             let c = cholesky_solve(&ata, &atb).ok_or_else(|| {
-                input_err(format!("W{}: the normal equations are singular (degenerate inputs)", b + 1))
+                input_err(format!(
+                    "W{}: the normal equations are singular (degenerate inputs)",
+                    b + 1
+                ))
             })?;
             coef.push(c);
         }
-        Ok(Self { x_mean, x_std, coef })
+        Ok(Self {
+            x_mean,
+            x_std,
+            coef,
+        })
     }
 
     /// Writes the model as JSON.
@@ -803,7 +908,8 @@ impl LinearPredictor {
     pub fn load(path: &Path) -> Result<Self, OptirError> {
         let m: Self = load_json(path)?;
         let d = m.x_mean.len();
-        if m.x_std.len() != d || m.coef.len() != N_BANDS || m.coef.iter().any(|c| c.len() != d + 1) {
+        if m.x_std.len() != d || m.coef.len() != N_BANDS || m.coef.iter().any(|c| c.len() != d + 1)
+        {
             return Err(file_err(path, "inconsistent linear model shapes"));
         }
         Ok(m)
@@ -823,7 +929,8 @@ impl WisePredictor for LinearPredictor {
                 let c = &self.coef[b];
                 let mut v = features.offset[r] + c[0];
                 for j in 0..d {
-                    v += c[j + 1] * (f64::from(features.x[[r, j]]) - self.x_mean[j]) / self.x_std[j];
+                    v +=
+                        c[j + 1] * (f64::from(features.x[[r, j]]) - self.x_mean[j]) / self.x_std[j];
                 }
                 out[[r, b]] = v;
             }

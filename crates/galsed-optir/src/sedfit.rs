@@ -25,6 +25,7 @@ use galsed_emulator::{Component, Starduster};
 use galsed_fit::fit::{FitConfig, OptimizerMethod, SamplerMethod, fit_galaxy};
 use galsed_fit::likelihood::{Likelihood, LikelihoodSettings, Measurement, Observations};
 use galsed_fit::params::{DEFAULT_N_SUB, MhConfig, ParamConfig, Parametrization, SfhConfig};
+use galsed_fit::optim::Objective;
 use galsed_fit::posterior::Posterior;
 use galsed_fit::derived::Analyzer;
 use ndarray::{Array2, ArrayView1};
@@ -210,7 +211,8 @@ pub fn fit_and_predict(
     if settings.steps > 0 {
         config.sampler.method = SamplerMethod::Ensemble;
         let e = &mut config.sampler.ensemble;
-        e.n_walkers = Some(settings.walkers);
+        // The ensemble needs at least 2·dim walkers.
+        e.n_walkers = Some(settings.walkers.max(2 * post.bounds().len() + 2));
         e.n_steps = settings.steps;
         e.until_converged = false;
         e.seed = settings.seed;

@@ -103,10 +103,10 @@ impl SpenderConfig {
     /// 64/128/256 onto a rest grid of step 3·10⁻⁴ in log10 λ (1661 pixels, ≈ 3 SDSS pixels;
     /// the linear interpolation onto the observed pixels restores the observed sampling).
     ///
-    /// Measured with the Flex backend on the shared 2-core machine, batches of 64 spectra of
-    /// 3840 pixels: ≈ 0.19 s per training step, ≈ 1.7 min per epoch of 35,000 spectra
-    /// (16/32/64 channels: 0.35–0.56 s per step, 3–5 min per epoch; [`SpenderConfig::paper`]:
-    /// ≈ 10 s per step, ≈ 90 min per epoch).
+    /// Measured with the Flex backend on the shared (busy) 2-core machine, batches of 64 spectra
+    /// of 3840 pixels: 0.19–0.27 s per training step, 1.7–2.4 min per epoch of 35,000 spectra
+    /// (16/32/64 channels: 0.35–0.58 s per step, 3–5 min per epoch; [`SpenderConfig::paper`]:
+    /// 10–12 s per step, 90–110 min per epoch).
     pub fn cpu() -> Self {
         Self {
             channels: [8, 16, 32],
@@ -139,7 +139,7 @@ impl SpenderConfig {
 
     /// Checks the sizes.
     pub fn check(&self) -> Result<(), OptirError> {
-        if self.channels.contains(&0) || self.channels[2] % 2 != 0 {
+        if self.channels.contains(&0) || !self.channels[2].is_multiple_of(2) {
             return Err(input_err(format!(
                 "spender channels {:?}: all must be positive and the last even",
                 self.channels
@@ -200,12 +200,13 @@ pub struct TrainSettings {
     pub schedule: OneCycleConfig,
 }
 
-/// Defaults for [`SpenderConfig::cpu`]: 10 epochs of batches of 64 (≈ 17 min for 35,000
-/// training spectra on two cores), peak learning rate 3·10⁻³, patience 3.
+/// Defaults for [`SpenderConfig::cpu`]: 8 epochs of batches of 64 (14–19 min for 35,000
+/// training spectra on two cores, less for the 24,500 of a 70 % split), peak learning rate
+/// 3·10⁻³, patience 3.
 impl Default for TrainSettings {
     fn default() -> Self {
         Self {
-            epochs: 10,
+            epochs: 8,
             batch_size: 64,
             learning_rate: 3e-3,
             seed: 0,

@@ -1,6 +1,8 @@
 //! The WISE predictors and the evaluation metrics on synthetic data with known truth.
 
-use galsed_optir::evaluate::{self, MethodResult, P_HAT_PERFECT, Subset, band_stats, normal_cdf, pp_curve};
+use galsed_optir::evaluate::{
+    self, MethodResult, P_HAT_PERFECT, Subset, band_stats, normal_cdf, pp_curve,
+};
 use galsed_optir::predictor::{Features, LinearPredictor, MlpConfig, MlpPredictor, WisePredictor};
 use galsed_optir::survey::UNDETECTED_SIGMA;
 use ndarray::{Array2, array};
@@ -21,14 +23,25 @@ struct Synthetic {
 fn nonlinear(x: &[f64], z: f64, b: usize) -> f64 {
     let a = [1.0, 0.8, 0.5, 0.3][b];
     let c = [0.6, 0.4, 0.9, 1.2][b];
-    12.0 + b as f64 + a * x[0] + c * (1.5 * x[1]).tanh() + 0.4 * (x[2] - 0.5).max(0.0) - 0.3 * x[3] * c + 3.0 * z
+    12.0 + b as f64 + a * x[0] + c * (1.5 * x[1]).tanh() + 0.4 * (x[2] - 0.5).max(0.0)
+        - 0.3 * x[3] * c
+        + 3.0 * z
 }
 
 fn linear(x: &[f64], z: f64, b: usize) -> f64 {
-    12.0 + b as f64 + (0..6).map(|j| (j as f64 - 2.5) * 0.1 * (b + 1) as f64 * x[j]).sum::<f64>() + 2.0 * z
+    12.0 + b as f64
+        + (0..6)
+            .map(|j| (j as f64 - 2.5) * 0.1 * (b + 1) as f64 * x[j])
+            .sum::<f64>()
+        + 2.0 * z
 }
 
-fn synthetic(n: usize, seed: u64, truth_fn: fn(&[f64], f64, usize) -> f64, noise: bool) -> Synthetic {
+fn synthetic(
+    n: usize,
+    seed: u64,
+    truth_fn: fn(&[f64], f64, usize) -> f64,
+    noise: bool,
+) -> Synthetic {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let gauss = Normal::new(0.0, 1.0).unwrap();
     let u01 = Uniform::new(0.0, 1.0).unwrap();
@@ -61,14 +74,24 @@ fn synthetic(n: usize, seed: u64, truth_fn: fn(&[f64], f64, usize) -> f64, noise
             };
             if detected {
                 err[[i, b]] = s;
-                wise[[i, b]] = truth[[i, b]] + if noise { s * gauss.sample(&mut rng) } else { 0.0 };
+                wise[[i, b]] = truth[[i, b]]
+                    + if noise {
+                        s * gauss.sample(&mut rng)
+                    } else {
+                        0.0
+                    };
             } else {
                 err[[i, b]] = UNDETECTED_SIGMA;
                 wise[[i, b]] = 5.0 + 10.0 * u01.sample(&mut rng);
             }
         }
     }
-    Synthetic { features, truth, wise, err }
+    Synthetic {
+        features,
+        truth,
+        wise,
+        err,
+    }
 }
 
 fn split_rows(n: usize) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
@@ -79,7 +102,14 @@ fn split_rows(n: usize) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
 }
 
 fn fast_config(seed: u64, epochs: usize) -> MlpConfig {
-    MlpConfig { epochs, batch_size: 128, learning_rate: 3e-3, patience: 40, seed, ..MlpConfig::default() }
+    MlpConfig {
+        epochs,
+        batch_size: 128,
+        learning_rate: 3e-3,
+        patience: 40,
+        seed,
+        ..MlpConfig::default()
+    }
 }
 
 #[test]
@@ -121,13 +151,34 @@ fn mlp_reaches_the_noise_floor() {
             report.best_epoch
         );
         assert!(s.n > 150, "too few detections in W{}", s.band + 1);
-        assert!(s.chi2_n > 1.0 - tol_chi2 && s.chi2_n < 1.0 + tol_chi2 + 0.1, "W{} χ²_N = {}", s.band + 1, s.chi2_n);
-        assert!((s.p_hat - P_HAT_PERFECT).abs() < tol_p + 0.02, "W{} p̂ = {}", s.band + 1, s.p_hat);
+        assert!(
+            s.chi2_n > 1.0 - tol_chi2 && s.chi2_n < 1.0 + tol_chi2 + 0.1,
+            "W{} χ²_N = {}",
+            s.band + 1,
+            s.chi2_n
+        );
+        assert!(
+            (s.p_hat - P_HAT_PERFECT).abs() < tol_p + 0.02,
+            "W{} p̂ = {}",
+            s.band + 1,
+            s.p_hat
+        );
         // The truth is not linear: the linear baseline is clearly worse.
-        assert!(l.chi2_n > s.chi2_n + 0.2, "linear W{} χ²_N = {} vs MLP {}", s.band + 1, l.chi2_n, s.chi2_n);
+        assert!(
+            l.chi2_n > s.chi2_n + 0.2,
+            "linear W{} χ²_N = {} vs MLP {}",
+            s.band + 1,
+            l.chi2_n,
+            s.chi2_n
+        );
     }
     // Predictions close to the noise-free truth (RMS well below the smallest σ = 0.1).
-    let rms = (test.iter().map(|&r| (pred[[r, 0]] - d.truth[[r, 0]]).powi(2)).sum::<f64>() / test.len() as f64).sqrt();
+    let rms = (test
+        .iter()
+        .map(|&r| (pred[[r, 0]] - d.truth[[r, 0]]).powi(2))
+        .sum::<f64>()
+        / test.len() as f64)
+        .sqrt();
     assert!(rms < 0.05, "RMS W1 error to the truth {rms}");
 }
 
@@ -140,7 +191,10 @@ fn linear_model_is_exact_for_a_linear_truth() {
     let pred = lin.predict(&d.features).unwrap();
     for &r in &test {
         for b in 0..4 {
-            assert!((pred[[r, b]] - d.truth[[r, b]]).abs() < 1e-8, "row {r} band {b}");
+            assert!(
+                (pred[[r, b]] - d.truth[[r, b]]).abs() < 1e-8,
+                "row {r} band {b}"
+            );
         }
     }
     // With noise it still is unbiased: χ²_N ≈ 1 on the test set.
@@ -150,7 +204,12 @@ fn linear_model_is_exact_for_a_linear_truth() {
     let pred = lin.predict(&d.features).unwrap();
     for s in band_stats(d.wise.view(), d.err.view(), pred.view(), &test).unwrap() {
         let tol = 4.0 * (2.0 / s.n as f64).sqrt() + 0.02;
-        assert!((s.chi2_n - 1.0).abs() < tol, "W{} χ²_N {}", s.band + 1, s.chi2_n);
+        assert!(
+            (s.chi2_n - 1.0).abs() < tol,
+            "W{} χ²_N {}",
+            s.band + 1,
+            s.chi2_n
+        );
     }
 }
 
@@ -171,8 +230,26 @@ fn undetected_values_do_not_influence_the_fits() {
     let l2 = LinearPredictor::fit(&d.features, wise2.view(), d.err.view(), &train).unwrap();
     assert_eq!(l1, l2);
     let cfg = fast_config(5, 4);
-    let (m1, r1) = MlpPredictor::fit(&d.features, d.wise.view(), d.err.view(), &train, &valid, &cfg, &mut |_| {}).unwrap();
-    let (m2, r2) = MlpPredictor::fit(&d.features, wise2.view(), d.err.view(), &train, &valid, &cfg, &mut |_| {}).unwrap();
+    let (m1, r1) = MlpPredictor::fit(
+        &d.features,
+        d.wise.view(),
+        d.err.view(),
+        &train,
+        &valid,
+        &cfg,
+        &mut |_| {},
+    )
+    .unwrap();
+    let (m2, r2) = MlpPredictor::fit(
+        &d.features,
+        wise2.view(),
+        d.err.view(),
+        &train,
+        &valid,
+        &cfg,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(m1, m2);
     assert_eq!(r1.best_valid_nll, r2.best_valid_nll);
 }
@@ -183,14 +260,25 @@ fn mlp_is_seeded_and_saves() {
     let d = synthetic(n, 6, nonlinear, true);
     let (train, valid, _) = split_rows(n);
     let fit = |seed| {
-        MlpPredictor::fit(&d.features, d.wise.view(), d.err.view(), &train, &valid, &fast_config(seed, 5), &mut |_| {})
-            .unwrap()
+        MlpPredictor::fit(
+            &d.features,
+            d.wise.view(),
+            d.err.view(),
+            &train,
+            &valid,
+            &fast_config(seed, 5),
+            &mut |_| {},
+        )
+        .unwrap()
     };
     let (a, ra) = fit(11);
     let (b, rb) = fit(11);
     let (c, _) = fit(12);
     assert_eq!(a, b, "same seed, different weights");
-    assert_eq!(ra.history.iter().map(|h| h.valid_nll).collect::<Vec<_>>(), rb.history.iter().map(|h| h.valid_nll).collect::<Vec<_>>());
+    assert_eq!(
+        ra.history.iter().map(|h| h.valid_nll).collect::<Vec<_>>(),
+        rb.history.iter().map(|h| h.valid_nll).collect::<Vec<_>>()
+    );
     assert_ne!(a.layers, c.layers);
     assert_eq!(MlpPredictor::count_parameters(8, &[20, 20]), 684);
     assert_eq!(a.n_parameters(), 684);
@@ -200,19 +288,37 @@ fn mlp_is_seeded_and_saves() {
     a.save(&path).unwrap();
     let a2 = MlpPredictor::load(&path).unwrap();
     assert_eq!(a, a2);
-    assert_eq!(a.predict(&d.features).unwrap(), a2.predict(&d.features).unwrap());
+    assert_eq!(
+        a.predict(&d.features).unwrap(),
+        a2.predict(&d.features).unwrap()
+    );
 
     let lin = LinearPredictor::fit(&d.features, d.wise.view(), d.err.view(), &train).unwrap();
     let lpath = dir.path().join("linear.json");
     lin.save(&lpath).unwrap();
     let lin2 = LinearPredictor::load(&lpath).unwrap();
-    assert_eq!(lin.predict(&d.features).unwrap(), lin2.predict(&d.features).unwrap());
+    assert_eq!(
+        lin.predict(&d.features).unwrap(),
+        lin2.predict(&d.features).unwrap()
+    );
     // A linear model is not an MLP.
     assert!(MlpPredictor::load(&lpath).is_err());
 
     // Other hidden sizes.
-    let cfg = MlpConfig { hidden: vec![7], ..fast_config(1, 2) };
-    let (m, _) = MlpPredictor::fit(&d.features, d.wise.view(), d.err.view(), &train, &valid, &cfg, &mut |_| {}).unwrap();
+    let cfg = MlpConfig {
+        hidden: vec![7],
+        ..fast_config(1, 2)
+    };
+    let (m, _) = MlpPredictor::fit(
+        &d.features,
+        d.wise.view(),
+        d.err.view(),
+        &train,
+        &valid,
+        &cfg,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(m.n_parameters(), 8 * 7 + 7 + 7 * 4 + 4);
 }
 
@@ -221,7 +327,9 @@ fn bad_inputs_are_refused() {
     let lat = Array2::<f32>::zeros((3, 6));
     let mut bad = lat.clone();
     bad[[1, 2]] = f32::NAN;
-    let e = Features::from_latents(bad.view(), &[1.0; 3], &[0.1; 3]).unwrap_err().to_string();
+    let e = Features::from_latents(bad.view(), &[1.0; 3], &[0.1; 3])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("galaxy 1") && e.contains("column 2"), "{e}");
     assert!(Features::from_latents(lat.view(), &[1.0; 2], &[0.1; 3]).is_err());
     assert!(Features::from_latents(lat.view(), &[1.0, -1.0, 1.0], &[0.1; 3]).is_err());
@@ -239,17 +347,43 @@ fn bad_inputs_are_refused() {
     let mut w = d.wise.clone();
     let r = train[0];
     w[[r, 0]] = f64::NAN;
-    let e = LinearPredictor::fit(&d.features, w.view(), d.err.view(), &train).unwrap_err().to_string();
-    assert!(e.contains(&format!("galaxy {r}")) && e.contains("W1"), "{e}");
-    assert!(MlpPredictor::fit(&d.features, w.view(), d.err.view(), &train, &valid, &fast_config(0, 1), &mut |_| {}).is_err());
+    let e = LinearPredictor::fit(&d.features, w.view(), d.err.view(), &train)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("galaxy {r}")) && e.contains("W1"),
+        "{e}"
+    );
+    assert!(
+        MlpPredictor::fit(
+            &d.features,
+            w.view(),
+            d.err.view(),
+            &train,
+            &valid,
+            &fast_config(0, 1),
+            &mut |_| {}
+        )
+        .is_err()
+    );
     // No detection in W4.
     let mut e4 = d.err.clone();
     e4.column_mut(3).fill(UNDETECTED_SIGMA);
-    let e = LinearPredictor::fit(&d.features, d.wise.view(), e4.view(), &train).unwrap_err().to_string();
-    assert!(e.contains("W4"), "{e}");
-    let e = MlpPredictor::fit(&d.features, d.wise.view(), e4.view(), &train, &valid, &fast_config(0, 1), &mut |_| {})
+    let e = LinearPredictor::fit(&d.features, d.wise.view(), e4.view(), &train)
         .unwrap_err()
         .to_string();
+    assert!(e.contains("W4"), "{e}");
+    let e = MlpPredictor::fit(
+        &d.features,
+        d.wise.view(),
+        e4.view(),
+        &train,
+        &valid,
+        &fast_config(0, 1),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("W4"), "{e}");
     // Predicting from features of another width.
     let lin = LinearPredictor::fit(&d.features, d.wise.view(), d.err.view(), &train).unwrap();
@@ -258,21 +392,35 @@ fn bad_inputs_are_refused() {
 
 #[test]
 fn metrics_match_hand_computed_values() {
-    let wise = array![[10.0, 11.0, 12.0, 13.0], [10.0, 11.0, 12.0, 13.0], [10.0, 11.0, 12.0, 13.0]];
+    let wise = array![
+        [10.0, 11.0, 12.0, 13.0],
+        [10.0, 11.0, 12.0, 13.0],
+        [10.0, 11.0, 12.0, 13.0]
+    ];
     let s = UNDETECTED_SIGMA;
     let err = array![[0.1, 0.2, s, 0.5], [0.1, 0.2, s, 0.5], [s, 0.2, s, s]];
-    let pred = array![[10.1, 11.0, 0.0, 13.5], [9.8, 11.4, 99.0, 12.0], [f64::NAN, 11.2, f64::NAN, f64::NAN]];
+    let pred = array![
+        [10.1, 11.0, 0.0, 13.5],
+        [9.8, 11.4, 99.0, 12.0],
+        [f64::NAN, 11.2, f64::NAN, f64::NAN]
+    ];
     let st = band_stats(wise.view(), err.view(), pred.view(), &[0, 1, 2]).unwrap();
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     // W1: χ = 1, −2.
     assert_eq!(st[0].n, 2);
     assert!(close(st[0].chi[0], 1.0) && close(st[0].chi[1], -2.0));
     assert!(close(st[0].chi2_n, 2.5));
-    assert!(close(st[0].p_hat, ((-0.5f64).exp() + (-2.0f64).exp()) / 2.0));
+    assert!(close(
+        st[0].p_hat,
+        ((-0.5f64).exp() + (-2.0f64).exp()) / 2.0
+    ));
     // W2: χ = 0, 2, 1.
     assert_eq!(st[1].n, 3);
     assert!(close(st[1].chi2_n, 5.0 / 3.0));
-    assert!(close(st[1].p_hat, (1.0 + (-2.0f64).exp() + (-0.5f64).exp()) / 3.0));
+    assert!(close(
+        st[1].p_hat,
+        (1.0 + (-2.0f64).exp() + (-0.5f64).exp()) / 3.0
+    ));
     // W3: nothing detected.
     assert_eq!(st[2].n, 0);
     assert!(st[2].chi2_n.is_nan());
@@ -294,7 +442,15 @@ fn metrics_match_hand_computed_values() {
     p2[[0, 1]] = f64::NAN;
     assert!(band_stats(wise.view(), err.view(), p2.view(), &[0]).is_err());
     assert!(band_stats(wise.view(), err.view(), pred.view(), &[3]).is_err());
-    assert!(band_stats(wise.view(), err.slice(ndarray::s![.., ..3]), pred.view(), &[0]).is_err());
+    assert!(
+        band_stats(
+            wise.view(),
+            err.slice(ndarray::s![.., ..3]),
+            pred.view(),
+            &[0]
+        )
+        .is_err()
+    );
 
     // Colour–colour: only rows 0 and 1 are detected in W1–W3? No: W3 is never detected.
     let cc = evaluate::colour_colour(wise.view(), err.view(), pred.view(), &[0, 1, 2]).unwrap();
@@ -307,12 +463,26 @@ fn metrics_match_hand_computed_values() {
 
     // The report: long format, CSV and Markdown.
     let subsets = vec![
-        Subset { name: "all".into(), description: "all".into(), rows: vec![0, 1, 2] },
-        Subset { name: "first".into(), description: "row 0".into(), rows: vec![0] },
+        Subset {
+            name: "all".into(),
+            description: "all".into(),
+            rows: vec![0, 1, 2],
+        },
+        Subset {
+            name: "first".into(),
+            description: "row 0".into(),
+            rows: vec![0],
+        },
     ];
     let methods = vec![
-        MethodResult { name: "model".into(), predictions: pred.clone() },
-        MethodResult { name: "truth".into(), predictions: wise.clone() },
+        MethodResult {
+            name: "model".into(),
+            predictions: pred.clone(),
+        },
+        MethodResult {
+            name: "truth".into(),
+            predictions: wise.clone(),
+        },
     ];
     let rep = evaluate::evaluate_subsets(wise.view(), err.view(), &subsets, &methods).unwrap();
     assert_eq!(rep.rows.len(), 2 * 2 * 4);
@@ -324,13 +494,24 @@ fn metrics_match_hand_computed_values() {
     let path = dir.path().join("report.csv");
     rep.write_csv(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.starts_with("method,split,band,n,chi2_n,p_hat,pp_max_deviation\n"), "{text}");
+    assert!(
+        text.starts_with("method,split,band,n,chi2_n,p_hat,pp_max_deviation\n"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 17);
     let md = rep.to_markdown();
     assert!(md.contains("| model | all | 2.50 / "), "{md}");
-    assert_eq!(md.lines().filter(|l| l.starts_with("| model") || l.starts_with("| truth")).count(), 4);
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| model") || l.starts_with("| truth"))
+            .count(),
+        4
+    );
     // Predictions of the wrong shape.
-    let bad = vec![MethodResult { name: "bad".into(), predictions: Array2::zeros((2, 4)) }];
+    let bad = vec![MethodResult {
+        name: "bad".into(),
+        predictions: Array2::zeros((2, 4)),
+    }];
     assert!(evaluate::evaluate_subsets(wise.view(), err.view(), &subsets, &bad).is_err());
 }
 
@@ -354,9 +535,15 @@ fn dn4000_separates_red_from_blue_spectra() {
     let red = spec(2.0);
     let d = evaluate::dn4000(&loglam, red.view(), ivar.view(), z).unwrap();
     assert!((d - 2.0).abs() < 1e-4, "{d}");
-    assert_eq!(evaluate::star_forming_from_spectrum(&loglam, red.view(), ivar.view(), z), Some(false));
+    assert_eq!(
+        evaluate::star_forming_from_spectrum(&loglam, red.view(), ivar.view(), z),
+        Some(false)
+    );
     let blue = spec(1.2);
-    assert_eq!(evaluate::star_forming_from_spectrum(&loglam, blue.view(), ivar.view(), z), Some(true));
+    assert_eq!(
+        evaluate::star_forming_from_spectrum(&loglam, blue.view(), ivar.view(), z),
+        Some(true)
+    );
     // Masked break: not measurable.
     let none = ndarray::Array1::<f32>::zeros(loglam.len());
     assert_eq!(evaluate::dn4000(&loglam, blue.view(), none.view(), z), None);
