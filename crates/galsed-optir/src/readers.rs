@@ -840,7 +840,12 @@ mod fits {
             }
             let guard = guard();
             clear_messages();
-            let mut data = bytes.to_vec();
+            // CFITSIO's memory driver reads whole 2880-byte blocks and would read past the end
+            // of a buffer that is not a whole number of blocks (found by fuzzing): pad with
+            // zeros; `len` keeps the true size, against which the table sizes are checked.
+            let mut data = Vec::with_capacity(bytes.len().div_ceil(2880) * 2880);
+            data.extend_from_slice(bytes);
+            data.resize(bytes.len().div_ceil(2880) * 2880, 0);
             let mut mem = Box::new(Mem { ptr: data.as_mut_ptr().cast(), size: data.len(), _data: vec![] });
             mem._data = data;
             let mut f = Fits { ptr: ptr::null_mut(), len: bytes.len() as u64, _mem: None, _guard: guard };
