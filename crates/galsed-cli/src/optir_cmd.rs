@@ -25,6 +25,7 @@ use galsed_optir::survey_io::{read_survey, write_survey};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
+use crate::table::{Column, Table, write_table};
 use crate::{model, optir_attribution_plot, optir_plots, progress};
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +36,8 @@ pub enum OptirCommand {
     Import(ImportArgs),
     /// Train the encoders (autoencoder, PCA) and the WISE predictors on a survey's training split.
     Train(TrainArgs),
+    /// Latents of every galaxy (autoencoder and PCA), its normalisation and split, as a table.
+    Encode(EncodeArgs),
     /// Predict WISE for the test split with every method (and SED fits) and compare: tables, plots.
     Evaluate(EvaluateArgs),
     /// Multiscale occlusion attribution of the autoencoder + MLP on test galaxies.
@@ -48,6 +51,7 @@ pub fn run(cmd: &OptirCommand) -> Result<()> {
         OptirCommand::Simulate(a) => simulate_cmd(a),
         OptirCommand::Import(a) => import_cmd(a),
         OptirCommand::Train(a) => train_cmd(a),
+        OptirCommand::Encode(a) => encode_cmd(a),
         OptirCommand::Evaluate(a) => evaluate_cmd(a),
         OptirCommand::Occlude(a) => occlude_cmd(a),
         OptirCommand::Run(a) => run_all(a),
@@ -116,11 +120,24 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = AutoencoderSize::Cpu)]
     pub autoencoder: AutoencoderSize,
     /// Autoencoder epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = TrainSettings::default().epochs)]
     pub epochs: usize,
     /// Seed of the split and of every model's initial weights and batch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// Survey file.
+    #[arg(long, value_name = "FILE")]
+    pub survey: PathBuf,
+    /// Directory written by `galsed optir train`.
+    #[arg(long, value_name = "DIR")]
+    pub models: PathBuf,
+    /// Output table (.csv, .parquet or .fits).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -407,6 +424,41 @@ fn scatter(n: usize, rows: &[usize], p: &Array2<f64>) -> Array2<f64> {
     out
 }
 
+fn encode_cmd(a: &EncodeArgs) -> Result<()> {
+    let survey = read_survey(&a.survey)?;
+    let models = Models::load(&a.models)?;
+    let (flux, ivar, norm) = normalise(&survey.spectra, &survey.redshift)?;
+    let loglam = &survey.spectra.loglam;
+    let splits = split(survey.len(), models.seed);
+    let mut columns = vec![
+        Column::i64("id", survey.id.clone()),
+        Column::f64("redshift", survey.redshift.clone()),
+        Column::f64("norm", norm),
+        Column::str(
+            "split",
+            splits
+                .iter()
+                .map(|s| match s {
+                    Split::Train => "train",
+                    Split::Validation => "validation",
+                    Split::Test => "test",
+                })
+                .map(String::from)
+                .collect(),
+        ),
+    ];
+    let encoders: [(&str, &dyn SpectrumEncoder); 2] = [("ae", &models.autoencoder), ("pca", &models.pca)];
+    for (prefix, enc) in encoders {
+        let latents = encode_all(enc, loglam, &flux, &ivar, &survey.redshift)?;
+        for (j, col) in latents.columns().into_iter().enumerate() {
+            columns.push(Column::f64(format!("{prefix}_latent{j}"), col.iter().map(|&v| f64::from(v)).collect()));
+        }
+    }
+    write_table(&a.output, &Table::new(columns)?)?;
+    println!("wrote {} ({} galaxies)", a.output.display(), survey.len());
+    Ok(())
+}
+
 fn evaluate_cmd(a: &EvaluateArgs) -> Result<()> {
     let survey = read_survey(&a.survey)?;
     let models = Models::load(&a.models)?;
@@ -553,12 +605,12 @@ fn write_attribution(out: &Path, stacks: &[(&str, usize, RestStack)]) -> Result<
     let mut w = csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
     w.write_record(["rest_wavelength_angstrom", "class", "band", "mean_delta_chi", "n_galaxies"])?;
     for (name, _, s) in stacks {
-        for b in 0..4 {
+        for (b, band) in WISE_BANDS.iter().enumerate() {
             for (j, &l) in s.loglam_rest.iter().enumerate() {
                 w.write_record([
                     format!("{:.3}", 10f64.powf(l)),
                     name.to_string(),
-                    WISE_BANDS[b].to_string(),
+                    band.to_string(),
                     s.mean[[b, j]].to_string(),
                     s.count[[b, j]].to_string(),
                 ])?;
@@ -605,7 +657,8 @@ fn run_all(a: &RunArgs) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let quick = a.preset == Preset::Quick;
     let sim = SimulateConfig { n_galaxies: if quick { 1500 } else { 50_000 }, seed: a.seed, ..SimulateConfig::default() };
-    let train = TrainSettings { epochs: if quick { 2 } else { 10 }, seed: a.seed, ..TrainSettings::default() };
+    let defaults = TrainSettings::default();
+    let train = TrainSettings { epochs: if quick { 2 } else { defaults.epochs }, seed: a.seed, ..defaults };
     let sed_fits = if quick { 6 } else { 300 };
     let fit_settings = if quick {
         SedFitSettings { particles: 16, iterations: 60, restarts: 1, walkers: 24, steps: 60, draws: 50, seed: a.seed, ..SedFitSettings::default() }

@@ -105,6 +105,17 @@ fn the_quick_pipeline_runs_end_to_end_and_trains_reproducibly() {
     let timings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("timings.json")).unwrap()).unwrap();
     assert_eq!(timings["galaxies"], 1500);
 
+    // Latents of every galaxy as a table.
+    let latents = tmp.path().join("latents.csv");
+    ok(galsed(
+        tmp.path(),
+        &["optir", "encode", "--survey", run.join("survey.h5").to_str().unwrap(), "--models", run.join("models").to_str().unwrap(), "-o", latents.to_str().unwrap()],
+    ));
+    let table = std::fs::read_to_string(&latents).unwrap();
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("ae_latent5") && header.contains("pca_latent0") && header.contains("split"), "{header}");
+    assert_eq!(table.lines().count(), 1501);
+
     // Training again from the same survey and seed gives the same models: the autoencoder's
     // weights bit for bit (its file also holds burn's random parameter ids), the rest byte for byte.
     let again = tmp.path().join("again");

@@ -52,3 +52,13 @@ pub trait SpectrumEncoder {
         redshift: &[f64],
     ) -> Result<ndarray::Array2<f32>, OptirError>;
 }
+
+/// An [`OptirError::Input`].
+pub(crate) fn input_err(message: impl Into<String>) -> OptirError {
+    OptirError::Input(message.into())
+}
+
+/// An [`OptirError::File`] about `path`.
+pub(crate) fn file_err(path: &std::path::Path, message: impl std::fmt::Display) -> OptirError {
+    OptirError::File { path: path.to_path_buf(), message: message.to_string() }
+}

@@ -19,18 +19,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{OptirError, SpectrumEncoder};
+use crate::{OptirError, SpectrumEncoder, file_err, input_err};
 
-fn input_err(message: impl Into<String>) -> OptirError {
-    OptirError::Input(message.into())
-}
 
-fn file_err(path: &Path, message: impl std::fmt::Display) -> OptirError {
-    OptirError::File {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
 
 /// Rows per block of the streamed products.
 const BLOCK: usize = 2048;

@@ -29,22 +29,13 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::OptirError;
+use crate::{OptirError, file_err, input_err};
 use crate::survey::UNDETECTED_SIGMA;
 
 /// Number of predicted bands (W1–W4).
 pub const N_BANDS: usize = 4;
 
-fn input_err(message: impl Into<String>) -> OptirError {
-    OptirError::Input(message.into())
-}
 
-fn file_err(path: &Path, e: impl std::fmt::Display) -> OptirError {
-    OptirError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
 
 /// Inputs of a predictor: one row per galaxy.
 #[derive(Debug, Clone, PartialEq)]

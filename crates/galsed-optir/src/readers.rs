@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
-use crate::OptirError;
+use crate::{OptirError, file_err};
 use crate::survey::{self, LOGLAM_START, LOGLAM_STEP, N_PIX, NODATA, Spectra, Survey, UNDETECTED_SIGMA, WISE_DEPTH_5SIGMA};
 
 /// Largest distance of an SDSS pixel from the survey grid, in log10 λ (1 % of a pixel); float32
@@ -102,9 +102,6 @@ pub enum MissingWise {
     Drop,
 }
 
-fn file_err(path: &Path, message: impl Into<String>) -> OptirError {
-    OptirError::File { path: path.to_path_buf(), message: message.into() }
-}
 
 // ---- SDSS spec-lite --------------------------------------------------------------------------
 

@@ -337,7 +337,7 @@ fn check_config(cfg: &SimulateConfig) -> Result<(), OptirError> {
             cfg.wise_n_exp, cfg.wise_depth_n_exp
         ));
     }
-    if cfg.wise_floor.iter().any(|f| !(*f >= 0.0)) || cfg.wise_depth_5sigma.iter().any(|d| !d.is_finite()) {
+    if cfg.wise_floor.iter().any(|f| f.is_nan() || *f < 0.0) || cfg.wise_depth_5sigma.iter().any(|d| !d.is_finite()) {
         return bad("WISE floors must be ≥ 0 and depths finite".into());
     }
     if cfg.candidates_per_chunk == 0 {
@@ -709,10 +709,10 @@ impl<'a> Context<'a> {
         let tau_b = rng.random_range(0.3..1.2) * 1e9;
 
         let mut mass_d = self.delayed_tau(t_d, tau_d, SFR_TIME, m_d - sfr_d * SFR_TIME);
-        for j in 0..6 {
+        for (j, m) in mass_d.iter_mut().enumerate() {
             let lo = if j == 0 { 0.0 } else { self.tau_edges[j] };
             let hi = self.tau_edges[j + 1];
-            mass_d[j] += sfr_d * (hi.min(SFR_TIME) - lo).max(0.0);
+            *m += sfr_d * (hi.min(SFR_TIME) - lo).max(0.0);
         }
         let mass_b = self.delayed_tau(t_b, tau_b, 0.0, m_b);
         // The bulge's own 10⁸-yr star formation (tiny): its delayed-τ mass younger than 10⁸ yr.
@@ -744,7 +744,7 @@ impl<'a> Context<'a> {
             unit(l_norm.log10(), 6.0, 14.0),
             2.0 * b_to_t - 1.0,
         ];
-        if gp.iter().any(|u| !(u.abs() <= 1.0)) {
+        if gp.iter().any(|u| u.is_nan() || u.abs() > 1.0) {
             return None;
         }
         let distmod = 5.0 * interp_uniform(self.dl_z0, self.dl_h, &self.dl_mpc, z).log10() + 25.0;

@@ -57,18 +57,9 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{OptirError, SpectrumEncoder};
+use crate::{OptirError, SpectrumEncoder, file_err, input_err};
 
-fn input_err(message: impl Into<String>) -> OptirError {
-    OptirError::Input(message.into())
-}
 
-fn file_err(path: &Path, message: impl std::fmt::Display) -> OptirError {
-    OptirError::File {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
 
 /// Architecture of the autoencoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

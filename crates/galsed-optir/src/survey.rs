@@ -121,6 +121,14 @@ pub enum Split {
 }
 
 /// The paper's 70/10/20 split, as a seeded permutation of `n` galaxies.
+///
+/// ```
+/// use galsed_optir::survey::{Split, split};
+/// let s = split(1000, 7);
+/// assert_eq!(s.iter().filter(|&&x| x == Split::Train).count(), 700);
+/// assert_eq!(s.iter().filter(|&&x| x == Split::Test).count(), 200);
+/// assert_eq!(s, split(1000, 7)); // the same seed, the same split
+/// ```
 pub fn split(n: usize, seed: u64) -> Vec<Split> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
@@ -143,6 +151,18 @@ pub fn split(n: usize, seed: u64) -> Vec<Split> {
 
 /// Median observed flux of a spectrum in the rest-frame [`NORM_WINDOW`], over unmasked pixels
 /// (ivar > 0). `None` if no such pixel exists or the median is not positive.
+///
+/// ```
+/// use galsed_optir::survey::{N_PIX, normalisation, sdss_loglam};
+/// use ndarray::Array1;
+/// let loglam = sdss_loglam();
+/// let flux = Array1::from_elem(N_PIX, 3.0f32);
+/// let ivar = Array1::from_elem(N_PIX, 1.0f32);
+/// assert_eq!(normalisation(&loglam, flux.view(), ivar.view(), 0.1), Some(3.0));
+/// // Everything masked: no normalisation.
+/// let masked = Array1::zeros(N_PIX);
+/// assert_eq!(normalisation(&loglam, flux.view(), masked.view(), 0.1), None);
+/// ```
 pub fn normalisation(loglam: &[f64], flux: ArrayView1<f32>, ivar: ArrayView1<f32>, redshift: f64) -> Option<f64> {
     let shift = (1.0 + redshift).log10();
     let (lo, hi) = (NORM_WINDOW.0.log10() + shift, NORM_WINDOW.1.log10() + shift);
@@ -160,9 +180,12 @@ pub fn normalisation(loglam: &[f64], flux: ArrayView1<f32>, ivar: ArrayView1<f32
     (m > 0.0 && m.is_finite()).then_some(f64::from(m))
 }
 
+/// Normalised fluxes (n, n_pix), their inverse variances and the normalisations (n).
+pub type Normalised = (Array2<f32>, Array2<f32>, Vec<f64>);
+
 /// Spectra divided by their [`normalisation`] (inverse variances multiplied by its square), and
 /// the normalisations. Fails, naming the galaxy, if one cannot be normalised.
-pub fn normalise(spectra: &Spectra, redshift: &[f64]) -> Result<(Array2<f32>, Array2<f32>, Vec<f64>), OptirError> {
+pub fn normalise(spectra: &Spectra, redshift: &[f64]) -> Result<Normalised, OptirError> {
     let n = spectra.flux.nrows();
     if redshift.len() != n || spectra.ivar.nrows() != n || spectra.flux.ncols() != spectra.loglam.len() {
         return Err(OptirError::Input(format!(
@@ -176,8 +199,7 @@ pub fn normalise(spectra: &Spectra, redshift: &[f64]) -> Result<(Array2<f32>, Ar
     let mut flux = spectra.flux.clone();
     let mut ivar = spectra.ivar.clone();
     let mut norms = Vec::with_capacity(n);
-    for i in 0..n {
-        let z = redshift[i];
+    for (i, &z) in redshift.iter().enumerate() {
         let norm = normalisation(&spectra.loglam, spectra.flux.row(i), spectra.ivar.row(i), z).ok_or_else(|| {
             OptirError::Input(format!(
                 "galaxy {i} (z = {z}): no positive median flux in rest-frame {}–{} Å",

@@ -33,7 +33,7 @@ use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::OptirError;
+use crate::{OptirError, file_err};
 use crate::survey::{Spectra, Survey, Truth};
 
 /// Parquet metadata key of the wavelength grid.
@@ -56,9 +56,6 @@ fn format_of(path: &Path) -> Result<Format, OptirError> {
     }
 }
 
-fn file_err(path: &Path, message: impl Into<String>) -> OptirError {
-    OptirError::File { path: path.to_path_buf(), message: message.into() }
-}
 
 /// Writes a survey; the format follows the extension (`.h5`/`.hdf5` or `.parquet`).
 pub fn write_survey(path: impl AsRef<Path>, survey: &Survey) -> Result<(), OptirError> {

@@ -1,7 +1,6 @@
 //! The SED-fitting baseline: top-hat photometry of spectra and fits that predict WISE.
 
 #[path = "../../galsed-emulator/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use burn::prelude::Device;
