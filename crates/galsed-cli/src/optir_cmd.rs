@@ -244,12 +244,9 @@ struct TrainSummary {
     seconds: std::collections::BTreeMap<String, f64>,
 }
 
-const PREDICTORS: [(&str, &str); 4] = [
-    ("mlp_autoencoder", "MLP on autoencoder latents"),
-    ("mlp_pca", "MLP on PCA latents"),
-    ("linear_autoencoder", "linear on autoencoder latents"),
-    ("mlp_ugriz", "MLP on ugriz + redshift"),
-];
+/// The learned methods: MLP on autoencoder latents, MLP on PCA latents, linear model on the
+/// autoencoder latents, MLP on ugriz + redshift.
+const PREDICTORS: [&str; 4] = ["mlp_autoencoder", "mlp_pca", "linear_autoencoder", "mlp_ugriz"];
 
 fn train_cmd(a: &TrainArgs) -> Result<()> {
     let survey = read_survey(&a.survey)?;
@@ -313,9 +310,14 @@ fn train_models(survey: &Survey, out: &Path, cfg: &SpenderConfig, settings: &Tra
     }
     let lin = LinearPredictor::fit(&latent_features[0].1, survey.wise.view(), survey.wise_err.view(), &train)?;
     lin.save(&out.join("linear_autoencoder.json"))?;
-    let ugriz = Features::from_ugriz(survey.ugriz.view(), &survey.redshift)?;
-    let (m, _) = MlpPredictor::fit(&ugriz, survey.wise.view(), survey.wise_err.view(), &train, &val, &mlp, &mut |_| {})?;
-    m.save(&out.join("mlp_ugriz.json"))?;
+    // Imported surveys may have no ugriz (SDSS spec-lite files do not hold it): no baseline then.
+    if survey.ugriz.iter().all(|m| m.is_finite()) {
+        let ugriz = Features::from_ugriz(survey.ugriz.view(), &survey.redshift)?;
+        let (m, _) = MlpPredictor::fit(&ugriz, survey.wise.view(), survey.wise_err.view(), &train, &val, &mlp, &mut |_| {})?;
+        m.save(&out.join("mlp_ugriz.json"))?;
+    } else {
+        eprintln!("warning: the survey has no ugriz for every galaxy; the ugriz baseline is left out");
+    }
     seconds.insert("predictors".into(), t.elapsed().as_secs_f64());
 
     let summary = TrainSummary {
@@ -362,7 +364,8 @@ struct Models {
     mlp_autoencoder: MlpPredictor,
     mlp_pca: MlpPredictor,
     linear_autoencoder: LinearPredictor,
-    mlp_ugriz: MlpPredictor,
+    /// Absent when the survey had no ugriz.
+    mlp_ugriz: Option<MlpPredictor>,
     seed: u64,
 }
 
@@ -377,12 +380,16 @@ impl Models {
             mlp_autoencoder: MlpPredictor::load(&dir.join("mlp_autoencoder.json"))?,
             mlp_pca: MlpPredictor::load(&dir.join("mlp_pca.json"))?,
             linear_autoencoder: LinearPredictor::load(&dir.join("linear_autoencoder.json"))?,
-            mlp_ugriz: MlpPredictor::load(&dir.join("mlp_ugriz.json"))?,
+            mlp_ugriz: {
+                let path = dir.join("mlp_ugriz.json");
+                if path.exists() { Some(MlpPredictor::load(&path)?) } else { None }
+            },
             seed: summary.seed,
         })
     }
 
-    /// Predictions of the four learned methods for `rows` (NaN elsewhere), in [`PREDICTORS`] order.
+    /// Predictions of the learned methods for `rows` (NaN elsewhere), in [`PREDICTORS`] order
+    /// (the ugriz baseline last, when there is one).
     fn predict(&self, survey: &Survey, rows: &[usize]) -> Result<Vec<MethodResult>> {
         let sub = |a: &Array2<f32>| a.select(Axis(0), rows);
         let z: Vec<f64> = rows.iter().map(|&i| survey.redshift[i]).collect();
@@ -400,17 +407,18 @@ impl Models {
         let pca = encode_all(&self.pca, loglam, &flux, &ivar, &z)?;
         let f_ae = Features::from_latents(ae.view(), &norm, &z)?;
         let f_pca = Features::from_latents(pca.view(), &norm, &z)?;
-        let f_ugriz = Features::from_ugriz(survey.ugriz.select(Axis(0), rows).view(), &z)?;
-        let preds = [
+        let mut preds = vec![
             self.mlp_autoencoder.predict(&f_ae)?,
             self.mlp_pca.predict(&f_pca)?,
             self.linear_autoencoder.predict(&f_ae)?,
-            self.mlp_ugriz.predict(&f_ugriz)?,
         ];
+        if let Some(m) = &self.mlp_ugriz {
+            preds.push(m.predict(&Features::from_ugriz(survey.ugriz.select(Axis(0), rows).view(), &z)?)?);
+        }
         Ok(PREDICTORS
             .iter()
             .zip(preds)
-            .map(|(&(name, _), p)| MethodResult { name: name.into(), predictions: scatter(survey.len(), rows, &p) })
+            .map(|(&name, p)| MethodResult { name: name.into(), predictions: scatter(survey.len(), rows, &p) })
             .collect())
     }
 }

@@ -116,6 +116,29 @@ fn the_quick_pipeline_runs_end_to_end_and_trains_reproducibly() {
     assert!(header.contains("ae_latent5") && header.contains("pca_latent0") && header.contains("split"), "{header}");
     assert_eq!(table.lines().count(), 1501);
 
+    // A survey without ugriz (as imported SDSS spectra are) trains and evaluates without the ugriz
+    // baseline and without the r-magnitude subsets.
+    let mut no_ugriz = galsed_optir::survey_io::read_survey(run.join("survey.h5")).unwrap();
+    no_ugriz.ugriz.fill(f64::NAN);
+    no_ugriz.ugriz_err.fill(f64::NAN);
+    let no_ugriz_path = tmp.path().join("no_ugriz.h5");
+    galsed_optir::survey_io::write_survey(&no_ugriz_path, &no_ugriz).unwrap();
+    let models = tmp.path().join("no_ugriz_models");
+    let eval = tmp.path().join("no_ugriz_eval");
+    let err = galsed(
+        tmp.path(),
+        &["optir", "train", "--survey", no_ugriz_path.to_str().unwrap(), "-o", models.to_str().unwrap(), "--epochs", "1"],
+    );
+    assert!(String::from_utf8_lossy(&err.stderr).contains("ugriz baseline is left out"), "{}", text(&err));
+    ok(err);
+    ok(galsed(
+        tmp.path(),
+        &["optir", "evaluate", "--survey", no_ugriz_path.to_str().unwrap(), "--models", models.to_str().unwrap(), "-o", eval.to_str().unwrap(), "--sed-fits", "0"],
+    ));
+    let table = read_table(&eval.join("test.csv"));
+    assert!(table.iter().any(|r| r.0 == "mlp_autoencoder"));
+    assert!(!table.iter().any(|r| r.0 == "mlp_ugriz" || r.1.starts_with("r_")));
+
     // Training again from the same survey and seed gives the same models: the autoencoder's
     // weights bit for bit (its file also holds burn's random parameter ids), the rest byte for byte.
     let again = tmp.path().join("again");
