@@ -20,7 +20,7 @@ use galsed_optir::readers;
 use galsed_optir::sedfit::{self, SedFitSettings, SedModel};
 use galsed_optir::simulate::{SimulateConfig, simulate};
 use galsed_optir::spender::{self, Autoencoder, SpenderConfig, TrainSettings};
-use galsed_optir::survey::{Split, Survey, WISE_BANDS, normalise, split};
+use galsed_optir::survey::{Normalised, Split, Survey, WISE_BANDS, normalise, split};
 use galsed_optir::survey_io::{read_survey, write_survey};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
@@ -391,17 +391,7 @@ impl Models {
     /// Predictions of the learned methods for `rows` (NaN elsewhere), in [`PREDICTORS`] order
     /// (the ugriz baseline last, when there is one).
     fn predict(&self, survey: &Survey, rows: &[usize]) -> Result<Vec<MethodResult>> {
-        let sub = |a: &Array2<f32>| a.select(Axis(0), rows);
-        let z: Vec<f64> = rows.iter().map(|&i| survey.redshift[i]).collect();
-        let (flux, ivar, norm) = normalise(
-            &galsed_optir::survey::Spectra {
-                loglam: survey.spectra.loglam.clone(),
-                flux: sub(&survey.spectra.flux),
-                ivar: sub(&survey.spectra.ivar),
-                and_mask: survey.spectra.and_mask.select(Axis(0), rows),
-            },
-            &z,
-        )?;
+        let ((flux, ivar, norm), z) = normalise_rows(survey, rows)?;
         let loglam = &survey.spectra.loglam;
         let ae = encode_all(&self.autoencoder, loglam, &flux, &ivar, &z)?;
         let pca = encode_all(&self.pca, loglam, &flux, &ivar, &z)?;
@@ -421,6 +411,19 @@ impl Models {
             .map(|(&name, p)| MethodResult { name: name.into(), predictions: scatter(survey.len(), rows, &p) })
             .collect())
     }
+}
+
+/// Normalised flux, inverse variance, normalisation and redshift of the galaxies `rows` only
+/// (a whole survey's normalised copy would be gigabytes).
+fn normalise_rows(survey: &Survey, rows: &[usize]) -> Result<(Normalised, Vec<f64>)> {
+    let z: Vec<f64> = rows.iter().map(|&i| survey.redshift[i]).collect();
+    let spectra = galsed_optir::survey::Spectra {
+        loglam: survey.spectra.loglam.clone(),
+        flux: survey.spectra.flux.select(Axis(0), rows),
+        ivar: survey.spectra.ivar.select(Axis(0), rows),
+        and_mask: survey.spectra.and_mask.select(Axis(0), rows),
+    };
+    Ok((normalise(&spectra, &z)?, z))
 }
 
 /// Rows of `p` placed at `rows` of an (n, 4) array of NaN.
@@ -574,7 +577,6 @@ fn occlude_models(survey: &Survey, models: &Models, out: &Path, per_class: usize
     let [_, _, test] = split_rows(survey.len(), models.seed);
     let splits = galsed_optir::evaluate::standard_splits(survey, &test)?;
     let class = |name: &str| splits.iter().find(|s| s.name == name).map(|s| s.rows.clone()).unwrap_or_default();
-    let (flux, ivar, norm) = normalise(&survey.spectra, &survey.redshift)?;
     let loglam = &survey.spectra.loglam;
     let predict = |latents: ndarray::ArrayView2<f32>, norm: &[f64], z: &[f64]| {
         models.mlp_autoencoder.predict(&Features::from_latents(latents, norm, z)?)
@@ -584,18 +586,19 @@ fn occlude_models(survey: &Survey, models: &Models, out: &Path, per_class: usize
     for name in ["star_forming", "quiescent"] {
         let chosen = occlude::choose(&class(name), per_class, settings.seed);
         eprintln!("occlusion: {} {name} galaxies", chosen.len());
+        let ((flux, ivar, norm), z) = normalise_rows(survey, &chosen)?;
         let bar = progress::rows_bar(chosen.len() as u64);
         let mut stack = RestStack::new((3800.0 / (1.0 + z_max), 9200.0));
         for (k, &i) in chosen.iter().enumerate() {
             let g = Galaxy {
-                flux: flux.row(i),
-                ivar: ivar.row(i),
-                norm: norm[i],
-                redshift: survey.redshift[i],
+                flux: flux.row(k),
+                ivar: ivar.row(k),
+                norm: norm[k],
+                redshift: z[k],
                 wise_err: std::array::from_fn(|b| survey.wise_err[[i, b]]),
             };
             let a = occlude::attribute(&models.autoencoder, &predict, loglam, g, settings)?;
-            stack.add(loglam, &a.mean, survey.redshift[i]);
+            stack.add(loglam, &a.mean, z[k]);
             bar.set_position(k as u64 + 1);
         }
         bar.finish_and_clear();

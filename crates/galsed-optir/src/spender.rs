@@ -94,8 +94,9 @@ impl SpenderConfig {
     /// 64/128/256 onto a rest grid of step 3·10⁻⁴ in log10 λ (1661 pixels, ≈ 3 SDSS pixels;
     /// the linear interpolation onto the observed pixels restores the observed sampling).
     ///
-    /// Measured with the Flex backend on the shared (busy) 2-core machine, batches of 64 spectra
-    /// of 3840 pixels: 0.19–0.27 s per training step, 1.7–2.4 min per epoch of 35,000 spectra
+    /// Measured with the Flex backend on the 2-core machine, batches of 64 spectra of 3840 pixels:
+    /// 0.19–0.27 s per training step when busy; 70–75 s per epoch of 35,000 spectra in the
+    /// default pipeline
     /// (16/32/64 channels: 0.35–0.58 s per step, 3–5 min per epoch; [`SpenderConfig::paper`]:
     /// 10–12 s per step, 90–110 min per epoch).
     pub fn cpu() -> Self {
@@ -117,14 +118,10 @@ impl SpenderConfig {
     pub fn paper() -> Self {
         Self {
             channels: [128, 256, 512],
-            kernels: [5, 11, 21],
             encoder_hidden: vec![128, 64, 32],
-            n_latents: 6,
             decoder_hidden: vec![64, 256, 1024],
-            z_max: 0.3,
-            obs_lambda_min: 3800.0,
-            obs_lambda_max: 9200.0,
             rest_loglam_step: 1e-4,
+            ..Self::cpu()
         }
     }
 
