@@ -30,25 +30,44 @@ fn run_fit(args: &BenchArgs) -> Result<()> {
     let files = load_files(&locate(args.model.model.as_deref())?)?;
     let model = build_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())?;
     let (post, truth) = galsed_fit::bench::mock_posterior(&model, &files.ssp, 1)?;
-    let swarm = ParticleSwarm { n_iterations: args.pso_iterations, n_restarts: args.pso_restarts, ..Default::default() };
+    let swarm = ParticleSwarm {
+        n_iterations: args.pso_iterations,
+        n_restarts: args.pso_restarts,
+        ..Default::default()
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let timings = pool.install(|| galsed_fit::bench::run(&post, &truth, &swarm))?;
     let mut csv = match &args.csv {
-        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
         None => None,
     };
     if let Some(f) = csv.as_mut() {
         writeln!(f, "task,seconds,python_seconds,ratio,note")?;
     }
-    println!("{:<78} {:>11} {:>11} {:>8}", "task (1 thread, auto grid)", "galsed", "Python", "ratio");
+    println!(
+        "{:<78} {:>11} {:>11} {:>8}",
+        "task (1 thread, auto grid)", "galsed", "Python", "ratio"
+    );
     for t in &timings {
-        let py = t.python_seconds.map_or("–".to_string(), |p| format!("{p:.4} s"));
+        let py = t
+            .python_seconds
+            .map_or("–".to_string(), |p| format!("{p:.4} s"));
         let ratio = t.ratio().map_or("–".to_string(), |r| format!("{r:.1}×"));
         println!("{:<78} {:>9.4} s {py:>11} {ratio:>8}", t.task, t.seconds);
         println!("    {}", t.note);
         if let Some(f) = csv.as_mut() {
             let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-            writeln!(f, "\"{}\",{},{},{},\"{}\"", t.task, t.seconds, opt(t.python_seconds), opt(t.ratio()), t.note)?;
+            writeln!(
+                f,
+                "\"{}\",{},{},{},\"{}\"",
+                t.task,
+                t.seconds,
+                opt(t.python_seconds),
+                opt(t.ratio()),
+                t.note
+            )?;
         }
     }
     Ok(())
@@ -61,11 +80,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let files = load_files(&locate(args.model.model.as_deref())?)?;
     let peak = core_peak_flops();
     let mut csv = match &args.csv {
-        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
         None => None,
     };
     if let Some(f) = csv.as_mut() {
-        writeln!(f, "grid,output,threads,batch,seconds_per_call,seds_per_s,python_seds_per_s,ratio,gflop_per_s,peak_fraction")?;
+        writeln!(
+            f,
+            "grid,output,threads,batch,seconds_per_call,seds_per_s,python_seds_per_s,ratio,gflop_per_s,peak_fraction"
+        )?;
     }
     println!("grid  output      threads   batch     SEDs/s   PyTorch   ratio  GFLOP/s  of peak");
     for auto_grid in [false, true] {
@@ -73,7 +97,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for output in [Output::Photometry, Output::Spectrum] {
             for &threads in &args.threads {
                 for &batch in &args.batch {
-                    let case = Case { auto_grid, batch, output, threads };
+                    let case = Case {
+                        auto_grid,
+                        batch,
+                        output,
+                        threads,
+                    };
                     let m = measure(&model, &phot, case, default_reps(batch));
                     let gflops = m.seds_per_second * m.flop_per_sed / 1e9;
                     let of_peak = peak.map(|p| gflops * 1e9 / (p * threads as f64));

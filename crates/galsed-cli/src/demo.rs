@@ -68,13 +68,17 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let dir = ensure_model(args.model.as_deref())?;
     let files = model::load_files(&dir)?;
     let sd = model::build(&files, &model::parse_grid(&args.grid)?)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
 
     // 1. A mock galaxy inside the emulator's valid region, observed in 19 bands with 0.1 mag noise.
     let param = Parametrization::tutorial(&files.ssp);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let truth = mock::draw_valid(&sd, &param, 1, 100_000, &mut rng)?;
-    let filters = DEFAULT19.iter().map(|n| Filter::builtin(n)).collect::<Result<Vec<_>, _>>()?;
+    let filters = DEFAULT19
+        .iter()
+        .map(|n| Filter::builtin(n))
+        .collect::<Result<Vec<_>, _>>()?;
     let distmod = Cosmology::planck18().distance_modulus(REDSHIFT)?;
     let phot = Photometry::new(&sd, &filters, Observer::new(REDSHIFT, distmod)?)?;
     let (mags, _) = mock::observe_magnitudes(&sd, &param, &phot, &truth, SIGMA_MAG, &mut rng)?;
@@ -90,7 +94,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         row.push(format!("{v}"));
     }
     let catalog = args.out.join("mock_catalog.csv");
-    write_file(&catalog, &format!("{}\n{}\n", header.join(","), row.join(",")))?;
+    write_file(
+        &catalog,
+        &format!("{}\n{}\n", header.join(","), row.join(",")),
+    )?;
     let config = args.out.join("demo_fit.toml");
     write_file(&config, &DEMO_CONFIG.replace("GRID", &args.grid))?;
 
@@ -115,7 +122,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if status[0] != "ok" {
         bail!("the demo fit failed: {}", status[0]);
     }
-    let mut text = format!("{:<14} {:>9} {:>9} {:>20}\n", "parameter", "truth", "best fit", "posterior 16–84 %");
+    let mut text = format!(
+        "{:<14} {:>9} {:>9} {:>20}\n",
+        "parameter", "truth", "best fit", "posterior 16–84 %"
+    );
     for (n, t) in param.names().iter().zip(truth.row(0)) {
         let get = |k: String| res.f64_column(&k).map(|c| c[0]);
         text.push_str(&format!(
@@ -125,7 +135,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             get(format!("par_{n}_p84"))?
         ));
     }
-    let written = [catalog, config, output, args.out.join(format!("mock.{}", args.format.ext())), args.out.join(format!("mock_corner.{}", args.format.ext()))];
+    let written = [
+        catalog,
+        config,
+        output,
+        args.out.join(format!("mock.{}", args.format.ext())),
+        args.out.join(format!("mock_corner.{}", args.format.ext())),
+    ];
     for p in &written {
         text.push_str(&format!("wrote {}\n", p.display()));
     }

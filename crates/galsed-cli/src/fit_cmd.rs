@@ -102,12 +102,15 @@ impl FitFile {
             Some(v) => v.try_into().context("[catalog]")?,
             None => CatalogConfig::default(),
         };
-        let fit: FitConfig = toml::Value::Table(table).try_into().context("fit settings")?;
+        let fit: FitConfig = toml::Value::Table(table)
+            .try_into()
+            .context("fit settings")?;
         Ok(Self { catalog, fit })
     }
 
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 }
@@ -141,7 +144,11 @@ fn galaxies(table: &Table, cfg: &CatalogConfig) -> Result<(Vec<String>, Vec<Gala
         Some(b) => b.clone(),
         None => {
             let names = table.names();
-            builtin_names().into_iter().filter(|b| names.contains(b)).map(String::from).collect()
+            builtin_names()
+                .into_iter()
+                .filter(|b| names.contains(b))
+                .map(String::from)
+                .collect()
         }
     };
     if band_specs.is_empty() {
@@ -160,18 +167,32 @@ fn galaxies(table: &Table, cfg: &CatalogConfig) -> Result<(Vec<String>, Vec<Gala
         Some(c) => c.to_strings(),
         None => (0..n).map(|i| i.to_string()).collect(),
     };
-    let redshift = table.f64_column(&cfg.redshift_column).context("[catalog] redshift_column")?;
-    let distmod = table.get(&cfg.distmod_column).map(|c| c.as_f64()).transpose()?;
+    let redshift = table
+        .f64_column(&cfg.redshift_column)
+        .context("[catalog] redshift_column")?;
+    let distmod = table
+        .get(&cfg.distmod_column)
+        .map(|c| c.as_f64())
+        .transpose()?;
     let mut columns = vec![];
     for f in &filters {
-        let value = table.f64_column(&f.name).with_context(|| format!("band {}", f.name))?.into_owned();
+        let value = table
+            .f64_column(&f.name)
+            .with_context(|| format!("band {}", f.name))?
+            .into_owned();
         let err_name = format!("{}{}", f.name, cfg.error_suffix);
         let err = match (table.get(&err_name), cfg.sigma.get(&f.name)) {
             (_, Some(&s)) => vec![s; n],
             (Some(c), None) => c.as_f64()?.into_owned(),
-            (None, None) => bail!("band {}: no error column {err_name:?} and no [catalog.sigma] entry", f.name),
+            (None, None) => bail!(
+                "band {}: no error column {err_name:?} and no [catalog.sigma] entry",
+                f.name
+            ),
         };
-        let limit = table.get(&format!("{}{}", f.name, cfg.limit_suffix)).map(|c| c.as_f64().map(|v| v.into_owned())).transpose()?;
+        let limit = table
+            .get(&format!("{}{}", f.name, cfg.limit_suffix))
+            .map(|c| c.as_f64().map(|v| v.into_owned()))
+            .transpose()?;
         columns.push((value, err, limit));
     }
     for (name, &s) in &cfg.sigma {
@@ -185,7 +206,9 @@ fn galaxies(table: &Table, cfg: &CatalogConfig) -> Result<(Vec<String>, Vec<Gala
         let z = redshift[row];
         let mu = match &distmod {
             Some(d) if d[row].is_finite() => Ok(d[row]),
-            _ if z.is_finite() && z > 0.0 => cosmology.distance_modulus(z).map_err(|e| e.to_string()),
+            _ if z.is_finite() && z > 0.0 => {
+                cosmology.distance_modulus(z).map_err(|e| e.to_string())
+            }
             _ => Err(format!("redshift {z}: need z > 0 or a distance modulus")),
         };
         let input = mu.clone().and_then(|_| {
@@ -194,7 +217,13 @@ fn galaxies(table: &Table, cfg: &CatalogConfig) -> Result<(Vec<String>, Vec<Gala
             }
             row_observations(row, &filters, &columns, cfg, unit)
         });
-        out.push(Galaxy { row, id: ids[row].clone(), redshift: z, distmod: mu.unwrap_or(f64::NAN), input });
+        out.push(Galaxy {
+            row,
+            id: ids[row].clone(),
+            redshift: z,
+            distmod: mu.unwrap_or(f64::NAN),
+            input,
+        });
     }
     Ok((band_specs, out))
 }
@@ -214,11 +243,17 @@ fn row_observations(
         let (v, e) = (value[row], err[row]);
         let m = if v.is_finite() {
             if !(e.is_finite() && e > 0.0) {
-                return Err(format!("band {}: error {e} (errors must be finite and > 0)", f.name));
+                return Err(format!(
+                    "band {}: error {e} (errors must be finite and > 0)",
+                    f.name
+                ));
             }
             match cfg.quantity {
                 Quantity::Mag => Measurement::Magnitude { mag: v, sigma: e },
-                Quantity::Flux => Measurement::Flux { flux: v * unit, sigma: e * unit },
+                Quantity::Flux => Measurement::Flux {
+                    flux: v * unit,
+                    sigma: e * unit,
+                },
             }
         } else if let Some(l) = limit.as_ref().map(|l| l[row]).filter(|l| l.is_finite()) {
             let lim_jy = match cfg.quantity {
@@ -229,7 +264,10 @@ fn row_observations(
                 (Quantity::Flux, true) => e * unit,
                 _ => lim_jy / cfg.limit_nsigma,
             };
-            Measurement::UpperLimit { limit: lim_jy, sigma }
+            Measurement::UpperLimit {
+                limit: lim_jy,
+                sigma,
+            }
         } else {
             continue; // not observed
         };
@@ -239,19 +277,25 @@ fn row_observations(
     if bands.is_empty() {
         return Err("no usable bands (every band is missing)".into());
     }
-    Observations::new(bands).map(|o| (used, o)).map_err(|e| e.to_string())
+    Observations::new(bands)
+        .map(|o| (used, o))
+        .map_err(|e| e.to_string())
 }
 
 /// True parameter values of mock galaxies, from columns `truth_<parameter>` (all or none),
 /// drawn in the corner plots.
 fn truth_columns(table: &Table, names: &[String]) -> Result<Option<Vec<Vec<f64>>>> {
-    let cols: Vec<Option<&Column>> = names.iter().map(|n| table.get(&format!("truth_{n}"))).collect();
+    let cols: Vec<Option<&Column>> = names
+        .iter()
+        .map(|n| table.get(&format!("truth_{n}")))
+        .collect();
     if cols.iter().all(Option::is_none) {
         return Ok(None);
     }
     let mut out = vec![];
     for (name, c) in names.iter().zip(cols) {
-        let c = c.with_context(|| format!("the catalogue has truth_ columns but not truth_{name}"))?;
+        let c =
+            c.with_context(|| format!("the catalogue has truth_ columns but not truth_{name}"))?;
         out.push(c.as_f64()?.into_owned());
     }
     Ok(Some(out))
@@ -278,9 +322,15 @@ fn record(g: &Galaxy, bands: &[String], fit: Result<(FitResult, Vec<String>), St
             values.insert("n_bands".into(), used.len() as f64);
             values.insert("chi2".into(), r.chi2);
             let dof = r.n_detections as f64 - n_free as f64;
-            values.insert("chi2_reduced".into(), if dof > 0.0 { r.chi2 / dof } else { f64::NAN });
+            values.insert(
+                "chi2_reduced".into(),
+                if dof > 0.0 { r.chi2 / dof } else { f64::NAN },
+            );
             values.insert("neg_log_post".into(), r.best_value);
-            values.insert("optimizer_converged".into(), f64::from(u8::from(r.optimizer.converged)));
+            values.insert(
+                "optimizer_converged".into(),
+                f64::from(u8::from(r.optimizer.converged)),
+            );
             values.insert("optimizer_spread".into(), r.optimizer.spread);
             values.insert("n_evaluations".into(), r.optimizer.n_evaluations as f64);
             for (name, v) in r.names.iter().zip(&r.best) {
@@ -316,8 +366,16 @@ fn record(g: &Galaxy, bands: &[String], fit: Result<(FitResult, Vec<String>), St
             "ok".into()
         }
     };
-    let values = values.into_iter().map(|(k, v)| (k, Some(v).filter(|v| v.is_finite()))).collect();
-    Record { row: g.row, id: g.id.clone(), status, values }
+    let values = values
+        .into_iter()
+        .map(|(k, v)| (k, Some(v).filter(|v| v.is_finite())))
+        .collect();
+    Record {
+        row: g.row,
+        id: g.id.clone(),
+        status,
+        values,
+    }
 }
 
 /// Records already in the resume file (a truncated last line from a kill is ignored).
@@ -346,7 +404,14 @@ fn results_table(mut records: Vec<Record>) -> Result<Table> {
             }
         }
     }
-    let front = ["redshift", "distmod", "n_bands", "chi2", "chi2_reduced", "neg_log_post"];
+    let front = [
+        "redshift",
+        "distmod",
+        "n_bands",
+        "chi2",
+        "chi2_reduced",
+        "neg_log_post",
+    ];
     keys.sort_by_key(|k| front.iter().position(|f| f == k).unwrap_or(front.len()));
     let mut cols = vec![
         Column::i64("row", records.iter().map(|r| r.row as i64).collect()),
@@ -354,13 +419,27 @@ fn results_table(mut records: Vec<Record>) -> Result<Table> {
         Column::str("status", records.iter().map(|r| r.status.clone()).collect()),
     ];
     for k in keys {
-        cols.push(Column::f64(k.clone(), records.iter().map(|r| r.values.get(&k).copied().flatten().unwrap_or(f64::NAN)).collect()));
+        cols.push(Column::f64(
+            k.clone(),
+            records
+                .iter()
+                .map(|r| r.values.get(&k).copied().flatten().unwrap_or(f64::NAN))
+                .collect(),
+        ));
     }
     Table::new(cols)
 }
 
 fn safe_file_stem(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Builds the emulator on an autodiff device (gradients for L-BFGS-B, Adam and polish).
@@ -380,8 +459,10 @@ pub fn run(args: &FitArgs) -> Result<()> {
         fit_cfg.sampler.ensemble.seed = s;
         fit_cfg.sampler.nested.seed = s;
     }
-    let table = read_table(&args.catalog).with_context(|| format!("reading the catalogue {}", args.catalog.display()))?;
-    let (bands, galaxies) = galaxies(&table, &file.catalog).with_context(|| format!("in {}", args.catalog.display()))?;
+    let table = read_table(&args.catalog)
+        .with_context(|| format!("reading the catalogue {}", args.catalog.display()))?;
+    let (bands, galaxies) = galaxies(&table, &file.catalog)
+        .with_context(|| format!("in {}", args.catalog.display()))?;
     crate::table::TableFormat::from_path(&args.output)?;
     if let Some(dir) = &args.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -390,25 +471,42 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let dir = model::locate(args.model.as_deref())?;
     let files = model::load_files(&dir)?;
     let sd = build_model(&files, &file.catalog.grid)?;
-    let param = Parametrization::from_config(&fit_cfg.parametrization, &files.ssp).context("[parametrization]")?;
+    let param = Parametrization::from_config(&fit_cfg.parametrization, &files.ssp)
+        .context("[parametrization]")?;
     let analyzer = Analyzer::new(&sd, &files.ssp)?;
     let truths = truth_columns(&table, &param.names())?;
 
     let partial_path = PathBuf::from(format!("{}.partial.jsonl", args.output.display()));
     let done = read_partial(&partial_path)?;
     let done_rows: HashSet<usize> = done.iter().map(|r| r.row).collect();
-    let todo: Vec<&Galaxy> = galaxies.iter().filter(|g| !done_rows.contains(&g.row)).collect();
+    let todo: Vec<&Galaxy> = galaxies
+        .iter()
+        .filter(|g| !done_rows.contains(&g.row))
+        .collect();
     if !done.is_empty() {
-        eprintln!("resuming: {} of {} galaxies already fitted ({})", done.len(), galaxies.len(), partial_path.display());
+        eprintln!(
+            "resuming: {} of {} galaxies already fitted ({})",
+            done.len(),
+            galaxies.len(),
+            partial_path.display()
+        );
     }
     let partial = Mutex::new(
-        OpenOptions::new().create(true).append(true).open(&partial_path).with_context(|| format!("opening {}", partial_path.display()))?,
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial_path)
+            .with_context(|| format!("opening {}", partial_path.display()))?,
     );
     let bar = progress::rows_bar(galaxies.len() as u64);
     bar.set_position(done.len() as u64);
 
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let failures: Mutex<Vec<String>> = Mutex::new(vec![]);
     pool.install(|| {
         todo.par_iter().with_max_len(1).for_each(|g| {
@@ -417,16 +515,42 @@ pub fn run(args: &FitArgs) -> Result<()> {
                 let run = || -> Result<(FitResult, Vec<String>)> {
                     let like = Likelihood::new(obs, fit_cfg.likelihood)?;
                     let observer = Observer::new(g.redshift, g.distmod)?;
-                    let post = Posterior::new(&sd, param.clone(), &filters, observer, like, &fit_cfg.prior)?
-                        .with_selector_penalty(fit_cfg.selector_penalty);
+                    let post = Posterior::new(
+                        &sd,
+                        param.clone(),
+                        &filters,
+                        observer,
+                        like,
+                        &fit_cfg.prior,
+                    )?
+                    .with_selector_penalty(fit_cfg.selector_penalty);
                     let r = fit_galaxy(&post, &analyzer, &fit_cfg, &mut |_, _, _| {})?;
                     if let Some(dir) = &args.plots {
                         let stem = dir.join(safe_file_stem(&g.id));
-                        fit_plot::plot_fit(&stem.with_extension(args.plot_format.ext()), &post, &r, &filters, &g.id)?;
+                        fit_plot::plot_fit(
+                            &stem.with_extension(args.plot_format.ext()),
+                            &post,
+                            &r,
+                            &filters,
+                            &g.id,
+                        )?;
                         if let Some(p) = &r.posterior {
-                            let path = PathBuf::from(format!("{}_corner.{}", stem.display(), args.plot_format.ext()));
-                            let truth = truths.as_ref().map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
-                            corner::corner_plot(&path, &r.names, &p.samples, None, truth.as_deref(), Some(&r.best))?;
+                            let path = PathBuf::from(format!(
+                                "{}_corner.{}",
+                                stem.display(),
+                                args.plot_format.ext()
+                            ));
+                            let truth = truths
+                                .as_ref()
+                                .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
+                            corner::corner_plot(
+                                &path,
+                                &r.names,
+                                &p.samples,
+                                None,
+                                truth.as_deref(),
+                                Some(&r.best),
+                            )?;
                         }
                     }
                     Ok((r, filters.iter().map(|f| f.name.clone()).collect()))
@@ -435,7 +559,10 @@ pub fn run(args: &FitArgs) -> Result<()> {
             });
             let rec = record(g, &bands, fitted);
             if rec.status != "ok" {
-                failures.lock().expect("no panics while holding the lock").push(format!("{} (row {}): {}", rec.id, rec.row, rec.status));
+                failures
+                    .lock()
+                    .expect("no panics while holding the lock")
+                    .push(format!("{} (row {}): {}", rec.id, rec.row, rec.status));
             }
             let line = serde_json::to_string(&rec).expect("records serialise");
             let mut f = partial.lock().expect("no panics while holding the lock");
@@ -456,6 +583,10 @@ pub fn run(args: &FitArgs) -> Result<()> {
         eprintln!("warning: {f}");
     }
     let n_failed = records.iter().filter(|r| r.status != "ok").count();
-    eprintln!("fitted {} galaxies ({n_failed} could not be fitted) → {}", records.len() - n_failed, args.output.display());
+    eprintln!(
+        "fitted {} galaxies ({n_failed} could not be fitted) → {}",
+        records.len() - n_failed,
+        args.output.display()
+    );
     Ok(())
 }

@@ -193,7 +193,11 @@ pub struct RunArgs {
 }
 
 fn simulate_cmd(a: &SimulateArgs) -> Result<()> {
-    let cfg = SimulateConfig { n_galaxies: a.galaxies, seed: a.seed, ..SimulateConfig::default() };
+    let cfg = SimulateConfig {
+        n_galaxies: a.galaxies,
+        seed: a.seed,
+        ..SimulateConfig::default()
+    };
     let survey = simulate_survey(a.model.as_deref(), &cfg)?;
     write_survey(&a.output, &survey)?;
     println!("wrote {} ({} galaxies)", a.output.display(), survey.len());
@@ -204,7 +208,8 @@ fn simulate_survey(model_dir: Option<&Path>, cfg: &SimulateConfig) -> Result<Sur
     let files = model::load_files(&model::locate(model_dir)?)?;
     let sd = model::build(&files, &WavelengthGrid::Auto)?;
     let bar = progress::rows_bar(cfg.n_galaxies as u64);
-    let survey = simulate(&files, &sd, cfg, &|done, _| bar.set_position(done as u64)).context("simulating the survey")?;
+    let survey = simulate(&files, &sd, cfg, &|done, _| bar.set_position(done as u64))
+        .context("simulating the survey")?;
     bar.finish_and_clear();
     Ok(survey)
 }
@@ -218,7 +223,11 @@ fn import_cmd(a: &ImportArgs) -> Result<()> {
         ids,
         &wise,
         None,
-        if a.drop_unmatched { readers::MissingWise::Drop } else { readers::MissingWise::Error },
+        if a.drop_unmatched {
+            readers::MissingWise::Drop
+        } else {
+            readers::MissingWise::Error
+        },
     )?;
     write_survey(&a.output, &survey)?;
     println!("wrote {} ({} galaxies)", a.output.display(), survey.len());
@@ -229,7 +238,11 @@ fn import_cmd(a: &ImportArgs) -> Result<()> {
 fn split_rows(n: usize, seed: u64) -> [Vec<usize>; 3] {
     let s = split(n, seed);
     let rows = |which| (0..n).filter(|&i| s[i] == which).collect::<Vec<_>>();
-    [rows(Split::Train), rows(Split::Validation), rows(Split::Test)]
+    [
+        rows(Split::Train),
+        rows(Split::Validation),
+        rows(Split::Test),
+    ]
 }
 
 /// What `train` records beside the models, for `evaluate` and the docs.
@@ -246,7 +259,12 @@ struct TrainSummary {
 
 /// The learned methods: MLP on autoencoder latents, MLP on PCA latents, linear model on the
 /// autoencoder latents, MLP on ugriz + redshift.
-const PREDICTORS: [&str; 4] = ["mlp_autoencoder", "mlp_pca", "linear_autoencoder", "mlp_ugriz"];
+const PREDICTORS: [&str; 4] = [
+    "mlp_autoencoder",
+    "mlp_pca",
+    "linear_autoencoder",
+    "mlp_ugriz",
+];
 
 fn train_cmd(a: &TrainArgs) -> Result<()> {
     let survey = read_survey(&a.survey)?;
@@ -254,11 +272,20 @@ fn train_cmd(a: &TrainArgs) -> Result<()> {
         AutoencoderSize::Cpu => SpenderConfig::cpu(),
         AutoencoderSize::Paper => SpenderConfig::paper(),
     };
-    let settings = TrainSettings { epochs: a.epochs, seed: a.seed, ..TrainSettings::default() };
+    let settings = TrainSettings {
+        epochs: a.epochs,
+        seed: a.seed,
+        ..TrainSettings::default()
+    };
     train_models(&survey, &a.output, &cfg, &settings)
 }
 
-fn train_models(survey: &Survey, out: &Path, cfg: &SpenderConfig, settings: &TrainSettings) -> Result<()> {
+fn train_models(
+    survey: &Survey,
+    out: &Path,
+    cfg: &SpenderConfig,
+    settings: &TrainSettings,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let seed = settings.seed;
     let [train, val, test] = split_rows(survey.len(), seed);
@@ -266,7 +293,11 @@ fn train_models(survey: &Survey, out: &Path, cfg: &SpenderConfig, settings: &Tra
     let (flux, ivar, norm) = normalise(&survey.spectra, &survey.redshift)?;
     let loglam = &survey.spectra.loglam;
 
-    eprintln!("autoencoder: {} training, {} validation spectra", train.len(), val.len());
+    eprintln!(
+        "autoencoder: {} training, {} validation spectra",
+        train.len(),
+        val.len()
+    );
     let t = Instant::now();
     let bar = progress::styled_epochs(settings.epochs as u64);
     let (ae, ae_report) = spender::train(
@@ -289,7 +320,17 @@ fn train_models(survey: &Survey, out: &Path, cfg: &SpenderConfig, settings: &Tra
     seconds.insert("autoencoder".into(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let pca = Pca::fit(loglam, flux.view(), ivar.view(), &train, cfg.n_latents, PcaSettings { seed, ..PcaSettings::default() })?;
+    let pca = Pca::fit(
+        loglam,
+        flux.view(),
+        ivar.view(),
+        &train,
+        cfg.n_latents,
+        PcaSettings {
+            seed,
+            ..PcaSettings::default()
+        },
+    )?;
     pca.save(&out.join("pca.json"))?;
     seconds.insert("pca".into(), t.elapsed().as_secs_f64());
 
@@ -298,25 +339,54 @@ fn train_models(survey: &Survey, out: &Path, cfg: &SpenderConfig, settings: &Tra
     let mut latent_features = Vec::new();
     for (name, enc) in encoders {
         let latents = encode_all(enc, loglam, &flux, &ivar, &survey.redshift)?;
-        latent_features.push((name, Features::from_latents(latents.view(), &norm, &survey.redshift)?));
+        latent_features.push((
+            name,
+            Features::from_latents(latents.view(), &norm, &survey.redshift)?,
+        ));
     }
     seconds.insert("encode".into(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let mlp = MlpConfig { seed, ..MlpConfig::default() };
+    let mlp = MlpConfig {
+        seed,
+        ..MlpConfig::default()
+    };
     for (name, features) in &latent_features {
-        let (m, _) = MlpPredictor::fit(features, survey.wise.view(), survey.wise_err.view(), &train, &val, &mlp, &mut |_| {})?;
+        let (m, _) = MlpPredictor::fit(
+            features,
+            survey.wise.view(),
+            survey.wise_err.view(),
+            &train,
+            &val,
+            &mlp,
+            &mut |_| {},
+        )?;
         m.save(&out.join(format!("mlp_{name}.json")))?;
     }
-    let lin = LinearPredictor::fit(&latent_features[0].1, survey.wise.view(), survey.wise_err.view(), &train)?;
+    let lin = LinearPredictor::fit(
+        &latent_features[0].1,
+        survey.wise.view(),
+        survey.wise_err.view(),
+        &train,
+    )?;
     lin.save(&out.join("linear_autoencoder.json"))?;
     // Imported surveys may have no ugriz (SDSS spec-lite files do not hold it): no baseline then.
     if survey.ugriz.iter().all(|m| m.is_finite()) {
         let ugriz = Features::from_ugriz(survey.ugriz.view(), &survey.redshift)?;
-        let (m, _) = MlpPredictor::fit(&ugriz, survey.wise.view(), survey.wise_err.view(), &train, &val, &mlp, &mut |_| {})?;
+        let (m, _) = MlpPredictor::fit(
+            &ugriz,
+            survey.wise.view(),
+            survey.wise_err.view(),
+            &train,
+            &val,
+            &mlp,
+            &mut |_| {},
+        )?;
         m.save(&out.join("mlp_ugriz.json"))?;
     } else {
-        eprintln!("warning: the survey has no ugriz for every galaxy; the ugriz baseline is left out");
+        eprintln!(
+            "warning: the survey has no ugriz for every galaxy; the ugriz baseline is left out"
+        );
     }
     seconds.insert("predictors".into(), t.elapsed().as_secs_f64());
 
@@ -330,7 +400,8 @@ fn train_models(survey: &Survey, out: &Path, cfg: &SpenderConfig, settings: &Tra
         seconds,
     };
     let path = out.join("train.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     println!("wrote models to {}", out.display());
     Ok(())
 }
@@ -371,9 +442,10 @@ struct Models {
 
 impl Models {
     fn load(dir: &Path) -> Result<Self> {
-        let summary: TrainSummary = serde_json::from_slice(
-            &std::fs::read(dir.join("train.json")).with_context(|| format!("{}: not a `galsed optir train` directory", dir.display()))?,
-        )?;
+        let summary: TrainSummary =
+            serde_json::from_slice(&std::fs::read(dir.join("train.json")).with_context(|| {
+                format!("{}: not a `galsed optir train` directory", dir.display())
+            })?)?;
         Ok(Self {
             autoencoder: Autoencoder::load(&dir.join("spender"))?,
             pca: Pca::load(&dir.join("pca.json"))?,
@@ -382,7 +454,11 @@ impl Models {
             linear_autoencoder: LinearPredictor::load(&dir.join("linear_autoencoder.json"))?,
             mlp_ugriz: {
                 let path = dir.join("mlp_ugriz.json");
-                if path.exists() { Some(MlpPredictor::load(&path)?) } else { None }
+                if path.exists() {
+                    Some(MlpPredictor::load(&path)?)
+                } else {
+                    None
+                }
             },
             seed: summary.seed,
         })
@@ -403,12 +479,18 @@ impl Models {
             self.linear_autoencoder.predict(&f_ae)?,
         ];
         if let Some(m) = &self.mlp_ugriz {
-            preds.push(m.predict(&Features::from_ugriz(survey.ugriz.select(Axis(0), rows).view(), &z)?)?);
+            preds.push(m.predict(&Features::from_ugriz(
+                survey.ugriz.select(Axis(0), rows).view(),
+                &z,
+            )?)?);
         }
         Ok(PREDICTORS
             .iter()
             .zip(preds)
-            .map(|(&name, p)| MethodResult { name: name.into(), predictions: scatter(survey.len(), rows, &p) })
+            .map(|(&name, p)| MethodResult {
+                name: name.into(),
+                predictions: scatter(survey.len(), rows, &p),
+            })
             .collect())
     }
 }
@@ -458,11 +540,15 @@ fn encode_cmd(a: &EncodeArgs) -> Result<()> {
                 .collect(),
         ),
     ];
-    let encoders: [(&str, &dyn SpectrumEncoder); 2] = [("ae", &models.autoencoder), ("pca", &models.pca)];
+    let encoders: [(&str, &dyn SpectrumEncoder); 2] =
+        [("ae", &models.autoencoder), ("pca", &models.pca)];
     for (prefix, enc) in encoders {
         let latents = encode_all(enc, loglam, &flux, &ivar, &survey.redshift)?;
         for (j, col) in latents.columns().into_iter().enumerate() {
-            columns.push(Column::f64(format!("{prefix}_latent{j}"), col.iter().map(|&v| f64::from(v)).collect()));
+            columns.push(Column::f64(
+                format!("{prefix}_latent{j}"),
+                col.iter().map(|&v| f64::from(v)).collect(),
+            ));
         }
     }
     write_table(&a.output, &Table::new(columns)?)?;
@@ -473,8 +559,18 @@ fn encode_cmd(a: &EncodeArgs) -> Result<()> {
 fn evaluate_cmd(a: &EvaluateArgs) -> Result<()> {
     let survey = read_survey(&a.survey)?;
     let models = Models::load(&a.models)?;
-    let settings = SedFitSettings { seed: models.seed, ..SedFitSettings::default() };
-    evaluate_models(&survey, &models, &a.output, a.sed_fits, &settings, a.model.as_deref())
+    let settings = SedFitSettings {
+        seed: models.seed,
+        ..SedFitSettings::default()
+    };
+    evaluate_models(
+        &survey,
+        &models,
+        &a.output,
+        a.sed_fits,
+        &settings,
+        a.model.as_deref(),
+    )
 }
 
 fn evaluate_models(
@@ -493,33 +589,64 @@ fn evaluate_models(
 
     if sed_fits > 0 {
         let files = model::load_files(&model::locate(model_dir)?)?;
-        let sd = model::build_on(&files, &WavelengthGrid::Auto, &burn::prelude::Device::flex().autodiff())?;
+        let sd = model::build_on(
+            &files,
+            &WavelengthGrid::Auto,
+            &burn::prelude::Device::flex().autodiff(),
+        )?;
         let fit_rows = occlude::choose(&test, sed_fits, models.seed);
         let mut fit_rows_sorted = fit_rows.clone();
         fit_rows_sorted.sort_unstable();
         for sed_model in [SedModel::Full, SedModel::Separable] {
-            eprintln!("SED fits ({}) of {} test galaxies", sed_model.name(), fit_rows_sorted.len());
+            eprintln!(
+                "SED fits ({}) of {} test galaxies",
+                sed_model.name(),
+                fit_rows_sorted.len()
+            );
             let bar = progress::rows_bar(fit_rows_sorted.len() as u64);
-            let (preds, failures) =
-                sedfit::fit_survey(&sd, &files.ssp, sed_model, survey, &fit_rows_sorted, settings, &|d, _| bar.set_position(d as u64));
+            let (preds, failures) = sedfit::fit_survey(
+                &sd,
+                &files.ssp,
+                sed_model,
+                survey,
+                &fit_rows_sorted,
+                settings,
+                &|d, _| bar.set_position(d as u64),
+            );
             bar.finish_and_clear();
             for (row, e) in &failures {
                 eprintln!("warning: SED fit of galaxy {row} failed: {e}");
             }
             let p = Array2::from_shape_fn((fit_rows_sorted.len(), 4), |(k, b)| preds[k].wise[b]);
-            methods.push(MethodResult { name: sed_model.name().into(), predictions: scatter(survey.len(), &fit_rows_sorted, &p) });
+            methods.push(MethodResult {
+                name: sed_model.name().into(),
+                predictions: scatter(survey.len(), &fit_rows_sorted, &p),
+            });
         }
         // Every method on the galaxies that were fitted, so that the columns compare like with like.
         let ok: Vec<usize> = fit_rows_sorted
             .iter()
             .copied()
-            .filter(|&i| methods.iter().all(|m| m.predictions.row(i).iter().all(|v| v.is_finite())))
+            .filter(|&i| {
+                methods
+                    .iter()
+                    .all(|m| m.predictions.row(i).iter().all(|v| v.is_finite()))
+            })
             .collect();
         if ok.is_empty() {
             bail!("every SED fit failed");
         }
-        let subsets = [Subset { name: "sed_fit_sample".into(), description: format!("{} random test galaxies", ok.len()), rows: ok }];
-        let fit_report = evaluate_subsets(survey.wise.view(), survey.wise_err.view(), &subsets, &methods)?;
+        let subsets = [Subset {
+            name: "sed_fit_sample".into(),
+            description: format!("{} random test galaxies", ok.len()),
+            rows: ok,
+        }];
+        let fit_report = evaluate_subsets(
+            survey.wise.view(),
+            survey.wise_err.view(),
+            &subsets,
+            &methods,
+        )?;
         write_report(out, "sedfit_sample", &fit_report)?;
     }
     write_predictions(&out.join("predictions_test.csv"), survey, &test, &methods)?;
@@ -539,8 +666,14 @@ fn write_report(out: &Path, stem: &str, report: &Report) -> Result<()> {
 }
 
 /// One row per test galaxy: id, z, observed WISE and errors, and every method's predictions.
-fn write_predictions(path: &Path, survey: &Survey, rows: &[usize], methods: &[MethodResult]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+fn write_predictions(
+    path: &Path,
+    survey: &Survey,
+    rows: &[usize],
+    methods: &[MethodResult],
+) -> Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
     let mut header = vec!["id".to_string(), "redshift".into()];
     for b in WISE_BANDS {
         header.push(b.to_string());
@@ -568,18 +701,36 @@ fn write_predictions(path: &Path, survey: &Survey, rows: &[usize], methods: &[Me
 fn occlude_cmd(a: &OccludeArgs) -> Result<()> {
     let survey = read_survey(&a.survey)?;
     let models = Models::load(&a.models)?;
-    let settings = OcclusionSettings { window_lengths: a.windows.clone(), seed: models.seed, ..OcclusionSettings::default() };
+    let settings = OcclusionSettings {
+        window_lengths: a.windows.clone(),
+        seed: models.seed,
+        ..OcclusionSettings::default()
+    };
     occlude_models(&survey, &models, &a.output, a.galaxies, &settings)
 }
 
-fn occlude_models(survey: &Survey, models: &Models, out: &Path, per_class: usize, settings: &OcclusionSettings) -> Result<()> {
+fn occlude_models(
+    survey: &Survey,
+    models: &Models,
+    out: &Path,
+    per_class: usize,
+    settings: &OcclusionSettings,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let [_, _, test] = split_rows(survey.len(), models.seed);
     let splits = galsed_optir::evaluate::standard_splits(survey, &test)?;
-    let class = |name: &str| splits.iter().find(|s| s.name == name).map(|s| s.rows.clone()).unwrap_or_default();
+    let class = |name: &str| {
+        splits
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.rows.clone())
+            .unwrap_or_default()
+    };
     let loglam = &survey.spectra.loglam;
     let predict = |latents: ndarray::ArrayView2<f32>, norm: &[f64], z: &[f64]| {
-        models.mlp_autoencoder.predict(&Features::from_latents(latents, norm, z)?)
+        models
+            .mlp_autoencoder
+            .predict(&Features::from_latents(latents, norm, z)?)
     };
     let z_max = models.autoencoder.config.z_max;
     let mut stacks = Vec::new();
@@ -613,8 +764,15 @@ fn occlude_models(survey: &Survey, models: &Models, out: &Path, per_class: usize
 /// `attribution.csv` (rest λ, class, band, mean Δχ, count) and `features.csv` (per line marker).
 fn write_attribution(out: &Path, stacks: &[(&str, usize, RestStack)]) -> Result<()> {
     let path = out.join("attribution.csv");
-    let mut w = csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
-    w.write_record(["rest_wavelength_angstrom", "class", "band", "mean_delta_chi", "n_galaxies"])?;
+    let mut w =
+        csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
+    w.write_record([
+        "rest_wavelength_angstrom",
+        "class",
+        "band",
+        "mean_delta_chi",
+        "n_galaxies",
+    ])?;
     for (name, _, s) in stacks {
         for (b, band) in WISE_BANDS.iter().enumerate() {
             for (j, &l) in s.loglam_rest.iter().enumerate() {
@@ -630,12 +788,31 @@ fn write_attribution(out: &Path, stacks: &[(&str, usize, RestStack)]) -> Result<
     }
     w.flush()?;
     let path = out.join("features.csv");
-    let mut w = csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
-    w.write_record(["feature", "rest_wavelength_angstrom", "class", "W1", "W2", "W3", "W4", "W1_median_all", "W2_median_all", "W3_median_all", "W4_median_all"])?;
+    let mut w =
+        csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
+    w.write_record([
+        "feature",
+        "rest_wavelength_angstrom",
+        "class",
+        "W1",
+        "W2",
+        "W3",
+        "W4",
+        "W1_median_all",
+        "W2_median_all",
+        "W3_median_all",
+        "W4_median_all",
+    ])?;
     for (name, _, s) in stacks {
         let medians: Vec<f64> = (0..4)
             .map(|b| {
-                let mut v: Vec<f64> = s.mean.row(b).iter().copied().filter(|x| x.is_finite()).collect();
+                let mut v: Vec<f64> = s
+                    .mean
+                    .row(b)
+                    .iter()
+                    .copied()
+                    .filter(|x| x.is_finite())
+                    .collect();
                 v.sort_by(f64::total_cmp);
                 v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
             })
@@ -667,16 +844,39 @@ fn run_all(a: &RunArgs) -> Result<()> {
     let dir = &a.output;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let quick = a.preset == Preset::Quick;
-    let sim = SimulateConfig { n_galaxies: if quick { 1500 } else { 50_000 }, seed: a.seed, ..SimulateConfig::default() };
+    let sim = SimulateConfig {
+        n_galaxies: if quick { 1500 } else { 50_000 },
+        seed: a.seed,
+        ..SimulateConfig::default()
+    };
     let defaults = TrainSettings::default();
-    let train = TrainSettings { epochs: if quick { 2 } else { defaults.epochs }, seed: a.seed, ..defaults };
+    let train = TrainSettings {
+        epochs: if quick { 2 } else { defaults.epochs },
+        seed: a.seed,
+        ..defaults
+    };
     let sed_fits = if quick { 6 } else { 300 };
     let fit_settings = if quick {
-        SedFitSettings { particles: 16, iterations: 60, restarts: 1, walkers: 24, steps: 60, draws: 50, seed: a.seed, ..SedFitSettings::default() }
+        SedFitSettings {
+            particles: 16,
+            iterations: 60,
+            restarts: 1,
+            walkers: 24,
+            steps: 60,
+            draws: 50,
+            seed: a.seed,
+            ..SedFitSettings::default()
+        }
     } else {
-        SedFitSettings { seed: a.seed, ..SedFitSettings::default() }
+        SedFitSettings {
+            seed: a.seed,
+            ..SedFitSettings::default()
+        }
     };
-    let occlusion = OcclusionSettings { seed: a.seed, ..OcclusionSettings::default() };
+    let occlusion = OcclusionSettings {
+        seed: a.seed,
+        ..OcclusionSettings::default()
+    };
     let per_class = if quick { 2 } else { 20 };
 
     let t0 = Instant::now();
@@ -695,12 +895,25 @@ fn run_all(a: &RunArgs) -> Result<()> {
     let models = Models::load(&models_dir)?;
     let t = Instant::now();
     eprintln!("[3/4] evaluating");
-    evaluate_models(&survey, &models, &dir.join("evaluation"), sed_fits, &fit_settings, a.model.as_deref())?;
+    evaluate_models(
+        &survey,
+        &models,
+        &dir.join("evaluation"),
+        sed_fits,
+        &fit_settings,
+        a.model.as_deref(),
+    )?;
     let evaluate_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     eprintln!("[4/4] occlusion");
-    occlude_models(&survey, &models, &dir.join("occlusion"), per_class, &occlusion)?;
+    occlude_models(
+        &survey,
+        &models,
+        &dir.join("occlusion"),
+        per_class,
+        &occlusion,
+    )?;
     let occlude_s = t.elapsed().as_secs_f64();
 
     let timings = Timings {
@@ -712,7 +925,10 @@ fn run_all(a: &RunArgs) -> Result<()> {
         occlude_s,
         total_s: t0.elapsed().as_secs_f64(),
     };
-    std::fs::write(dir.join("timings.json"), serde_json::to_vec_pretty(&timings)?)?;
+    std::fs::write(
+        dir.join("timings.json"),
+        serde_json::to_vec_pretty(&timings)?,
+    )?;
     println!(
         "pipeline finished in {:.0} s (simulate {:.0}, train {:.0}, evaluate {:.0}, occlude {:.0})",
         timings.total_s, simulate_s, train_s, evaluate_s, occlude_s

@@ -9,7 +9,8 @@ pub const FAMILY: &str = "sans-serif";
 
 /// Registers the embedded font under [`FAMILY`] (idempotent).
 pub fn register() -> Result<()> {
-    register_font(FAMILY, FontStyle::Normal, FONT).map_err(|_| anyhow!("the embedded font is invalid"))
+    register_font(FAMILY, FontStyle::Normal, FONT)
+        .map_err(|_| anyhow!("the embedded font is invalid"))
 }
 
 /// Unicode superscript of an integer, for 10ⁿ tick labels.

@@ -48,7 +48,10 @@ pub fn rate_bar(n: u64) -> ProgressBar {
 
 /// A bar counting training epochs, with the latest losses as its message.
 pub fn styled_epochs(n: u64) -> ProgressBar {
-    styled(n, "[{bar:40}] epoch {pos}/{len} {msg}, {elapsed} elapsed, eta {eta}")
+    styled(
+        n,
+        "[{bar:40}] epoch {pos}/{len} {msg}, {elapsed} elapsed, eta {eta}",
+    )
 }
 
 /// Writes to stdout; a closed pipe (`galsed … | head`) is not an error.

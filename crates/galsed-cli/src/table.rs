@@ -988,7 +988,11 @@ pub mod fits {
 
     /// Opens `path` on its table HDU `hdu` (or the first table) and runs `f` on it, holding the
     /// CFITSIO lock.
-    fn with_table<T>(path: &Path, hdu: Option<&str>, f: impl FnOnce(&Fits) -> Result<T>) -> Result<T> {
+    fn with_table<T>(
+        path: &Path,
+        hdu: Option<&str>,
+        f: impl FnOnce(&Fits) -> Result<T>,
+    ) -> Result<T> {
         let c = c_path(path)?;
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: starts from an empty message stack.
@@ -1022,9 +1026,22 @@ pub mod fits {
                 let (mut tc, mut repeat, mut width) = (0, 0i64, 0i64);
                 // SAFETY: valid file, column number within 1..=ncols.
                 unsafe { sys::ffeqtyll(f.0, col, &mut tc, &mut repeat, &mut width, &mut status) };
-                check(status, || format!("cannot read the format of column '{name}'"))?;
-                let numeric = tc > 0 && !matches!(tc as u32, sys::TSTRING | sys::TLOGICAL | sys::TBIT | sys::TCOMPLEX | sys::TDBLCOMPLEX);
-                cols.push((name, if numeric { usize::try_from(repeat).unwrap_or(0) } else { 0 }));
+                check(status, || {
+                    format!("cannot read the format of column '{name}'")
+                })?;
+                let numeric = tc > 0
+                    && !matches!(
+                        tc as u32,
+                        sys::TSTRING | sys::TLOGICAL | sys::TBIT | sys::TCOMPLEX | sys::TDBLCOMPLEX
+                    );
+                cols.push((
+                    name,
+                    if numeric {
+                        usize::try_from(repeat).unwrap_or(0)
+                    } else {
+                        0
+                    },
+                ));
             }
             Ok((u64::try_from(nrows).unwrap_or(0), cols))
         })
@@ -1032,7 +1049,13 @@ pub mod fits {
 
     /// Rows `start..end` of numeric columns (by 0-based index), as f64, row-major for vector
     /// columns of `repeat` values; NaN for nulls.
-    pub fn read_rows(path: &Path, hdu: Option<&str>, columns: &[(usize, usize)], start: u64, end: u64) -> Result<Vec<Vec<f64>>> {
+    pub fn read_rows(
+        path: &Path,
+        hdu: Option<&str>,
+        columns: &[(usize, usize)],
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Vec<f64>>> {
         with_table(path, hdu, |f| {
             columns
                 .iter()
@@ -1057,7 +1080,9 @@ pub mod fits {
                             )
                         };
                     }
-                    check(status, || format!("cannot read rows {start}..{end} of column {}", col + 1))?;
+                    check(status, || {
+                        format!("cannot read rows {start}..{end} of column {}", col + 1)
+                    })?;
                     Ok(values)
                 })
                 .collect()

@@ -17,7 +17,9 @@ fn model_dir() -> PathBuf {
 
 fn command(tmp: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_galsed"));
-    c.args(args).env("GALSED_MODEL_DIR", model_dir()).env("XDG_CACHE_HOME", tmp.join("cache"));
+    c.args(args)
+        .env("GALSED_MODEL_DIR", model_dir())
+        .env("XDG_CACHE_HOME", tmp.join("cache"));
     c
 }
 
@@ -26,7 +28,11 @@ fn galsed(tmp: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "galsed failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "galsed failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o
 }
 
@@ -49,7 +55,12 @@ struct Results {
 
 impl Results {
     fn col(&self, name: &str) -> &[f64] {
-        &self.floats.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no column {name}")).1
+        &self
+            .floats
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+            .1
     }
 
     /// Bitwise equality, NaN included.
@@ -57,22 +68,37 @@ impl Results {
         self.id == other.id
             && self.status == other.status
             && self.floats.len() == other.floats.len()
-            && self.floats.iter().zip(&other.floats).all(|((n, a), (m, b))| {
-                n == m && a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-            })
+            && self
+                .floats
+                .iter()
+                .zip(&other.floats)
+                .all(|((n, a), (m, b))| {
+                    n == m
+                        && a.len() == b.len()
+                        && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                })
     }
 }
 
 fn read_parquet(path: &Path) -> Results {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
-    let mut r = Results { id: vec![], status: vec![], floats: vec![] };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut r = Results {
+        id: vec![],
+        status: vec![],
+        floats: vec![],
+    };
     for batch in reader {
         let batch = batch.unwrap();
         let schema = batch.schema();
         for (f, a) in schema.fields().iter().zip(batch.columns()) {
             match f.name().as_str() {
                 "id" => r.id.extend(a.as_primitive::<Int64Type>().values()),
-                "status" => r.status.extend(a.as_string::<i32>().iter().map(|s| s.unwrap().to_owned())),
+                "status" => r
+                    .status
+                    .extend(a.as_string::<i32>().iter().map(|s| s.unwrap().to_owned())),
                 "spectrum" => {}
                 name => {
                     let v = a.as_primitive::<Float64Type>().values();
@@ -91,14 +117,29 @@ fn read_hdf5(path: &Path) -> Results {
     use hdf5_metno::types::VarLenUnicode;
     let f = hdf5_metno::File::open(path).unwrap();
     let id = f.dataset("id").unwrap().read_raw::<i64>().unwrap();
-    let status: Vec<String> =
-        f.dataset("status").unwrap().read_raw::<VarLenUnicode>().unwrap().iter().map(|s| s.to_string()).collect();
+    let status: Vec<String> = f
+        .dataset("status")
+        .unwrap()
+        .read_raw::<VarLenUnicode>()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut floats = vec![];
     for name in ["redshift", "distmod", "l_norm", "b_to_t"] {
-        floats.push((name.to_owned(), f.dataset(name).unwrap().read_raw::<f64>().unwrap()));
+        floats.push((
+            name.to_owned(),
+            f.dataset(name).unwrap().read_raw::<f64>().unwrap(),
+        ));
     }
-    let names: Vec<String> =
-        f.dataset("filters").unwrap().read_raw::<VarLenUnicode>().unwrap().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = f
+        .dataset("filters")
+        .unwrap()
+        .read_raw::<VarLenUnicode>()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let phot = f.dataset("photometry").unwrap().read_2d::<f64>().unwrap();
     for (b, name) in names.iter().enumerate() {
         floats.push((name.clone(), phot.column(b).to_vec()));
@@ -108,7 +149,21 @@ fn read_hdf5(path: &Path) -> Results {
 
 fn synth(tmp: &Path, name: &str, rows: u64) -> PathBuf {
     let path = tmp.join(name);
-    ok(galsed(tmp, &["catalog", "synth", "--output", s(&path), "--rows", &rows.to_string(), "--invalid-fraction", "0.003", "--seed", "7"]));
+    ok(galsed(
+        tmp,
+        &[
+            "catalog",
+            "synth",
+            "--output",
+            s(&path),
+            "--rows",
+            &rows.to_string(),
+            "--invalid-fraction",
+            "0.003",
+            "--seed",
+            "7",
+        ],
+    ));
     path
 }
 
@@ -121,11 +176,30 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let cat = synth(tmp.path(), "sam.h5", 3000);
     let out = tmp.path().join("phot.parquet");
-    ok(galsed(tmp.path(), &["catalog", "run", "--input", s(&cat), "--output", s(&out), "--chunk-rows", "700"]));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "catalog",
+            "run",
+            "--input",
+            s(&cat),
+            "--output",
+            s(&out),
+            "--chunk-rows",
+            "700",
+        ],
+    ));
     let r = read_parquet(&out);
     assert_eq!(r.id, (0..3000).collect::<Vec<i64>>());
-    let invalid: Vec<usize> = (0..3000).filter(|&i| r.status[i].starts_with("invalid")).collect();
-    assert_eq!(invalid.len(), 9, "{:?}", invalid.iter().map(|&i| &r.status[i]).collect::<Vec<_>>());
+    let invalid: Vec<usize> = (0..3000)
+        .filter(|&i| r.status[i].starts_with("invalid"))
+        .collect();
+    assert_eq!(
+        invalid.len(),
+        9,
+        "{:?}",
+        invalid.iter().map(|&i| &r.status[i]).collect::<Vec<_>>()
+    );
     for &i in &invalid {
         assert!(r.col("sdss_r0")[i].is_nan() && r.col("l_norm")[i].is_nan());
     }
@@ -133,7 +207,12 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
     let fuv = r.col("galex_FUV");
     for i in 0..3000 {
         let partial = r.status[i].starts_with("partial");
-        assert_eq!(partial, fuv[i].is_nan() && !invalid.contains(&i), "row {i}: {}", r.status[i]);
+        assert_eq!(
+            partial,
+            fuv[i].is_nan() && !invalid.contains(&i),
+            "row {i}: {}",
+            r.status[i]
+        );
         if r.status[i] == "ok" {
             assert!(r.floats.iter().all(|(_, v)| v[i].is_finite()), "row {i}");
         }
@@ -144,14 +223,32 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
     let h5 = hdf5_metno::File::open(&cat).unwrap();
     let read = |n: &str| h5.dataset(n).unwrap().read_raw::<f64>().unwrap();
     let hist = |n: &str| h5.dataset(n).unwrap().read_2d::<f64>().unwrap();
-    let (theta, m_dust, r_dust, r_disk, r_bulge, z) =
-        (read("theta"), read("m_dust"), read("r_dust"), read("r_disk"), read("r_bulge"), read("redshift"));
-    let (md, zd, mb, zb) = (hist("mass_disk"), hist("metal_disk"), hist("mass_bulge"), hist("metal_bulge"));
+    let (theta, m_dust, r_dust, r_disk, r_bulge, z) = (
+        read("theta"),
+        read("m_dust"),
+        read("r_dust"),
+        read("r_disk"),
+        read("r_bulge"),
+        read("redshift"),
+    );
+    let (md, zd, mb, zb) = (
+        hist("mass_disk"),
+        hist("metal_disk"),
+        hist("mass_bulge"),
+        hist("metal_bulge"),
+    );
     let files = galsed_emulator::model_files::ModelFiles::load(&model_dir()).unwrap();
     let converter = SamConverter::new(&files.ssp, AgeBins::Step(read("age_edges")), 0.0).unwrap();
     let grid = galsed_core::ssp::WavelengthGrid::Base;
-    let derived = galsed_core::ssp::DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).unwrap();
-    let model = galsed_emulator::Starduster::new(&files.weights, &files.config, derived, &burn::prelude::Device::flex()).unwrap();
+    let derived =
+        galsed_core::ssp::DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).unwrap();
+    let model = galsed_emulator::Starduster::new(
+        &files.weights,
+        &files.config,
+        derived,
+        &burn::prelude::Device::flex(),
+    )
+    .unwrap();
     let filters: Vec<_> = ["sdss_r0", "wise_w1", "herschel_spire_250"]
         .iter()
         .map(|n| galsed_core::filters::Filter::builtin(n).unwrap())
@@ -160,12 +257,24 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
     let mut checked = 0;
     for i in (0..3000).step_by(61).filter(|i| r.status[*i] == "ok") {
         let g = SamGalaxy {
-            theta_deg: theta[i], m_dust: m_dust[i], r_dust: r_dust[i], r_disk: r_disk[i], r_bulge: r_bulge[i],
-            mass_disk: md.row(i).to_slice().unwrap(), metal_disk: zd.row(i).to_slice().unwrap(),
-            mass_bulge: mb.row(i).to_slice().unwrap(), metal_bulge: zb.row(i).to_slice().unwrap(),
+            theta_deg: theta[i],
+            m_dust: m_dust[i],
+            r_dust: r_dust[i],
+            r_disk: r_disk[i],
+            r_bulge: r_bulge[i],
+            mass_disk: md.row(i).to_slice().unwrap(),
+            metal_disk: zd.row(i).to_slice().unwrap(),
+            mass_bulge: mb.row(i).to_slice().unwrap(),
+            metal_bulge: zb.row(i).to_slice().unwrap(),
         };
         let c = converter.convert(&g).unwrap();
-        let batch = Batch::new(c.gp.to_vec(), c.sfh_disk.to_vec(), c.sfh_bulge.to_vec(), OutOfRange::Clip).unwrap();
+        let batch = Batch::new(
+            c.gp.to_vec(),
+            c.sfh_disk.to_vec(),
+            c.sfh_bulge.to_vec(),
+            OutOfRange::Clip,
+        )
+        .unwrap();
         let obs = Observer::new(z[i], cosmo.distance_modulus(z[i]).unwrap()).unwrap();
         let phot = Photometry::new(&model, &filters, obs).unwrap();
         let mags = model.magnitudes(&batch, galsed_emulator::Component::Combine, &phot);
@@ -175,7 +284,12 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
             // the float32 forward pass by a few ulps (up to ~5e-6 mag in the far-IR); the per-galaxy
             // weights are checked on identical batches in galsed-emulator's tests/observed.rs. Tolerance:
             // the forward model's acceptance tolerance on magnitudes (reference README §6).
-            assert!((got - mags[[0, b]]).abs() < 1e-4, "row {i} {}: {got} vs {}", f.name, mags[[0, b]]);
+            assert!(
+                (got - mags[[0, b]]).abs() < 1e-4,
+                "row {i} {}: {got} vs {}",
+                f.name,
+                mags[[0, b]]
+            );
         }
         assert!((r.col("distmod")[i] - obs.distmod).abs() < 1e-12);
         checked += 1;
@@ -189,7 +303,16 @@ fn formats_and_shards_give_identical_results() {
     let h5 = synth(tmp.path(), "sam.h5", 2500);
     let pq = synth(tmp.path(), "sam.parquet", 2500);
     let run = |input: &Path, output: &Path, extra: &[&str]| {
-        let mut args = vec!["catalog", "run", "--input", s(input), "--output", s(output), "--chunk-rows", "300"];
+        let mut args = vec![
+            "catalog",
+            "run",
+            "--input",
+            s(input),
+            "--output",
+            s(output),
+            "--chunk-rows",
+            "300",
+        ];
         args.extend_from_slice(extra);
         ok(galsed(tmp.path(), &args));
     };
@@ -198,8 +321,15 @@ fn formats_and_shards_give_identical_results() {
     let whole = read_parquet(&whole);
     let from_pq = tmp.path().join("from_pq.h5");
     run(&pq, &from_pq, &["--threads", "1"]);
-    assert!(read_hdf5(&from_pq).same_as(&whole), "Parquet input / HDF5 output differ from HDF5 input / Parquet output");
-    let mut joined = Results { id: vec![], status: vec![], floats: vec![] };
+    assert!(
+        read_hdf5(&from_pq).same_as(&whole),
+        "Parquet input / HDF5 output differ from HDF5 input / Parquet output"
+    );
+    let mut joined = Results {
+        id: vec![],
+        status: vec![],
+        floats: vec![],
+    };
     for i in 0..3 {
         let part = tmp.path().join(format!("shard{i}.parquet"));
         run(&h5, &part, &["--shard", &format!("{i}/3")]);
@@ -214,7 +344,10 @@ fn formats_and_shards_give_identical_results() {
             }
         }
     }
-    assert!(joined.same_as(&whole), "shards concatenated differ from the single run");
+    assert!(
+        joined.same_as(&whole),
+        "shards concatenated differ from the single run"
+    );
 }
 
 /// Copies an HDF5 SAM catalogue into a FITS binary table: disk histories as vector columns,
@@ -226,16 +359,33 @@ fn hdf5_to_fits(h5: &Path, fits: &Path) -> Vec<f64> {
     let hist = |n: &str| f.dataset(n).unwrap().read_2d::<f64>().unwrap();
     let nb = hist("mass_disk").ncols();
     let mut cols = vec![];
-    for name in ["id", "redshift", "theta", "m_dust", "r_dust", "r_disk", "r_bulge"] {
-        let t = if name == "id" { ColumnDataType::Long } else { ColumnDataType::Double };
+    for name in [
+        "id", "redshift", "theta", "m_dust", "r_dust", "r_disk", "r_bulge",
+    ] {
+        let t = if name == "id" {
+            ColumnDataType::Long
+        } else {
+            ColumnDataType::Double
+        };
         cols.push(ColumnDescription::new(name).with_type(t).create().unwrap());
     }
     for name in ["mass_disk", "metal_disk"] {
-        cols.push(ColumnDescription::new(name).with_type(ColumnDataType::Double).that_repeats(nb).create().unwrap());
+        cols.push(
+            ColumnDescription::new(name)
+                .with_type(ColumnDataType::Double)
+                .that_repeats(nb)
+                .create()
+                .unwrap(),
+        );
     }
     for name in ["mass_bulge", "metal_bulge"] {
         for k in 0..nb {
-            cols.push(ColumnDescription::new(format!("{name}_{k}")).with_type(ColumnDataType::Double).create().unwrap());
+            cols.push(
+                ColumnDescription::new(format!("{name}_{k}"))
+                    .with_type(ColumnDataType::Double)
+                    .create()
+                    .unwrap(),
+            );
         }
     }
     let mut out = fitsio::FitsFile::create(fits).open().unwrap();
@@ -252,7 +402,8 @@ fn hdf5_to_fits(h5: &Path, fits: &Path) -> Vec<f64> {
     for name in ["mass_bulge", "metal_bulge"] {
         let h = hist(name);
         for k in 0..nb {
-            hdu.write_col(&mut out, format!("{name}_{k}"), &h.column(k).to_vec()).unwrap();
+            hdu.write_col(&mut out, format!("{name}_{k}"), &h.column(k).to_vec())
+                .unwrap();
         }
     }
     read("age_edges")
@@ -266,10 +417,39 @@ fn fits_catalogues_give_the_hdf5_results() {
     let edges = hdf5_to_fits(&h5, &fits);
     let edges: Vec<String> = edges.iter().map(|e| e.to_string()).collect();
     let (a, b) = (tmp.path().join("a.parquet"), tmp.path().join("b.parquet"));
-    ok(galsed(tmp.path(), &["catalog", "run", "--input", s(&h5), "--output", s(&a), "--chunk-rows", "500"]));
-    let e = fails(galsed(tmp.path(), &["catalog", "run", "--input", s(&fits), "--output", s(&b)]));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "catalog",
+            "run",
+            "--input",
+            s(&h5),
+            "--output",
+            s(&a),
+            "--chunk-rows",
+            "500",
+        ],
+    ));
+    let e = fails(galsed(
+        tmp.path(),
+        &["catalog", "run", "--input", s(&fits), "--output", s(&b)],
+    ));
     assert!(e.contains("--age-edges"), "{e}");
-    ok(galsed(tmp.path(), &["catalog", "run", "--input", s(&fits), "--output", s(&b), "--chunk-rows", "500", "--age-edges", &edges.join(",")]));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "catalog",
+            "run",
+            "--input",
+            s(&fits),
+            "--output",
+            s(&b),
+            "--chunk-rows",
+            "500",
+            "--age-edges",
+            &edges.join(","),
+        ],
+    ));
     assert!(read_parquet(&b).same_as(&read_parquet(&a)));
 }
 
@@ -280,30 +460,62 @@ fn killed_runs_resume_to_every_row_exactly_once() {
     let reference = tmp.path().join("reference.parquet");
     let out = tmp.path().join("out.parquet");
     let args = |o: &Path| -> Vec<String> {
-        ["catalog", "run", "--input", s(&cat), "--output", s(o), "--chunk-rows", "250", "--threads", "1"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect()
+        [
+            "catalog",
+            "run",
+            "--input",
+            s(&cat),
+            "--output",
+            s(o),
+            "--chunk-rows",
+            "250",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
     };
-    ok(command(tmp.path(), &args(&reference).iter().map(String::as_str).collect::<Vec<_>>()).output().unwrap());
+    ok(command(
+        tmp.path(),
+        &args(&reference)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .output()
+    .unwrap());
     let parts = tmp.path().join("out.parquet.parts");
     // Kill at random moments (printed, to reproduce a failure): one during model loading, then
     // three spread over the run.
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     let mut state = u64::from(seed) | 1;
     let mut uniform = |lo: u64, hi: u64| {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         lo + (state >> 33) % (hi - lo)
     };
-    let delays = [uniform(50, 300), uniform(700, 1200), uniform(700, 1500), uniform(700, 2000)];
+    let delays = [
+        uniform(50, 300),
+        uniform(700, 1200),
+        uniform(700, 1500),
+        uniform(700, 2000),
+    ];
     println!("kill delays (ms): {delays:?}");
     let mut interrupted = 0;
     for delay_ms in delays {
-        let mut child = command(tmp.path(), &args(&out).iter().map(String::as_str).collect::<Vec<_>>())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = command(
+            tmp.path(),
+            &args(&out).iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
@@ -314,12 +526,23 @@ fn killed_runs_resume_to_every_row_exactly_once() {
             break;
         }
     }
-    assert!(interrupted >= 2, "the run finished before it could be interrupted");
+    assert!(
+        interrupted >= 2,
+        "the run finished before it could be interrupted"
+    );
     let parts_done = std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0);
-    let o = ok(command(tmp.path(), &args(&out).iter().map(String::as_str).collect::<Vec<_>>()).output().unwrap());
+    let o = ok(command(
+        tmp.path(),
+        &args(&out).iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .output()
+    .unwrap());
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(parts_done <= 1 || log.contains("resuming"), "{log}");
-    assert!(!parts.exists(), "the parts directory is removed after the merge");
+    assert!(
+        !parts.exists(),
+        "the parts directory is removed after the merge"
+    );
     let got = read_parquet(&out);
     let want = read_parquet(&reference);
     let mut ids: HashMap<i64, usize> = HashMap::new();
@@ -328,7 +551,10 @@ fn killed_runs_resume_to_every_row_exactly_once() {
     }
     assert_eq!(ids.len(), 30_000);
     assert!(ids.values().all(|&c| c == 1));
-    assert!(got.same_as(&want), "resumed output differs from an uninterrupted run");
+    assert!(
+        got.same_as(&want),
+        "resumed output differs from an uninterrupted run"
+    );
 }
 
 #[test]
@@ -343,20 +569,58 @@ fn bad_catalogues_and_options_are_refused_clearly() {
     };
     assert!(fails(run(&["--age-edges", "1e6,1e7,1e8"])).contains("age bins describe 2 SAM bins"));
     assert!(fails(run(&["--shard", "2/2"])).contains("--shard"));
-    assert!(fails(run(&["--filters", "nope_band"])).to_lowercase().contains("nope_band"));
+    assert!(
+        fails(run(&["--filters", "nope_band"]))
+            .to_lowercase()
+            .contains("nope_band")
+    );
     let txt = tmp.path().join("o.csv");
-    assert!(fails(galsed(tmp.path(), &["catalog", "run", "--input", s(&cat), "--output", s(&txt)])).contains(".parquet"));
+    assert!(
+        fails(galsed(
+            tmp.path(),
+            &["catalog", "run", "--input", s(&cat), "--output", s(&txt)]
+        ))
+        .contains(".parquet")
+    );
     let missing = tmp.path().join("missing.h5");
-    assert!(!fails(galsed(tmp.path(), &["catalog", "run", "--input", s(&missing), "--output", s(&out)])).is_empty());
+    assert!(
+        !fails(galsed(
+            tmp.path(),
+            &[
+                "catalog",
+                "run",
+                "--input",
+                s(&missing),
+                "--output",
+                s(&out)
+            ]
+        ))
+        .is_empty()
+    );
     // A catalogue without the disk masses.
     let broken = tmp.path().join("broken.h5");
     {
         let f = hdf5_metno::File::create(&broken).unwrap();
         for name in ["theta", "m_dust", "r_dust", "r_disk", "r_bulge"] {
-            f.new_dataset_builder().with_data(&[1.0f64, 2.0]).create(name).unwrap();
+            f.new_dataset_builder()
+                .with_data(&[1.0f64, 2.0])
+                .create(name)
+                .unwrap();
         }
     }
-    let e = fails(galsed(tmp.path(), &["catalog", "run", "--input", s(&broken), "--output", s(&out), "--frame", "rest"]));
+    let e = fails(galsed(
+        tmp.path(),
+        &[
+            "catalog",
+            "run",
+            "--input",
+            s(&broken),
+            "--output",
+            s(&out),
+            "--frame",
+            "rest",
+        ],
+    ));
     assert!(e.contains("mass_disk"), "{e}");
     // Parts of a run with other settings are not mixed into a new run.
     std::fs::create_dir(tmp.path().join("o.parquet.parts")).unwrap();
@@ -374,15 +638,33 @@ fn truncated_catalogues_are_refused_cleanly() {
     let h5 = synth(tmp.path(), "sam.h5", 400);
     let pq = synth(tmp.path(), "sam.parquet", 400);
     let fits = tmp.path().join("sam.fits");
-    let edges: Vec<String> = hdf5_to_fits(&h5, &fits).iter().map(|e| e.to_string()).collect();
+    let edges: Vec<String> = hdf5_to_fits(&h5, &fits)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
     let edges = edges.join(",");
     for (i, full) in [h5, pq, fits].iter().enumerate() {
         let bytes = std::fs::read(full).unwrap();
         for frac in [0.0, 0.01, 0.3, 0.7, 0.999] {
-            let cut = tmp.path().join(format!("cut{i}_{frac}.{}", full.extension().unwrap().to_str().unwrap()));
+            let cut = tmp.path().join(format!(
+                "cut{i}_{frac}.{}",
+                full.extension().unwrap().to_str().unwrap()
+            ));
             std::fs::write(&cut, &bytes[..(bytes.len() as f64 * frac) as usize]).unwrap();
             let out = tmp.path().join(format!("o{i}_{frac}.parquet"));
-            let o = galsed(tmp.path(), &["catalog", "run", "--input", s(&cut), "--output", s(&out), "--age-edges", &edges]);
+            let o = galsed(
+                tmp.path(),
+                &[
+                    "catalog",
+                    "run",
+                    "--input",
+                    s(&cut),
+                    "--output",
+                    s(&out),
+                    "--age-edges",
+                    &edges,
+                ],
+            );
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(1), "{}: {err}", cut.display());
             assert!(err.contains("error:"), "{}: {err}", cut.display());

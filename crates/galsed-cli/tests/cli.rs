@@ -39,7 +39,14 @@ fn golden_inputs() -> PathBuf {
 /// writing `out`, plus `extra` options.
 fn sed_golden(tmp: &Path, out: &Path, extra: &[&str]) {
     let inputs = golden_inputs();
-    let mut args = vec!["sed", "--input", s(&inputs), "--output", s(out), "--clip-inputs"];
+    let mut args = vec![
+        "sed",
+        "--input",
+        s(&inputs),
+        "--output",
+        s(out),
+        "--clip-inputs",
+    ];
     args.extend_from_slice(&["--filters", FILTERS20]);
     args.extend_from_slice(extra);
     ok(galsed(tmp, &args));
@@ -318,7 +325,11 @@ fn redshift_and_distance_modulus() {
     }
     // Fluxes instead of magnitudes.
     let out = tmp.path().join("flux.npz");
-    sed_golden(tmp.path(), &out, &["--mag", "flux", "--outputs", "photometry"]);
+    sed_golden(
+        tmp.path(),
+        &out,
+        &["--mag", "flux", "--outputs", "photometry"],
+    );
     let got = get1(&npz(&out), "photometry");
     check_rel("phot_fnu_z0", &got, &get1(&gold, "phot_fnu_z0"), MAG_TOL);
 }
@@ -758,10 +769,17 @@ fn demo_fits_a_mock_galaxy_reproducibly() {
     let dir = tmp.path().join("demo");
     let o = ok(galsed(tmp.path(), &["demo", "--out", s(&dir)]));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("mock.png") && stdout.contains("mock_corner.png"), "{stdout}");
+    assert!(
+        stdout.contains("mock.png") && stdout.contains("mock_corner.png"),
+        "{stdout}"
+    );
     for f in ["mock.png", "mock_corner.png"] {
         let png = std::fs::read(dir.join(f)).unwrap();
-        assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"), "{f}: {} bytes", png.len());
+        assert!(
+            png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+            "{f}: {} bytes",
+            png.len()
+        );
     }
     let catalog = csv_rows(&std::fs::read_to_string(dir.join("mock_catalog.csv")).unwrap());
     assert_eq!(catalog.len(), 1);
@@ -775,10 +793,16 @@ fn demo_fits_a_mock_galaxy_reproducibly() {
     // The luminosity is the best-constrained parameter: the truth lies within 0.05 of the fit.
     let truth: f64 = catalog[0]["truth_l_norm"].parse().unwrap();
     let fit: f64 = res[0]["par_l_norm"].parse().unwrap();
-    assert!((fit - truth).abs() < 0.05, "l_norm: fit {fit}, truth {truth}");
+    assert!(
+        (fit - truth).abs() < 0.05,
+        "l_norm: fit {fit}, truth {truth}"
+    );
 
     // Same seed, SVG plots: identical numbers.
-    ok(galsed(tmp.path(), &["demo", "--out", s(&dir), "--format", "svg"]));
+    ok(galsed(
+        tmp.path(),
+        &["demo", "--out", s(&dir), "--format", "svg"],
+    ));
     let second = std::fs::read_to_string(dir.join("demo_fit.csv")).unwrap();
     assert_eq!(first, second, "the demo is not reproducible from its seed");
     let svg = std::fs::read_to_string(dir.join("mock.svg")).unwrap();
@@ -790,7 +814,13 @@ fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     lines
-        .map(|l| header.iter().zip(l.split(',')).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
         .collect()
 }
 

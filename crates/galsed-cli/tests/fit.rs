@@ -19,7 +19,11 @@ fn galsed(tmp: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "galsed failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "galsed failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o
 }
 
@@ -35,7 +39,13 @@ fn s(p: &Path) -> &str {
 /// A fast configuration: a small swarm, no sampler.
 const QUICK: &str = "[optimizer]\npolish = false\n[optimizer.pso]\nn_particles = 16\nn_iterations = 20\nn_restarts = 1\n";
 
-const BANDS: [&str; 5] = ["galex_FUV", "sdss_r0", "twomass_Ks", "wise_w3", "herschel_pacs_100"];
+const BANDS: [&str; 5] = [
+    "galex_FUV",
+    "sdss_r0",
+    "twomass_Ks",
+    "wise_w3",
+    "herschel_pacs_100",
+];
 
 /// Changes a band's (value, error, limit) cells: (band index, magnitude, error) → cells.
 type Edit<'a> = dyn Fn(usize, &str, &str) -> (String, String, String) + 'a;
@@ -59,12 +69,34 @@ fn catalogue(dir: &Path) -> PathBuf {
     };
     let same = |_: usize, m: &str, e: &str| (m.to_string(), e.to_string(), String::new());
     text.push_str(&row("good", "0.02", &same));
-    text.push_str(&row("negative_error", "0.02", &|i, m, e| if i == 1 { (m.into(), "-0.1".into(), String::new()) } else { same(i, m, e) }));
-    text.push_str(&row("zero_error", "0.02", &|i, m, e| if i == 2 { (m.into(), "0".into(), String::new()) } else { same(i, m, e) }));
+    text.push_str(&row("negative_error", "0.02", &|i, m, e| {
+        if i == 1 {
+            (m.into(), "-0.1".into(), String::new())
+        } else {
+            same(i, m, e)
+        }
+    }));
+    text.push_str(&row("zero_error", "0.02", &|i, m, e| {
+        if i == 2 {
+            (m.into(), "0".into(), String::new())
+        } else {
+            same(i, m, e)
+        }
+    }));
     text.push_str(&row("nan_redshift", "nan", &same));
-    text.push_str(&row("no_bands", "0.02", &|_, _, _| ("nan".into(), "0.1".into(), String::new())));
+    text.push_str(&row("no_bands", "0.02", &|_, _, _| {
+        ("nan".into(), "0.1".into(), String::new())
+    }));
     text.push_str(&row("too_far", "1.5", &same));
-    text.push_str(&row("limit", "0.02", &|i, m, e| if i == 3 { ("nan".into(), "nan".into(), "12.0".into()) } else if i == 0 { ("nan".into(), "nan".into(), String::new()) } else { same(i, m, e) }));
+    text.push_str(&row("limit", "0.02", &|i, m, e| {
+        if i == 3 {
+            ("nan".into(), "nan".into(), "12.0".into())
+        } else if i == 0 {
+            ("nan".into(), "nan".into(), String::new())
+        } else {
+            same(i, m, e)
+        }
+    }));
     let path = dir.join("cat.csv");
     std::fs::write(&path, text).unwrap();
     path
@@ -74,7 +106,15 @@ fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines.map(|l| header.iter().zip(l.split(',')).map(|(h, v)| (h.to_string(), v.to_string())).collect()).collect()
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -84,17 +124,50 @@ fn bad_rows_are_reported_per_galaxy() {
     let cfg = tmp.path().join("quick.toml");
     std::fs::write(&cfg, QUICK).unwrap();
     let out = tmp.path().join("res.csv");
-    let o = ok(galsed(tmp.path(), &["fit", "--catalog", s(&cat), "--config", s(&cfg), "--output", s(&out), "--threads", "1"]));
+    let o = ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+            "--threads",
+            "1",
+        ],
+    ));
     let err = String::from_utf8_lossy(&o.stderr);
     let rows = read_csv(&out);
     assert_eq!(rows.len(), 7, "{err}");
     let status = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap()["status"].clone();
     assert_eq!(status("good"), "ok");
-    assert!(status("negative_error").contains("sdss_r0") && status("negative_error").contains("> 0"), "{}", status("negative_error"));
-    assert!(status("zero_error").contains("twomass_Ks"), "{}", status("zero_error"));
-    assert!(status("nan_redshift").contains("redshift"), "{}", status("nan_redshift"));
-    assert!(status("no_bands").contains("no usable bands"), "{}", status("no_bands"));
-    assert!(status("too_far").contains("galex_FUV"), "redshift beyond the model's coverage: {}", status("too_far"));
+    assert!(
+        status("negative_error").contains("sdss_r0") && status("negative_error").contains("> 0"),
+        "{}",
+        status("negative_error")
+    );
+    assert!(
+        status("zero_error").contains("twomass_Ks"),
+        "{}",
+        status("zero_error")
+    );
+    assert!(
+        status("nan_redshift").contains("redshift"),
+        "{}",
+        status("nan_redshift")
+    );
+    assert!(
+        status("no_bands").contains("no usable bands"),
+        "{}",
+        status("no_bands")
+    );
+    assert!(
+        status("too_far").contains("galex_FUV"),
+        "redshift beyond the model's coverage: {}",
+        status("too_far")
+    );
     assert_eq!(status("limit"), "ok");
     let limit = rows.iter().find(|r| r["id"] == "limit").unwrap();
     assert_eq!(limit["n_bands"], "4", "FUV missing, W3 an upper limit");
@@ -112,7 +185,18 @@ fn bad_catalogues_and_configurations_are_refused() {
     let run = |cfg: &str| {
         let p = tmp.path().join("c.toml");
         std::fs::write(&p, cfg).unwrap();
-        fails(galsed(tmp.path(), &["fit", "--catalog", s(&cat), "--config", s(&p), "--output", s(&out)]))
+        fails(galsed(
+            tmp.path(),
+            &[
+                "fit",
+                "--catalog",
+                s(&cat),
+                "--config",
+                s(&p),
+                "--output",
+                s(&out),
+            ],
+        ))
     };
     let e = run("[catalog]\nbands = [\"sdss_r0\", \"no_such_band\"]\n");
     assert!(e.contains("no_such_band"), "{e}");
@@ -127,11 +211,17 @@ fn bad_catalogues_and_configurations_are_refused() {
 
     let empty = tmp.path().join("empty.csv");
     std::fs::write(&empty, "id,redshift,sdss_r0,sdss_r0_err\n").unwrap();
-    let e = fails(galsed(tmp.path(), &["fit", "--catalog", s(&empty), "--output", s(&out)]));
+    let e = fails(galsed(
+        tmp.path(),
+        &["fit", "--catalog", s(&empty), "--output", s(&out)],
+    ));
     assert!(e.contains("no rows"), "{e}");
     let nobands = tmp.path().join("nobands.csv");
     std::fs::write(&nobands, "id,redshift,flux\n1,0.1,3\n").unwrap();
-    let e = fails(galsed(tmp.path(), &["fit", "--catalog", s(&nobands), "--output", s(&out)]));
+    let e = fails(galsed(
+        tmp.path(),
+        &["fit", "--catalog", s(&nobands), "--output", s(&out)],
+    ));
     assert!(e.contains("no band columns"), "{e}");
     assert!(!out.exists());
 }
@@ -143,30 +233,81 @@ fn interrupted_runs_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let cat = catalogue(tmp.path());
     let cfg = tmp.path().join("slow.toml");
-    std::fs::write(&cfg, QUICK.replace("n_iterations = 20", "n_iterations = 400")).unwrap();
+    std::fs::write(
+        &cfg,
+        QUICK.replace("n_iterations = 20", "n_iterations = 400"),
+    )
+    .unwrap();
     let whole = tmp.path().join("whole.csv");
-    ok(galsed(tmp.path(), &["fit", "--catalog", s(&cat), "--config", s(&cfg), "--output", s(&whole), "--threads", "1"]));
-    assert!(!tmp.path().join("whole.csv.partial.jsonl").exists(), "the resume file is removed at the end");
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&whole),
+            "--threads",
+            "1",
+        ],
+    ));
+    assert!(
+        !tmp.path().join("whole.csv.partial.jsonl").exists(),
+        "the resume file is removed at the end"
+    );
 
     let out = tmp.path().join("resumed.csv");
     let partial = tmp.path().join("resumed.csv.partial.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_galsed"))
-        .args(["fit", "--catalog", s(&cat), "--config", s(&cfg), "--output", s(&out), "--threads", "1"])
+        .args([
+            "fit",
+            "--catalog",
+            s(&cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+            "--threads",
+            "1",
+        ])
         .env("GALSED_MODEL_DIR", model_dir())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&partial).map_or(0, |t| t.lines().count()) < 2 && t0.elapsed().as_secs() < 300 {
+    while std::fs::read_to_string(&partial).map_or(0, |t| t.lines().count()) < 2
+        && t0.elapsed().as_secs() < 300
+    {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     let done = std::fs::read_to_string(&partial).unwrap().lines().count();
-    assert!(!out.exists() && (2..7).contains(&done), "killed after {done} galaxies");
-    let o = ok(galsed(tmp.path(), &["fit", "--catalog", s(&cat), "--config", s(&cfg), "--output", s(&out), "--threads", "1"]));
+    assert!(
+        !out.exists() && (2..7).contains(&done),
+        "killed after {done} galaxies"
+    );
+    let o = ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+            "--threads",
+            "1",
+        ],
+    ));
     assert!(String::from_utf8_lossy(&o.stderr).contains("resuming"));
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), std::fs::read_to_string(&whole).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(&whole).unwrap()
+    );
 }
 
 /// The catalogue as a FITS binary table gives the same fits as the CSV; results also as FITS and
@@ -193,12 +334,24 @@ fn fits_and_parquet_tables() {
     {
         let mut f = FitsFile::create(&fits_cat).open().unwrap();
         let mut cols = vec![
-            ColumnDescription::new("id").with_type(ColumnDataType::String).that_repeats(8).create().unwrap(),
-            ColumnDescription::new("redshift").with_type(ColumnDataType::Double).create().unwrap(),
+            ColumnDescription::new("id")
+                .with_type(ColumnDataType::String)
+                .that_repeats(8)
+                .create()
+                .unwrap(),
+            ColumnDescription::new("redshift")
+                .with_type(ColumnDataType::Double)
+                .create()
+                .unwrap(),
         ];
         for b in BANDS {
             for name in [b.to_string(), format!("{b}_err")] {
-                cols.push(ColumnDescription::new(&name).with_type(ColumnDataType::Double).create().unwrap());
+                cols.push(
+                    ColumnDescription::new(&name)
+                        .with_type(ColumnDataType::Double)
+                        .create()
+                        .unwrap(),
+                );
             }
         }
         let hdu = f.create_table("CATALOG", &cols).unwrap();
@@ -206,19 +359,67 @@ fn fits_and_parquet_tables() {
         hdu.write_col(&mut f, "redshift", &[0.02f64]).unwrap();
         for (b, m) in BANDS.iter().zip(mags) {
             hdu.write_col(&mut f, *b, &[m]).unwrap();
-            hdu.write_col(&mut f, format!("{b}_err"), &[0.1f64]).unwrap();
+            hdu.write_col(&mut f, format!("{b}_err"), &[0.1f64])
+                .unwrap();
         }
     }
     let from_csv = tmp.path().join("a.csv");
     let from_fits = tmp.path().join("b.csv");
-    ok(galsed(tmp.path(), &["fit", "--catalog", s(&csv_cat), "--config", s(&cfg), "--output", s(&from_csv)]));
-    ok(galsed(tmp.path(), &["fit", "--catalog", s(&fits_cat), "--config", s(&cfg), "--output", s(&from_fits)]));
-    assert_eq!(std::fs::read_to_string(&from_csv).unwrap(), std::fs::read_to_string(&from_fits).unwrap());
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&csv_cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&from_csv),
+        ],
+    ));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&fits_cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&from_fits),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&from_csv).unwrap(),
+        std::fs::read_to_string(&from_fits).unwrap()
+    );
 
     let fits = tmp.path().join("res.fits");
-    ok(galsed(tmp.path(), &["fit", "--catalog", s(&fits_cat), "--config", s(&cfg), "--output", s(&fits)]));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&fits_cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&fits),
+        ],
+    ));
     let parquet = tmp.path().join("res.parquet");
-    ok(galsed(tmp.path(), &["fit", "--catalog", s(&fits_cat), "--config", s(&cfg), "--output", s(&parquet)]));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&fits_cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&parquet),
+        ],
+    ));
     assert!(std::fs::read(&fits).unwrap().starts_with(b"SIMPLE  ="));
     assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
 }

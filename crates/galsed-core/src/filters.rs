@@ -124,9 +124,25 @@ static BUILTIN: &[(&str, &str)] = builtin_table![
 /// The `default19` preset, the 19 bands of the reference tutorial and timings: GALEX FUV/NUV,
 /// SDSS ugriz, 2MASS JHKs, WISE 1–4, PACS 100/160, SPIRE 250/350/500.
 pub const DEFAULT19: [&str; 19] = [
-    "galex_FUV", "galex_NUV", "sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0", "twomass_J",
-    "twomass_H", "twomass_Ks", "wise_w1", "wise_w2", "wise_w3", "wise_w4", "herschel_pacs_100",
-    "herschel_pacs_160", "herschel_spire_250", "herschel_spire_350", "herschel_spire_500",
+    "galex_FUV",
+    "galex_NUV",
+    "sdss_u0",
+    "sdss_g0",
+    "sdss_r0",
+    "sdss_i0",
+    "sdss_z0",
+    "twomass_J",
+    "twomass_H",
+    "twomass_Ks",
+    "wise_w1",
+    "wise_w2",
+    "wise_w3",
+    "wise_w4",
+    "herschel_pacs_100",
+    "herschel_pacs_160",
+    "herschel_spire_250",
+    "herschel_spire_350",
+    "herschel_spire_500",
 ];
 
 /// Names of all built-in filters, sorted (byte order, so `decam_Y` precedes `decam_g`).

@@ -25,13 +25,48 @@ pub struct GalaxyParam {
 
 /// The parameters in column order of `gp`.
 pub const GALAXY_PARAMS: [GalaxyParam; 7] = [
-    GalaxyParam { name: "theta", transform: Transform::Theta, unit: "deg", description: "inclination (0 = face-on)" },
-    GalaxyParam { name: "den_dust", transform: Transform::Log { a: 3.0, b: 7.5 }, unit: "M_sun/kpc^2", description: "dust surface density m_dust/(2π r_dust²)" },
-    GalaxyParam { name: "r_dust_to_rd", transform: Transform::Log { a: -0.7, b: 0.7 }, unit: "", description: "dust-disk to stellar-disk radius ratio" },
-    GalaxyParam { name: "r_disk", transform: Transform::Log { a: -2.0, b: 2.5 }, unit: "kpc", description: "stellar disk scale radius" },
-    GalaxyParam { name: "r_bulge", transform: Transform::Log { a: -0.5, b: 1.5 }, unit: "kpc", description: "bulge radius" },
-    GalaxyParam { name: "l_norm", transform: Transform::Log { a: 6.0, b: 14.0 }, unit: "L_sun", description: "intrinsic bolometric luminosity" },
-    GalaxyParam { name: "b_to_t", transform: Transform::Frac, unit: "", description: "bulge-to-total ratio of intrinsic luminosity" },
+    GalaxyParam {
+        name: "theta",
+        transform: Transform::Theta,
+        unit: "deg",
+        description: "inclination (0 = face-on)",
+    },
+    GalaxyParam {
+        name: "den_dust",
+        transform: Transform::Log { a: 3.0, b: 7.5 },
+        unit: "M_sun/kpc^2",
+        description: "dust surface density m_dust/(2π r_dust²)",
+    },
+    GalaxyParam {
+        name: "r_dust_to_rd",
+        transform: Transform::Log { a: -0.7, b: 0.7 },
+        unit: "",
+        description: "dust-disk to stellar-disk radius ratio",
+    },
+    GalaxyParam {
+        name: "r_disk",
+        transform: Transform::Log { a: -2.0, b: 2.5 },
+        unit: "kpc",
+        description: "stellar disk scale radius",
+    },
+    GalaxyParam {
+        name: "r_bulge",
+        transform: Transform::Log { a: -0.5, b: 1.5 },
+        unit: "kpc",
+        description: "bulge radius",
+    },
+    GalaxyParam {
+        name: "l_norm",
+        transform: Transform::Log { a: 6.0, b: 14.0 },
+        unit: "L_sun",
+        description: "intrinsic bolometric luminosity",
+    },
+    GalaxyParam {
+        name: "b_to_t",
+        transform: Transform::Frac,
+        unit: "",
+        description: "bulge-to-total ratio of intrinsic luminosity",
+    },
 ];
 
 /// A physical value that has no unit-space image (e.g. a negative radius).
@@ -46,7 +81,11 @@ pub struct DomainError {
 impl GalaxyParam {
     /// Physical value → u. Values beyond the model's range give |u| > 1 (not clipped here).
     pub fn to_unit(&self, x: f64) -> Result<f64, DomainError> {
-        let err = |domain| DomainError { name: self.name, value: x, domain };
+        let err = |domain| DomainError {
+            name: self.name,
+            value: x,
+            domain,
+        };
         match self.transform {
             Transform::Theta if (0.0..=180.0).contains(&x) => Ok(2.0 * x.to_radians().cos() - 1.0),
             Transform::Theta => Err(err("0 ≤ θ ≤ 180 deg")),
@@ -77,7 +116,15 @@ impl GalaxyParam {
 impl fmt::Display for GalaxyParam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (lo, hi) = self.physical_range();
-        write!(f, "{} [{}] {} ({} … {})", self.name, self.unit, self.description, lo.min(hi), lo.max(hi))
+        write!(
+            f,
+            "{} [{}] {} ({} … {})",
+            self.name,
+            self.unit,
+            self.description,
+            lo.min(hi),
+            lo.max(hi)
+        )
     }
 }
 

@@ -11,12 +11,24 @@ pub enum PhotometryError {
         "filter '{name}' ({lo:.4}–{hi:.4} µm) does not overlap the model's observed wavelength range \
          {grid_lo:.4}–{grid_hi:.4} µm at this redshift"
     )]
-    NoOverlap { name: String, lo: f64, hi: f64, grid_lo: f64, grid_hi: f64 },
+    NoOverlap {
+        name: String,
+        lo: f64,
+        hi: f64,
+        grid_lo: f64,
+        grid_hi: f64,
+    },
     #[error(
         "filter '{name}' extends beyond the model's observed wavelength range \
          ({lo:.4}–{hi:.4} µm vs {grid_lo:.4}–{grid_hi:.4} µm): its flux would be truncated"
     )]
-    PartialOverlap { name: String, lo: f64, hi: f64, grid_lo: f64, grid_hi: f64 },
+    PartialOverlap {
+        name: String,
+        lo: f64,
+        hi: f64,
+        grid_lo: f64,
+        grid_hi: f64,
+    },
     #[error("the wavelength grid must be strictly increasing and positive")]
     BadGrid,
 }
@@ -45,8 +57,13 @@ pub fn filter_weights(
     transmission: &[f64],
     allow_partial: bool,
 ) -> Result<Vec<f64>, PhotometryError> {
-    let (first, window) =
-        filter_weights_window(name, lam_obs_um, wavelength_angstrom, transmission, allow_partial)?;
+    let (first, window) = filter_weights_window(
+        name,
+        lam_obs_um,
+        wavelength_angstrom,
+        transmission,
+        allow_partial,
+    )?;
     let mut w = vec![0.0; lam_obs_um.len()];
     w[first..first + window.len()].copy_from_slice(&window);
     Ok(w)
@@ -103,8 +120,17 @@ impl Passband {
     pub fn new(name: &str, wavelength_angstrom: &[f64], transmission: &[f64]) -> Self {
         let lam_um: Vec<f64> = wavelength_angstrom.iter().map(|w| w * 1e-4).collect();
         let nonzero = |&(_, &t): &(&f64, &f64)| t > 0.0;
-        let first = lam_um.iter().zip(transmission).find(nonzero).map(|(l, _)| *l);
-        let last = lam_um.iter().zip(transmission).rev().find(nonzero).map(|(l, _)| *l);
+        let first = lam_um
+            .iter()
+            .zip(transmission)
+            .find(nonzero)
+            .map(|(l, _)| *l);
+        let last = lam_um
+            .iter()
+            .zip(transmission)
+            .rev()
+            .find(nonzero)
+            .map(|(l, _)| *l);
         let n_buckets = BUCKETS_PER_NODE * lam_um.len();
         let (lo, width) = (lam_um[0], lam_um[lam_um.len() - 1] - lam_um[0]);
         let bucket_node = (0..n_buckets)
@@ -153,7 +179,11 @@ impl Passband {
     }
 
     /// The weights of [`filter_weights_window`] on `lam_obs_um`.
-    pub fn window(&self, lam_obs_um: &[f64], allow_partial: bool) -> Result<(usize, Vec<f64>), PhotometryError> {
+    pub fn window(
+        &self,
+        lam_obs_um: &[f64],
+        allow_partial: bool,
+    ) -> Result<(usize, Vec<f64>), PhotometryError> {
         let n = lam_obs_um.len();
         if n < 2 || lam_obs_um[0] <= 0.0 {
             return Err(PhotometryError::BadGrid);
@@ -161,7 +191,13 @@ impl Passband {
         let (lo, hi) = (self.lam_um[0], self.lam_um[self.lam_um.len() - 1]);
         let (grid_lo, grid_hi) = (lam_obs_um[0], lam_obs_um[n - 1]);
         let name = &self.name;
-        let no_overlap = || PhotometryError::NoOverlap { name: name.clone(), lo, hi, grid_lo, grid_hi };
+        let no_overlap = || PhotometryError::NoOverlap {
+            name: name.clone(),
+            lo,
+            hi,
+            grid_lo,
+            grid_hi,
+        };
         // Grid points inside [lo, hi] plus one (zero-weight) neighbour on each side.
         let first = lam_obs_um.partition_point(|&l| l < lo).saturating_sub(1);
         let last = lam_obs_um.partition_point(|&l| l <= hi).min(n - 1);
@@ -184,7 +220,13 @@ impl Passband {
             && let Some((t_lo, t_hi)) = self.transmitting
             && (t_lo < grid_lo || t_hi > grid_hi)
         {
-            return Err(PhotometryError::PartialOverlap { name: name.clone(), lo, hi, grid_lo, grid_hi });
+            return Err(PhotometryError::PartialOverlap {
+                name: name.clone(),
+                lo,
+                hi,
+                grid_lo,
+                grid_hi,
+            });
         }
         let u = fnu_unit_jy();
         Ok((first, t.iter().map(|t| t / norm * u).collect()))
@@ -200,7 +242,13 @@ pub fn window_weights(
 ) -> Result<Vec<f64>, PhotometryError> {
     let t: Vec<f64> = lam_obs_um
         .iter()
-        .map(|&l| if (lo_angstrom..=hi_angstrom).contains(&(l * 1e4)) { 1.0 } else { 0.0 })
+        .map(|&l| {
+            if (lo_angstrom..=hi_angstrom).contains(&(l * 1e4)) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let t_over_l: Vec<f64> = t.iter().zip(lam_obs_um).map(|(t, l)| t / l).collect();
     let norm = trapz(&t_over_l, lam_obs_um);
@@ -235,7 +283,11 @@ mod tests {
                 .chain(band.lam_um.iter().copied());
             for x in probes {
                 let want = interp_with_edges(&band.lam_um, &band.transmission, x, 0.0, 0.0);
-                assert_eq!(band.transmission_at(x).to_bits(), want.to_bits(), "{name} at {x}");
+                assert_eq!(
+                    band.transmission_at(x).to_bits(),
+                    want.to_bits(),
+                    "{name} at {x}"
+                );
             }
         }
     }

@@ -43,7 +43,7 @@ use std::f64::consts::PI;
 
 use ndarray::Array2;
 
-use crate::params::{Transform, GALAXY_PARAMS};
+use crate::params::{GALAXY_PARAMS, Transform};
 use crate::ssp::SspLibrary;
 
 /// Number of SSPs (metallicities × ages) of an SFH vector.
@@ -214,20 +214,30 @@ fn bisect_left(sorted: &[f64], x: f64) -> usize {
 
 fn check_axis(name: &str, v: &[f64], min_len: usize) -> Result<(), SamError> {
     if v.len() < min_len {
-        return Err(SamError::Library(format!("`{name}` has {} values, needs ≥ {min_len}", v.len())));
+        return Err(SamError::Library(format!(
+            "`{name}` has {} values, needs ≥ {min_len}",
+            v.len()
+        )));
     }
     if v.iter().any(|x| !x.is_finite()) || v.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(SamError::Library(format!("`{name}` must be finite and strictly increasing")));
+        return Err(SamError::Library(format!(
+            "`{name}` must be finite and strictly increasing"
+        )));
     }
     Ok(())
 }
 
 fn check_bins(what: &str, v: &[f64], min_len: usize) -> Result<(), SamError> {
     if v.len() < min_len {
-        return Err(SamError::AgeBins(format!("{} {what} given, need at least {min_len}", v.len())));
+        return Err(SamError::AgeBins(format!(
+            "{} {what} given, need at least {min_len}",
+            v.len()
+        )));
     }
     if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        return Err(SamError::AgeBins(format!("{what}[{i}] = {x} is not finite")));
+        return Err(SamError::AgeBins(format!(
+            "{what}[{i}] = {x} is not finite"
+        )));
     }
     if let Some(i) = v.windows(2).position(|w| w[0] >= w[1]) {
         return Err(SamError::AgeBins(format!(
@@ -246,7 +256,10 @@ fn check_bins(what: &str, v: &[f64], min_len: usize) -> Result<(), SamError> {
 fn step_matrix(edges_in: &[f64], tau_edges: &[f64], n_age: usize) -> Result<Array2<f32>, SamError> {
     let edges: Vec<f64> = tau_edges.iter().map(|&e| f32r(e)).collect();
     let n_edge = edges.len();
-    let d_base: Vec<f64> = edges.windows(2).map(|w| f64::from(w[1] as f32 - w[0] as f32)).collect();
+    let d_base: Vec<f64> = edges
+        .windows(2)
+        .map(|w| f64::from(w[1] as f32 - w[0] as f32))
+        .collect();
     let n_bins = edges_in.len() - 1;
     let mut m = Array2::<f32>::zeros((n_bins, n_age));
     let mut d_tau = vec![0.0f64; n_age];
@@ -375,7 +388,9 @@ impl SamConverter {
                 n_age + 1
             )));
         }
-        if lib.norm.dim() != (n_met, n_age) || lib.norm.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        if lib.norm.dim() != (n_met, n_age)
+            || lib.norm.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+        {
             return Err(SamError::Library(format!(
                 "`norm` must be ({n_met}, {n_age}), finite and ≥ 0"
             )));
@@ -520,7 +535,12 @@ impl SamConverter {
     }
 
     /// Steps 2–4 for one component: luminosity and light fractions (float32).
-    fn component(&self, which: &str, mass: &[f64], metal: &[f64]) -> Result<(f32, [f32; N_SSP]), SamError> {
+    fn component(
+        &self,
+        which: &str,
+        mass: &[f64],
+        metal: &[f64],
+    ) -> Result<(f32, [f32; N_SSP]), SamError> {
         let nb = self.n_bins;
         for (name, v) in [("mass", mass), ("metal", metal)] {
             if v.len() != nb {
@@ -529,9 +549,19 @@ impl SamConverter {
                     v.len()
                 )));
             }
-            if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !(x.is_finite() && **x >= 0.0)) {
-                let what = if x.is_finite() { "is negative" } else { "is not finite" };
-                return Err(SamError::InvalidRow(format!("{name}_{which}[{i}] = {x} {what}")));
+            if let Some((i, x)) = v
+                .iter()
+                .enumerate()
+                .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+            {
+                let what = if x.is_finite() {
+                    "is negative"
+                } else {
+                    "is not finite"
+                };
+                return Err(SamError::InvalidRow(format!(
+                    "{name}_{which}[{i}] = {x} {what}"
+                )));
             }
         }
         let (n_met, n_age) = (self.n_met, self.n_age);

@@ -21,19 +21,22 @@ fn reference_dir() -> PathBuf {
 }
 
 fn library() -> SspLibrary {
-    SspLibrary::from_npz(reference_dir().join("ssp/ssp_library.npz")).unwrap_or_else(|e| panic!("{e}"))
+    SspLibrary::from_npz(reference_dir().join("ssp/ssp_library.npz"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// All float32/float64 members of an npz file, as float64 (exact for float32 members).
 fn npz(rel: &str) -> HashMap<String, ArrayD<f64>> {
     let path = reference_dir().join(rel);
-    let mut r = NpzReader::new(File::open(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).expect("npz");
+    let mut r =
+        NpzReader::new(File::open(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).expect("npz");
     let mut out = HashMap::new();
     for name in r.names().expect("names") {
         let a = if let Ok(a) = r.by_name::<OwnedRepr<f32>, _>(&name) {
             a.mapv(f64::from)
         } else {
-            r.by_name::<OwnedRepr<f64>, _>(&name).unwrap_or_else(|e| panic!("{name}: {e}"))
+            r.by_name::<OwnedRepr<f64>, _>(&name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
         };
         out.insert(name.trim_end_matches(".npy").to_string(), a);
     }
@@ -41,11 +44,19 @@ fn npz(rel: &str) -> HashMap<String, ArrayD<f64>> {
 }
 
 fn get1(m: &HashMap<String, ArrayD<f64>>, k: &str) -> Vec<f64> {
-    m.get(k).unwrap_or_else(|| panic!("missing {k}")).iter().copied().collect()
+    m.get(k)
+        .unwrap_or_else(|| panic!("missing {k}"))
+        .iter()
+        .copied()
+        .collect()
 }
 
 fn get2(m: &HashMap<String, ArrayD<f64>>, k: &str) -> Array2<f64> {
-    m.get(k).unwrap_or_else(|| panic!("missing {k}")).clone().into_dimensionality::<Ix2>().expect("2-D")
+    m.get(k)
+        .unwrap_or_else(|| panic!("missing {k}"))
+        .clone()
+        .into_dimensionality::<Ix2>()
+        .expect("2-D")
 }
 
 /// Distance in float32 ulps (both values must be float32-representable).
@@ -74,8 +85,13 @@ impl Sam {
             r_dust: get1(m, "r_dust"),
             r_disk: get1(m, "r_disk"),
             r_bulge: get1(m, "r_bulge"),
-            hist: ["sfh_mass_disk", "sfh_metal_mass_disk", "sfh_mass_bulge", "sfh_metal_mass_bulge"]
-                .map(|k| get2(m, k)),
+            hist: [
+                "sfh_mass_disk",
+                "sfh_metal_mass_disk",
+                "sfh_mass_bulge",
+                "sfh_metal_mass_bulge",
+            ]
+            .map(|k| get2(m, k)),
         }
     }
 
@@ -107,13 +123,20 @@ struct Worst {
     l_norm: u32,
 }
 
-fn compare(name: &str, conv: &SamConverter, gold: &HashMap<String, ArrayD<f64>>, with_l_norm: bool) -> Worst {
+fn compare(
+    name: &str,
+    conv: &SamConverter,
+    gold: &HashMap<String, ArrayD<f64>>,
+    with_l_norm: bool,
+) -> Worst {
     let sam = Sam::load(gold);
     let mut worst = Worst::default();
     let want_gp = get2(gold, "gp");
     let want_sfh = [get2(gold, "sfh_disk"), get2(gold, "sfh_bulge")];
     for i in 0..sam.len() {
-        let out = conv.convert(&sam.galaxy(i)).unwrap_or_else(|e| panic!("{name} row {i}: {e}"));
+        let out = conv
+            .convert(&sam.galaxy(i))
+            .unwrap_or_else(|e| panic!("{name} row {i}: {e}"));
         for (c, (&got, &want)) in out.gp.iter().zip(want_gp.row(i)).enumerate() {
             let d = ulps(got as f32, want as f32);
             assert!(d <= 1, "{name} gp[{i}, {c}]: {got} vs {want} ({d} ulps)");
@@ -123,12 +146,20 @@ fn compare(name: &str, conv: &SamConverter, gold: &HashMap<String, ArrayD<f64>>,
             for (k, (&g, &w)) in got.iter().zip(want_sfh[comp].row(i)).enumerate() {
                 assert_eq!(g as f32 as f64, g, "sfh values are float32");
                 let d = ulps(g as f32, w as f32);
-                assert_eq!(d, 0, "{name} sfh_{}[{i}, {k}]: {g} vs {w}", ["disk", "bulge"][comp]);
+                assert_eq!(
+                    d,
+                    0,
+                    "{name} sfh_{}[{i}, {k}]: {g} vs {w}",
+                    ["disk", "bulge"][comp]
+                );
                 worst.sfh = worst.sfh.max(d);
             }
         }
         if with_l_norm {
-            for (key, got) in [("l_norm_disk", out.l_norm_disk), ("l_norm_bulge", out.l_norm_bulge)] {
+            for (key, got) in [
+                ("l_norm_disk", out.l_norm_disk),
+                ("l_norm_bulge", out.l_norm_bulge),
+            ] {
                 let want = get1(gold, key)[i];
                 let d = ulps(got as f32, want as f32);
                 assert_eq!(d, 0, "{name} {key}[{i}]: {got} vs {want}");
@@ -141,11 +172,20 @@ fn compare(name: &str, conv: &SamConverter, gold: &HashMap<String, ArrayD<f64>>,
 
 fn check_tau_matrix(name: &str, conv: &SamConverter, gold: &HashMap<String, ArrayD<f64>>) -> u32 {
     let want = get2(gold, "tau_matrix");
-    assert_eq!(conv.tau_matrix().dim(), want.dim(), "{name} tau_matrix shape");
+    assert_eq!(
+        conv.tau_matrix().dim(),
+        want.dim(),
+        "{name} tau_matrix shape"
+    );
     let mut worst = 0;
     for ((i, j), &w) in want.indexed_iter() {
         let d = ulps(conv.tau_matrix()[[i, j]], w as f32);
-        assert_eq!(d, 0, "{name} tau_matrix[{i}, {j}]: {} vs {w}", conv.tau_matrix()[[i, j]]);
+        assert_eq!(
+            d,
+            0,
+            "{name} tau_matrix[{i}, {j}]: {} vs {w}",
+            conv.tau_matrix()[[i, j]]
+        );
         worst = worst.max(d);
     }
     worst
@@ -155,12 +195,18 @@ fn check_tau_matrix(name: &str, conv: &SamConverter, gold: &HashMap<String, Arra
 fn golden_files_are_reproduced_bit_for_bit() {
     let lib = library();
     // Settings of golden/index_fitting_sam.json.
-    for (file, frac_recycle, instant) in
-        [("sam_tutorial", 0.0, false), ("sam_test", 0.44, false), ("sam_instant", 0.0, true)]
-    {
+    for (file, frac_recycle, instant) in [
+        ("sam_tutorial", 0.0, false),
+        ("sam_test", 0.44, false),
+        ("sam_instant", 0.0, true),
+    ] {
         let gold = npz(&format!("golden/{file}.npz"));
         let bins = get1(&gold, "age_bins");
-        let ages = if instant { AgeBins::Instant(bins) } else { AgeBins::Step(bins) };
+        let ages = if instant {
+            AgeBins::Instant(bins)
+        } else {
+            AgeBins::Step(bins)
+        };
         let conv = SamConverter::new(&lib, ages, frac_recycle).unwrap();
         assert_eq!(conv.n_bins(), get2(&gold, "sfh_mass_disk").ncols());
         let tau = check_tau_matrix(file, &conv, &gold);
@@ -175,7 +221,9 @@ fn package_test_pickle_is_reproduced() {
     // golden/sam_test.npz stores the same bins as `age_bins`.
     let lib = library();
     let bins = get1(&npz("golden/sam_test.npz"), "age_bins");
-    let want: Vec<f64> = (0..11).map(|i| 10f64.powf(5.8 + 0.47 * f64::from(i))).collect();
+    let want: Vec<f64> = (0..11)
+        .map(|i| 10f64.powf(5.8 + 0.47 * f64::from(i)))
+        .collect();
     for (a, b) in bins.iter().zip(&want) {
         assert!((a / b - 1.0).abs() < 1e-14);
     }
@@ -192,7 +240,9 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let bins: Vec<f64> = (0..11).map(|i| 10f64.powf(5.8 + 0.47 * f64::from(i))).collect();
+    let bins: Vec<f64> = (0..11)
+        .map(|i| 10f64.powf(5.8 + 0.47 * f64::from(i)))
+        .collect();
     let conv = SamConverter::new(&library(), AgeBins::Step(bins), 0.0).unwrap();
     let mass: Vec<f64> = (0..10).map(|i| 1e6 * (1.0 + f64::from(i))).collect();
     let metal: Vec<f64> = mass.iter().map(|m| 0.01 * m).collect();
@@ -227,17 +277,83 @@ fn invalid_rows_are_refused_naming_the_field() {
     let f = fixture();
     assert!(f.conv.convert(&f.galaxy()).is_ok());
     let cases: Vec<(SamGalaxy<'_>, &str)> = vec![
-        (SamGalaxy { theta_deg: f64::NAN, ..f.galaxy() }, "theta"),
-        (SamGalaxy { m_dust: f64::INFINITY, ..f.galaxy() }, "m_dust"),
-        (SamGalaxy { m_dust: -1.0, ..f.galaxy() }, "m_dust"),
-        (SamGalaxy { r_dust: 0.0, ..f.galaxy() }, "r_dust"),
-        (SamGalaxy { r_dust: -2.0, ..f.galaxy() }, "r_dust"),
-        (SamGalaxy { r_disk: 0.0, ..f.galaxy() }, "r_disk"),
-        (SamGalaxy { r_disk: f64::NEG_INFINITY, ..f.galaxy() }, "r_disk"),
-        (SamGalaxy { r_bulge: -0.5, ..f.galaxy() }, "r_bulge"),
-        (SamGalaxy { r_bulge: f64::NAN, ..f.galaxy() }, "r_bulge"),
-        (SamGalaxy { mass_disk: &f.mass[..9], ..f.galaxy() }, "mass_disk"),
-        (SamGalaxy { metal_bulge: &[0.0; 11], ..f.galaxy() }, "metal_bulge"),
+        (
+            SamGalaxy {
+                theta_deg: f64::NAN,
+                ..f.galaxy()
+            },
+            "theta",
+        ),
+        (
+            SamGalaxy {
+                m_dust: f64::INFINITY,
+                ..f.galaxy()
+            },
+            "m_dust",
+        ),
+        (
+            SamGalaxy {
+                m_dust: -1.0,
+                ..f.galaxy()
+            },
+            "m_dust",
+        ),
+        (
+            SamGalaxy {
+                r_dust: 0.0,
+                ..f.galaxy()
+            },
+            "r_dust",
+        ),
+        (
+            SamGalaxy {
+                r_dust: -2.0,
+                ..f.galaxy()
+            },
+            "r_dust",
+        ),
+        (
+            SamGalaxy {
+                r_disk: 0.0,
+                ..f.galaxy()
+            },
+            "r_disk",
+        ),
+        (
+            SamGalaxy {
+                r_disk: f64::NEG_INFINITY,
+                ..f.galaxy()
+            },
+            "r_disk",
+        ),
+        (
+            SamGalaxy {
+                r_bulge: -0.5,
+                ..f.galaxy()
+            },
+            "r_bulge",
+        ),
+        (
+            SamGalaxy {
+                r_bulge: f64::NAN,
+                ..f.galaxy()
+            },
+            "r_bulge",
+        ),
+        (
+            SamGalaxy {
+                mass_disk: &f.mass[..9],
+                ..f.galaxy()
+            },
+            "mass_disk",
+        ),
+        (
+            SamGalaxy {
+                metal_bulge: &[0.0; 11],
+                ..f.galaxy()
+            },
+            "metal_bulge",
+        ),
     ];
     for (g, field) in cases {
         let msg = f.err(&g);
@@ -245,11 +361,23 @@ fn invalid_rows_are_refused_naming_the_field() {
     }
     let mut bad = f.mass.clone();
     bad[3] = -1.0;
-    let msg = f.err(&SamGalaxy { mass_bulge: &bad, ..f.galaxy() });
-    assert!(msg.contains("mass_bulge[3]") && msg.contains("negative"), "{msg}");
+    let msg = f.err(&SamGalaxy {
+        mass_bulge: &bad,
+        ..f.galaxy()
+    });
+    assert!(
+        msg.contains("mass_bulge[3]") && msg.contains("negative"),
+        "{msg}"
+    );
     bad[3] = f64::NAN;
-    let msg = f.err(&SamGalaxy { metal_disk: &bad, ..f.galaxy() });
-    assert!(msg.contains("metal_disk[3]") && msg.contains("not finite"), "{msg}");
+    let msg = f.err(&SamGalaxy {
+        metal_disk: &bad,
+        ..f.galaxy()
+    });
+    assert!(
+        msg.contains("metal_disk[3]") && msg.contains("not finite"),
+        "{msg}"
+    );
     // No stars at all: the reference's b_to_t is 0/0.
     let zero = vec![0.0; 10];
     let msg = f.err(&SamGalaxy {
@@ -262,10 +390,17 @@ fn invalid_rows_are_refused_naming_the_field() {
     assert!(msg.contains("no stars"), "{msg}");
     // Masses whose light overflows float32.
     let huge = vec![1e300; 10];
-    let msg = f.err(&SamGalaxy { mass_disk: &huge, ..f.galaxy() });
+    let msg = f.err(&SamGalaxy {
+        mass_disk: &huge,
+        ..f.galaxy()
+    });
     assert!(msg.contains("disk") && msg.contains("overflow"), "{msg}");
     // m_dust = 0 with an r_dust whose square underflows: the reference's den_dust is 0/0.
-    let msg = f.err(&SamGalaxy { m_dust: 0.0, r_dust: 1e-200, ..f.galaxy() });
+    let msg = f.err(&SamGalaxy {
+        m_dust: 0.0,
+        r_dust: 1e-200,
+        ..f.galaxy()
+    });
     assert!(msg.contains("den_dust"), "{msg}");
 }
 
@@ -275,44 +410,101 @@ fn zero_dust_zero_bulge_radius_and_empty_components_behave_as_the_reference() {
     let base = f.conv.convert(&f.galaxy()).unwrap();
     // Zero dust: the reference's log10(0) = −∞ is clipped by the adapter to −(1 − 1e−6); −1 clips
     // to the same value. Nothing else changes.
-    let no_dust = f.conv.convert(&SamGalaxy { m_dust: 0.0, ..f.galaxy() }).unwrap();
+    let no_dust = f
+        .conv
+        .convert(&SamGalaxy {
+            m_dust: 0.0,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert_eq!(no_dust.gp[1], UNIT_BELOW_RANGE);
     assert_eq!(no_dust.gp[1], -1.0);
     assert_eq!(no_dust.sfh_disk, base.sfh_disk);
-    assert_eq!([no_dust.gp[0], no_dust.gp[2], no_dust.gp[5]], [base.gp[0], base.gp[2], base.gp[5]]);
+    assert_eq!(
+        [no_dust.gp[0], no_dust.gp[2], no_dust.gp[5]],
+        [base.gp[0], base.gp[2], base.gp[5]]
+    );
     // Tiny but non-zero dust: an unclipped value below −1, as the reference.
-    let little = f.conv.convert(&SamGalaxy { m_dust: 1.0, ..f.galaxy() }).unwrap();
+    let little = f
+        .conv
+        .convert(&SamGalaxy {
+            m_dust: 1.0,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert!(little.gp[1] < -2.0 && little.gp[1].is_finite());
     // r_bulge = 0 (no bulge size): also −∞ in the reference.
-    let g = f.conv.convert(&SamGalaxy { r_bulge: 0.0, ..f.galaxy() }).unwrap();
+    let g = f
+        .conv
+        .convert(&SamGalaxy {
+            r_bulge: 0.0,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert_eq!(g.gp[4], UNIT_BELOW_RANGE);
     // A component without stars: uniform SFH 1/36 (float32), zero luminosity, b_to_t = 0 or 1.
     let zero = vec![0.0; 10];
-    let disk_only = f.conv.convert(&SamGalaxy { mass_bulge: &zero, metal_bulge: &zero, ..f.galaxy() }).unwrap();
+    let disk_only = f
+        .conv
+        .convert(&SamGalaxy {
+            mass_bulge: &zero,
+            metal_bulge: &zero,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert_eq!(disk_only.l_norm_bulge, 0.0);
     assert_eq!(disk_only.sfh_bulge, [f64::from((1.0f64 / 36.0) as f32); 36]);
     assert_eq!(disk_only.sfh_disk, base.sfh_disk);
     assert_eq!(disk_only.gp[6], -1.0);
     assert_eq!(disk_only.b_to_t(), 0.0);
-    let bulge_only = f.conv.convert(&SamGalaxy { mass_disk: &zero, metal_disk: &f.metal, ..f.galaxy() }).unwrap();
+    let bulge_only = f
+        .conv
+        .convert(&SamGalaxy {
+            mass_disk: &zero,
+            metal_disk: &f.metal,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert_eq!(bulge_only.l_norm_disk, 0.0);
     assert_eq!(bulge_only.gp[6], 1.0);
     assert_eq!(bulge_only.l_norm(), bulge_only.l_norm_bulge);
     // Any finite θ is accepted, as cos is (θ > 90° gives u < −1, clipped to edge-on later).
-    let g = f.conv.convert(&SamGalaxy { theta_deg: 120.0, ..f.galaxy() }).unwrap();
+    let g = f
+        .conv
+        .convert(&SamGalaxy {
+            theta_deg: 120.0,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert!((g.gp[0] + 2.0).abs() < 1e-12);
     // Z above the library range is clamped to the most metal-rich SSPs (metal > mass accepted).
     let rich: Vec<f64> = f.mass.iter().map(|m| 2.0 * m).collect();
-    let g = f.conv.convert(&SamGalaxy { metal_disk: &rich, ..f.galaxy() }).unwrap();
-    assert!(g.sfh_disk[..30].iter().all(|&v| v == 0.0) && g.sfh_disk[30..].iter().all(|&v| v > 0.0));
+    let g = f
+        .conv
+        .convert(&SamGalaxy {
+            metal_disk: &rich,
+            ..f.galaxy()
+        })
+        .unwrap();
+    assert!(
+        g.sfh_disk[..30].iter().all(|&v| v == 0.0) && g.sfh_disk[30..].iter().all(|&v| v > 0.0)
+    );
     // Zero metals: the most metal-poor SSPs.
-    let g = f.conv.convert(&SamGalaxy { metal_disk: &zero, ..f.galaxy() }).unwrap();
+    let g = f
+        .conv
+        .convert(&SamGalaxy {
+            metal_disk: &zero,
+            ..f.galaxy()
+        })
+        .unwrap();
     assert!(g.sfh_disk[6..].iter().all(|&v| v == 0.0));
 }
 
 #[test]
 fn recycling_scales_masses_and_metals() {
-    let bins: Vec<f64> = (0..11).map(|i| 10f64.powf(5.8 + 0.47 * f64::from(i))).collect();
+    let bins: Vec<f64> = (0..11)
+        .map(|i| 10f64.powf(5.8 + 0.47 * f64::from(i)))
+        .collect();
     let lib = library();
     let f = fixture();
     let plain = f.conv.convert(&f.galaxy()).unwrap();
@@ -339,7 +531,11 @@ fn ages_outside_the_library() {
         assert!((r.iter().map(|&v| f64::from(v)).sum::<f64>() - 1.0).abs() < 1e-6);
     }
     // Step bins entirely outside are refused, as by the reference.
-    for edges in [vec![1e3, first], vec![1e3, 1e4, 1e7], vec![1e9, last * 1.01, last * 2.0]] {
+    for edges in [
+        vec![1e3, first],
+        vec![1e3, 1e4, 1e7],
+        vec![1e9, last * 1.01, last * 2.0],
+    ] {
         match SamConverter::new(&lib, AgeBins::Step(edges.clone()), 0.0) {
             Err(SamError::AgeBins(msg)) => assert!(msg.contains("entirely"), "{msg}"),
             other => panic!("{edges:?}: {other:?}"),
@@ -368,7 +564,13 @@ fn bad_bins_and_recycling_fractions_are_refused() {
     let lib = library();
     let ok = vec![1e6, 1e8, 1e10];
     for frac in [1.0, 1.5, -0.1, f64::NAN, f64::INFINITY] {
-        assert!(matches!(SamConverter::new(&lib, AgeBins::Step(ok.clone()), frac), Err(SamError::FracRecycle(_))), "{frac}");
+        assert!(
+            matches!(
+                SamConverter::new(&lib, AgeBins::Step(ok.clone()), frac),
+                Err(SamError::FracRecycle(_))
+            ),
+            "{frac}"
+        );
     }
     assert!(SamConverter::new(&lib, AgeBins::Step(ok.clone()), 0.999).is_ok());
     let bad: Vec<AgeBins> = vec![
@@ -382,13 +584,22 @@ fn bad_bins_and_recycling_fractions_are_refused() {
         AgeBins::Instant(vec![1e8, 1e7]),
     ];
     for b in bad {
-        assert!(matches!(SamConverter::new(&lib, b.clone(), 0.0), Err(SamError::AgeBins(_))), "{b:?}");
+        assert!(
+            matches!(
+                SamConverter::new(&lib, b.clone(), 0.0),
+                Err(SamError::AgeBins(_))
+            ),
+            "{b:?}"
+        );
     }
     // A library without 36 SSPs cannot feed the emulator.
     let mut small = lib.clone();
     small.met.truncate(5);
     small.norm = small.norm.slice(ndarray::s![..5, ..]).to_owned();
-    assert!(matches!(SamConverter::new(&small, AgeBins::Step(ok), 0.0), Err(SamError::Library(_))));
+    assert!(matches!(
+        SamConverter::new(&small, AgeBins::Step(ok), 0.0),
+        Err(SamError::Library(_))
+    ));
 }
 
 #[test]

@@ -52,7 +52,8 @@ pub struct Measurement {
 impl Measurement {
     /// Speed-up over the reference.
     pub fn ratio(&self) -> Option<f64> {
-        self.python_seds_per_second.map(|p| self.seds_per_second / p)
+        self.python_seds_per_second
+            .map(|p| self.seds_per_second / p)
     }
 }
 
@@ -78,7 +79,11 @@ pub fn python_reference(case: &Case) -> Option<f64> {
         [1464.0, 2497.0, 1699.0, 2930.0],
         [1294.0, 1968.0, 1803.0, 2695.0],
     ];
-    Some(if case.auto_grid { AUTO[i][col] } else { BASE[i][col] })
+    Some(if case.auto_grid {
+        AUTO[i][col]
+    } else {
+        BASE[i][col]
+    })
 }
 
 /// Floating-point operations per SED in the dense parts of the model (2 per multiply–add).
@@ -101,7 +106,12 @@ pub fn measure(model: &Starduster, phot: &Photometry, case: Case, reps: usize) -
             let _ = model.magnitudes(&batch, Component::Combine, phot);
         }
         Output::Spectrum => {
-            let _ = model.spectrum(&batch, Component::Combine, SpectralUnits::Fnu, Observer::default());
+            let _ = model.spectrum(
+                &batch,
+                Component::Combine,
+                SpectralUnits::Fnu,
+                Observer::default(),
+            );
         }
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -120,13 +130,21 @@ pub fn measure(model: &Starduster, phot: &Photometry, case: Case, reps: usize) -
     });
     times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
-    let n_filters = if case.output == Output::Photometry { BENCH_FILTERS.len() } else { 0 };
+    let n_filters = if case.output == Output::Photometry {
+        BENCH_FILTERS.len()
+    } else {
+        0
+    };
     Measurement {
         case,
         seconds,
         seds_per_second: case.batch as f64 / seconds,
         python_seds_per_second: python_reference(&case),
-        flop_per_sed: flop_per_sed(model.grid().lam_eval.len(), model.grid().big_l_ssp.ncols(), n_filters),
+        flop_per_sed: flop_per_sed(
+            model.grid().lam_eval.len(),
+            model.grid().big_l_ssp.ncols(),
+            n_filters,
+        ),
     }
 }
 
@@ -142,14 +160,23 @@ pub fn default_reps(batch: usize) -> usize {
 
 /// A reproducible batch spread over the unit cube, with uniform SFHs.
 pub fn synthetic_batch(n: usize) -> Batch {
-    let gp = (0..n * N_GP).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect();
+    let gp = (0..n * N_GP)
+        .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+        .collect();
     let sfh = vec![1.0 / N_SSP as f64; n * N_SSP];
     Batch::new(gp, sfh.clone(), sfh, OutOfRange::Clip).expect("synthetic inputs are valid")
 }
 
 /// Builds the model on a grid with the 19 benchmark filters.
-pub fn model_for(files: &ModelFiles, auto_grid: bool) -> Result<(Starduster, Photometry), ModelError> {
-    let grid = if auto_grid { WavelengthGrid::Auto } else { WavelengthGrid::Base };
+pub fn model_for(
+    files: &ModelFiles,
+    auto_grid: bool,
+) -> Result<(Starduster, Photometry), ModelError> {
+    let grid = if auto_grid {
+        WavelengthGrid::Auto
+    } else {
+        WavelengthGrid::Base
+    };
     let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce)?;
     let model = Starduster::new(&files.weights, &files.config, derived, &Device::flex())?;
     let filters = BENCH_FILTERS

@@ -1,7 +1,7 @@
 //! Validated model inputs: galaxy parameters in unit space and disk/bulge star-formation histories.
 
-use crate::sed::{N_GP, N_SSP};
 use crate::ModelError;
+use crate::sed::{N_GP, N_SSP};
 
 /// Relative margin of the reference's input clipping (spec §5.1).
 const CLIP_EPS: f64 = 1e-6;
@@ -121,11 +121,27 @@ impl Batch {
         sfh_bulge: Vec<f32>,
     ) -> Result<Self, ModelError> {
         let n = rows_of_gp(gp.len())?;
-        for (name, values, width) in [("gp", &gp, N_GP), ("sfh_disk", &sfh_disk, N_SSP), ("sfh_bulge", &sfh_bulge, N_SSP)] {
+        for (name, values, width) in [
+            ("gp", &gp, N_GP),
+            ("sfh_disk", &sfh_disk, N_SSP),
+            ("sfh_bulge", &sfh_bulge, N_SSP),
+        ] {
             let wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
-            check(name, &wide, width, n, (f64::NEG_INFINITY, f64::INFINITY), OutOfRange::Clip)?;
+            check(
+                name,
+                &wide,
+                width,
+                n,
+                (f64::NEG_INFINITY, f64::INFINITY),
+                OutOfRange::Clip,
+            )?;
         }
-        Ok(Self { n, gp, sfh_disk, sfh_bulge })
+        Ok(Self {
+            n,
+            gp,
+            sfh_disk,
+            sfh_bulge,
+        })
     }
 
     /// Number of galaxies.

@@ -174,7 +174,11 @@ impl ModelFiles {
     pub fn write_native(&self, dir: &Path, source: &str) -> Result<(), ModelFileError> {
         let io = |action, path: &Path| {
             let path = path.to_path_buf();
-            move |source| ModelFileError::Io { action, path, source }
+            move |source| ModelFileError::Io {
+                action,
+                path,
+                source,
+            }
         };
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
 
@@ -190,13 +194,41 @@ impl ModelFiles {
         let s = &self.ssp;
         let f64s = |v: &mut dyn Iterator<Item = f64>| v.flat_map(|x| x.to_le_bytes()).collect();
         let ssp_tensors = vec![
-            ("lam".into(), vec![s.lam.len()], f64s(&mut s.lam.iter().copied())),
-            ("met".into(), vec![s.met.len()], f64s(&mut s.met.iter().copied())),
-            ("tau".into(), vec![s.tau.len()], f64s(&mut s.tau.iter().copied())),
-            ("tau_edges".into(), vec![s.tau_edges.len()], f64s(&mut s.tau_edges.iter().copied())),
-            ("flx".into(), s.flx.shape().to_vec(), f64s(&mut s.flx.iter().copied())),
-            ("norm".into(), s.norm.shape().to_vec(), f64s(&mut s.norm.iter().copied())),
-            ("lam_main".into(), vec![s.lam_main.len()], f64s(&mut s.lam_main.iter().copied())),
+            (
+                "lam".into(),
+                vec![s.lam.len()],
+                f64s(&mut s.lam.iter().copied()),
+            ),
+            (
+                "met".into(),
+                vec![s.met.len()],
+                f64s(&mut s.met.iter().copied()),
+            ),
+            (
+                "tau".into(),
+                vec![s.tau.len()],
+                f64s(&mut s.tau.iter().copied()),
+            ),
+            (
+                "tau_edges".into(),
+                vec![s.tau_edges.len()],
+                f64s(&mut s.tau_edges.iter().copied()),
+            ),
+            (
+                "flx".into(),
+                s.flx.shape().to_vec(),
+                f64s(&mut s.flx.iter().copied()),
+            ),
+            (
+                "norm".into(),
+                s.norm.shape().to_vec(),
+                f64s(&mut s.norm.iter().copied()),
+            ),
+            (
+                "lam_main".into(),
+                vec![s.lam_main.len()],
+                f64s(&mut s.lam_main.iter().copied()),
+            ),
         ];
         write_safetensors(&dir.join(SSP), Dtype::F64, &ssp_tensors)?;
 
@@ -207,9 +239,8 @@ impl ModelFiles {
             source: source.into(),
             config: self.config.clone(),
         };
-        let text = serde_json::to_string_pretty(&manifest).map_err(|e| {
-            format_err(dir, format!("cannot serialise the manifest: {e}"))
-        })?;
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| format_err(dir, format!("cannot serialise the manifest: {e}")))?;
         std::fs::write(dir.join(MANIFEST), text).map_err(io("write", &dir.join(MANIFEST)))
     }
 
@@ -241,9 +272,9 @@ impl ModelFiles {
             .map_err(|e| format_err(&wpath, format!("invalid safetensors: {e}")))?;
         let mut nets: BTreeMap<String, BTreeMap<String, TensorF32>> = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let (net, key) = name
-                .split_once('.')
-                .ok_or_else(|| format_err(&wpath, format!("tensor '{name}' has no network prefix")))?;
+            let (net, key) = name.split_once('.').ok_or_else(|| {
+                format_err(&wpath, format!("tensor '{name}' has no network prefix"))
+            })?;
             let data = view_f32(&wpath, &name, &view)?;
             nets.entry(net.to_string()).or_default().insert(
                 key.to_string(),
@@ -360,9 +391,12 @@ fn number(path: &Path, json: &Json, pointer: &str) -> Result<f64, ModelFileError
 }
 
 fn usize_of(path: &Path, v: &Json, what: &str) -> Result<usize, ModelFileError> {
-    v.as_u64()
-        .map(|u| u as usize)
-        .ok_or_else(|| format_err(path, format!("{what}: expected a non-negative integer, got {v}")))
+    v.as_u64().map(|u| u as usize).ok_or_else(|| {
+        format_err(
+            path,
+            format!("{what}: expected a non-negative integer, got {v}"),
+        )
+    })
 }
 
 fn usizes(path: &Path, v: &Json, what: &str) -> Result<Vec<usize>, ModelFileError> {
@@ -376,7 +410,10 @@ fn usizes(path: &Path, v: &Json, what: &str) -> Result<Vec<usize>, ModelFileErro
 fn pair(path: &Path, v: &Json, what: &str) -> Result<(usize, usize), ModelFileError> {
     match usizes(path, v, what)?[..] {
         [a, b] => Ok((a, b)),
-        _ => Err(format_err(path, format!("{what}: expected two integers, got {v}"))),
+        _ => Err(format_err(
+            path,
+            format!("{what}: expected two integers, got {v}"),
+        )),
     }
 }
 

@@ -157,7 +157,12 @@ impl Activation {
 fn smooth(x: Tensor<2>, k: usize) -> Tensor<2> {
     let [n, m] = x.dims();
     let kernel = Tensor::full([1, 1, k], 1.0 / k as f64, &x.device());
-    let out = conv1d(x.reshape([n, 1, m]), kernel, None, ConvOptions::new([1], [0], [1], 1));
+    let out = conv1d(
+        x.reshape([n, 1, m]),
+        kernel,
+        None,
+        ConvOptions::new([1], [0], [1], 1),
+    );
     out.reshape([n, m + 1 - k])
 }
 
@@ -263,7 +268,10 @@ impl AttenuationCurve {
             start += len;
             s
         };
-        let baseline = Segment { start: 0, len: base_len };
+        let baseline = Segment {
+            start: 0,
+            len: base_len,
+        };
         let bumps = cfg
             .bump_inds
             .iter()
@@ -455,12 +463,20 @@ impl EmissionDistribution {
         cfg: &EmissionConfig,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let mlp = Mlp::from_weights(w, "mlp", &cfg.mlp, &InputColumns::all(cfg.mlp.input_size), device)?;
+        let mlp = Mlp::from_weights(
+            w,
+            "mlp",
+            &cfg.mlp,
+            &InputColumns::all(cfg.mlp.input_size),
+            device,
+        )?;
         let hidden = *cfg.mlp.hidden_sizes.last().unwrap_or(&cfg.mlp.input_size);
         let n = cfg.output_size;
         let x_inv = w.get("base.x_inv", &[n])?.data.clone();
         if x_inv.iter().any(|&v| v <= 0.0) {
-            return Err(ModelError::Config("distri.base.x_inv must be positive".into()));
+            return Err(ModelError::Config(
+                "distri.base.x_inv must be positive".into(),
+            ));
         }
         let k = 15.0 / std::f64::consts::PI.powi(4);
         let planck_x4 = x_inv

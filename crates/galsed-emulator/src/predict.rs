@@ -4,16 +4,16 @@
 //! Large batches are evaluated in chunks of [`CHUNK`] galaxies so that the big intermediates
 //! (N × 16 × 495 Planck terms, N × n_λ spectra) stay in cache.
 
+use burn::prelude::*;
 use galsed_core::filters::Filter;
 use galsed_core::photometry::{self, Passband, filter_weights, trapz_weights, window_weights};
 use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
-use burn::prelude::*;
 use ndarray::Array2;
 use rayon::prelude::*;
 
+use crate::ModelError;
 use crate::inputs::Batch;
 use crate::sed::{Component, N_GP, N_SSP, Starduster, fast};
-use crate::ModelError;
 
 /// Galaxies per internal chunk.
 pub const CHUNK: usize = 256;
@@ -33,10 +33,14 @@ impl Observer {
     /// Validated observer (z ≥ 0, both finite).
     pub fn new(redshift: f64, distmod: f64) -> Result<Self, ModelError> {
         if !(redshift.is_finite() && redshift >= 0.0) {
-            return Err(ModelError::Input(format!("redshift must be finite and ≥ 0, got {redshift}")));
+            return Err(ModelError::Input(format!(
+                "redshift must be finite and ≥ 0, got {redshift}"
+            )));
         }
         if !distmod.is_finite() {
-            return Err(ModelError::Input(format!("distance modulus must be finite, got {distmod}")));
+            return Err(ModelError::Input(format!(
+                "distance modulus must be finite, got {distmod}"
+            )));
         }
         Ok(Self { redshift, distmod })
     }
@@ -59,7 +63,11 @@ pub struct Photometry {
 
 impl Photometry {
     /// Builds the weights for `filters` on `model`'s grid.
-    pub fn new(model: &Starduster, filters: &[Filter], observer: Observer) -> Result<Self, ModelError> {
+    pub fn new(
+        model: &Starduster,
+        filters: &[Filter],
+        observer: Observer,
+    ) -> Result<Self, ModelError> {
         let lam_obs: Vec<f64> = observer
             .observed_grid(&model.grid().lam_eval)
             .into_iter()
@@ -67,8 +75,14 @@ impl Photometry {
             .collect();
         let mut w = Array2::zeros((filters.len(), lam_obs.len()));
         for (i, f) in filters.iter().enumerate() {
-            let row = filter_weights(&f.name, &lam_obs, &f.wavelength_angstrom, &f.transmission, false)
-                .map_err(photometry_error)?;
+            let row = filter_weights(
+                &f.name,
+                &lam_obs,
+                &f.wavelength_angstrom,
+                &f.transmission,
+                false,
+            )
+            .map_err(photometry_error)?;
             w.row_mut(i).assign(&ndarray::Array1::from(row));
         }
         let names = filters.iter().map(|f| f.name.clone()).collect();
@@ -90,7 +104,11 @@ impl Photometry {
                 q_t[f * nl + l] = (omega[l] * weights[[f, l]] * dist) as f32;
             }
         }
-        Self { names, q_t, weights }
+        Self {
+            names,
+            q_t,
+            weights,
+        }
     }
 
     /// Filter names, in output column order.
@@ -103,8 +121,15 @@ impl Photometry {
     pub fn band_fluxes(&self, lum: Tensor<2>) -> Tensor<2> {
         let [_, n_lam] = lum.dims();
         let nf = self.names.len();
-        assert_eq!(n_lam * nf, self.q_t.len(), "spectra on another grid than these filter weights");
-        let q_t = Tensor::<2>::from_data(TensorData::new(self.q_t.clone(), [nf, n_lam]), &lum.device());
+        assert_eq!(
+            n_lam * nf,
+            self.q_t.len(),
+            "spectra on another grid than these filter weights"
+        );
+        let q_t = Tensor::<2>::from_data(
+            TensorData::new(self.q_t.clone(), [nf, n_lam]),
+            &lum.device(),
+        );
         lum.matmul(q_t.transpose())
     }
 
@@ -175,8 +200,11 @@ impl ObservedPhotometry {
     }
 
     fn windows(&self, observer: Observer) -> BandWindows {
-        let lam_obs: Vec<f64> =
-            observer.observed_grid(&self.lam_eval).into_iter().map(f64::from).collect();
+        let lam_obs: Vec<f64> = observer
+            .observed_grid(&self.lam_eval)
+            .into_iter()
+            .map(f64::from)
+            .collect();
         let dist = distance_factor(observer.distmod);
         self.passbands
             .iter()
@@ -188,8 +216,16 @@ impl ObservedPhotometry {
                     .enumerate()
                     .map(|(j, &wf)| {
                         let l = first + j;
-                        let left = if l > 0 { lam_obs[l] - lam_obs[l - 1] } else { 0.0 };
-                        let right = if l + 1 < lam_obs.len() { lam_obs[l + 1] - lam_obs[l] } else { 0.0 };
+                        let left = if l > 0 {
+                            lam_obs[l] - lam_obs[l - 1]
+                        } else {
+                            0.0
+                        };
+                        let right = if l + 1 < lam_obs.len() {
+                            lam_obs[l + 1] - lam_obs[l]
+                        } else {
+                            0.0
+                        };
                         (0.5 * (left + right) * wf * dist) as f32
                     })
                     .collect();
@@ -217,7 +253,10 @@ impl ObservedPhotometry {
         let n_lam = self.lam_eval.len();
         let nf = self.passbands.len();
         Ok(model.per_chunk(batch, nf, |start, gp, sd, sb| {
-            let lum = model.fast.forward(gp, sd, sb, component).component(component);
+            let lum = model
+                .fast
+                .forward(gp, sd, sb, component)
+                .component(component);
             let mut out = Vec::with_capacity(lum.len() / n_lam * nf);
             let mut cached: Option<(Observer, BandWindows)> = None;
             for (i, row) in lum.chunks_exact(n_lam).enumerate() {
@@ -228,8 +267,11 @@ impl ObservedPhotometry {
                 let windows = &cached.as_ref().expect("just filled").1;
                 out.extend(windows.iter().map(|w| match w {
                     Some((first, q)) => {
-                        let sum: f64 =
-                            row[*first..].iter().zip(q).map(|(&l, &q)| f64::from(l) * f64::from(q)).sum();
+                        let sum: f64 = row[*first..]
+                            .iter()
+                            .zip(q)
+                            .map(|(&l, &q)| f64::from(l) * f64::from(q))
+                            .sum();
                         sum as f32
                     }
                     None => f32::NAN,
@@ -247,7 +289,9 @@ impl ObservedPhotometry {
         component: Component,
         observers: &[Observer],
     ) -> Result<Array2<f64>, ModelError> {
-        Ok(self.fluxes(model, batch, component, observers)?.mapv(|f| ab_mag(f64::from(f))))
+        Ok(self
+            .fluxes(model, batch, component, observers)?
+            .mapv(|f| ab_mag(f64::from(f))))
     }
 }
 
@@ -298,7 +342,8 @@ impl Starduster {
             starts.iter().map(run).collect()
         };
         let out: Vec<f32> = parts.concat();
-        Array2::from_shape_vec((batch.len(), width), out).expect("chunk outputs have `width` columns")
+        Array2::from_shape_vec((batch.len(), width), out)
+            .expect("chunk outputs have `width` columns")
     }
 
     /// The SED of a component, (N, n_λ): λL_λ [L_sun] or F_ν [Jy] on the observed grid.
@@ -323,7 +368,10 @@ impl Starduster {
             }
         };
         self.per_chunk(batch, n_lam, |_, gp, sd, sb| {
-            let mut lum = self.fast.forward(gp, sd, sb, component).component(component);
+            let mut lum = self
+                .fast
+                .forward(gp, sd, sb, component)
+                .component(component);
             if let Some(s) = &scale {
                 for row in lum.chunks_exact_mut(n_lam) {
                     row.iter_mut().zip(s).for_each(|(v, s)| *v *= s);
@@ -337,14 +385,23 @@ impl Starduster {
     pub fn fluxes(&self, batch: &Batch, component: Component, phot: &Photometry) -> Array2<f32> {
         let n_lam = self.grid().lam_eval.len();
         self.per_chunk(batch, phot.names.len(), |_, gp, sd, sb| {
-            let lum = self.fast.forward(gp, sd, sb, component).component(component);
+            let lum = self
+                .fast
+                .forward(gp, sd, sb, component)
+                .component(component);
             fast::matmul_transposed(&lum, &phot.q_t, n_lam)
         })
     }
 
     /// AB magnitudes, (N, n_filters); +∞ where the flux is zero.
-    pub fn magnitudes(&self, batch: &Batch, component: Component, phot: &Photometry) -> Array2<f64> {
-        self.fluxes(batch, component, phot).mapv(|f| ab_mag(f64::from(f)))
+    pub fn magnitudes(
+        &self,
+        batch: &Batch,
+        component: Component,
+        phot: &Photometry,
+    ) -> Array2<f64> {
+        self.fluxes(batch, component, phot)
+            .mapv(|f| ab_mag(f64::from(f)))
     }
 
     /// Fraction of the intrinsic stellar light absorbed by dust, (N).
@@ -352,7 +409,11 @@ impl Starduster {
         self.per_chunk(batch, 1, |_, gp, sd, sb| {
             let (fd, fb) = self.fast.absorption(gp, sd, sb);
             let b_to_t = gp.chunks_exact(N_GP).map(|g| (g[6] + 1.0) * 0.5);
-            fd.iter().zip(&fb).zip(b_to_t).map(|((d, b), bt)| d * (1.0 - bt) + b * bt).collect()
+            fd.iter()
+                .zip(&fb)
+                .zip(b_to_t)
+                .map(|((d, b), bt)| d * (1.0 - bt) + b * bt)
+                .collect()
         })
         .into_raw_vec_and_offset()
         .0
@@ -377,7 +438,10 @@ impl Starduster {
         let log_sigmoid = |x: f32| -(((-x).max(0.0)) + (-x.abs()).exp().ln_1p());
         let both = self.per_chunk(batch, 2, |_, gp, _, _| {
             let (d, b) = self.fast.selector_logits(gp);
-            d.iter().zip(&b).flat_map(|(&d, &b)| [log_sigmoid(d), log_sigmoid(b)]).collect()
+            d.iter()
+                .zip(&b)
+                .flat_map(|(&d, &b)| [log_sigmoid(d), log_sigmoid(b)])
+                .collect()
         });
         (both.column(0).to_vec(), both.column(1).to_vec())
     }
@@ -393,7 +457,12 @@ impl Starduster {
             let k = (-2.5 / std::f64::consts::LN_10) as f32;
             att.chunks_exact(n_lam)
                 .zip(free.chunks_exact(n_lam))
-                .flat_map(|(a, b)| a[..n].iter().zip(&b[..n]).map(move |(a, b)| (a / b).ln() * k))
+                .flat_map(|(a, b)| {
+                    a[..n]
+                        .iter()
+                        .zip(&b[..n])
+                        .map(move |(a, b)| (a / b).ln() * k)
+                })
                 .collect()
         });
         AttenuationCurves {
@@ -417,7 +486,9 @@ impl Starduster {
         let mut w = Array2::zeros((windows.len(), lam_obs.len()));
         for (i, &(lo, hi)) in windows.iter().enumerate() {
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return Err(ModelError::Input(format!("window ({lo}, {hi}) Å: need λ1 < λ2")));
+                return Err(ModelError::Input(format!(
+                    "window ({lo}, {hi}) Å: need λ1 < λ2"
+                )));
             }
             let row = window_weights(&lam_obs, lo, hi).map_err(photometry_error)?;
             w.row_mut(i).assign(&ndarray::Array1::from(row));

@@ -3,10 +3,10 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 
+use crate::ModelError;
 use crate::config::ModelConfig;
 use crate::networks::{AttenuationCurve, EmissionDistribution, InputColumns, Mlp};
 use crate::weights::{Weights, tensor2};
-use crate::ModelError;
 use galsed_core::ssp::DerivedSsp;
 
 pub(crate) mod fast;
@@ -107,7 +107,10 @@ enum GridMap {
     /// `base`: the grid is lam_main; transmissions beyond the curves' range are 1.
     Native { n_lam: usize },
     /// Any other grid: fixed linear interpolation in λ.
-    Interpolated { att: Box<Regrid>, emission: Box<Regrid> },
+    Interpolated {
+        att: Box<Regrid>,
+        emission: Box<Regrid>,
+    },
 }
 
 /// The Starduster forward model on one wavelength grid.
@@ -190,8 +193,11 @@ impl Starduster {
             &on_gp(&config.frac_bulge.columns),
             device,
         )?;
-        let distri =
-            EmissionDistribution::from_weights(&dust.with_prefix("distri."), &config.distri, device)?;
+        let distri = EmissionDistribution::from_weights(
+            &dust.with_prefix("distri."),
+            &config.distri,
+            device,
+        )?;
         let selector_disk = Mlp::from_weights(
             &weights.selector_disk,
             "mlp",
@@ -399,7 +405,10 @@ impl Starduster {
 impl Forward {
     /// Stellar light after (or without) attenuation, per unit l_norm: (1−b)·T_d·I_d + b·T_b·I_b.
     pub fn l_main(&self, attenuated: bool) -> Tensor<2> {
-        let (mut d, mut b) = (self.l_disk_intrinsic.clone(), self.l_bulge_intrinsic.clone());
+        let (mut d, mut b) = (
+            self.l_disk_intrinsic.clone(),
+            self.l_bulge_intrinsic.clone(),
+        );
         if attenuated && let (Some(td), Some(tb)) = (&self.trans_disk, &self.trans_bulge) {
             d = d * td.clone();
             b = b * tb.clone();

@@ -82,7 +82,9 @@ impl Weights {
     ) -> Result<Linear, ModelError> {
         let d_in = columns.len();
         if let Some(&c) = columns.iter().find(|&&c| c >= d_total) {
-            return Err(ModelError::Config(format!("{name}: input column {c} ≥ {d_total}")));
+            return Err(ModelError::Config(format!(
+                "{name}: input column {c} ≥ {d_total}"
+            )));
         }
         let w = self.get(&format!("{name}.weight"), &[d_out, d_in])?;
         let b = self.get(&format!("{name}.bias"), &[d_out])?;
@@ -112,8 +114,20 @@ pub fn insert_linear(
     w: Vec<f32>,
     b: Vec<f32>,
 ) {
-    out.insert(format!("{name}.weight"), TensorF32 { shape: vec![d_out, d_in], data: w });
-    out.insert(format!("{name}.bias"), TensorF32 { shape: vec![d_out], data: b });
+    out.insert(
+        format!("{name}.weight"),
+        TensorF32 {
+            shape: vec![d_out, d_in],
+            data: w,
+        },
+    );
+    out.insert(
+        format!("{name}.bias"),
+        TensorF32 {
+            shape: vec![d_out],
+            data: b,
+        },
+    );
 }
 
 /// The PyTorch state-dict entries `{name}.weight` (out, in) and `{name}.bias` (out) of a burn

@@ -27,14 +27,22 @@ fn inputs(model: &Starduster) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
     let b = golden_batch();
     let d = model.device();
     let t = |v: &[f32], w: usize| Tensor::from_data(TensorData::new(v.to_vec(), [b.len(), w]), d);
-    (t(b.gp(), N_GP), t(b.sfh_disk(), N_SSP), t(b.sfh_bulge(), N_SSP))
+    (
+        t(b.gp(), N_GP),
+        t(b.sfh_disk(), N_SSP),
+        t(b.sfh_bulge(), N_SSP),
+    )
 }
 
 #[test]
 fn clipped_inputs_are_bitwise_those_of_the_reference() {
     let gold = npz("golden/intermediates_base_f32.npz");
     let b = golden_batch();
-    for (key, got) in [("adapter_gp", b.gp()), ("adapter_sfh_disk", b.sfh_disk()), ("adapter_sfh_bulge", b.sfh_bulge())] {
+    for (key, got) in [
+        ("adapter_gp", b.gp()),
+        ("adapter_sfh_disk", b.sfh_disk()),
+        ("adapter_sfh_bulge", b.sfh_bulge()),
+    ] {
         let want: Vec<f32> = get2(&gold, key).iter().map(|&v| v as f32).collect();
         assert_eq!(got, &want[..], "{key}");
     }
@@ -52,8 +60,18 @@ fn base_grid_layers() {
     };
 
     let f = model.forward(gp.clone(), sd.clone(), sb.clone(), Component::Combine);
-    check_rel("b_to_t", &arr(f.b_to_t.clone()).column(0).to_vec(), &get1(&gold, "b_to_t"), 1e-6);
-    check_rel("l_norm", &arr(f.l_norm.clone()).column(0).to_vec(), &get1(&gold, "l_norm"), 1e-5);
+    check_rel(
+        "b_to_t",
+        &arr(f.b_to_t.clone()).column(0).to_vec(),
+        &get1(&gold, "b_to_t"),
+        1e-6,
+    );
+    check_rel(
+        "l_norm",
+        &arr(f.l_norm.clone()).column(0).to_vec(),
+        &get1(&gold, "l_norm"),
+        1e-5,
+    );
 
     let (curve_disk, curve_bulge) = model.curves();
     for (name, curve) in [("curve_disk", curve_disk), ("curve_bulge", curve_bulge)] {
@@ -66,7 +84,12 @@ fn base_grid_layers() {
         // the bumps' zero ends.
         let mag = |key: String, got: Tensor<2>| {
             let want = get2(&gold, &key);
-            check_abs(&key, arr(got).as_slice().unwrap(), want.as_slice().unwrap(), ATT_TOL);
+            check_abs(
+                &key,
+                arr(got).as_slice().unwrap(),
+                want.as_slice().unwrap(),
+                ATT_TOL,
+            );
         };
         mag(format!("{name}.baseline_smoothed"), t.baseline_smoothed);
         for (q, bump) in t.bumps.into_iter().enumerate() {
@@ -74,9 +97,19 @@ fn base_grid_layers() {
         }
         mag(format!("{name}.trough"), t.trough);
         mag(format!("{name}.y_unnormalised"), t.y_unnormalised);
-        check_rel(&format!("{name}.norm"), &arr(t.norm).column(0).to_vec(), &get1(&gold, &format!("{name}.norm")), RTOL);
+        check_rel(
+            &format!("{name}.norm"),
+            &arr(t.norm).column(0).to_vec(),
+            &get1(&gold, &format!("{name}.norm")),
+            RTOL,
+        );
         let a = arr(t.a_mag);
-        check_abs(&format!("{name}.A_mag"), a.as_slice().unwrap(), get2(&gold, &format!("{name}.A_mag")).as_slice().unwrap(), ATT_TOL);
+        check_abs(
+            &format!("{name}.A_mag"),
+            a.as_slice().unwrap(),
+            get2(&gold, &format!("{name}.A_mag")).as_slice().unwrap(),
+            ATT_TOL,
+        );
     }
 
     spectra("trans_disk", arr(f.trans_disk.clone().unwrap()));
@@ -87,9 +120,24 @@ fn base_grid_layers() {
     spectra("l_dust", arr(f.l_dust.clone().unwrap()));
 
     let (frac_disk, frac_bulge) = model.absorption(gp.clone(), sd, sb);
-    check_rel("frac_disk", &arr(frac_disk.clone()).column(0).to_vec(), &get1(&gold, "frac_disk"), 1e-5);
-    check_rel("frac_bulge", &arr(frac_bulge.clone()).column(0).to_vec(), &get1(&gold, "frac_bulge"), 1e-5);
-    check_rel("frac", &arr(f.frac.clone().unwrap()).column(0).to_vec(), &get1(&gold, "frac"), 1e-5);
+    check_rel(
+        "frac_disk",
+        &arr(frac_disk.clone()).column(0).to_vec(),
+        &get1(&gold, "frac_disk"),
+        1e-5,
+    );
+    check_rel(
+        "frac_bulge",
+        &arr(frac_bulge.clone()).column(0).to_vec(),
+        &get1(&gold, "frac_bulge"),
+        1e-5,
+    );
+    check_rel(
+        "frac",
+        &arr(f.frac.clone().unwrap()).column(0).to_vec(),
+        &get1(&gold, "frac"),
+        1e-5,
+    );
 
     let x = Tensor::cat(vec![gp.clone(), frac_disk, frac_bulge], 1);
     spectra("distri_input", arr(x.clone()));
@@ -103,8 +151,18 @@ fn base_grid_layers() {
     spectra("distri.y1", arr(t.y1));
 
     let (ld, lb) = model.selector_logits(gp);
-    check_abs("selector_disk_logit", &arr(ld).column(0).to_vec(), &get1(&gold, "selector_disk_logit"), 1e-5);
-    check_abs("selector_bulge_logit", &arr(lb).column(0).to_vec(), &get1(&gold, "selector_bulge_logit"), 1e-5);
+    check_abs(
+        "selector_disk_logit",
+        &arr(ld).column(0).to_vec(),
+        &get1(&gold, "selector_disk_logit"),
+        1e-5,
+    );
+    check_abs(
+        "selector_bulge_logit",
+        &arr(lb).column(0).to_vec(),
+        &get1(&gold, "selector_bulge_logit"),
+        1e-5,
+    );
 }
 
 #[test]
@@ -122,6 +180,12 @@ fn auto_grid_layers() {
         ("l_dust", f.l_dust.clone().unwrap()),
     ] {
         let want = get2(&gold, name);
-        check_spectra(name, &first_rows(&arr(t), want.nrows()), &want, RTOL, ATOL_ROW);
+        check_spectra(
+            name,
+            &first_rows(&arr(t), want.nrows()),
+            &want,
+            RTOL,
+            ATOL_ROW,
+        );
     }
 }

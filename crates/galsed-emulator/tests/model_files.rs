@@ -6,8 +6,8 @@ use common::*;
 use galsed_core::filters::Filter;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
 use galsed_emulator::Component;
-use galsed_emulator::model_files::{MANIFEST, ModelFiles};
 use galsed_emulator::inputs::{Batch, OutOfRange};
+use galsed_emulator::model_files::{MANIFEST, ModelFiles};
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 
 /// `test_pickles/test_sed_model.npz`: from_builtin('base') with the 19 tutorial filters.
@@ -15,24 +15,74 @@ use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 fn package_test_sed_model() {
     let t = npz("test_pickles/test_sed_model.npz");
     let flat = |k: &str| get2(&t, k).iter().copied().collect::<Vec<f64>>();
-    let batch = Batch::new(flat("gp"), flat("sfh_disk"), flat("sfh_bulge"), OutOfRange::Clip).unwrap();
+    let batch = Batch::new(
+        flat("gp"),
+        flat("sfh_disk"),
+        flat("sfh_bulge"),
+        OutOfRange::Clip,
+    )
+    .unwrap();
     let model = model(WavelengthGrid::Base);
     let z0 = Observer::default();
     let fnu = model.spectrum(&batch, Component::Combine, SpectralUnits::Fnu, z0);
-    check_spectra("spectra_0 (fnu)", &to_f64(&fnu), &get2(&t, "spectra_0"), 1e-4, 1e-6);
+    check_spectra(
+        "spectra_0 (fnu)",
+        &to_f64(&fnu),
+        &get2(&t, "spectra_0"),
+        1e-4,
+        1e-6,
+    );
     let lum = model.spectrum(&batch, Component::Combine, SpectralUnits::Luminosity, z0);
-    check_spectra("spectra_1 (lum)", &to_f64(&lum), &get2(&t, "spectra_1"), 1e-4, 1e-6);
+    check_spectra(
+        "spectra_1 (lum)",
+        &to_f64(&lum),
+        &get2(&t, "spectra_1"),
+        1e-4,
+        1e-6,
+    );
     let dust = model.spectrum(&batch, Component::DustEmission, SpectralUnits::Fnu, z0);
-    check_spectra("spectra_2 (dust fnu)", &to_f64(&dust), &get2(&t, "spectra_2"), 1e-4, 1e-6);
-    let filters: Vec<Filter> = FILTERS.iter().filter(|n| **n != "herschel_pacs_70").map(|n| Filter::builtin(n).unwrap()).collect();
+    check_spectra(
+        "spectra_2 (dust fnu)",
+        &to_f64(&dust),
+        &get2(&t, "spectra_2"),
+        1e-4,
+        1e-6,
+    );
+    let filters: Vec<Filter> = FILTERS
+        .iter()
+        .filter(|n| **n != "herschel_pacs_70")
+        .map(|n| Filter::builtin(n).unwrap())
+        .collect();
     let phot = Photometry::new(&model, &filters, z0).unwrap();
     let mags = model.magnitudes(&batch, Component::Combine, &phot);
-    check_abs("spectra_3 (mags)", mags.as_slice().unwrap(), get2(&t, "spectra_3").as_slice().unwrap(), 1e-4);
-    check_rel("dust_props_0 (L_IR)", &model.l_ir(&batch), &get1(&t, "dust_props_0"), 1e-5);
-    let v = model.windowed_attenuation(&batch, &[(5450.0, 5550.0)], z0).unwrap();
-    check_abs("dust_props_1 (A_V window)", v.as_slice().unwrap(), &get1(&t, "dust_props_1"), 1e-5);
+    check_abs(
+        "spectra_3 (mags)",
+        mags.as_slice().unwrap(),
+        get2(&t, "spectra_3").as_slice().unwrap(),
+        1e-4,
+    );
+    check_rel(
+        "dust_props_0 (L_IR)",
+        &model.l_ir(&batch),
+        &get1(&t, "dust_props_0"),
+        1e-5,
+    );
+    let v = model
+        .windowed_attenuation(&batch, &[(5450.0, 5550.0)], z0)
+        .unwrap();
+    check_abs(
+        "dust_props_1 (A_V window)",
+        v.as_slice().unwrap(),
+        &get1(&t, "dust_props_1"),
+        1e-5,
+    );
     let att = model.attenuation_curves(&batch);
-    check_abs("dust_props_2 (curves)", to_f64(&att.mag).as_slice().unwrap(), get2(&t, "dust_props_2").as_slice().unwrap(), 1e-5);
+    check_abs(
+        "dust_props_2 (curves)",
+        to_f64(&att.mag).as_slice().unwrap(),
+        get2(&t, "dust_props_2").as_slice().unwrap(),
+        1e-5,
+    );
 }
 
 /// The importer's hyper-parameters agree with the converted JSON copies of the reference pack.
@@ -40,12 +90,16 @@ fn package_test_sed_model() {
 fn imported_config_matches_reference_json() {
     let files = files();
     let json = |name: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(reference().join("model").join(name)).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(reference().join("model").join(name)).unwrap())
+            .unwrap()
     };
     let cd = json("curve_disk.json");
     let c = &files.config.curve_disk;
     assert_eq!(c.columns, vec![0, 1, 2, 3]);
-    assert_eq!(c.net.output_size as u64, cd["output_size"].as_u64().unwrap());
+    assert_eq!(
+        c.net.output_size as u64,
+        cd["output_size"].as_u64().unwrap()
+    );
     assert_eq!(c.net.bump_inds, vec![(17, 48), (182, 216), (215, 245)]);
     assert_eq!(c.net.trough_ind, (17, 159));
     assert_eq!(c.net.norm_fix, cd["norm_fix"].as_f64().unwrap());
@@ -78,11 +132,29 @@ fn native_format_round_trip() {
     ] {
         assert_eq!(a.tensors(), b.tensors());
     }
-    let derived = DerivedSsp::new(&back.ssp, &WavelengthGrid::Base, back.config.eps_reduce).unwrap();
-    let model = galsed_emulator::Starduster::new(&back.weights, &back.config, derived, &burn::prelude::Device::flex()).unwrap();
+    let derived =
+        DerivedSsp::new(&back.ssp, &WavelengthGrid::Base, back.config.eps_reduce).unwrap();
+    let model = galsed_emulator::Starduster::new(
+        &back.weights,
+        &back.config,
+        derived,
+        &burn::prelude::Device::flex(),
+    )
+    .unwrap();
     let gold = npz("golden/sed_base_f32.npz");
-    let lum = model.spectrum(&golden_batch(), Component::Combine, SpectralUnits::Luminosity, Observer::default());
-    check_spectra("native sed_combine_lum", &to_f64(&lum), &get2(&gold, "sed_combine_lum"), 1e-4, 1e-6);
+    let lum = model.spectrum(
+        &golden_batch(),
+        Component::Combine,
+        SpectralUnits::Luminosity,
+        Observer::default(),
+    );
+    check_spectra(
+        "native sed_combine_lum",
+        &to_f64(&lum),
+        &get2(&gold, "sed_combine_lum"),
+        1e-4,
+        1e-6,
+    );
 }
 
 /// Truncated, foreign or missing model files give errors naming the problem.
@@ -128,26 +200,46 @@ fn networks_export_their_state_dicts() {
 
     let files = files();
     let (c, w, dev) = (&files.config, &files.weights, Device::flex());
-    let on_gp = |columns: &[usize]| InputColumns { columns: columns.to_vec(), width: 7 };
-    for (weights, cfg) in [(&w.curve_disk, &c.curve_disk), (&w.curve_bulge, &c.curve_bulge)] {
+    let on_gp = |columns: &[usize]| InputColumns {
+        columns: columns.to_vec(),
+        width: 7,
+    };
+    for (weights, cfg) in [
+        (&w.curve_disk, &c.curve_disk),
+        (&w.curve_bulge, &c.curve_bulge),
+    ] {
         let input = on_gp(&cfg.columns);
         let net = AttenuationCurve::from_weights(weights, &cfg.net, &input, &dev).unwrap();
         assert_eq!(net.to_weights(&input).unwrap().tensors(), weights.tensors());
     }
-    for (weights, cfg) in [(&w.selector_disk, &c.selector_disk), (&w.selector_bulge, &c.selector_bulge)] {
+    for (weights, cfg) in [
+        (&w.selector_disk, &c.selector_disk),
+        (&w.selector_bulge, &c.selector_bulge),
+    ] {
         let input = on_gp(&cfg.columns);
         let net = Mlp::from_weights(weights, "mlp", &cfg.net, &input, &dev).unwrap();
-        assert_eq!(net.to_weights("mlp", &input).unwrap().tensors(), weights.tensors());
+        assert_eq!(
+            net.to_weights("mlp", &input).unwrap().tensors(),
+            weights.tensors()
+        );
     }
     let dust = &w.dust_emission;
     let mut exported = BTreeMap::new();
     for (name, cfg) in [("frac_disk", &c.frac_disk), ("frac_bulge", &c.frac_bulge)] {
         let input = on_gp(&cfg.columns);
-        let net = Mlp::from_weights(&dust.with_prefix(&format!("{name}.")), "mlp", &cfg.net, &input, &dev).unwrap();
+        let net = Mlp::from_weights(
+            &dust.with_prefix(&format!("{name}.")),
+            "mlp",
+            &cfg.net,
+            &input,
+            &dev,
+        )
+        .unwrap();
         let part = net.to_weights(&format!("{name}.mlp"), &input).unwrap();
         exported.extend(part.tensors().clone());
     }
-    let distri = EmissionDistribution::from_weights(&dust.with_prefix("distri."), &c.distri, &dev).unwrap();
+    let distri =
+        EmissionDistribution::from_weights(&dust.with_prefix("distri."), &c.distri, &dev).unwrap();
     for (k, v) in distri.to_weights().unwrap().tensors() {
         exported.insert(format!("distri.{k}"), v.clone());
     }

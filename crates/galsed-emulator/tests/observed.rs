@@ -26,7 +26,9 @@ fn per_galaxy_observers_match_dense_photometry() {
                 _ => Observer::new(0.3, 41.0).unwrap(),
             })
             .collect();
-        let got = observed.fluxes(&model, &batch, Component::Combine, &observers).unwrap();
+        let got = observed
+            .fluxes(&model, &batch, Component::Combine, &observers)
+            .unwrap();
         for obs in [observers[0], observers[8], observers[16]] {
             let dense = Photometry::new(&model, &filters, obs).unwrap();
             let want = model.fluxes(&batch, Component::Combine, &dense);
@@ -60,10 +62,22 @@ fn bands_outside_the_model_at_a_redshift_are_nan() {
     let uncovered = observed.uncovered(far);
     assert!(uncovered.contains(&"galex_FUV"), "{uncovered:?}");
     assert!(observed.uncovered(near).is_empty());
-    let mags = observed.magnitudes(&model, &batch, Component::Combine, &[near, far]).unwrap();
-    let fuv = observed.names().iter().position(|n| n == "galex_FUV").unwrap();
+    let mags = observed
+        .magnitudes(&model, &batch, Component::Combine, &[near, far])
+        .unwrap();
+    let fuv = observed
+        .names()
+        .iter()
+        .position(|n| n == "galex_FUV")
+        .unwrap();
     assert!(mags[[0, fuv]].is_finite());
     assert!(mags[[1, fuv]].is_nan());
-    assert!(mags.row(1).iter().filter(|m| m.is_finite()).count() >= filters.len() - uncovered.len());
-    assert!(observed.fluxes(&model, &batch, Component::Combine, &[near]).is_err());
+    assert!(
+        mags.row(1).iter().filter(|m| m.is_finite()).count() >= filters.len() - uncovered.len()
+    );
+    assert!(
+        observed
+            .fluxes(&model, &batch, Component::Combine, &[near])
+            .is_err()
+    );
 }

@@ -50,10 +50,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = store::resolve_model_dir(None)?;
     let files = ModelFiles::load(&dir.path)?;
     let grid = DerivedSsp::new(&files.ssp, &WavelengthGrid::Auto, files.config.eps_reduce)?;
-    let model = Starduster::new(&files.weights, &files.config, grid, &Device::flex().autodiff())?;
+    let model = Starduster::new(
+        &files.weights,
+        &files.config,
+        grid,
+        &Device::flex().autodiff(),
+    )?;
     let param = Parametrization::tutorial(&files.ssp);
     let analyzer = Analyzer::new(&model, &files.ssp)?;
-    let filters: Vec<Filter> = BANDS.iter().map(|b| Filter::builtin(b)).collect::<Result<_, _>>()?;
+    let filters: Vec<Filter> = BANDS
+        .iter()
+        .map(|b| Filter::builtin(b))
+        .collect::<Result<_, _>>()?;
     let z = 0.02;
     let observer = Observer::new(z, Cosmology::planck18().distance_modulus(z)?)?;
     let phot = Photometry::new(&model, &filters, observer)?;
@@ -79,9 +87,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cfg.optimizer.pso.seed = i as u64;
             cfg.sampler.ensemble.seed = i as u64;
             cfg.sampler.nested.seed = i as u64;
-            let obs = Observations::magnitudes(&bands, mags.row(i).as_slice().unwrap(), 0.1).unwrap();
+            let obs =
+                Observations::magnitudes(&bands, mags.row(i).as_slice().unwrap(), 0.1).unwrap();
             let like = Likelihood::new(obs, cfg.likelihood).unwrap();
-            let post = Posterior::new(&model, param.clone(), &filters, observer, like, &cfg.prior).unwrap();
+            let post = Posterior::new(&model, param.clone(), &filters, observer, like, &cfg.prior)
+                .unwrap();
             let t = Instant::now();
             let r = fit_galaxy(&post, &analyzer, &cfg, &mut |_, _, _| {});
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -91,13 +101,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
 
     let mut f = std::fs::File::create(&out)?;
-    let mut header = vec!["galaxy".to_string(), "seconds".into(), "chi2".into(), "converged".into(), "tau_max".into(), "acceptance".into()];
+    let mut header = vec![
+        "galaxy".to_string(),
+        "seconds".into(),
+        "chi2".into(),
+        "converged".into(),
+        "tau_max".into(),
+        "acceptance".into(),
+    ];
     for nme in &names {
-        header.extend([format!("truth_{nme}"), format!("best_{nme}"), format!("{nme}_p16"), format!("{nme}_p50"), format!("{nme}_p84")]);
+        header.extend([
+            format!("truth_{nme}"),
+            format!("best_{nme}"),
+            format!("{nme}_p16"),
+            format!("{nme}_p50"),
+            format!("{nme}_p84"),
+        ]);
     }
     writeln!(f, "{}", header.join(","))?;
     let p = names.len();
-    let (mut abs_best, mut abs_med, mut inside) = (vec![vec![]; p], vec![vec![]; p], vec![0usize; p]);
+    let (mut abs_best, mut abs_med, mut inside) =
+        (vec![vec![]; p], vec![vec![]; p], vec![0usize; p]);
     let (mut n_ok, mut n_conv, mut secs) = (0usize, 0usize, vec![]);
     for (i, r, s) in &results {
         let Ok(r) = r else {
@@ -108,11 +132,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n_ok += 1;
         n_conv += usize::from(post.converged);
         secs.push(*s);
-        let mut row = vec![i.to_string(), format!("{s:.2}"), format!("{:.3}", r.chi2), post.converged.to_string(), format!("{:.1}", post.tau_max.unwrap_or(f64::NAN)), format!("{:.3}", post.acceptance)];
+        let mut row = vec![
+            i.to_string(),
+            format!("{s:.2}"),
+            format!("{:.3}", r.chi2),
+            post.converged.to_string(),
+            format!("{:.1}", post.tau_max.unwrap_or(f64::NAN)),
+            format!("{:.3}", post.acceptance),
+        ];
         for j in 0..p {
             let t = truth[[*i, j]];
-            let (lo, med, hi) = (post.summary.p16[j], post.summary.median[j], post.summary.p84[j]);
-            row.extend([t, r.best[j], lo, med, hi].iter().map(|v| format!("{v:.5}")));
+            let (lo, med, hi) = (
+                post.summary.p16[j],
+                post.summary.median[j],
+                post.summary.p84[j],
+            );
+            row.extend(
+                [t, r.best[j], lo, med, hi]
+                    .iter()
+                    .map(|v| format!("{v:.5}")),
+            );
             abs_best[j].push((r.best[j] - t).abs());
             abs_med[j].push((med - t).abs());
             inside[j] += usize::from(lo <= t && t <= hi);
@@ -121,10 +160,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v[v.len() / 2]
+        }
     };
-    println!("{n_ok} of {n} galaxies fitted, {n_conv} ensembles converged (50 τ), median {:.1} s per galaxy", median(&mut secs));
-    println!("| parameter | range | median abs(best − truth) | median abs(posterior median − truth) | truths inside 16–84 % |");
+    println!(
+        "{n_ok} of {n} galaxies fitted, {n_conv} ensembles converged (50 τ), median {:.1} s per galaxy",
+        median(&mut secs)
+    );
+    println!(
+        "| parameter | range | median abs(best − truth) | median abs(posterior median − truth) | truths inside 16–84 % |"
+    );
     println!("|---|---|---:|---:|---:|");
     for (j, nme) in names.iter().enumerate() {
         let (lo, hi) = param.bounds()[j];

@@ -63,9 +63,16 @@ pub enum BenchError {
 
 /// The benchmark's posterior: a mock galaxy (seeded) at z = 0.01, μ = 0, as the tutorial.
 /// `model` must live on an autodiff device and use the `auto` grid to compare with §8.
-pub fn mock_posterior<'m>(model: &'m Starduster, ssp: &SspLibrary, seed: u64) -> Result<(Posterior<'m>, Vec<f64>), BenchError> {
+pub fn mock_posterior<'m>(
+    model: &'m Starduster,
+    ssp: &SspLibrary,
+    seed: u64,
+) -> Result<(Posterior<'m>, Vec<f64>), BenchError> {
     let param = Parametrization::tutorial(ssp);
-    let filters: Vec<Filter> = BANDS.iter().map(|b| Filter::builtin(b)).collect::<Result<_, _>>()?;
+    let filters: Vec<Filter> = BANDS
+        .iter()
+        .map(|b| Filter::builtin(b))
+        .collect::<Result<_, _>>()?;
     let observer = Observer::new(0.01, 0.0)?;
     let phot = Photometry::new(model, &filters, observer)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -95,7 +102,11 @@ fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
 /// Times the posterior, its gradient, the tutorial's Adam fit, the paper's particle swarm and an
 /// ensemble MCMC run to convergence, in the calling thread's rayon pool (use a 1-thread pool
 /// for the paper's one-core figures). `swarm` is the swarm to time (the paper's by default).
-pub fn run(post: &Posterior<'_>, truth: &[f64], swarm: &ParticleSwarm) -> Result<Vec<Timing>, BenchError> {
+pub fn run(
+    post: &Posterior<'_>,
+    truth: &[f64],
+    swarm: &ParticleSwarm,
+) -> Result<Vec<Timing>, BenchError> {
     let mut out = vec![];
     let x = Array2::from_shape_vec((1, truth.len()), truth.to_vec()).expect("one row");
     let t = median_time(200, || {
@@ -117,7 +128,11 @@ pub fn run(post: &Posterior<'_>, truth: &[f64], swarm: &ParticleSwarm) -> Result
         note: "measured (§8)".into(),
     });
     let centre: Vec<f64> = post.bounds().iter().map(|b| 0.5 * (b.0 + b.1)).collect();
-    let adam = Adam { lr: 1e-2, n_steps: 300, ..Adam::default() };
+    let adam = Adam {
+        lr: 1e-2,
+        n_steps: 300,
+        ..Adam::default()
+    };
     let t = median_time(3, || {
         adam.minimize(post, &centre).ok();
     });
@@ -145,7 +160,11 @@ pub fn run(post: &Posterior<'_>, truth: &[f64], swarm: &ParticleSwarm) -> Result
     });
 
     // At most 10⁵ steps: with τ ≈ 600 steps on this posterior, 50τ is reached well before.
-    let sampler = EnsembleSampler { n_steps: 100_000, until_converged: true, ..EnsembleSampler::default() };
+    let sampler = EnsembleSampler {
+        n_steps: 100_000,
+        until_converged: true,
+        ..EnsembleSampler::default()
+    };
     let s = Instant::now();
     let e = sampler.run(post, Start::Point(&r.x))?;
     let t = s.elapsed().as_secs_f64();

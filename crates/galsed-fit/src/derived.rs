@@ -91,11 +91,21 @@ pub struct Property {
 }
 
 const fn scalar(name: &'static str, unit: &'static str, description: &'static str) -> Property {
-    Property { name, unit, description, shape: Shape::Scalar }
+    Property {
+        name,
+        unit,
+        description,
+        shape: Shape::Scalar,
+    }
 }
 
 const fn per_age(name: &'static str, unit: &'static str, description: &'static str) -> Property {
-    Property { name, unit, description, shape: Shape::PerAge }
+    Property {
+        name,
+        unit,
+        description,
+        shape: Shape::PerAge,
+    }
 }
 
 /// The 29 properties of the reference's `Analyzer`, in its order (the order of the columns of
@@ -116,14 +126,38 @@ const fn per_age(name: &'static str, unit: &'static str, description: &'static s
 /// ```
 pub const PROPERTIES: [Property; 29] = [
     scalar("theta", "deg", "inclination (0 = face-on, 90 = edge-on)"),
-    scalar("den_dust", "M_sun/kpc^2", "dust surface density m_dust/(2π r_dust²)"),
-    scalar("r_dust_to_rd", "", "dust-disk to stellar-disk scale-radius ratio"),
+    scalar(
+        "den_dust",
+        "M_sun/kpc^2",
+        "dust surface density m_dust/(2π r_dust²)",
+    ),
+    scalar(
+        "r_dust_to_rd",
+        "",
+        "dust-disk to stellar-disk scale-radius ratio",
+    ),
     scalar("r_disk", "kpc", "stellar disk scale radius"),
     scalar("r_bulge", "kpc", "bulge radius"),
-    scalar("l_norm", "L_sun", "intrinsic (dust-free) bolometric luminosity"),
-    scalar("b_to_t", "", "bulge-to-total ratio of the intrinsic luminosity"),
-    scalar("frac_abs", "", "fraction of the intrinsic stellar light absorbed by dust"),
-    scalar("l_bol", "L_sun", "bolometric luminosity of the model SED (stars + dust), ∫λL_λ dlnλ"),
+    scalar(
+        "l_norm",
+        "L_sun",
+        "intrinsic (dust-free) bolometric luminosity",
+    ),
+    scalar(
+        "b_to_t",
+        "",
+        "bulge-to-total ratio of the intrinsic luminosity",
+    ),
+    scalar(
+        "frac_abs",
+        "",
+        "fraction of the intrinsic stellar light absorbed by dust",
+    ),
+    scalar(
+        "l_bol",
+        "L_sun",
+        "bolometric luminosity of the model SED (stars + dust), ∫λL_λ dlnλ",
+    ),
     scalar("m_dust", "M_sun", "dust mass den_dust·2π·r_dust²"),
     scalar("m_star", "M_sun", "stellar mass (disk + bulge)"),
     scalar("m_star_disk", "M_sun", "stellar mass of the disk"),
@@ -132,18 +166,58 @@ pub const PROPERTIES: [Property; 29] = [
     scalar("mwa_disk", "yr", "mass-weighted stellar age of the disk"),
     scalar("mwa_bulge", "yr", "mass-weighted stellar age of the bulge"),
     scalar("mwm", "Z_sun", "mass-weighted stellar metallicity Z/0.019"),
-    scalar("mwm_disk", "Z_sun", "mass-weighted stellar metallicity of the disk, Z/0.019"),
-    scalar("mwm_bulge", "Z_sun", "mass-weighted stellar metallicity of the bulge, Z/0.019"),
-    per_age("mh", "Z_sun", "mass-weighted metallicity Z/0.019 of the stars in each age bin"),
-    per_age("mh_disk", "Z_sun", "mass-weighted metallicity Z/0.019 of the disk stars in each age bin"),
-    per_age("mh_bulge", "Z_sun", "mass-weighted metallicity Z/0.019 of the bulge stars in each age bin"),
-    scalar("r_dust", "kpc", "dust-disk scale radius r_disk·r_dust_to_rd"),
-    per_age("sfh", "M_sun", "stellar mass in each age bin (summed over metallicity)"),
+    scalar(
+        "mwm_disk",
+        "Z_sun",
+        "mass-weighted stellar metallicity of the disk, Z/0.019",
+    ),
+    scalar(
+        "mwm_bulge",
+        "Z_sun",
+        "mass-weighted stellar metallicity of the bulge, Z/0.019",
+    ),
+    per_age(
+        "mh",
+        "Z_sun",
+        "mass-weighted metallicity Z/0.019 of the stars in each age bin",
+    ),
+    per_age(
+        "mh_disk",
+        "Z_sun",
+        "mass-weighted metallicity Z/0.019 of the disk stars in each age bin",
+    ),
+    per_age(
+        "mh_bulge",
+        "Z_sun",
+        "mass-weighted metallicity Z/0.019 of the bulge stars in each age bin",
+    ),
+    scalar(
+        "r_dust",
+        "kpc",
+        "dust-disk scale radius r_disk·r_dust_to_rd",
+    ),
+    per_age(
+        "sfh",
+        "M_sun",
+        "stellar mass in each age bin (summed over metallicity)",
+    ),
     per_age("sfh_disk", "M_sun", "disk stellar mass in each age bin"),
     per_age("sfh_bulge", "M_sun", "bulge stellar mass in each age bin"),
-    scalar("sfr", "M_sun/yr", "star formation rate over the last 1e8 yr (sfr_disk + sfr_bulge)"),
-    scalar("sfr_disk", "M_sun/yr", "disk star formation rate over the last 1e8 yr, with the partial age bin"),
-    scalar("sfr_bulge", "M_sun/yr", "bulge star formation rate over the last 1e8 yr, complete age bins only (reference quirk)"),
+    scalar(
+        "sfr",
+        "M_sun/yr",
+        "star formation rate over the last 1e8 yr (sfr_disk + sfr_bulge)",
+    ),
+    scalar(
+        "sfr_disk",
+        "M_sun/yr",
+        "disk star formation rate over the last 1e8 yr, with the partial age bin",
+    ),
+    scalar(
+        "sfr_bulge",
+        "M_sun/yr",
+        "bulge star formation rate over the last 1e8 yr, complete age bins only (reference quirk)",
+    ),
 ];
 
 /// One column of the table of derived properties.
@@ -269,7 +343,10 @@ impl DerivedProperties {
 
     fn property_columns(&self, name: &str) -> Option<Range<usize>> {
         let start = self.columns.iter().position(|c| c.property.name == name)?;
-        let len = self.columns[start..].iter().take_while(|c| c.property.name == name).count();
+        let len = self.columns[start..]
+            .iter()
+            .take_while(|c| c.property.name == name)
+            .count();
         Some(start..start + len)
     }
 }
@@ -384,7 +461,12 @@ impl<'a> Analyzer<'a> {
         for start in (0..n).step_by(ROWS_PER_PASS) {
             let end = (start + ROWS_PER_PASS).min(n);
             let part = batch.rows(start, end);
-            let lum = self.model.spectrum(&part, Component::Combine, SpectralUnits::Luminosity, Observer::default());
+            let lum = self.model.spectrum(
+                &part,
+                Component::Combine,
+                SpectralUnits::Luminosity,
+                Observer::default(),
+            );
             let frac = self.model.absorption_fraction(&part);
             if lum.ncols() != self.ln_lam.len() || frac.len() != part.len() {
                 return Err(DerivedError::Input(format!(
@@ -399,7 +481,10 @@ impl<'a> Analyzer<'a> {
             for (i, row) in (start..end).enumerate() {
                 let spectrum: Vec<f64> = lum.row(i).iter().map(|&v| f64::from(v)).collect();
                 let l_bol = trapz(&spectrum, &self.ln_lam);
-                let out = values.row_mut(row).into_slice().expect("rows of a standard-layout array are contiguous");
+                let out = values
+                    .row_mut(row)
+                    .into_slice()
+                    .expect("rows of a standard-layout array are contiguous");
                 self.row(
                     &batch.gp()[row * N_GP..(row + 1) * N_GP],
                     &batch.sfh_disk()[row * N_SSP..(row + 1) * N_SSP],
@@ -410,7 +495,10 @@ impl<'a> Analyzer<'a> {
                 );
             }
         }
-        Ok(DerivedProperties { columns: self.columns.clone(), values })
+        Ok(DerivedProperties {
+            columns: self.columns.clone(),
+            values,
+        })
     }
 
     /// Derived properties of already-adapted inputs given as row-major slices: `gp` (N × 7, unit
@@ -449,15 +537,27 @@ impl<'a> Analyzer<'a> {
     }
 
     /// Fills one output row (column order of [`PROPERTIES`]).
-    fn row(&self, gp: &[f32], sfh_disk: &[f32], sfh_bulge: &[f32], frac_abs: f64, l_bol: f64, out: &mut [f64]) {
+    fn row(
+        &self,
+        gp: &[f32],
+        sfh_disk: &[f32],
+        sfh_bulge: &[f32],
+        frac_abs: f64,
+        l_bol: f64,
+        out: &mut [f64],
+    ) {
         let n_age = self.n_age;
-        let phys: [f64; N_GP] = std::array::from_fn(|i| GALAXY_PARAMS[i].from_unit(f64::from(gp[i])));
+        let phys: [f64; N_GP] =
+            std::array::from_fn(|i| GALAXY_PARAMS[i].from_unit(f64::from(gp[i])));
         let [_, den_dust, r_dust_to_rd, r_disk, _, l_norm, b_to_t] = phys;
         let r_dust = r_disk * r_dust_to_rd;
 
         // Stellar mass per SSP [M_sun] = light fraction / (L_sun per M_sun) · component luminosity.
         let mass = |sfh: &[f32], l: f64| -> Vec<f64> {
-            sfh.iter().zip(&self.norm).map(|(&s, &norm)| f64::from(s) / norm * l).collect()
+            sfh.iter()
+                .zip(&self.norm)
+                .map(|(&s, &norm)| f64::from(s) / norm * l)
+                .collect()
         };
         let m_disk = mass(sfh_disk, l_norm * (1.0 - b_to_t));
         let m_bulge = mass(sfh_bulge, l_norm * b_to_t);
@@ -473,15 +573,34 @@ impl<'a> Analyzer<'a> {
             mh: Vec<f64>,
         }
         let summarise = |m: &[f64]| -> Summary {
-            let per_age: Vec<f64> = (0..n_age).map(|a| m.iter().skip(a).step_by(n_age).sum()).collect();
+            let per_age: Vec<f64> = (0..n_age)
+                .map(|a| m.iter().skip(a).step_by(n_age).sum())
+                .collect();
             let m_star: f64 = per_age.iter().sum();
-            let mwa = per_age.iter().zip(&self.tau).map(|(m, t)| m * t).sum::<f64>() / m_star;
+            let mwa = per_age
+                .iter()
+                .zip(&self.tau)
+                .map(|(m, t)| m * t)
+                .sum::<f64>()
+                / m_star;
             let z_mass = |a: usize| -> f64 {
-                self.met.iter().enumerate().map(|(i_met, z)| z * m[i_met * n_age + a]).sum()
+                self.met
+                    .iter()
+                    .enumerate()
+                    .map(|(i_met, z)| z * m[i_met * n_age + a])
+                    .sum()
             };
             let mwm = (0..n_age).map(z_mass).sum::<f64>() / m_star / MET_SOL;
-            let mh = (0..n_age).map(|a| z_mass(a) / per_age[a] / MET_SOL).collect();
-            Summary { m_star, per_age, mwa, mwm, mh }
+            let mh = (0..n_age)
+                .map(|a| z_mass(a) / per_age[a] / MET_SOL)
+                .collect();
+            Summary {
+                m_star,
+                per_age,
+                mwa,
+                mwm,
+                mh,
+            }
         };
         let (t, d, b) = (summarise(&m_total), summarise(&m_disk), summarise(&m_bulge));
 
@@ -497,7 +616,11 @@ impl<'a> Analyzer<'a> {
             k += vals.len();
         };
         put(&phys);
-        put(&[frac_abs, l_bol, den_dust * 2.0 * std::f64::consts::PI * r_dust * r_dust]);
+        put(&[
+            frac_abs,
+            l_bol,
+            den_dust * 2.0 * std::f64::consts::PI * r_dust * r_dust,
+        ]);
         put(&[t.m_star, d.m_star, b.m_star]);
         put(&[t.mwa, d.mwa, b.mwa]);
         put(&[t.mwm, d.mwm, b.mwm]);

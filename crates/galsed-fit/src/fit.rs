@@ -99,7 +99,10 @@ impl Default for SamplerConfig {
     fn default() -> Self {
         Self {
             method: SamplerMethod::None,
-            ensemble: EnsembleSampler { until_converged: true, ..EnsembleSampler::default() },
+            ensemble: EnsembleSampler {
+                until_converged: true,
+                ..EnsembleSampler::default()
+            },
             nested: NestedSampler::default(),
             n_derived: 500,
         }
@@ -141,7 +144,9 @@ pub enum FitError {
     Derived(#[from] DerivedError),
     #[error(transparent)]
     Model(#[from] galsed_emulator::ModelError),
-    #[error("the posterior is infinite everywhere the optimiser looked (is the photometry consistent with the model?)")]
+    #[error(
+        "the posterior is infinite everywhere the optimiser looked (is the photometry consistent with the model?)"
+    )]
     NoFinitePoint,
 }
 
@@ -212,7 +217,9 @@ pub fn fit_galaxy(
     let opt = &config.optimizer;
     let (mut best, mut best_value, mut report) = match opt.method {
         OptimizerMethod::Pso => {
-            let r = opt.pso.minimize_with_progress(post, &mut |i, n| progress("swarm", i, n))?;
+            let r = opt
+                .pso
+                .minimize_with_progress(post, &mut |i, n| progress("swarm", i, n))?;
             let report = OptimizerReport {
                 method: opt.method,
                 n_evaluations: r.n_evaluations,
@@ -222,7 +229,9 @@ pub fn fit_galaxy(
             (r.x, r.value, report)
         }
         OptimizerMethod::Adam => {
-            let r = opt.adam.minimize_with_progress(post, &centre, &mut |i, n| progress("adam", i, n))?;
+            let r = opt
+                .adam
+                .minimize_with_progress(post, &centre, &mut |i, n| progress("adam", i, n))?;
             let report = OptimizerReport {
                 method: opt.method,
                 n_evaluations: r.trajectory.len(),
@@ -232,7 +241,9 @@ pub fn fit_galaxy(
             (r.best_x, r.best_value, report)
         }
         OptimizerMethod::Lbfgsb => {
-            let r = opt.lbfgsb.minimize_with_progress(post, &centre, &mut |i, n| progress("l-bfgs-b", i, n))?;
+            let r = opt
+                .lbfgsb
+                .minimize_with_progress(post, &centre, &mut |i, n| progress("l-bfgs-b", i, n))?;
             let report = OptimizerReport {
                 method: opt.method,
                 n_evaluations: r.n_value_evals + r.n_grad_evals,
@@ -242,7 +253,9 @@ pub fn fit_galaxy(
             (r.x, r.value, report)
         }
         OptimizerMethod::NelderMead => {
-            let r = opt.nelder_mead.minimize_with_progress(post, &centre, &mut |i, n| progress("simplex", i, n))?;
+            let r = opt
+                .nelder_mead
+                .minimize_with_progress(post, &centre, &mut |i, n| progress("simplex", i, n))?;
             let report = OptimizerReport {
                 method: opt.method,
                 n_evaluations: r.n_evaluations,
@@ -256,7 +269,9 @@ pub fn fit_galaxy(
         return Err(FitError::NoFinitePoint);
     }
     if opt.polish && opt.method != OptimizerMethod::Lbfgsb {
-        let r = opt.lbfgsb.minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;
+        let r = opt
+            .lbfgsb
+            .minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;
         report.n_evaluations += r.n_value_evals + r.n_grad_evals;
         if r.value < best_value {
             best = r.x;
@@ -268,7 +283,9 @@ pub fn fit_galaxy(
         SamplerMethod::None => None,
         SamplerMethod::Ensemble => {
             let s = &config.sampler.ensemble;
-            let r = s.run_with_progress(post, Start::Point(&best), &mut |i, n| progress("mcmc", i, n))?;
+            let r = s.run_with_progress(post, Start::Point(&best), &mut |i, n| {
+                progress("mcmc", i, n)
+            })?;
             let (discard, thin) = r.burn_in_and_thin();
             let samples = r.flat_samples(discard, thin);
             let summary = Summary::from_samples(samples.view())?;
@@ -304,7 +321,11 @@ pub fn fit_galaxy(
     };
 
     let best_row = Array2::from_shape_vec((1, best.len()), best.clone()).expect("one row");
-    let model_flux: Vec<f64> = post.model_fluxes(best_row.view())?.iter().map(|&f| f64::from(f)).collect();
+    let model_flux: Vec<f64> = post
+        .model_fluxes(best_row.view())?
+        .iter()
+        .map(|&f| f64::from(f))
+        .collect();
     let (chi2, n_detections) = chi_square(post, &model_flux);
 
     let derived = analyzer.compute(&post.batch(best_row.view())?)?;

@@ -34,7 +34,9 @@ impl Measurement {
             Measurement::UpperLimit { limit, sigma } => (limit, sigma, "upper limit"),
         };
         if !value.is_finite() {
-            return Err(LikelihoodError::Value(format!("band {band}: {what} is {value}")));
+            return Err(LikelihoodError::Value(format!(
+                "band {band}: {what} is {value}"
+            )));
         }
         if !(sigma.is_finite() && sigma > 0.0) {
             return Err(LikelihoodError::Value(format!(
@@ -57,7 +59,10 @@ pub struct LikelihoodSettings {
 
 impl Default for LikelihoodSettings {
     fn default() -> Self {
-        Self { mag_offset: 0.0, model_error: 0.0 }
+        Self {
+            mag_offset: 0.0,
+            model_error: 0.0,
+        }
     }
 }
 
@@ -102,7 +107,10 @@ impl Observations {
             }
         }
         let (bands, measurements) = bands.into_iter().unzip();
-        Ok(Self { bands, measurements })
+        Ok(Self {
+            bands,
+            measurements,
+        })
     }
 
     /// The paper's setting: AB magnitudes with one error for every band.
@@ -168,7 +176,10 @@ impl Likelihood {
     /// A likelihood for `obs` with the given settings.
     pub fn new(obs: Observations, settings: LikelihoodSettings) -> Result<Self, LikelihoodError> {
         if !settings.mag_offset.is_finite() {
-            return Err(LikelihoodError::Setting(format!("mag_offset is {}", settings.mag_offset)));
+            return Err(LikelihoodError::Setting(format!(
+                "mag_offset is {}",
+                settings.mag_offset
+            )));
         }
         if !(settings.model_error.is_finite() && settings.model_error >= 0.0) {
             return Err(LikelihoodError::Setting(format!(
@@ -221,18 +232,25 @@ impl Likelihood {
         // Magnitudes: m = −2.5 log10 F + 8.9. Non-magnitude bands get F = 1 here so that no log
         // of a zero flux enters the graph; their terms are masked out.
         let safe_flux = flux.clone() * c.is_mag.clone() + c.is_mag.clone().neg().add_scalar(1.0);
-        let mag = safe_flux.log().mul_scalar(-2.5 / std::f64::consts::LN_10).add_scalar(8.9 + self.settings.mag_offset);
+        let mag = safe_flux
+            .log()
+            .mul_scalar(-2.5 / std::f64::consts::LN_10)
+            .add_scalar(8.9 + self.settings.mag_offset);
         let r = (mag - c.value.clone()) / c.sigma.clone();
         let mag_term = (r.clone() * r).mul_scalar(0.5)
-            + (c.sigma.clone() * c.sigma.clone()).log().mul_scalar(0.5).add_scalar(0.5 * ln_2pi);
+            + (c.sigma.clone() * c.sigma.clone())
+                .log()
+                .mul_scalar(0.5)
+                .add_scalar(0.5 * ln_2pi);
         let mut total = mag_term * c.is_mag.clone();
 
         // Fluxes and limits: σ_tot² = σ² + (f·F)².
         let f = self.settings.model_error;
-        let var = c.sigma.clone() * c.sigma.clone() + (flux.clone() * flux.clone()).mul_scalar(f * f);
+        let var =
+            c.sigma.clone() * c.sigma.clone() + (flux.clone() * flux.clone()).mul_scalar(f * f);
         let d = flux.clone() - c.value.clone();
-        let flux_term =
-            (d.clone() * d / var.clone()).mul_scalar(0.5) + var.clone().log().mul_scalar(0.5).add_scalar(0.5 * ln_2pi);
+        let flux_term = (d.clone() * d / var.clone()).mul_scalar(0.5)
+            + var.clone().log().mul_scalar(0.5).add_scalar(0.5 * ln_2pi);
         total = total + flux_term * c.is_flux.clone();
 
         // Upper limits: −ln Φ(z), z = (F_lim − F)/σ_tot.
@@ -248,14 +266,22 @@ fn neg_log_normal_cdf(z: Tensor<2>) -> Tensor<2> {
     let tail = z.clone().lower_elem(CDF_SERIES_BELOW);
     // Evaluate each branch where it is valid; the other branch sees a harmless stand-in value.
     let z_erf = z.clone().clamp_min(CDF_SERIES_BELOW);
-    let direct = z_erf.mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5).log().neg();
+    let direct = z_erf
+        .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+        .erf()
+        .add_scalar(1.0)
+        .mul_scalar(0.5)
+        .log()
+        .neg();
     let zt = z.clamp_max(CDF_SERIES_BELOW);
     let inv2 = (zt.clone() * zt.clone()).recip();
     let series = inv2.clone().mul_scalar(105.0).add_scalar(-15.0) * inv2.clone();
     let series = (series.add_scalar(3.0) * inv2.clone()).add_scalar(-1.0) * inv2;
     let series = series.add_scalar(1.0);
     // ln Φ = −z²/2 − ½ ln 2π − ln|z| + ln(series)
-    let ln_phi = (zt.clone() * zt.clone()).mul_scalar(-0.5).add_scalar(-0.5 * (2.0 * std::f64::consts::PI).ln())
+    let ln_phi = (zt.clone() * zt.clone())
+        .mul_scalar(-0.5)
+        .add_scalar(-0.5 * (2.0 * std::f64::consts::PI).ln())
         - zt.abs().log()
         + series.log();
     direct.mask_where(tail, ln_phi.neg())
@@ -266,7 +292,12 @@ mod tests {
     use super::*;
 
     fn values(t: Tensor<2>) -> Vec<f64> {
-        t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f64::from).collect()
+        t.into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect()
     }
 
     /// −ln Φ(z) against float64 values −ln(½ erfc(−z/√2)) (Python's math.erfc), on both sides of
@@ -283,12 +314,18 @@ mod tests {
         ];
         let d = Device::flex();
         let z: Vec<f32> = table.iter().map(|t| t.0 as f32).collect();
-        let got = values(neg_log_normal_cdf(Tensor::from_data(TensorData::new(z, [1, table.len()]), &d)));
+        let got = values(neg_log_normal_cdf(Tensor::from_data(
+            TensorData::new(z, [1, table.len()]),
+            &d,
+        )));
         for ((z, want), got) in table.iter().zip(got) {
             let rel = (got - want).abs() / want;
             // float32 evaluation; the 4-term series is good to ≈ 3e−4 relative at z = −4.1 in Φ,
             // i.e. ≈ 3e−4 absolute in −ln Φ.
-            assert!((got - want).abs() < 5e-4 && rel < 1e-4 + 5e-4 / want, "z = {z}: got {got}, want {want}");
+            assert!(
+                (got - want).abs() < 5e-4 && rel < 1e-4 + 5e-4 / want,
+                "z = {z}: got {got}, want {want}"
+            );
         }
     }
 }

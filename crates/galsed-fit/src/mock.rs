@@ -33,7 +33,9 @@ pub fn draw_valid(
         }
         let m = 256.min(max_draws - drawn);
         drawn += m;
-        let cand = Array2::from_shape_fn((m, dim), |(_, j)| rng.random_range(bounds[j].0..bounds[j].1));
+        let cand = Array2::from_shape_fn((m, dim), |(_, j)| {
+            rng.random_range(bounds[j].0..bounds[j].1)
+        });
         let (gp, sd, sb) = param.apply_rows(cand.view());
         let batch = galsed_emulator::inputs::Batch::from_adapted(gp, sd, sb)?;
         let (ld, lb) = model.selector_log_probs(&batch);

@@ -100,14 +100,20 @@ pub enum OptimError {
 // ---------------------------------------------------------------------------------------------
 
 /// Bounds of `obj`, checked: `dim ≥ 1`, one pair per dimension, finite, `lo < hi`.
-pub(crate) fn checked_bounds<O: Objective + ?Sized>(obj: &O) -> Result<Vec<(f64, f64)>, OptimError> {
+pub(crate) fn checked_bounds<O: Objective + ?Sized>(
+    obj: &O,
+) -> Result<Vec<(f64, f64)>, OptimError> {
     let dim = obj.dim();
     if dim == 0 {
         return Err(OptimError::Config("the objective has dimension 0".into()));
     }
     let bounds = obj.bounds();
     if bounds.len() != dim {
-        return Err(OptimError::Dimension { what: "objective bounds", expected: dim, got: bounds.len() });
+        return Err(OptimError::Dimension {
+            what: "objective bounds",
+            expected: dim,
+            got: bounds.len(),
+        });
     }
     for (index, &(lo, hi)) in bounds.iter().enumerate() {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
@@ -118,13 +124,20 @@ pub(crate) fn checked_bounds<O: Objective + ?Sized>(obj: &O) -> Result<Vec<(f64,
 }
 
 /// `obj.values(x)` with the length checked and NaN mapped to +∞ (an invalid point).
-pub(crate) fn eval_rows<O: Objective + ?Sized>(obj: &O, x: ArrayView2<f64>) -> Result<Vec<f64>, OptimError> {
+pub(crate) fn eval_rows<O: Objective + ?Sized>(
+    obj: &O,
+    x: ArrayView2<f64>,
+) -> Result<Vec<f64>, OptimError> {
     if x.nrows() == 0 {
         return Ok(Vec::new());
     }
     let mut v = obj.values(x);
     if v.len() != x.nrows() {
-        return Err(OptimError::Dimension { what: "objective values", expected: x.nrows(), got: v.len() });
+        return Err(OptimError::Dimension {
+            what: "objective values",
+            expected: x.nrows(),
+            got: v.len(),
+        });
     }
     for f in &mut v {
         if f.is_nan() {
@@ -135,10 +148,17 @@ pub(crate) fn eval_rows<O: Objective + ?Sized>(obj: &O, x: ArrayView2<f64>) -> R
 }
 
 /// `obj.value_grad(x)` with the gradient length checked and a NaN value mapped to +∞.
-pub(crate) fn eval_grad<O: Objective + ?Sized>(obj: &O, x: &[f64]) -> Result<(f64, Vec<f64>), OptimError> {
+pub(crate) fn eval_grad<O: Objective + ?Sized>(
+    obj: &O,
+    x: &[f64],
+) -> Result<(f64, Vec<f64>), OptimError> {
     let (mut f, g) = obj.value_grad(x);
     if g.len() != x.len() {
-        return Err(OptimError::Dimension { what: "objective gradient", expected: x.len(), got: g.len() });
+        return Err(OptimError::Dimension {
+            what: "objective gradient",
+            expected: x.len(),
+            got: g.len(),
+        });
     }
     if f.is_nan() {
         f = f64::INFINITY;
@@ -154,19 +174,29 @@ pub(crate) fn rows_to_array(rows: Vec<f64>, dim: usize) -> Array2<f64> {
 
 fn check_start(x0: &[f64], bounds: &[(f64, f64)]) -> Result<Vec<f64>, OptimError> {
     if x0.len() != bounds.len() {
-        return Err(OptimError::Dimension { what: "starting point", expected: bounds.len(), got: x0.len() });
+        return Err(OptimError::Dimension {
+            what: "starting point",
+            expected: bounds.len(),
+            got: x0.len(),
+        });
     }
     if let Some(i) = x0.iter().position(|v| !v.is_finite()) {
         return Err(OptimError::Start(format!("parameter {i} is not finite")));
     }
-    Ok(x0.iter().zip(bounds).map(|(&v, &(lo, hi))| v.clamp(lo, hi)).collect())
+    Ok(x0
+        .iter()
+        .zip(bounds)
+        .map(|(&v, &(lo, hi))| v.clamp(lo, hi))
+        .collect())
 }
 
 fn positive(name: &str, v: f64) -> Result<(), OptimError> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(OptimError::Config(format!("{name} must be finite and > 0, got {v}")))
+        Err(OptimError::Config(format!(
+            "{name} must be finite and > 0, got {v}"
+        )))
     }
 }
 
@@ -174,7 +204,9 @@ fn non_negative(name: &str, v: f64) -> Result<(), OptimError> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(OptimError::Config(format!("{name} must be finite and ≥ 0, got {v}")))
+        Err(OptimError::Config(format!(
+            "{name} must be finite and ≥ 0, got {v}"
+        )))
     }
 }
 
@@ -182,7 +214,9 @@ fn at_least(name: &str, v: usize, min: usize) -> Result<(), OptimError> {
     if v >= min {
         Ok(())
     } else {
-        Err(OptimError::Config(format!("{name} must be ≥ {min}, got {v}")))
+        Err(OptimError::Config(format!(
+            "{name} must be ≥ {min}, got {v}"
+        )))
     }
 }
 
@@ -490,9 +524,15 @@ impl ParticleSwarm {
                 "particle swarm evaluated {n_evaluations} points, all +∞"
             )));
         }
-        let worst = restarts.iter().map(|s| s.value).fold(f64::NEG_INFINITY, f64::max);
+        let worst = restarts
+            .iter()
+            .map(|s| s.value)
+            .fold(f64::NEG_INFINITY, f64::max);
         let spread = worst - best.value;
-        let n_agree = restarts.iter().filter(|s| s.value - best.value <= self.agree_tol).count();
+        let n_agree = restarts
+            .iter()
+            .filter(|s| s.value - best.value <= self.agree_tol)
+            .count();
         Ok(PsoResult {
             x: best.x,
             value: best.value,
@@ -542,7 +582,14 @@ pub struct Adam {
 
 impl Default for Adam {
     fn default() -> Self {
-        Self { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, amsgrad: false, n_steps: 1000 }
+        Self {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+            n_steps: 1000,
+        }
     }
 }
 
@@ -579,7 +626,9 @@ impl Adam {
         non_negative("lr", self.lr)?;
         let (b1, b2) = self.betas;
         if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
-            return Err(OptimError::Config(format!("betas must be in [0, 1), got ({b1}, {b2})")));
+            return Err(OptimError::Config(format!(
+                "betas must be in [0, 1), got ({b1}, {b2})"
+            )));
         }
         non_negative("eps", self.eps)?;
         non_negative("weight_decay", self.weight_decay)?;
@@ -587,7 +636,11 @@ impl Adam {
     }
 
     /// Run `n_steps` Adam steps from `x0`.
-    pub fn minimize<O: Objective + ?Sized>(&self, obj: &O, x0: &[f64]) -> Result<AdamResult, OptimError> {
+    pub fn minimize<O: Objective + ?Sized>(
+        &self,
+        obj: &O,
+        x0: &[f64],
+    ) -> Result<AdamResult, OptimError> {
         self.minimize_with_progress(obj, x0, &mut no_progress)
     }
 
@@ -601,7 +654,11 @@ impl Adam {
         self.validate()?;
         let dim = obj.dim();
         if x0.len() != dim {
-            return Err(OptimError::Dimension { what: "starting point", expected: dim, got: x0.len() });
+            return Err(OptimError::Dimension {
+                what: "starting point",
+                expected: dim,
+                got: x0.len(),
+            });
         }
         let (beta1, beta2) = self.betas;
         let mut p = x0.to_vec();
@@ -616,7 +673,11 @@ impl Adam {
                 stopped = Some(format!("non-finite objective or gradient at step {step}"));
                 break;
             }
-            trajectory.push(AdamStep { x: p.clone(), value: f, grad: g.clone() });
+            trajectory.push(AdamStep {
+                x: p.clone(),
+                value: f,
+                grad: g.clone(),
+            });
             let t = step as f64;
             let bias_correction1 = 1.0 - beta1.powf(t);
             let bias_correction2 = 1.0 - beta2.powf(t);
@@ -629,7 +690,11 @@ impl Adam {
                     gi += self.weight_decay * p[i];
                 }
                 // torch lerp_: weight < 0.5 → self + w·(end − self), else end − (end − self)·(1 − w).
-                m[i] = if w1.abs() < 0.5 { m[i] + w1 * (gi - m[i]) } else { gi - (gi - m[i]) * (1.0 - w1) };
+                m[i] = if w1.abs() < 0.5 {
+                    m[i] + w1 * (gi - m[i])
+                } else {
+                    gi - (gi - m[i]) * (1.0 - w1)
+                };
                 v[i] = v[i] * beta2 + (1.0 - beta2) * gi * gi;
                 let second = if self.amsgrad {
                     vmax[i] = f64::max(vmax[i], v[i]);
@@ -642,7 +707,10 @@ impl Adam {
             }
             progress(step, self.n_steps);
         }
-        let value = eval_rows(obj, ndarray::ArrayView2::from_shape((1, dim), &p).expect("1 × dim"))?[0];
+        let value = eval_rows(
+            obj,
+            ndarray::ArrayView2::from_shape((1, dim), &p).expect("1 × dim"),
+        )?[0];
         let (mut best_x, mut best_value) = (p.clone(), value);
         for s in &trajectory {
             if s.value < best_value {
@@ -650,7 +718,14 @@ impl Adam {
                 best_x.clone_from(&s.x);
             }
         }
-        Ok(AdamResult { trajectory, x: p, value, best_x, best_value, stopped })
+        Ok(AdamResult {
+            trajectory,
+            x: p,
+            value,
+            best_x,
+            best_value,
+            stopped,
+        })
     }
 }
 
@@ -681,7 +756,12 @@ pub struct Lbfgsb {
 
 impl Default for Lbfgsb {
     fn default() -> Self {
-        Self { memory: 10, max_iter: 1000, ftol: 1e-9, pgtol: 1e-5 }
+        Self {
+            memory: 10,
+            max_iter: 1000,
+            ftol: 1e-9,
+            pgtol: 1e-5,
+        }
     }
 }
 
@@ -724,17 +804,23 @@ impl<O: Objective + ?Sized> GaneshProblem<'_, O> {
         Ok(eval_rows(self.obj, rows_to_array(x, n).view())?[0])
     }
 
-    fn value_grad(&self, x: &ganesh::core::Vector) -> Result<(f64, ganesh::core::Vector), OptimError> {
+    fn value_grad(
+        &self,
+        x: &ganesh::core::Vector,
+    ) -> Result<(f64, ganesh::core::Vector), OptimError> {
         self.n_grad.fetch_add(1, Ordering::Relaxed);
         let (f, g) = eval_grad(self.obj, &x.to_vec())?;
         if f.is_finite() && g.iter().any(|v| !v.is_finite()) {
-            return Err(OptimError::Objective("non-finite gradient at a finite value".into()));
+            return Err(OptimError::Objective(
+                "non-finite gradient at a finite value".into(),
+            ));
         }
         Ok((f, ganesh::core::Vector::from_vec(g)))
     }
 }
 
-impl<O: Objective + ?Sized> ganesh::traits::CostFunction<f64, ganesh::core::NalgebraProvider, (), OptimError>
+impl<O: Objective + ?Sized>
+    ganesh::traits::CostFunction<f64, ganesh::core::NalgebraProvider, (), OptimError>
     for GaneshProblem<'_, O>
 {
     fn evaluate(&self, x: &ganesh::core::Vector, _: &()) -> Result<f64, OptimError> {
@@ -742,10 +828,15 @@ impl<O: Objective + ?Sized> ganesh::traits::CostFunction<f64, ganesh::core::Nalg
     }
 }
 
-impl<O: Objective + ?Sized> ganesh::traits::Gradient<f64, ganesh::core::NalgebraProvider, (), OptimError>
+impl<O: Objective + ?Sized>
+    ganesh::traits::Gradient<f64, ganesh::core::NalgebraProvider, (), OptimError>
     for GaneshProblem<'_, O>
 {
-    fn gradient(&self, x: &ganesh::core::Vector, _: &()) -> Result<ganesh::core::Vector, OptimError> {
+    fn gradient(
+        &self,
+        x: &ganesh::core::Vector,
+        _: &(),
+    ) -> Result<ganesh::core::Vector, OptimError> {
         Ok(self.value_grad(x)?.1)
     }
 
@@ -766,7 +857,11 @@ impl Lbfgsb {
     }
 
     /// Minimise `obj` from `x0` (clamped into the box).
-    pub fn minimize<O: Objective + ?Sized>(&self, obj: &O, x0: &[f64]) -> Result<LbfgsbResult, OptimError> {
+    pub fn minimize<O: Objective + ?Sized>(
+        &self,
+        obj: &O,
+        x0: &[f64],
+    ) -> Result<LbfgsbResult, OptimError> {
         self.minimize_with_progress(obj, x0, &mut no_progress)
     }
 
@@ -779,7 +874,8 @@ impl Lbfgsb {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<LbfgsbResult, OptimError> {
         use ganesh::algorithms::gradient::{
-            GradientStatus, LBFGSBConfig, LBFGSBErrorMode, LBFGSBFTerminator, LBFGSBInfNormGTerminator, LBFGSB,
+            GradientStatus, LBFGSB, LBFGSBConfig, LBFGSBErrorMode, LBFGSBFTerminator,
+            LBFGSBInfNormGTerminator,
         };
         use ganesh::core::{Callbacks, Vector};
         use ganesh::traits::{Algorithm, Status};
@@ -794,15 +890,13 @@ impl Lbfgsb {
             .with_error_mode(LBFGSBErrorMode::Skip)
             .with_bounds(bounds.iter().copied())
             .map_err(cfg_err)?;
-        let problem = GaneshProblem { obj, n_value: AtomicUsize::new(0), n_grad: AtomicUsize::new(0) };
-        type Cbs<'a, O> = Callbacks<
-            LBFGSB,
-            GaneshProblem<'a, O>,
-            GradientStatus,
-            (),
-            OptimError,
-            LBFGSBConfig,
-        >;
+        let problem = GaneshProblem {
+            obj,
+            n_value: AtomicUsize::new(0),
+            n_grad: AtomicUsize::new(0),
+        };
+        type Cbs<'a, O> =
+            Callbacks<LBFGSB, GaneshProblem<'a, O>, GradientStatus, (), OptimError, LBFGSBConfig>;
         let mut callbacks: Cbs<'_, O> = Callbacks::empty()
             .with_terminator(LBFGSBFTerminator::new(self.ftol).map_err(cfg_err)?)
             .with_terminator(LBFGSBInfNormGTerminator::new(self.pgtol).map_err(cfg_err)?);
@@ -827,7 +921,14 @@ impl Lbfgsb {
                     break;
                 }
                 if callbacks
-                    .check_for_termination(step, &mut algorithm, &problem, &mut status, &(), &config)
+                    .check_for_termination(
+                        step,
+                        &mut algorithm,
+                        &problem,
+                        &mut status,
+                        &(),
+                        &config,
+                    )
                     .is_break()
                 {
                     break;
@@ -843,7 +944,11 @@ impl Lbfgsb {
         let x = status.x.to_vec();
         problem.n_grad.fetch_add(1, Ordering::Relaxed);
         let (value, grad) = eval_grad(obj, &x)?;
-        let at_bound: Vec<bool> = x.iter().zip(&bounds).map(|(&v, &(lo, hi))| v <= lo || v >= hi).collect();
+        let at_bound: Vec<bool> = x
+            .iter()
+            .zip(&bounds)
+            .map(|(&v, &(lo, hi))| v <= lo || v >= hi)
+            .collect();
         let projected_grad_norm = projected_grad_inf_norm(&x, &grad, &bounds);
         Ok(LbfgsbResult {
             x,
@@ -914,7 +1019,15 @@ pub struct NelderMead {
 
 impl Default for NelderMead {
     fn default() -> Self {
-        Self { max_iter: 10_000, initial_step: 0.05, xtol: 1e-8, ftol: 1e-10, adaptive: true, speculative: true, restarts: 1 }
+        Self {
+            max_iter: 10_000,
+            initial_step: 0.05,
+            xtol: 1e-8,
+            ftol: 1e-10,
+            adaptive: true,
+            speculative: true,
+            restarts: 1,
+        }
     }
 }
 
@@ -943,7 +1056,11 @@ impl NelderMead {
     }
 
     /// Minimise `obj` from `x0` (clamped into the box).
-    pub fn minimize<O: Objective + ?Sized>(&self, obj: &O, x0: &[f64]) -> Result<NelderMeadResult, OptimError> {
+    pub fn minimize<O: Objective + ?Sized>(
+        &self,
+        obj: &O,
+        x0: &[f64],
+    ) -> Result<NelderMeadResult, OptimError> {
         self.minimize_with_progress(obj, x0, &mut no_progress)
     }
 
@@ -961,8 +1078,11 @@ impl NelderMead {
         let x0 = check_start(x0, &bounds)?;
         let width: Vec<f64> = bounds.iter().map(|(lo, hi)| hi - lo).collect();
         let nf = n as f64;
-        let (rho, chi, psi, sigma) =
-            if self.adaptive { (1.0, 1.0 + 2.0 / nf, 0.75 - 1.0 / (2.0 * nf), 1.0 - 1.0 / nf) } else { (1.0, 2.0, 0.5, 0.5) };
+        let (rho, chi, psi, sigma) = if self.adaptive {
+            (1.0, 1.0 + 2.0 / nf, 0.75 - 1.0 / (2.0 * nf), 1.0 - 1.0 / nf)
+        } else {
+            (1.0, 2.0, 0.5, 0.5)
+        };
         // For n = 1 the adaptive shrink factor is 0; use ½ then.
         let sigma = if sigma <= 0.0 { 0.5 } else { sigma };
         let clamp = |p: &mut [f64]| {
@@ -988,7 +1108,11 @@ impl NelderMead {
             for j in 0..n {
                 let mut p = best.clone();
                 let step = self.initial_step * width[j];
-                p[j] = if p[j] + step <= bounds[j].1 { p[j] + step } else { p[j] - step };
+                p[j] = if p[j] + step <= bounds[j].1 {
+                    p[j] + step
+                } else {
+                    p[j] - step
+                };
                 clamp(&mut p);
                 sim.push(p);
             }
@@ -1001,10 +1125,18 @@ impl NelderMead {
                 sim = order.iter().map(|&i| sim[i].clone()).collect();
                 fs = order.iter().map(|&i| fs[i]).collect();
 
-                let f_spread = fs[1..].iter().map(|f| (f - fs[0]).abs()).fold(0.0, f64::max);
+                let f_spread = fs[1..]
+                    .iter()
+                    .map(|f| (f - fs[0]).abs())
+                    .fold(0.0, f64::max);
                 let x_spread = sim[1..]
                     .iter()
-                    .flat_map(|p| p.iter().zip(&sim[0]).zip(&width).map(|((a, b), w)| (a - b).abs() / w))
+                    .flat_map(|p| {
+                        p.iter()
+                            .zip(&sim[0])
+                            .zip(&width)
+                            .map(|((a, b), w)| (a - b).abs() / w)
+                    })
                     .fold(0.0, f64::max);
                 if fs[0].is_finite() && f_spread <= self.ftol && x_spread <= self.xtol {
                     converged = true;
@@ -1023,7 +1155,11 @@ impl NelderMead {
                 }
                 let worst = &sim[n];
                 let trial = |a: f64| -> Vec<f64> {
-                    let mut p: Vec<f64> = xbar.iter().zip(worst).map(|(c, w)| (1.0 + a) * c - a * w).collect();
+                    let mut p: Vec<f64> = xbar
+                        .iter()
+                        .zip(worst)
+                        .map(|(c, w)| (1.0 + a) * c - a * w)
+                        .collect();
                     clamp(&mut p);
                     p
                 };
@@ -1103,6 +1239,13 @@ impl NelderMead {
                 "Nelder–Mead evaluated {n_evaluations} points, best is +∞"
             )));
         }
-        Ok(NelderMeadResult { x: best, value: best_f, n_iterations, n_evaluations, n_restarts, converged })
+        Ok(NelderMeadResult {
+            x: best,
+            value: best_f,
+            n_iterations,
+            n_evaluations,
+            n_restarts,
+            converged,
+        })
     }
 }

@@ -24,10 +24,15 @@ use crate::params::Parametrization;
 /// Errors when setting up a posterior.
 #[derive(Debug, thiserror::Error)]
 pub enum PosteriorError {
-    #[error("the model must live on an autodiff device (Device::flex().autodiff()) to give gradients")]
+    #[error(
+        "the model must live on an autodiff device (Device::flex().autodiff()) to give gradients"
+    )]
     NoAutodiff,
     #[error("filters {filters:?} do not match the observed bands {bands:?}")]
-    Bands { filters: Vec<String>, bands: Vec<String> },
+    Bands {
+        filters: Vec<String>,
+        bands: Vec<String>,
+    },
     #[error("prior: {0}")]
     Prior(String),
     #[error(transparent)]
@@ -90,10 +95,22 @@ impl PriorTerms {
                     .iter()
                     .map(|b| (std::f64::consts::PI / (eps * (b.1 - b.0)).powi(2)) as f32)
                     .collect();
-                let log_norm = -bounds.iter().map(|b| ((1.0 + eps) * (b.1 - b.0)).ln()).sum::<f64>();
-                Some(Smoothed { lb, ub, alpha, log_norm })
+                let log_norm = -bounds
+                    .iter()
+                    .map(|b| ((1.0 + eps) * (b.1 - b.0)).ln())
+                    .sum::<f64>();
+                Some(Smoothed {
+                    lb,
+                    ub,
+                    alpha,
+                    log_norm,
+                })
             }
-            Some(eps) => return Err(PosteriorError::Prior(format!("smoothed_uniform ε must be > 0, got {eps}"))),
+            Some(eps) => {
+                return Err(PosteriorError::Prior(format!(
+                    "smoothed_uniform ε must be > 0, got {eps}"
+                )));
+            }
         };
         let gaussian = if prior.gaussian.is_empty() {
             None
@@ -102,7 +119,11 @@ impl PriorTerms {
             let (mut mean, mut inv_sigma, mut norm) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
             for g in &prior.gaussian {
                 let i = names.iter().position(|n| *n == g.name).ok_or_else(|| {
-                    PosteriorError::Prior(format!("no free parameter named '{}' (free: {})", g.name, names.join(", ")))
+                    PosteriorError::Prior(format!(
+                        "no free parameter named '{}' (free: {})",
+                        g.name,
+                        names.join(", ")
+                    ))
                 })?;
                 if !(g.mean.is_finite() && g.sigma.is_finite() && g.sigma > 0.0) {
                     return Err(PosteriorError::Prior(format!(
@@ -114,7 +135,11 @@ impl PriorTerms {
                 inv_sigma[i] = (1.0 / g.sigma) as f32;
                 norm[i] = (0.5 * (2.0 * std::f64::consts::PI * g.sigma * g.sigma).ln()) as f32;
             }
-            Some(Gaussians { mean, inv_sigma, norm })
+            Some(Gaussians {
+                mean,
+                inv_sigma,
+                norm,
+            })
         };
         Ok(Self { smoothed, gaussian })
     }
@@ -123,17 +148,32 @@ impl PriorTerms {
     fn neg_log_prior(&self, p: &Tensor<2>) -> Tensor<2> {
         let [n, width] = p.dims();
         let device = p.device();
-        let row = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, width]), &device);
+        let row =
+            |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, width]), &device);
         let mut total = Tensor::<2>::zeros([n, 1], &device);
-        if let Some(Smoothed { lb, ub, alpha, log_norm }) = &self.smoothed {
+        if let Some(Smoothed {
+            lb,
+            ub,
+            alpha,
+            log_norm,
+        }) = &self.smoothed
+        {
             let below = (p.clone() - row(lb)).clamp_max(0.0);
             let above = (p.clone() - row(ub)).clamp_min(0.0);
             let d2 = below.clone() * below + above.clone() * above;
             total = total + (d2 * row(alpha)).sum_dim(1).add_scalar(-log_norm);
         }
-        if let Some(Gaussians { mean, inv_sigma, norm }) = &self.gaussian {
+        if let Some(Gaussians {
+            mean,
+            inv_sigma,
+            norm,
+        }) = &self.gaussian
+        {
             let r = (p.clone() - row(mean)) * row(inv_sigma);
-            let used = row(&inv_sigma.iter().map(|&s| f32::from(u8::from(s > 0.0))).collect::<Vec<_>>());
+            let used = row(&inv_sigma
+                .iter()
+                .map(|&s| f32::from(u8::from(s > 0.0)))
+                .collect::<Vec<_>>());
             total = total + ((r.clone() * r).mul_scalar(0.5) * used + row(norm)).sum_dim(1);
         }
         total
@@ -175,7 +215,15 @@ impl<'m> Posterior<'m> {
         }
         let phot = Photometry::new(model, filters, observer)?;
         let prior = PriorTerms::new(prior, &param.names(), &param.bounds())?;
-        Ok(Self { model, param, phot, likelihood, prior, selector_penalty: true, observer })
+        Ok(Self {
+            model,
+            param,
+            phot,
+            likelihood,
+            prior,
+            selector_penalty: true,
+            observer,
+        })
     }
 
     /// Whether the selectors' −ln p_disk − ln p_bulge is added (default true, as the reference).
@@ -217,7 +265,9 @@ impl<'m> Posterior<'m> {
 
     /// Model band fluxes [Jy] (N × n_bands) of parameter rows.
     pub fn model_fluxes(&self, x: ArrayView2<f64>) -> Result<ndarray::Array2<f32>, ModelError> {
-        Ok(self.model.fluxes(&self.batch(x)?, Component::Combine, &self.phot))
+        Ok(self
+            .model
+            .fluxes(&self.batch(x)?, Component::Combine, &self.phot))
     }
 
     /// −ln p of every row through the tensor path on the model's device (for tests and
@@ -227,7 +277,12 @@ impl<'m> Posterior<'m> {
         let gp = inputs.gp.clone();
         let lum = self
             .model
-            .forward(inputs.gp, inputs.sfh_disk, inputs.sfh_bulge, Component::Combine)
+            .forward(
+                inputs.gp,
+                inputs.sfh_disk,
+                inputs.sfh_bulge,
+                Component::Combine,
+            )
             .component(Component::Combine);
         let mut total = self.likelihood.neg_log_like(self.phot.band_fluxes(lum));
         if self.selector_penalty {
@@ -243,7 +298,12 @@ impl<'m> Posterior<'m> {
 }
 
 fn to_f64(t: Tensor<2>) -> Vec<f64> {
-    t.into_data().try_to_vec::<f32>().expect("float32 tensor").into_iter().map(f64::from).collect()
+    t.into_data()
+        .try_to_vec::<f32>()
+        .expect("float32 tensor")
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 impl Objective for Posterior<'_> {
@@ -257,7 +317,9 @@ impl Objective for Posterior<'_> {
 
     /// −ln p of each row; +∞ outside the bounds.
     fn values(&self, x: ArrayView2<f64>) -> Vec<f64> {
-        let inside: Vec<usize> = (0..x.nrows()).filter(|&i| !self.is_outside(&x.row(i).to_vec())).collect();
+        let inside: Vec<usize> = (0..x.nrows())
+            .filter(|&i| !self.is_outside(&x.row(i).to_vec()))
+            .collect();
         let mut out = vec![f64::INFINITY; x.nrows()];
         if inside.is_empty() {
             return out;
@@ -270,7 +332,10 @@ impl Objective for Posterior<'_> {
         let device = Device::flex();
         let flux = self.model.fluxes(&batch, Component::Combine, &self.phot);
         let (n, nb) = flux.dim();
-        let flux = Tensor::<2>::from_data(TensorData::new(flux.into_raw_vec_and_offset().0, [n, nb]), &device);
+        let flux = Tensor::<2>::from_data(
+            TensorData::new(flux.into_raw_vec_and_offset().0, [n, nb]),
+            &device,
+        );
         let mut total = to_f64(self.likelihood.neg_log_like(flux));
         if self.selector_penalty {
             let (ld, lb) = self.model.selector_log_probs(&batch);
@@ -279,9 +344,16 @@ impl Objective for Posterior<'_> {
             }
         }
         let p: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
-        let prior = to_f64(self.prior.neg_log_prior(&Tensor::from_data(TensorData::new(p, [n, rows.ncols()]), &device)));
+        let prior = to_f64(self.prior.neg_log_prior(&Tensor::from_data(
+            TensorData::new(p, [n, rows.ncols()]),
+            &device,
+        )));
         for ((&i, t), pr) in inside.iter().zip(total).zip(prior) {
-            out[i] = if (t + pr).is_nan() { f64::INFINITY } else { t + pr };
+            out[i] = if (t + pr).is_nan() {
+                f64::INFINITY
+            } else {
+                t + pr
+            };
         }
         out
     }
@@ -292,11 +364,14 @@ impl Objective for Posterior<'_> {
             return (f64::INFINITY, vec![0.0; x.len()]);
         }
         let p: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let p = Tensor::<2>::from_data(TensorData::new(p, [1, x.len()]), self.model.device()).require_grad();
+        let p = Tensor::<2>::from_data(TensorData::new(p, [1, x.len()]), self.model.device())
+            .require_grad();
         let loss = self.neg_log_post_tensor(p.clone());
         let value = to_f64(loss.clone())[0];
         let grads = loss.sum().backward();
-        let g = p.grad(&grads).map(|g| g.into_data().try_to_vec::<f32>().expect("float32 gradient"));
+        let g = p
+            .grad(&grads)
+            .map(|g| g.into_data().try_to_vec::<f32>().expect("float32 gradient"));
         match g {
             Some(g) if value.is_finite() => (value, g.into_iter().map(f64::from).collect()),
             _ => (f64::INFINITY, vec![0.0; x.len()]),

@@ -13,10 +13,10 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rustfft::{num_complex::Complex, FftPlanner};
+use rustfft::{FftPlanner, num_complex::Complex};
 use serde::{Deserialize, Serialize};
 
-use crate::optim::{checked_bounds, eval_rows, rows_to_array, Objective, OptimError};
+use crate::optim::{Objective, OptimError, checked_bounds, eval_rows, rows_to_array};
 
 fn no_progress(_: usize, _: usize) {}
 
@@ -25,11 +25,7 @@ fn config_err(msg: String) -> OptimError {
 }
 
 fn require(cond: bool, msg: impl FnOnce() -> String) -> Result<(), OptimError> {
-    if cond {
-        Ok(())
-    } else {
-        Err(config_err(msg()))
-    }
+    if cond { Ok(()) } else { Err(config_err(msg())) }
 }
 
 fn logaddexp(a: f64, b: f64) -> f64 {
@@ -44,7 +40,9 @@ fn logaddexp(a: f64, b: f64) -> f64 {
 }
 
 fn inside(x: &[f64], bounds: &[(f64, f64)]) -> bool {
-    x.iter().zip(bounds).all(|(&v, &(lo, hi))| v >= lo && v <= hi)
+    x.iter()
+        .zip(bounds)
+        .all(|(&v, &(lo, hi))| v >= lo && v <= hi)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +241,9 @@ pub struct EnsembleResult {
 
 impl EnsembleSampler {
     fn validate(&self) -> Result<(), OptimError> {
-        require(self.n_steps >= 1, || format!("n_steps must be ≥ 1, got {}", self.n_steps))?;
+        require(self.n_steps >= 1, || {
+            format!("n_steps must be ≥ 1, got {}", self.n_steps)
+        })?;
         require(self.stretch.is_finite() && self.stretch > 1.0, || {
             format!("stretch must be finite and > 1, got {}", self.stretch)
         })?;
@@ -253,7 +253,9 @@ impl EnsembleSampler {
         require(self.init_scale.is_finite() && self.init_scale > 0.0, || {
             format!("init_scale must be finite and > 0, got {}", self.init_scale)
         })?;
-        require(self.check_every >= 1, || format!("check_every must be ≥ 1, got {}", self.check_every))?;
+        require(self.check_every >= 1, || {
+            format!("check_every must be ≥ 1, got {}", self.check_every)
+        })?;
         require(self.tau_factor.is_finite() && self.tau_factor > 0.0, || {
             format!("tau_factor must be finite and > 0, got {}", self.tau_factor)
         })?;
@@ -266,7 +268,11 @@ impl EnsembleSampler {
     }
 
     /// Sample `obj` from `start`.
-    pub fn run<O: Objective + ?Sized>(&self, obj: &O, start: Start<'_>) -> Result<EnsembleResult, OptimError> {
+    pub fn run<O: Objective + ?Sized>(
+        &self,
+        obj: &O,
+        start: Start<'_>,
+    ) -> Result<EnsembleResult, OptimError> {
         self.run_with_progress(obj, start, &mut no_progress)
     }
 
@@ -286,7 +292,11 @@ impl EnsembleSampler {
         let (nw, mut pos) = match start {
             Start::Point(x0) => {
                 if x0.len() != d {
-                    return Err(OptimError::Dimension { what: "starting point", expected: d, got: x0.len() });
+                    return Err(OptimError::Dimension {
+                        what: "starting point",
+                        expected: d,
+                        got: x0.len(),
+                    });
                 }
                 if let Some(i) = x0.iter().position(|v| !v.is_finite()) {
                     return Err(OptimError::Start(format!("parameter {i} is not finite")));
@@ -304,30 +314,48 @@ impl EnsembleSampler {
             }
             Start::Walkers(w) => {
                 if w.ncols() != d {
-                    return Err(OptimError::Dimension { what: "walker dimension", expected: d, got: w.ncols() });
+                    return Err(OptimError::Dimension {
+                        what: "walker dimension",
+                        expected: d,
+                        got: w.ncols(),
+                    });
                 }
                 if let Some(n) = self.n_walkers.filter(|&n| n != w.nrows()) {
-                    return Err(OptimError::Dimension { what: "number of walkers", expected: n, got: w.nrows() });
+                    return Err(OptimError::Dimension {
+                        what: "number of walkers",
+                        expected: n,
+                        got: w.nrows(),
+                    });
                 }
                 for (k, row) in w.rows().into_iter().enumerate() {
                     let row = row.to_vec();
                     if row.iter().any(|v| !v.is_finite()) || !inside(&row, &bounds) {
-                        return Err(OptimError::Start(format!("walker {k} is not finite or outside the box")));
+                        return Err(OptimError::Start(format!(
+                            "walker {k} is not finite or outside the box"
+                        )));
                     }
                 }
                 (w.nrows(), w.iter().copied().collect())
             }
         };
         if nw < 2 * d || nw < 2 {
-            return Err(config_err(format!("n_walkers must be ≥ max(2, 2·dim) = {}, got {nw}", (2 * d).max(2))));
+            return Err(config_err(format!(
+                "n_walkers must be ≥ max(2, 2·dim) = {}, got {nw}",
+                (2 * d).max(2)
+            )));
         }
 
         let mut n_evaluations = 0usize;
         let mut lnp: Vec<f64> =
-            eval_rows(obj, ArrayView2::from_shape((nw, d), &pos).expect("nw × d"))?.iter().map(|f| -f).collect();
+            eval_rows(obj, ArrayView2::from_shape((nw, d), &pos).expect("nw × d"))?
+                .iter()
+                .map(|f| -f)
+                .collect();
         n_evaluations += nw;
         if lnp.iter().all(|v| !v.is_finite()) {
-            return Err(OptimError::NoFiniteValue("no initial walker has a finite log-probability".into()));
+            return Err(OptimError::NoFiniteValue(
+                "no initial walker has a finite log-probability".into(),
+            ));
         }
 
         let a = self.stretch;
@@ -345,7 +373,11 @@ impl EnsembleSampler {
             // Differential evolution needs two walkers in each half.
             let de = half >= 2 && rng.random::<f64>() < self.de_weight;
             for s in 0..2 {
-                let (act, comp) = if s == 0 { (0..half, half..nw) } else { (half..nw, 0..half) };
+                let (act, comp) = if s == 0 {
+                    (0..half, half..nw)
+                } else {
+                    (half..nw, 0..half)
+                };
                 // (walker, ln of the proposal's Hastings factor, inside the box)
                 let mut props: Vec<(usize, f64, bool)> = Vec::with_capacity(act.len());
                 let mut rows: Vec<f64> = Vec::with_capacity(act.len() * d);
@@ -354,14 +386,20 @@ impl EnsembleSampler {
                     let j = comp.start + rng.random_range(0..comp.len());
                     let ln_factor = if de {
                         // A second, different walker of the other half.
-                        let l = comp.start + (j - comp.start + 1 + rng.random_range(0..comp.len() - 1)) % comp.len();
+                        let l = comp.start
+                            + (j - comp.start + 1 + rng.random_range(0..comp.len() - 1))
+                                % comp.len();
                         let gamma = if rng.random::<f64>() < DE_MODE_HOP {
                             1.0
                         } else {
                             gamma0 * (1.0 + DE_GAMMA_SIGMA * rng.sample::<f64, _>(StandardNormal))
                         };
                         for (i, &(lo, hi)) in bounds.iter().enumerate() {
-                            proposal[i] = reflect(pos[k * d + i] + gamma * (pos[j * d + i] - pos[l * d + i]), lo, hi);
+                            proposal[i] = reflect(
+                                pos[k * d + i] + gamma * (pos[j * d + i] - pos[l * d + i]),
+                                lo,
+                                hi,
+                            );
                         }
                         0.0
                     } else {
@@ -409,7 +447,8 @@ impl EnsembleSampler {
                 // stability test compares against.
                 let earlier = step - self.check_every;
                 if earlier > 0 && tau_history.last().map(|(s, _)| *s) != Some(earlier) {
-                    let view = ArrayView3::from_shape((earlier, nw, d), &chain[..earlier * nw * d]).expect("steps × nw × d");
+                    let view = ArrayView3::from_shape((earlier, nw, d), &chain[..earlier * nw * d])
+                        .expect("steps × nw × d");
                     tau_history.push((earlier, integrated_time(view, self.window_c)));
                 }
                 let view = ArrayView3::from_shape((step, nw, d), &chain).expect("steps × nw × d");
@@ -420,7 +459,11 @@ impl EnsembleSampler {
                     converged_early = true;
                     break;
                 }
-                next_check = if tau_max.is_finite() { ((0.8 * self.tau_factor * tau_max) as usize).max(step + 1) } else { step + 1 };
+                next_check = if tau_max.is_finite() {
+                    ((0.8 * self.tau_factor * tau_max) as usize).max(step + 1)
+                } else {
+                    step + 1
+                };
             }
         }
 
@@ -434,7 +477,11 @@ impl EnsembleSampler {
             tau_history.insert(0, (earlier, integrated_time(view, self.window_c)));
         }
         let converged = converged_early || self.is_converged(&tau_history);
-        let tau = tau_history.last().expect("at least one τ estimate").1.clone();
+        let tau = tau_history
+            .last()
+            .expect("at least one τ estimate")
+            .1
+            .clone();
         Ok(EnsembleResult {
             chain,
             log_prob: Array2::from_shape_vec((steps, nw), chain_lp).expect("steps × nw"),
@@ -453,7 +500,10 @@ impl EnsembleSampler {
         let tau_max = tau.iter().copied().fold(0.0, f64::max);
         tau.iter().all(|t| t.is_finite())
             && (*steps as f64) > self.tau_factor * tau_max
-            && tau.iter().zip(prev).all(|(t, p)| ((t - p) / t).abs() < self.tau_rtol)
+            && tau
+                .iter()
+                .zip(prev)
+                .all(|(t, p)| ((t - p) / t).abs() < self.tau_rtol)
     }
 }
 
@@ -477,7 +527,10 @@ impl EnsembleResult {
         if !tmax.is_finite() || !tmin.is_finite() {
             return (n / 2, 1);
         }
-        (((2.0 * tmax) as usize).min(n.saturating_sub(1)), ((0.5 * tmin) as usize).max(1))
+        (
+            ((2.0 * tmax) as usize).min(n.saturating_sub(1)),
+            ((0.5 * tmin) as usize).max(1),
+        )
     }
 
     /// Samples of all walkers after discarding `discard` steps and keeping every `thin`-th step
@@ -488,7 +541,8 @@ impl EnsembleResult {
         let steps: Vec<usize> = (discard.min(n)..n).step_by(thin).collect();
         let mut out = Array2::zeros((steps.len() * nw, d));
         for (i, &s) in steps.iter().enumerate() {
-            out.slice_mut(ndarray::s![i * nw..(i + 1) * nw, ..]).assign(&self.chain.slice(ndarray::s![s, .., ..]));
+            out.slice_mut(ndarray::s![i * nw..(i + 1) * nw, ..])
+                .assign(&self.chain.slice(ndarray::s![s, .., ..]));
         }
         out
     }
@@ -496,7 +550,10 @@ impl EnsembleResult {
     /// ln p of [`flat_samples`](Self::flat_samples), in the same order.
     pub fn flat_log_prob(&self, discard: usize, thin: usize) -> Vec<f64> {
         let n = self.n_steps();
-        (discard.min(n)..n).step_by(thin.max(1)).flat_map(|s| self.log_prob.row(s).to_vec()).collect()
+        (discard.min(n)..n)
+            .step_by(thin.max(1))
+            .flat_map(|s| self.log_prob.row(s).to_vec())
+            .collect()
     }
 
     /// Monte-Carlo standard error of each posterior mean estimated from the chain after
@@ -525,7 +582,10 @@ impl EnsembleResult {
                 best_lp = lp;
             }
         }
-        (self.chain.slice(ndarray::s![best.0, best.1, ..]).to_vec(), best_lp)
+        (
+            self.chain.slice(ndarray::s![best.0, best.1, ..]).to_vec(),
+            best_lp,
+        )
     }
 
     /// [`Summary`] of [`flat_samples`](Self::flat_samples)`(discard, thin)`.
@@ -578,7 +638,14 @@ pub struct NestedSampler {
 
 impl Default for NestedSampler {
     fn default() -> Self {
-        Self { n_live: 500, dlogz: 0.01, walks: 25, queue_size: 32, max_iterations: 1_000_000, seed: 0 }
+        Self {
+            n_live: 500,
+            dlogz: 0.01,
+            walks: 25,
+            queue_size: 32,
+            max_iterations: 1_000_000,
+            seed: 0,
+        }
     }
 }
 
@@ -624,8 +691,16 @@ impl Accumulator {
         if new == f64::NEG_INFINITY {
             return;
         }
-        let a = if log_wt == f64::NEG_INFINITY { 0.0 } else { (log_wt - new).exp() * log_l };
-        let b = if self.log_z == f64::NEG_INFINITY { 0.0 } else { (self.log_z - new).exp() * (self.h + self.log_z) };
+        let a = if log_wt == f64::NEG_INFINITY {
+            0.0
+        } else {
+            (log_wt - new).exp() * log_l
+        };
+        let b = if self.log_z == f64::NEG_INFINITY {
+            0.0
+        } else {
+            (self.log_z - new).exp() * (self.h + self.log_z)
+        };
         self.h = a + b - new;
         self.log_z = new;
     }
@@ -704,10 +779,18 @@ fn systematic_resample(weights: &[f64], n: usize, rng: &mut ChaCha8Rng) -> Vec<u
 
 impl NestedSampler {
     fn validate(&self) -> Result<(), OptimError> {
-        require(self.n_live >= 2, || format!("n_live must be ≥ 2, got {}", self.n_live))?;
-        require(self.dlogz.is_finite() && self.dlogz > 0.0, || format!("dlogz must be finite and > 0, got {}", self.dlogz))?;
-        require(self.walks >= 1, || format!("walks must be ≥ 1, got {}", self.walks))?;
-        require(self.queue_size >= 1, || format!("queue_size must be ≥ 1, got {}", self.queue_size))
+        require(self.n_live >= 2, || {
+            format!("n_live must be ≥ 2, got {}", self.n_live)
+        })?;
+        require(self.dlogz.is_finite() && self.dlogz > 0.0, || {
+            format!("dlogz must be finite and > 0, got {}", self.dlogz)
+        })?;
+        require(self.walks >= 1, || {
+            format!("walks must be ≥ 1, got {}", self.walks)
+        })?;
+        require(self.queue_size >= 1, || {
+            format!("queue_size must be ≥ 1, got {}", self.queue_size)
+        })
     }
 
     /// Run nested sampling on `obj`.
@@ -728,7 +811,12 @@ impl NestedSampler {
         let d = bounds.len();
         let n_live = self.n_live;
         let nf = n_live as f64;
-        let to_x = |u: &[f64]| -> Vec<f64> { u.iter().zip(&bounds).map(|(&v, &(lo, hi))| lo + v * (hi - lo)).collect() };
+        let to_x = |u: &[f64]| -> Vec<f64> {
+            u.iter()
+                .zip(&bounds)
+                .map(|(&v, &(lo, hi))| lo + v * (hi - lo))
+                .collect()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut n_evaluations = 0usize;
         let mut eval_u = |us: &[Vec<f64>]| -> Result<Vec<f64>, OptimError> {
@@ -738,13 +826,20 @@ impl NestedSampler {
             Ok(f.iter().map(|v| -v).collect())
         };
 
-        let mut live_u: Vec<Vec<f64>> = (0..n_live).map(|_| (0..d).map(|_| rng.random::<f64>()).collect()).collect();
+        let mut live_u: Vec<Vec<f64>> = (0..n_live)
+            .map(|_| (0..d).map(|_| rng.random::<f64>()).collect())
+            .collect();
         let mut live_l = eval_u(&live_u)?;
         if live_l.iter().all(|v| !v.is_finite()) {
-            return Err(OptimError::NoFiniteValue(format!("all {n_live} initial live points are invalid")));
+            return Err(OptimError::NoFiniteValue(format!(
+                "all {n_live} initial live points are invalid"
+            )));
         }
 
-        let mut acc = Accumulator { log_z: f64::NEG_INFINITY, h: 0.0 };
+        let mut acc = Accumulator {
+            log_z: f64::NEG_INFINITY,
+            h: 0.0,
+        };
         let log_shrink = (-(-1.0 / nf).exp_m1()).ln(); // ln(1 − e^{−1/N})
         let mut log_vol = 0.0;
         let mut dead_u: Vec<Vec<f64>> = Vec::new();
@@ -778,7 +873,8 @@ impl NestedSampler {
             // Replacement above L*.
             loop {
                 if queue.is_empty() {
-                    let candidates: Vec<usize> = (0..n_live).filter(|&i| live_l[i] > l_star).collect();
+                    let candidates: Vec<usize> =
+                        (0..n_live).filter(|&i| live_l[i] > l_star).collect();
                     if candidates.is_empty() {
                         return Err(OptimError::Objective(format!(
                             "likelihood plateau: no live point above ln L* = {l_star} at iteration {iterations}"
@@ -797,7 +893,10 @@ impl NestedSampler {
                         for (u, _) in &cur {
                             let z: Vec<f64> = (0..d).map(|_| rng.sample(StandardNormal)).collect();
                             let p: Vec<f64> = (0..d)
-                                .map(|i| u[i] + scale * (0..=i).map(|k| chol[i * d + k] * z[k]).sum::<f64>())
+                                .map(|i| {
+                                    u[i] + scale
+                                        * (0..=i).map(|k| chol[i * d + k] * z[k]).sum::<f64>()
+                                })
                                 .collect();
                             props.push(p.iter().all(|v| (0.0..=1.0).contains(v)).then_some(p));
                         }
@@ -829,8 +928,13 @@ impl NestedSampler {
                     break;
                 }
             }
-            let remaining = if delta.is_finite() { nf * (delta / self.dlogz).ln().max(0.0) } else { 10.0 * nf };
-            let estimate = ((iterations as f64 + remaining).ceil() as usize).clamp(iterations, self.max_iterations.max(iterations));
+            let remaining = if delta.is_finite() {
+                nf * (delta / self.dlogz).ln().max(0.0)
+            } else {
+                10.0 * nf
+            };
+            let estimate = ((iterations as f64 + remaining).ceil() as usize)
+                .clamp(iterations, self.max_iterations.max(iterations));
             progress(iterations, estimate);
         }
 
@@ -869,7 +973,11 @@ impl NestedSampler {
             n_iterations: iterations,
             n_evaluations,
             n_live,
-            acceptance: if n_propose > 0 { n_accept as f64 / n_propose as f64 } else { f64::NAN },
+            acceptance: if n_propose > 0 {
+                n_accept as f64 / n_propose as f64
+            } else {
+                f64::NAN
+            },
             converged,
         })
     }
@@ -940,7 +1048,11 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let i = pos.floor() as usize;
     let frac = pos - i as f64;
-    if i + 1 < sorted.len() { sorted[i] + frac * (sorted[i + 1] - sorted[i]) } else { sorted[i] }
+    if i + 1 < sorted.len() {
+        sorted[i] + frac * (sorted[i + 1] - sorted[i])
+    } else {
+        sorted[i]
+    }
 }
 
 /// Weighted quantile: the cumulative normalised weight of the sorted values, linearly
@@ -955,7 +1067,11 @@ fn weighted_quantile(sorted: &[(f64, f64)], cdf: &[f64], q: f64) -> f64 {
     }
     let (c0, c1) = (cdf[k - 1], cdf[k]);
     let (x0, x1) = (sorted[k - 1].0, sorted[k].0);
-    if c1 > c0 { x0 + (q - c0) / (c1 - c0) * (x1 - x0) } else { x1 }
+    if c1 > c0 {
+        x0 + (q - c0) / (c1 - c0) * (x1 - x0)
+    } else {
+        x1
+    }
 }
 
 impl Summary {
@@ -997,7 +1113,11 @@ impl Summary {
             return Err(config_err("no samples to summarise".into()));
         }
         if weights.len() != n {
-            return Err(OptimError::Dimension { what: "weights", expected: n, got: weights.len() });
+            return Err(OptimError::Dimension {
+                what: "weights",
+                expected: n,
+                got: weights.len(),
+            });
         }
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
             return Err(config_err("weights must be finite and ≥ 0".into()));
@@ -1016,7 +1136,11 @@ impl Summary {
             n_effective: kish_ess(weights),
         };
         for col in samples.columns() {
-            let mut v: Vec<(f64, f64)> = col.iter().copied().zip(weights.iter().map(|w| w / total)).collect();
+            let mut v: Vec<(f64, f64)> = col
+                .iter()
+                .copied()
+                .zip(weights.iter().map(|w| w / total))
+                .collect();
             v.sort_by(|a, b| a.0.total_cmp(&b.0));
             let mut cdf = Vec::with_capacity(n);
             let mut c = 0.0;

@@ -22,7 +22,9 @@ const RTOL: f64 = 1e-5;
 
 /// Worst relative error of one property; NaN must match NaN. Returns (error, flat index).
 fn worst_rel(name: &str, got: &DerivedProperties, want: &ArrayD<f64>) -> (f64, usize) {
-    let got = got.property(name).unwrap_or_else(|| panic!("no property {name}"));
+    let got = got
+        .property(name)
+        .unwrap_or_else(|| panic!("no property {name}"));
     let want: Vec<f64> = want.iter().copied().collect();
     assert_eq!(got.len(), want.len(), "{name}: size");
     let mut worst = (0.0f64, 0usize);
@@ -39,13 +41,26 @@ fn worst_rel(name: &str, got: &DerivedProperties, want: &ArrayD<f64>) -> (f64, u
     worst
 }
 
-fn check_all(tag: &str, got: &DerivedProperties, gold: &HashMap<String, ArrayD<f64>>, prefix: &str) {
+fn check_all(
+    tag: &str,
+    got: &DerivedProperties,
+    gold: &HashMap<String, ArrayD<f64>>,
+    prefix: &str,
+) {
     let mut failures = Vec::new();
     for p in PROPERTIES {
-        let want = gold.get(&format!("{prefix}{}", p.name)).unwrap_or_else(|| panic!("missing {prefix}{}", p.name));
+        let want = gold
+            .get(&format!("{prefix}{}", p.name))
+            .unwrap_or_else(|| panic!("missing {prefix}{}", p.name));
         let (r, i) = worst_rel(p.name, got, want);
-        let (g, w) = (got.property(p.name).unwrap().iter().nth(i).copied(), want.iter().nth(i).copied());
-        eprintln!("{tag} {:>13}: worst rel = {r:.3e} at {i} (got {:?}, want {:?})", p.name, g, w);
+        let (g, w) = (
+            got.property(p.name).unwrap().iter().nth(i).copied(),
+            want.iter().nth(i).copied(),
+        );
+        eprintln!(
+            "{tag} {:>13}: worst rel = {r:.3e} at {i} (got {:?}, want {:?})",
+            p.name, g, w
+        );
         if r > RTOL {
             failures.push(format!("{} ({r:.3e} > {RTOL:e})", p.name));
         }
@@ -59,9 +74,18 @@ fn test_analyzer_pickle() {
     let gold = npz("test_pickles/test_analyzer.npz");
     let input = get2(&gold, "input");
     assert_eq!(input.dim(), (10, 79));
-    let cols = |a: usize, b: usize| input.slice(ndarray::s![.., a..b]).iter().copied().collect::<Vec<f64>>();
+    let cols = |a: usize, b: usize| {
+        input
+            .slice(ndarray::s![.., a..b])
+            .iter()
+            .copied()
+            .collect::<Vec<f64>>()
+    };
     let batch = Batch::new(cols(0, 7), cols(7, 43), cols(43, 79), OutOfRange::Clip).unwrap();
-    let got = Analyzer::new(&model, &ssp).unwrap().compute(&batch).unwrap();
+    let got = Analyzer::new(&model, &ssp)
+        .unwrap()
+        .compute(&batch)
+        .unwrap();
     check_all("test_analyzer", &got, &gold, "output_");
 
     // The sfr quirk matters here: giving the bulge the straddling-bin fraction too (bin 2,
@@ -84,9 +108,17 @@ fn test_analyzer_pickle() {
 fn fitting_tutorial_analyzer() {
     let (model, ssp) = model_and_ssp(WavelengthGrid::Base);
     let gold = npz("golden/fitting_tutorial.npz");
-    let f32s = |k: &str| get2(&gold, k).iter().map(|&v| v as f32).collect::<Vec<f32>>();
+    let f32s = |k: &str| {
+        get2(&gold, k)
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<f32>>()
+    };
     let gp = f32s("batch_adapter_gp_f32");
-    let (sd, sb) = (f32s("batch_adapter_sfh_disk_f32"), f32s("batch_adapter_sfh_bulge_f32"));
+    let (sd, sb) = (
+        f32s("batch_adapter_sfh_disk_f32"),
+        f32s("batch_adapter_sfh_bulge_f32"),
+    );
     let analyzer = Analyzer::new(&model, &ssp).unwrap();
     let got = analyzer.compute_slices(&gp, &sd, &sb).unwrap();
     assert_eq!(got.len(), 64);
@@ -94,7 +126,13 @@ fn fitting_tutorial_analyzer() {
     // The same through a batch built from the adapted values (bitwise, NaN included).
     let batch = Batch::from_adapted(gp, sd, sb).unwrap();
     let again = analyzer.compute(&batch).unwrap();
-    assert!(again.values().iter().zip(got.values()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(
+        again
+            .values()
+            .iter()
+            .zip(got.values())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
     // The interpolated SFHs of the tutorial leave age bins empty: their metallicity is 0/0 = NaN,
     // as in the reference (checked above, NaN against NaN).
     assert!(got.property("mh_disk").unwrap().iter().any(|v| v.is_nan()));
@@ -106,7 +144,10 @@ fn columns_and_errors() {
     let analyzer = Analyzer::new(&model, &ssp).unwrap();
     let cols = analyzer.columns();
     assert_eq!(cols.len(), 59);
-    let n_vec = PROPERTIES.iter().filter(|p| p.shape == Shape::PerAge).count();
+    let n_vec = PROPERTIES
+        .iter()
+        .filter(|p| p.shape == Shape::PerAge)
+        .count();
     assert_eq!(n_vec, 6);
     assert_eq!(cols.len(), PROPERTIES.len() + n_vec * 5);
     for c in cols {
@@ -114,8 +155,22 @@ fn columns_and_errors() {
     }
     let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names[38], "sfh_0");
-    assert_eq!(&names[..7], &["theta", "den_dust", "r_dust_to_rd", "r_disk", "r_bulge", "l_norm", "b_to_t"]);
-    for (i, n) in ["sfh_0", "sfh_1", "sfh_2", "sfh_3", "sfh_4", "sfh_5"].iter().enumerate() {
+    assert_eq!(
+        &names[..7],
+        &[
+            "theta",
+            "den_dust",
+            "r_dust_to_rd",
+            "r_disk",
+            "r_bulge",
+            "l_norm",
+            "b_to_t"
+        ]
+    );
+    for (i, n) in ["sfh_0", "sfh_1", "sfh_2", "sfh_3", "sfh_4", "sfh_5"]
+        .iter()
+        .enumerate()
+    {
         let c = cols.iter().find(|c| c.name == *n).unwrap();
         assert_eq!(c.age_bin.unwrap().index, i);
         assert_eq!(c.age_bin.unwrap().age_yr, ssp.tau[i]);
@@ -139,10 +194,22 @@ fn columns_and_errors() {
     assert!((0.97..=1.0).contains(&ratio), "l_bol / l_norm = {ratio}");
 
     // Wrong lengths are errors, not panics.
-    assert!(matches!(analyzer.compute_slices(&[0.0; 6], &sfh, &sfh), Err(DerivedError::Input(_))));
-    assert!(matches!(analyzer.compute_slices(&[0.0; 7], &sfh[..35], &sfh), Err(DerivedError::Input(_))));
-    assert!(matches!(analyzer.compute_slices(&[0.0; 14], &sfh, &sfh), Err(DerivedError::Input(_))));
-    assert!(matches!(analyzer.compute_slices(&[f32::NAN; 7], &sfh, &sfh), Err(DerivedError::Model(_))));
+    assert!(matches!(
+        analyzer.compute_slices(&[0.0; 6], &sfh, &sfh),
+        Err(DerivedError::Input(_))
+    ));
+    assert!(matches!(
+        analyzer.compute_slices(&[0.0; 7], &sfh[..35], &sfh),
+        Err(DerivedError::Input(_))
+    ));
+    assert!(matches!(
+        analyzer.compute_slices(&[0.0; 14], &sfh, &sfh),
+        Err(DerivedError::Input(_))
+    ));
+    assert!(matches!(
+        analyzer.compute_slices(&[f32::NAN; 7], &sfh, &sfh),
+        Err(DerivedError::Model(_))
+    ));
     let empty = analyzer.compute_slices(&[], &[], &[]).unwrap();
     assert!(empty.is_empty() && empty.values().dim() == (0, 59));
 
@@ -150,7 +217,10 @@ fn columns_and_errors() {
     let mut small = ssp.clone();
     small.met.truncate(5);
     small.norm = Array2::ones((5, 6));
-    assert!(matches!(Analyzer::new(&model, &small), Err(DerivedError::Library(_))));
+    assert!(matches!(
+        Analyzer::new(&model, &small),
+        Err(DerivedError::Library(_))
+    ));
 }
 
 /// A batch larger than one internal pass (4096 rows) gives the same rows as small batches.
@@ -158,12 +228,23 @@ fn columns_and_errors() {
 fn large_batch_matches_small_batches() {
     let (model, ssp) = model_and_ssp(WavelengthGrid::Base);
     let gold = npz("golden/fitting_tutorial.npz");
-    let f32s = |k: &str| get2(&gold, k).iter().map(|&v| v as f32).collect::<Vec<f32>>();
-    let (gp, sd, sb) = (f32s("batch_adapter_gp_f32"), f32s("batch_adapter_sfh_disk_f32"), f32s("batch_adapter_sfh_bulge_f32"));
+    let f32s = |k: &str| {
+        get2(&gold, k)
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<f32>>()
+    };
+    let (gp, sd, sb) = (
+        f32s("batch_adapter_gp_f32"),
+        f32s("batch_adapter_sfh_disk_f32"),
+        f32s("batch_adapter_sfh_bulge_f32"),
+    );
     let analyzer = Analyzer::new(&model, &ssp).unwrap();
     let small = analyzer.compute_slices(&gp, &sd, &sb).unwrap();
     let reps = 65; // 4160 rows
-    let big = analyzer.compute_slices(&gp.repeat(reps), &sd.repeat(reps), &sb.repeat(reps)).unwrap();
+    let big = analyzer
+        .compute_slices(&gp.repeat(reps), &sd.repeat(reps), &sb.repeat(reps))
+        .unwrap();
     assert_eq!(big.len(), 64 * reps);
     let mut worst = 0.0f64;
     for (i, row) in big.values().rows().into_iter().enumerate() {

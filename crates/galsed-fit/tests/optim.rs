@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use galsed_fit::optim::{
-    lbfgsb, Adam, BoundaryMode, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm,
+    Adam, BoundaryMode, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm, lbfgsb,
 };
 use ndarray::ArrayView2;
 
@@ -58,7 +58,10 @@ impl Objective for Analytic {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.rows.fetch_add(x.nrows(), Ordering::Relaxed);
         self.max_rows.fetch_max(x.nrows(), Ordering::Relaxed);
-        x.rows().into_iter().map(|r| (self.f)(&r.to_vec())).collect()
+        x.rows()
+            .into_iter()
+            .map(|r| (self.f)(&r.to_vec()))
+            .collect()
     }
     fn value_grad(&self, x: &[f64]) -> (f64, Vec<f64>) {
         self.grad_calls.fetch_add(1, Ordering::Relaxed);
@@ -80,7 +83,11 @@ fn sphere(bounds: Vec<(f64, f64)>, c: Vec<f64>) -> Analytic {
 fn rosenbrock(bounds: Vec<(f64, f64)>) -> Analytic {
     Analytic::new(
         bounds,
-        Box::new(|x| x.windows(2).map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2)).sum()),
+        Box::new(|x| {
+            x.windows(2)
+                .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+                .sum()
+        }),
         Box::new(|x| {
             let n = x.len();
             let mut g = vec![0.0; n];
@@ -95,7 +102,10 @@ fn rosenbrock(bounds: Vec<(f64, f64)>) -> Analytic {
 }
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -106,10 +116,22 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 fn pso_finds_sphere_minimum_with_one_batched_call_per_iteration() {
     let c = vec![1.0, -2.0, 0.5, 3.0, -4.0];
     let obj = sphere(vec![(-5.0, 5.0); 5], c.clone());
-    let pso = ParticleSwarm { n_iterations: 300, n_restarts: 4, seed: 1, ..Default::default() };
+    let pso = ParticleSwarm {
+        n_iterations: 300,
+        n_restarts: 4,
+        seed: 1,
+        ..Default::default()
+    };
     let mut last = (0, 0);
-    let r = pso.minimize_with_progress(&obj, &mut |i, n| last = (i, n)).unwrap();
-    eprintln!("pso sphere: f = {:.3e}, |x − c|∞ = {:.3e}, spread {:.3e}", r.value, max_abs_diff(&r.x, &c), r.spread);
+    let r = pso
+        .minimize_with_progress(&obj, &mut |i, n| last = (i, n))
+        .unwrap();
+    eprintln!(
+        "pso sphere: f = {:.3e}, |x − c|∞ = {:.3e}, spread {:.3e}",
+        r.value,
+        max_abs_diff(&r.x, &c),
+        r.spread
+    );
     // Constriction PSO converges geometrically on a sphere: measured f ~ 1e-25 after 300 iterations.
     assert!(r.value < 1e-14, "value {}", r.value);
     assert!(max_abs_diff(&r.x, &c) < 1e-7, "x {:?}", r.x);
@@ -128,9 +150,18 @@ fn pso_finds_sphere_minimum_with_one_batched_call_per_iteration() {
 #[test]
 fn pso_finds_rosenbrock_minimum() {
     let obj = rosenbrock(vec![(-2.0, 2.0); 2]);
-    let pso = ParticleSwarm { n_iterations: 1000, n_restarts: 3, seed: 2, ..Default::default() };
+    let pso = ParticleSwarm {
+        n_iterations: 1000,
+        n_restarts: 3,
+        seed: 2,
+        ..Default::default()
+    };
     let r = pso.minimize(&obj).unwrap();
-    eprintln!("pso rosenbrock: f = {:.3e}, |x − 1|∞ = {:.3e}", r.value, max_abs_diff(&r.x, &[1.0, 1.0]));
+    eprintln!(
+        "pso rosenbrock: f = {:.3e}, |x − 1|∞ = {:.3e}",
+        r.value,
+        max_abs_diff(&r.x, &[1.0, 1.0])
+    );
     // The curved valley is slower; measured |x − 1| ~ 1e-9. 1e-5 still rules out a swarm stuck
     // in the valley (f ~ 1e-4 there).
     assert!(r.value < 1e-9, "value {}", r.value);
@@ -141,13 +172,21 @@ fn pso_finds_rosenbrock_minimum() {
 fn pso_reaches_a_minimum_on_the_bound() {
     // Sphere centred at (2, 0.5) outside [-1, 1]²: minimum at (1, 0.5), f = 1.
     let obj = sphere(vec![(-1.0, 1.0); 2], vec![2.0, 0.5]);
-    let pso = ParticleSwarm { n_iterations: 200, n_restarts: 2, seed: 3, ..Default::default() };
+    let pso = ParticleSwarm {
+        n_iterations: 200,
+        n_restarts: 2,
+        seed: 3,
+        ..Default::default()
+    };
     let r = pso.minimize(&obj).unwrap();
     assert_eq!(r.x[0], 1.0, "clamped walls reach the bound exactly");
     assert!((r.x[1] - 0.5).abs() < 1e-7);
     assert!((r.value - 1.0).abs() < 1e-12);
 
-    let reflect = ParticleSwarm { boundary: BoundaryMode::Reflect, ..pso };
+    let reflect = ParticleSwarm {
+        boundary: BoundaryMode::Reflect,
+        ..pso
+    };
     let r = reflect.minimize(&obj).unwrap();
     assert!(r.x[0] <= 1.0 && r.x[0] > 1.0 - 1e-6, "x {:?}", r.x);
     assert!((r.x[1] - 0.5).abs() < 1e-6);
@@ -156,7 +195,12 @@ fn pso_reaches_a_minimum_on_the_bound() {
 #[test]
 fn pso_is_reproducible_and_seed_dependent() {
     let obj = rosenbrock(vec![(-2.0, 2.0); 3]);
-    let pso = ParticleSwarm { n_iterations: 50, n_restarts: 3, seed: 11, ..Default::default() };
+    let pso = ParticleSwarm {
+        n_iterations: 50,
+        n_restarts: 3,
+        seed: 11,
+        ..Default::default()
+    };
     let a = pso.minimize(&obj).unwrap();
     let b = pso.minimize(&obj).unwrap();
     assert_eq!(a, b);
@@ -168,7 +212,13 @@ fn pso_is_reproducible_and_seed_dependent() {
 fn pso_flags_disagreeing_restarts_and_stops_early() {
     // Pure random search (0 iterations) on Rosenbrock: restarts cannot agree to 1e-9.
     let obj = rosenbrock(vec![(-2.0, 2.0); 2]);
-    let pso = ParticleSwarm { n_iterations: 0, n_restarts: 5, agree_tol: 1e-9, seed: 4, ..Default::default() };
+    let pso = ParticleSwarm {
+        n_iterations: 0,
+        n_restarts: 5,
+        agree_tol: 1e-9,
+        seed: 4,
+        ..Default::default()
+    };
     let r = pso.minimize(&obj).unwrap();
     assert!(!r.restarts_agree);
     assert!(r.n_agree >= 1 && r.n_agree < 5);
@@ -177,9 +227,19 @@ fn pso_flags_disagreeing_restarts_and_stops_early() {
 
     // Patience: a sphere converges to machine precision long before 5000 iterations.
     let obj = sphere(vec![(-1.0, 1.0); 2], vec![0.1, 0.2]);
-    let pso = ParticleSwarm { n_iterations: 5000, n_restarts: 2, patience: 50, seed: 5, ..Default::default() };
+    let pso = ParticleSwarm {
+        n_iterations: 5000,
+        n_restarts: 2,
+        patience: 50,
+        seed: 5,
+        ..Default::default()
+    };
     let r = pso.minimize(&obj).unwrap();
-    assert!(r.restarts.iter().all(|s| s.iterations < 1000), "{:?}", r.restarts);
+    assert!(
+        r.restarts.iter().all(|s| s.iterations < 1000),
+        "{:?}",
+        r.restarts
+    );
     assert!(r.value < 1e-12);
 }
 
@@ -187,16 +247,54 @@ fn pso_flags_disagreeing_restarts_and_stops_early() {
 fn pso_rejects_bad_configuration_and_objectives() {
     let obj = sphere(vec![(-1.0, 1.0); 2], vec![0.0, 0.0]);
     let bad = |p: ParticleSwarm| p.minimize(&obj).unwrap_err();
-    assert!(matches!(bad(ParticleSwarm { n_particles: 0, ..Default::default() }), OptimError::Config(_)));
-    assert!(matches!(bad(ParticleSwarm { n_restarts: 0, ..Default::default() }), OptimError::Config(_)));
-    assert!(matches!(bad(ParticleSwarm { max_velocity: 0.0, ..Default::default() }), OptimError::Config(_)));
-    assert!(matches!(bad(ParticleSwarm { inertia: f64::NAN, ..Default::default() }), OptimError::Config(_)));
+    assert!(matches!(
+        bad(ParticleSwarm {
+            n_particles: 0,
+            ..Default::default()
+        }),
+        OptimError::Config(_)
+    ));
+    assert!(matches!(
+        bad(ParticleSwarm {
+            n_restarts: 0,
+            ..Default::default()
+        }),
+        OptimError::Config(_)
+    ));
+    assert!(matches!(
+        bad(ParticleSwarm {
+            max_velocity: 0.0,
+            ..Default::default()
+        }),
+        OptimError::Config(_)
+    ));
+    assert!(matches!(
+        bad(ParticleSwarm {
+            inertia: f64::NAN,
+            ..Default::default()
+        }),
+        OptimError::Config(_)
+    ));
 
-    let fast = ParticleSwarm { n_iterations: 2, n_restarts: 1, ..Default::default() };
+    let fast = ParticleSwarm {
+        n_iterations: 2,
+        n_restarts: 1,
+        ..Default::default()
+    };
     let flipped = sphere(vec![(-1.0, 1.0), (1.0, 1.0)], vec![0.0, 0.0]);
-    assert_eq!(fast.minimize(&flipped).unwrap_err(), OptimError::Bounds { index: 1, lo: 1.0, hi: 1.0 });
+    assert_eq!(
+        fast.minimize(&flipped).unwrap_err(),
+        OptimError::Bounds {
+            index: 1,
+            lo: 1.0,
+            hi: 1.0
+        }
+    );
     let infinite = sphere(vec![(f64::NEG_INFINITY, 1.0)], vec![0.0]);
-    assert!(matches!(fast.minimize(&infinite).unwrap_err(), OptimError::Bounds { index: 0, .. }));
+    assert!(matches!(
+        fast.minimize(&infinite).unwrap_err(),
+        OptimError::Bounds { index: 0, .. }
+    ));
 
     /// Returns one value too few.
     struct Short;
@@ -214,13 +312,36 @@ fn pso_rejects_bad_configuration_and_objectives() {
             (0.0, vec![0.0])
         }
     }
-    assert!(matches!(fast.minimize(&Short).unwrap_err(), OptimError::Dimension { .. }));
-    assert!(matches!(NelderMead::default().minimize(&Short, &[0.5]).unwrap_err(), OptimError::Dimension { .. }));
+    assert!(matches!(
+        fast.minimize(&Short).unwrap_err(),
+        OptimError::Dimension { .. }
+    ));
+    assert!(matches!(
+        NelderMead::default().minimize(&Short, &[0.5]).unwrap_err(),
+        OptimError::Dimension { .. }
+    ));
 
-    let nowhere = Analytic::new(vec![(0.0, 1.0)], Box::new(|_| f64::INFINITY), Box::new(|_| vec![0.0]));
-    assert!(matches!(fast.minimize(&nowhere).unwrap_err(), OptimError::NoFiniteValue(_)));
-    let nan = Analytic::new(vec![(0.0, 1.0)], Box::new(|_| f64::NAN), Box::new(|_| vec![0.0]));
-    assert!(matches!(fast.minimize(&nan).unwrap_err(), OptimError::NoFiniteValue(_)), "NaN is treated as +inf");
+    let nowhere = Analytic::new(
+        vec![(0.0, 1.0)],
+        Box::new(|_| f64::INFINITY),
+        Box::new(|_| vec![0.0]),
+    );
+    assert!(matches!(
+        fast.minimize(&nowhere).unwrap_err(),
+        OptimError::NoFiniteValue(_)
+    ));
+    let nan = Analytic::new(
+        vec![(0.0, 1.0)],
+        Box::new(|_| f64::NAN),
+        Box::new(|_| vec![0.0]),
+    );
+    assert!(
+        matches!(
+            fast.minimize(&nan).unwrap_err(),
+            OptimError::NoFiniteValue(_)
+        ),
+        "NaN is treated as +inf"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -239,7 +360,11 @@ fn adam_matches_hand_computed_three_step_trajectory() {
         Box::new(|x| 0.5 * (x[0] - 1.0).powi(2) + 2.0 * (x[1] + 2.0).powi(2)),
         Box::new(|x| vec![x[0] - 1.0, 4.0 * (x[1] + 2.0)]),
     );
-    let adam = Adam { lr: 0.1, n_steps: 3, ..Default::default() };
+    let adam = Adam {
+        lr: 0.1,
+        n_steps: 3,
+        ..Default::default()
+    };
     let r = adam.minimize(&obj, &[0.0, 0.0]).unwrap();
     let expected: [([f64; 2], f64, [f64; 2]); 3] = [
         ([0.0, 0.0], 8.5, [-1.0, 8.0]),
@@ -276,8 +401,18 @@ fn adam_converges_and_does_not_clamp() {
         Box::new(|x| 0.5 * (x[0] - 1.0).powi(2) + 2.0 * (x[1] + 2.0).powi(2)),
         Box::new(|x| vec![x[0] - 1.0, 4.0 * (x[1] + 2.0)]),
     );
-    let r = Adam { lr: 0.05, n_steps: 3000, ..Default::default() }.minimize(&obj, &[0.0, 0.0]).unwrap();
-    assert!(max_abs_diff(&r.best_x, &[1.0, -2.0]) < 1e-3, "{:?}", r.best_x);
+    let r = Adam {
+        lr: 0.05,
+        n_steps: 3000,
+        ..Default::default()
+    }
+    .minimize(&obj, &[0.0, 0.0])
+    .unwrap();
+    assert!(
+        max_abs_diff(&r.best_x, &[1.0, -2.0]) < 1e-3,
+        "{:?}",
+        r.best_x
+    );
     assert!(r.x[1] < -1.0);
     assert_eq!(r.trajectory.len(), 3000);
 }
@@ -289,17 +424,38 @@ fn adam_stops_on_non_finite_gradient_and_rejects_bad_input() {
         Box::new(|x| if x[0] > 0.05 { f64::INFINITY } else { -x[0] }),
         Box::new(|_| vec![-1.0]),
     );
-    let r = Adam { lr: 0.02, n_steps: 100, ..Default::default() }.minimize(&obj, &[0.0]).unwrap();
+    let r = Adam {
+        lr: 0.02,
+        n_steps: 100,
+        ..Default::default()
+    }
+    .minimize(&obj, &[0.0])
+    .unwrap();
     assert!(r.stopped.is_some());
     assert!(r.trajectory.len() < 100 && r.trajectory.len() >= 2);
     assert!(r.best_value.is_finite());
 
     let quad = sphere(vec![(-1.0, 1.0); 2], vec![0.0, 0.0]);
-    assert!(matches!(Adam::default().minimize(&quad, &[0.0]).unwrap_err(), OptimError::Dimension { .. }));
-    let bad = Adam { betas: (1.0, 0.999), ..Default::default() };
-    assert!(matches!(bad.minimize(&quad, &[0.0, 0.0]).unwrap_err(), OptimError::Config(_)));
-    let bad = Adam { n_steps: 0, ..Default::default() };
-    assert!(matches!(bad.minimize(&quad, &[0.0, 0.0]).unwrap_err(), OptimError::Config(_)));
+    assert!(matches!(
+        Adam::default().minimize(&quad, &[0.0]).unwrap_err(),
+        OptimError::Dimension { .. }
+    ));
+    let bad = Adam {
+        betas: (1.0, 0.999),
+        ..Default::default()
+    };
+    assert!(matches!(
+        bad.minimize(&quad, &[0.0, 0.0]).unwrap_err(),
+        OptimError::Config(_)
+    ));
+    let bad = Adam {
+        n_steps: 0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        bad.minimize(&quad, &[0.0, 0.0]).unwrap_err(),
+        OptimError::Config(_)
+    ));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -310,7 +466,14 @@ fn adam_stops_on_non_finite_gradient_and_rejects_bad_input() {
 fn lbfgsb_finds_interior_rosenbrock_minimum() {
     let obj = rosenbrock(vec![(-2.0, 2.0); 2]);
     let r = Lbfgsb::default().minimize(&obj, &[-1.2, 1.0]).unwrap();
-    eprintln!("lbfgsb rosenbrock: {} it, {} f, {} fg, |x − 1|∞ = {:.3e}, {}", r.n_iterations, r.n_value_evals, r.n_grad_evals, max_abs_diff(&r.x, &[1.0, 1.0]), r.message);
+    eprintln!(
+        "lbfgsb rosenbrock: {} it, {} f, {} fg, |x − 1|∞ = {:.3e}, {}",
+        r.n_iterations,
+        r.n_value_evals,
+        r.n_grad_evals,
+        max_abs_diff(&r.x, &[1.0, 1.0]),
+        r.message
+    );
     // Measured |x − 1| ~ 1e-8 in ~35 iterations; 1e-5 is scipy-level accuracy.
     assert!(r.converged, "{}", r.message);
     assert!(max_abs_diff(&r.x, &[1.0, 1.0]) < 1e-5, "{r:?}");
@@ -329,7 +492,10 @@ fn lbfgsb_stops_on_active_bounds() {
     // constraints, with gradient (−2, 4, 0) there (pointing out of the box, so KKT holds).
     let obj = sphere(vec![(-1.0, 1.0); 3], vec![2.0, -3.0, 0.2]);
     let r = Lbfgsb::default().minimize(&obj, &[0.0, 0.0, 0.0]).unwrap();
-    eprintln!("lbfgsb bound: {} it, x = {:?}, pg = {:.1e}, {}", r.n_iterations, r.x, r.projected_grad_norm, r.message);
+    eprintln!(
+        "lbfgsb bound: {} it, x = {:?}, pg = {:.1e}, {}",
+        r.n_iterations, r.x, r.projected_grad_norm, r.message
+    );
     assert!(r.converged, "{}", r.message);
     assert_eq!(r.x[0], 1.0);
     assert_eq!(r.x[1], -1.0);
@@ -351,21 +517,42 @@ fn lbfgsb_stops_on_active_bounds() {
 #[test]
 fn lbfgsb_rejects_bad_input_and_reports_progress() {
     let obj = sphere(vec![(-1.0, 1.0); 2], vec![0.0, 0.0]);
-    assert!(matches!(lbfgsb(&obj, &[0.0]).unwrap_err(), OptimError::Dimension { .. }));
-    assert!(matches!(lbfgsb(&obj, &[f64::NAN, 0.0]).unwrap_err(), OptimError::Start(_)));
-    let bad = Lbfgsb { memory: 0, ..Default::default() };
-    assert!(matches!(bad.minimize(&obj, &[0.0, 0.0]).unwrap_err(), OptimError::Config(_)));
-    let bad = Lbfgsb { pgtol: -1.0, ..Default::default() };
-    assert!(matches!(bad.minimize(&obj, &[0.0, 0.0]).unwrap_err(), OptimError::Config(_)));
+    assert!(matches!(
+        lbfgsb(&obj, &[0.0]).unwrap_err(),
+        OptimError::Dimension { .. }
+    ));
+    assert!(matches!(
+        lbfgsb(&obj, &[f64::NAN, 0.0]).unwrap_err(),
+        OptimError::Start(_)
+    ));
+    let bad = Lbfgsb {
+        memory: 0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        bad.minimize(&obj, &[0.0, 0.0]).unwrap_err(),
+        OptimError::Config(_)
+    ));
+    let bad = Lbfgsb {
+        pgtol: -1.0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        bad.minimize(&obj, &[0.0, 0.0]).unwrap_err(),
+        OptimError::Config(_)
+    ));
 
     let obj = rosenbrock(vec![(-2.0, 2.0); 2]);
     let mut calls = 0;
-    let r = Lbfgsb { max_iter: 3, ..Default::default() }
-        .minimize_with_progress(&obj, &[-1.2, 1.0], &mut |i, n| {
-            calls += 1;
-            assert_eq!((i, n), (calls, 3));
-        })
-        .unwrap();
+    let r = Lbfgsb {
+        max_iter: 3,
+        ..Default::default()
+    }
+    .minimize_with_progress(&obj, &[-1.2, 1.0], &mut |i, n| {
+        calls += 1;
+        assert_eq!((i, n), (calls, 3));
+    })
+    .unwrap();
     assert_eq!(r.n_iterations, 3);
     assert_eq!(calls, 3);
     assert!(!r.converged);
@@ -379,7 +566,13 @@ fn lbfgsb_rejects_bad_input_and_reports_progress() {
 fn nelder_mead_finds_rosenbrock_and_sphere_minima() {
     let obj = rosenbrock(vec![(-2.0, 2.0); 2]);
     let r = NelderMead::default().minimize(&obj, &[-1.2, 1.0]).unwrap();
-    eprintln!("nm rosenbrock: {} it, {} rows, {} calls, |x − 1|∞ = {:.3e}", r.n_iterations, r.n_evaluations, obj.calls(), max_abs_diff(&r.x, &[1.0, 1.0]));
+    eprintln!(
+        "nm rosenbrock: {} it, {} rows, {} calls, |x − 1|∞ = {:.3e}",
+        r.n_iterations,
+        r.n_evaluations,
+        obj.calls(),
+        max_abs_diff(&r.x, &[1.0, 1.0])
+    );
     assert!(r.converged);
     // xtol 1e-8 × width 4: the simplex shrinks to ~1e-8; measured |x − 1| ~ 1e-9.
     assert!(max_abs_diff(&r.x, &[1.0, 1.0]) < 1e-6, "{r:?}");
@@ -390,22 +583,36 @@ fn nelder_mead_finds_rosenbrock_and_sphere_minima() {
 
     let c = vec![0.3, -0.7, 1.1, 0.0];
     let obj = sphere(vec![(-2.0, 2.0); 4], c.clone());
-    let r = NelderMead::default().minimize(&obj, &[1.5, 1.5, -1.5, 1.0]).unwrap();
+    let r = NelderMead::default()
+        .minimize(&obj, &[1.5, 1.5, -1.5, 1.0])
+        .unwrap();
     assert!(r.converged);
     assert!(max_abs_diff(&r.x, &c) < 1e-6, "{r:?}");
 
     // Sequential mode and the classic coefficients give the same minimum.
-    let seq = NelderMead { speculative: false, adaptive: false, ..Default::default() };
+    let seq = NelderMead {
+        speculative: false,
+        adaptive: false,
+        ..Default::default()
+    };
     let r2 = seq.minimize(&obj, &[1.5, 1.5, -1.5, 1.0]).unwrap();
-    eprintln!("nm sphere 4-D: speculative {} it / {} rows, sequential {} it / {} rows", r.n_iterations, r.n_evaluations, r2.n_iterations, r2.n_evaluations);
+    eprintln!(
+        "nm sphere 4-D: speculative {} it / {} rows, sequential {} it / {} rows",
+        r.n_iterations, r.n_evaluations, r2.n_iterations, r2.n_evaluations
+    );
     assert!(max_abs_diff(&r2.x, &c) < 1e-6, "{r2:?}");
-    assert!(r2.n_evaluations < r.n_evaluations, "sequential evaluates fewer rows");
+    assert!(
+        r2.n_evaluations < r.n_evaluations,
+        "sequential evaluates fewer rows"
+    );
 }
 
 #[test]
 fn nelder_mead_respects_bounds() {
     let obj = sphere(vec![(-1.0, 1.0); 3], vec![2.0, -3.0, 0.2]);
-    let r = NelderMead::default().minimize(&obj, &[0.0, 0.0, 0.0]).unwrap();
+    let r = NelderMead::default()
+        .minimize(&obj, &[0.0, 0.0, 0.0])
+        .unwrap();
     assert_eq!(r.x[0], 1.0);
     assert_eq!(r.x[1], -1.0);
     assert!((r.x[2] - 0.2).abs() < 1e-6, "{r:?}");
@@ -414,7 +621,12 @@ fn nelder_mead_respects_bounds() {
     let r = NelderMead::default().minimize(&obj, &[1.0]).unwrap();
     assert!((r.x[0] - 0.25).abs() < 1e-7, "{r:?}");
     assert!(matches!(
-        NelderMead { initial_step: 0.0, ..Default::default() }.minimize(&obj, &[0.5]).unwrap_err(),
+        NelderMead {
+            initial_step: 0.0,
+            ..Default::default()
+        }
+        .minimize(&obj, &[0.5])
+        .unwrap_err(),
         OptimError::Config(_)
     ));
 }
@@ -427,16 +639,27 @@ fn nelder_mead_respects_bounds() {
 fn configs_deserialise_with_defaults() {
     let pso: ParticleSwarm = serde_json::from_str("{}").unwrap();
     assert_eq!(pso, ParticleSwarm::default());
-    assert_eq!((pso.n_particles, pso.n_iterations, pso.n_restarts), (32, 2000, 10));
-    let pso: ParticleSwarm = serde_json::from_str(r#"{"n_restarts": 3, "boundary": "reflect"}"#).unwrap();
+    assert_eq!(
+        (pso.n_particles, pso.n_iterations, pso.n_restarts),
+        (32, 2000, 10)
+    );
+    let pso: ParticleSwarm =
+        serde_json::from_str(r#"{"n_restarts": 3, "boundary": "reflect"}"#).unwrap();
     assert_eq!(pso.n_restarts, 3);
     assert_eq!(pso.boundary, BoundaryMode::Reflect);
     assert!(serde_json::from_str::<ParticleSwarm>(r#"{"n_restart": 3}"#).is_err());
     let adam: Adam = serde_json::from_str(r#"{"lr": 0.01}"#).unwrap();
-    assert_eq!(adam, Adam { lr: 0.01, ..Default::default() });
+    assert_eq!(
+        adam,
+        Adam {
+            lr: 0.01,
+            ..Default::default()
+        }
+    );
     assert_eq!(adam.betas, (0.9, 0.999));
     let l: Lbfgsb = serde_json::from_str("{}").unwrap();
     assert_eq!(l, Lbfgsb::default());
-    let nm: NelderMead = serde_json::from_str(&serde_json::to_string(&NelderMead::default()).unwrap()).unwrap();
+    let nm: NelderMead =
+        serde_json::from_str(&serde_json::to_string(&NelderMead::default()).unwrap()).unwrap();
     assert_eq!(nm, NelderMead::default());
 }

@@ -49,7 +49,12 @@ fn tensor(a: &Array2<f64>) -> Tensor<2> {
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect()
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("f32")
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 /// Elementwise |a − b| ≤ atol + rtol·|b|; prints the worst absolute and relative errors and the
@@ -70,7 +75,12 @@ fn check(name: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) -> f64 {
         }
     }
     eprintln!("{name}: max |a-b| = {max_abs:.3e}, max rel = {max_rel:.3e}, worst/tol = {worst:.3}");
-    assert!(worst <= 1.0, "{name}[{at}]: got {} want {} ({worst:.2}× the tolerance)", got[at], want[at]);
+    assert!(
+        worst <= 1.0,
+        "{name}[{at}]: got {} want {} ({worst:.2}× the tolerance)",
+        got[at],
+        want[at]
+    );
     worst
 }
 
@@ -90,12 +100,21 @@ fn json_bounds(v: &serde_json::Value) -> Vec<f64> {
     v.as_array()
         .expect("bounds")
         .iter()
-        .flat_map(|p| p.as_array().expect("pair").iter().map(|x| x.as_f64().expect("number")))
+        .flat_map(|p| {
+            p.as_array()
+                .expect("pair")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+        })
         .collect()
 }
 
 fn json_names(v: &serde_json::Value) -> Vec<String> {
-    v.as_array().expect("names").iter().map(|x| x.as_str().expect("name").to_string()).collect()
+    v.as_array()
+        .expect("names")
+        .iter()
+        .map(|x| x.as_str().expect("name").to_string())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,12 +130,25 @@ fn discrete_sfh() {
     let cases: [(&str, Bins); 3] = [
         ("DiscreteSFH_default_simplex", None),
         ("DiscreteSFH_bins_1-2_3-6", Some(vec![(1, 2), (3, 6)])),
-        ("DiscreteSFH_bins_0-1_1-2_3-6", Some(vec![(0, 1), (1, 2), (3, 6)])),
+        (
+            "DiscreteSFH_bins_0-1_1-2_3-6",
+            Some(vec![(0, 1), (1, 2), (3, 6)]),
+        ),
     ];
     for (name, bins) in cases {
         let model = DiscreteSfh::new(6, bins, true).unwrap();
-        assert_eq!(model.param_names(), json_names(&m[name]["param_names"]), "{name}");
-        check(&format!("{name}.domain"), &bounds_flat(&model.domain()), &json_bounds(&m[name]["bounds_default"]), 0.0, 0.0);
+        assert_eq!(
+            model.param_names(),
+            json_names(&m[name]["param_names"]),
+            "{name}"
+        );
+        check(
+            &format!("{name}.domain"),
+            &bounds_flat(&model.domain()),
+            &json_bounds(&m[name]["bounds_default"]),
+            0.0,
+            0.0,
+        );
         let inp = get2(&g, &format!("{name}.in"));
         let out = model.forward(Some(tensor(&inp)), inp.nrows(), &dev);
         check_f32(name, &values(out), &flat(&g[&format!("{name}.out")]));
@@ -138,12 +170,22 @@ fn analytic_sfh() {
     for (name, kind, n_sub) in [
         ("ExponentialSFH_nsub16", AnalyticKind::Exponential, 16),
         ("ExponentialSFH_nsub1", AnalyticKind::Exponential, 1),
-        ("DelayedExponentialSFH_nsub16", AnalyticKind::DelayedExponential, 16),
+        (
+            "DelayedExponentialSFH_nsub16",
+            AnalyticKind::DelayedExponential,
+            16,
+        ),
     ] {
         let model = AnalyticSfh::new(kind, &lib, n_sub).unwrap();
         assert_eq!(model.param_names(), json_names(&m[name]["param_names"]));
         // Default bounds: float64 arithmetic on float32 ages, as the reference.
-        check(&format!("{name}.domain"), &bounds_flat(&model.domain()), &json_bounds(&m[name]["bounds_default"]), 1e-13, 0.0);
+        check(
+            &format!("{name}.domain"),
+            &bounds_flat(&model.domain()),
+            &json_bounds(&m[name]["bounds_default"]),
+            1e-13,
+            0.0,
+        );
         // The sub-grid of ages: the reference takes log10 of the float32 bin edges with NumPy's
         // vectorised float32 log10, which is not correctly rounded (log10(1e6) = 6 + 1 ulp; we
         // round correctly). Every exponent of the float32 logspace may therefore differ by up to
@@ -151,22 +193,44 @@ fn analytic_sfh() {
         // relative. Tolerance: 5e−6 relative. (The bin masses below still meet the general
         // tolerance: the shifted nodes only move mass between sub-steps of a bin.)
         let t_age: Vec<f64> = model.t_age().iter().map(|&t| f64::from(t)).collect();
-        check(&format!("{name}.t_age"), &t_age, &get1(&g, &format!("{name}.t_age")), 0.0, 5e-6);
+        check(
+            &format!("{name}.t_age"),
+            &t_age,
+            &get1(&g, &format!("{name}.t_age")),
+            0.0,
+            5e-6,
+        );
         let inp = get2(&g, &format!("{name}.in"));
         let want = flat(&g[&format!("{name}.out")]);
         // The formula, on the reference's own sub-grid: the general float32 tolerance.
-        let golden_grid: Vec<f32> = get1(&g, &format!("{name}.t_age")).iter().map(|&t| t as f32).collect();
+        let golden_grid: Vec<f32> = get1(&g, &format!("{name}.t_age"))
+            .iter()
+            .map(|&t| t as f32)
+            .collect();
         let on_ref_grid = AnalyticSfh::with_t_age(kind, &lib, n_sub, golden_grid).unwrap();
-        check_f32(&format!("{name} (reference t_age)"), &values(on_ref_grid.forward(tensor(&inp))), &want);
+        check_f32(
+            &format!("{name} (reference t_age)"),
+            &values(on_ref_grid.forward(tensor(&inp))),
+            &want,
+        );
         // On our correctly rounded grid: in the bin holding t₀ the delayed SFR (t₀ − t)·e^{t/τ}
         // nearly vanishes and the few-ppm shift of the nodes next to t₀ changes that bin's tiny
         // mass by up to ~2e−4 of itself (≈1e−7 of the row's largest bin). Tolerance relative to
         // the row: |a − b| ≤ 1e−5·max_row|b| (the weights are used normalised).
         let got = values(model.forward(tensor(&inp)));
-        let scale: Vec<f64> = want.chunks(6).flat_map(|r| [r.iter().fold(0.0f64, |m, v| m.max(v.abs())); 6]).collect();
+        let scale: Vec<f64> = want
+            .chunks(6)
+            .flat_map(|r| [r.iter().fold(0.0f64, |m, v| m.max(v.abs())); 6])
+            .collect();
         let got_s: Vec<f64> = got.iter().zip(&scale).map(|(a, s)| a / s).collect();
         let want_s: Vec<f64> = want.iter().zip(&scale).map(|(a, s)| a / s).collect();
-        check(&format!("{name} (own t_age, / row max)"), &got_s, &want_s, 1e-5, 0.0);
+        check(
+            &format!("{name} (own t_age, / row max)"),
+            &got_s,
+            &want_s,
+            1e-5,
+            0.0,
+        );
     }
     assert!(AnalyticSfh::new(AnalyticKind::Exponential, &lib, 0).is_err());
 }
@@ -177,19 +241,45 @@ fn interpolated_sfh_and_mh() {
     let m = meta();
     let lib = ssp();
     let sfh = InterpolatedSfh::new(&lib);
-    assert_eq!(sfh.param_names(), json_names(&m["InterpolatedSFH"]["param_names"]));
+    assert_eq!(
+        sfh.param_names(),
+        json_names(&m["InterpolatedSFH"]["param_names"])
+    );
     // The grid is float32 log10 of the float32 ages: the bounds are float32 values, exactly.
-    check("InterpolatedSFH.domain", &bounds_flat(&sfh.domain()), &json_bounds(&m["InterpolatedSFH"]["bounds_default"]), 0.0, 0.0);
+    check(
+        "InterpolatedSFH.domain",
+        &bounds_flat(&sfh.domain()),
+        &json_bounds(&m["InterpolatedSFH"]["bounds_default"]),
+        0.0,
+        0.0,
+    );
     let inp = get2(&g, "InterpolatedSFH.in");
-    check_f32("InterpolatedSFH", &values(sfh.forward(tensor(&inp))), &flat(&g["InterpolatedSFH.out"]));
+    check_f32(
+        "InterpolatedSFH",
+        &values(sfh.forward(tensor(&inp))),
+        &flat(&g["InterpolatedSFH.out"]),
+    );
 
     let mh = InterpolatedMh::new(&lib);
-    assert_eq!(mh.param_names(), json_names(&m["InterpolatedMH"]["param_names"]));
-    check("InterpolatedMH.domain", &bounds_flat(&mh.domain()), &json_bounds(&m["InterpolatedMH"]["bounds_default"]), 0.0, 0.0);
+    assert_eq!(
+        mh.param_names(),
+        json_names(&m["InterpolatedMH"]["param_names"])
+    );
+    check(
+        "InterpolatedMH.domain",
+        &bounds_flat(&mh.domain()),
+        &json_bounds(&m["InterpolatedMH"]["bounds_default"]),
+        0.0,
+        0.0,
+    );
     let inp = get2(&g, "InterpolatedMH.in");
     let out = mh.forward(tensor(&inp));
     assert_eq!(out.dims(), [16, 6, 1]);
-    check_f32("InterpolatedMH", &values(out), &flat(&g["InterpolatedMH.out"]));
+    check_f32(
+        "InterpolatedMH",
+        &values(out),
+        &flat(&g["InterpolatedMH.out"]),
+    );
 }
 
 #[test]
@@ -197,8 +287,17 @@ fn closed_box_mh() {
     let g = golden();
     let m = meta();
     let mh = ClosedBoxMh::new(&ssp());
-    assert_eq!(mh.param_names(), json_names(&m["ClosedBoxMH"]["param_names"]));
-    check("ClosedBoxMH.domain", &bounds_flat(&mh.domain()), &json_bounds(&m["ClosedBoxMH"]["bounds_default"]), 1e-13, 0.0);
+    assert_eq!(
+        mh.param_names(),
+        json_names(&m["ClosedBoxMH"]["param_names"])
+    );
+    check(
+        "ClosedBoxMH.domain",
+        &bounds_flat(&mh.domain()),
+        &json_bounds(&m["ClosedBoxMH"]["bounds_default"]),
+        1e-13,
+        0.0,
+    );
     let inp = get2(&g, "ClosedBoxMH.in");
     let sfh = get2(&g, "mh.sfh_in");
     let out = mh.forward(tensor(&inp), tensor(&sfh));
@@ -207,13 +306,37 @@ fn closed_box_mh() {
 }
 
 /// Runs a block on `<name>.in` and compares with `<name>.out`, names and `<name>.bounds`.
-fn check_block(g: &HashMap<String, ArrayD<f64>>, m: &serde_json::Value, name: &str, block: &ParamBlock) {
-    assert_eq!(block.free_names(), json_names(&m[name]["param_names"]), "{name}: names");
-    assert_eq!(block.boundary().name(), m[name]["boundary"].as_str().unwrap(), "{name}: boundary");
+fn check_block(
+    g: &HashMap<String, ArrayD<f64>>,
+    m: &serde_json::Value,
+    name: &str,
+    block: &ParamBlock,
+) {
+    assert_eq!(
+        block.free_names(),
+        json_names(&m[name]["param_names"]),
+        "{name}: names"
+    );
+    assert_eq!(
+        block.boundary().name(),
+        m[name]["boundary"].as_str().unwrap(),
+        "{name}: boundary"
+    );
     // Bounds: float64 (the physical → unit conversions agree to rounding).
-    check(&format!("{name}.bounds"), &bounds_flat(&block.free_bounds()), &flat(&g[&format!("{name}.bounds")]), 1e-14, 1e-14);
+    check(
+        &format!("{name}.bounds"),
+        &bounds_flat(&block.free_bounds()),
+        &flat(&g[&format!("{name}.bounds")]),
+        1e-14,
+        1e-14,
+    );
     let inp = get2(g, &format!("{name}.in"));
-    let out = block.apply_with_rng(Some(tensor(&inp)), inp.nrows(), &Device::flex(), &mut ChaCha8Rng::seed_from_u64(0));
+    let out = block.apply_with_rng(
+        Some(tensor(&inp)),
+        inp.nrows(),
+        &Device::flex(),
+        &mut ChaCha8Rng::seed_from_u64(0),
+    );
     check_f32(name, &values(out), &flat(&g[&format!("{name}.out")]));
 }
 
@@ -237,8 +360,18 @@ fn galaxy_parameter() {
     block.set_physical_bounds("b_to_t", 0.1, 0.8).unwrap();
     block.fix_physical("den_dust", 1e5).unwrap();
     block.fix_physical("r_bulge", 1.0).unwrap();
-    let defaults: Vec<f64> = block.fixed().iter().map(|f| f64::from(f.unwrap_or(0.0) as f32)).collect();
-    check("params_default", &defaults, &json_bounds(&serde_json::json!([m[name]["params_default"]])), 0.0, 0.0);
+    let defaults: Vec<f64> = block
+        .fixed()
+        .iter()
+        .map(|f| f64::from(f.unwrap_or(0.0) as f32))
+        .collect();
+    check(
+        "params_default",
+        &defaults,
+        &json_bounds(&serde_json::json!([m[name]["params_default"]])),
+        0.0,
+        0.0,
+    );
     check_block(&g, &m, name, &block);
 }
 
@@ -247,8 +380,16 @@ fn vanilla_grid() {
     let g = golden();
     let m = meta();
     let lib = ssp();
-    for (name, simplex) in [("VanillaGrid_default", false), ("VanillaGrid_simplex", true)] {
-        check_block(&g, &m, name, &ParamBlock::vanilla(VanillaGrid::new(&lib, simplex), Boundary::Clipping));
+    for (name, simplex) in [
+        ("VanillaGrid_default", false),
+        ("VanillaGrid_simplex", true),
+    ] {
+        check_block(
+            &g,
+            &m,
+            name,
+            &ParamBlock::vanilla(VanillaGrid::new(&lib, simplex), Boundary::Clipping),
+        );
     }
 }
 
@@ -258,11 +399,25 @@ fn composite_grid() {
     let m = meta();
     let lib = ssp();
     let exp = || SfhModel::Analytic(AnalyticSfh::new(AnalyticKind::Exponential, &lib, 16).unwrap());
-    let dexp = || SfhModel::Analytic(AnalyticSfh::new(AnalyticKind::DelayedExponential, &lib, 16).unwrap());
+    let dexp = || {
+        SfhModel::Analytic(AnalyticSfh::new(AnalyticKind::DelayedExponential, &lib, 16).unwrap())
+    };
     let cases = [
-        ("CompositeGrid_Interp_Interp", SfhModel::Interpolated(InterpolatedSfh::new(&lib)), MhModel::Interpolated(InterpolatedMh::new(&lib))),
-        ("CompositeGrid_Exp_ClosedBox", exp(), MhModel::ClosedBox(ClosedBoxMh::new(&lib))),
-        ("CompositeGrid_DelayedExp_Interp", dexp(), MhModel::Interpolated(InterpolatedMh::new(&lib))),
+        (
+            "CompositeGrid_Interp_Interp",
+            SfhModel::Interpolated(InterpolatedSfh::new(&lib)),
+            MhModel::Interpolated(InterpolatedMh::new(&lib)),
+        ),
+        (
+            "CompositeGrid_Exp_ClosedBox",
+            exp(),
+            MhModel::ClosedBox(ClosedBoxMh::new(&lib)),
+        ),
+        (
+            "CompositeGrid_DelayedExp_Interp",
+            dexp(),
+            MhModel::Interpolated(InterpolatedMh::new(&lib)),
+        ),
     ];
     for (name, sfh, mh) in cases {
         let block = ParamBlock::composite(CompositeGrid::new(sfh, mh, &lib), Boundary::Clipping);
@@ -281,22 +436,64 @@ fn tutorial_batch() {
     assert_eq!(param.n_params(), 11);
     assert_eq!(
         param.names(),
-        ["theta", "den_dust", "r_dust_to_rd", "r_disk", "r_bulge", "l_norm", "b_to_t", "log_tau_disk", "log_met_disk", "log_tau_bulge", "log_met_bulge"]
+        [
+            "theta",
+            "den_dust",
+            "r_dust_to_rd",
+            "r_disk",
+            "r_bulge",
+            "l_norm",
+            "b_to_t",
+            "log_tau_disk",
+            "log_met_disk",
+            "log_tau_bulge",
+            "log_met_bulge"
+        ]
     );
-    check("tutorial.bounds", &bounds_flat(&param.bounds()), &flat(&t["bounds"]), 0.0, 0.0);
+    check(
+        "tutorial.bounds",
+        &bounds_flat(&param.bounds()),
+        &flat(&t["bounds"]),
+        0.0,
+        0.0,
+    );
     let p = get2(&t, "batch_params");
     let out = param.apply(tensor(&p));
-    check_f32("batch_adapter_gp_f32", &values(out.gp), &flat(&t["batch_adapter_gp_f32"]));
-    check_f32("batch_adapter_sfh_disk_f32", &values(out.sfh_disk), &flat(&t["batch_adapter_sfh_disk_f32"]));
-    check_f32("batch_adapter_sfh_bulge_f32", &values(out.sfh_bulge), &flat(&t["batch_adapter_sfh_bulge_f32"]));
+    check_f32(
+        "batch_adapter_gp_f32",
+        &values(out.gp),
+        &flat(&t["batch_adapter_gp_f32"]),
+    );
+    check_f32(
+        "batch_adapter_sfh_disk_f32",
+        &values(out.sfh_disk),
+        &flat(&t["batch_adapter_sfh_disk_f32"]),
+    );
+    check_f32(
+        "batch_adapter_sfh_bulge_f32",
+        &values(out.sfh_bulge),
+        &flat(&t["batch_adapter_sfh_bulge_f32"]),
+    );
     // The gradient-free convenience gives the same numbers.
     let (gp, sd, sb) = param.apply_rows(p.view());
     let f = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
     check_f32("apply_rows gp", &f(gp), &flat(&t["batch_adapter_gp_f32"]));
-    check_f32("apply_rows sfh_disk", &f(sd), &flat(&t["batch_adapter_sfh_disk_f32"]));
-    check_f32("apply_rows sfh_bulge", &f(sb), &flat(&t["batch_adapter_sfh_bulge_f32"]));
+    check_f32(
+        "apply_rows sfh_disk",
+        &f(sd),
+        &flat(&t["batch_adapter_sfh_disk_f32"]),
+    );
+    check_f32(
+        "apply_rows sfh_bulge",
+        &f(sb),
+        &flat(&t["batch_adapter_sfh_bulge_f32"]),
+    );
     // The batch is drawn inside the bounds.
-    assert!(p.rows().into_iter().all(|r| !param.out_of_bounds(&r.to_vec())));
+    assert!(
+        p.rows()
+            .into_iter()
+            .all(|r| !param.out_of_bounds(&r.to_vec()))
+    );
     // The tutorial is the default configuration.
     let from_cfg = Parametrization::from_config(&ParamConfig::default(), &ssp()).unwrap();
     assert_eq!(from_cfg.names(), param.names());
@@ -308,7 +505,9 @@ fn tutorial_batch() {
 
 /// Fixed weights c_k ∈ [0.5, 1.5] of the scalar test function L = Σ c·(gp, sfh_disk, sfh_bulge).
 fn weights(n: usize, salt: f64) -> Vec<f64> {
-    (0..n).map(|k| 1.0 + 0.5 * ((k as f64 + 1.0) * 0.7 + salt).sin()).collect()
+    (0..n)
+        .map(|k| 1.0 + 0.5 * ((k as f64 + 1.0) * 0.7 + salt).sin())
+        .collect()
 }
 
 /// Per-row L of the model inputs, summed in float64 from the float32 outputs.
@@ -319,7 +518,11 @@ fn row_losses(param: &Parametrization, p: &Array2<f64>) -> Vec<f64> {
         .map(|r| {
             let dot = |v: &[f32], c: &[f64]| {
                 let w = c.len();
-                v[r * w..(r + 1) * w].iter().zip(c).map(|(&a, &b)| f64::from(a) * b).sum::<f64>()
+                v[r * w..(r + 1) * w]
+                    .iter()
+                    .zip(c)
+                    .map(|(&a, &b)| f64::from(a) * b)
+                    .sum::<f64>()
             };
             dot(&gp, &cg) + dot(&sd, &cd) + dot(&sb, &cb)
         })
@@ -335,7 +538,10 @@ fn autodiff_grad(param: &Parametrization, p: &Array2<f64>) -> Array2<f64> {
     let out = param.apply(x.clone());
     let row = |c: Vec<f64>| {
         let k = c.len();
-        Tensor::<2>::from_data(TensorData::new(c.into_iter().map(|v| v as f32).collect::<Vec<_>>(), [1, k]), &device)
+        Tensor::<2>::from_data(
+            TensorData::new(c.into_iter().map(|v| v as f32).collect::<Vec<_>>(), [1, k]),
+            &device,
+        )
     };
     let loss = (out.gp * row(weights(7, 0.1))).sum()
         + (out.sfh_disk * row(weights(36, 0.2))).sum()
@@ -370,7 +576,12 @@ fn check_gradient(name: &str, param: &Parametrization, p: &Array2<f64>) {
             let ratio = d / (2e-3 + 2e-3 * fd.abs());
             worst_abs = worst_abs.max(d);
             worst = worst.max(ratio);
-            assert!(ratio <= 1.0, "{name}: d/d{} row {r}: autodiff {} vs finite difference {fd}", names[j], g[[r, j]]);
+            assert!(
+                ratio <= 1.0,
+                "{name}: d/d{} row {r}: autodiff {} vs finite difference {fd}",
+                names[j],
+                g[[r, j]]
+            );
         }
     }
     eprintln!("{name}: max |autodiff − fd| = {worst_abs:.3e}, worst/tol = {worst:.3}");
@@ -391,7 +602,13 @@ fn rows_at(param: &Parametrization, fracs: &[&[f64]]) -> Array2<f64> {
 #[test]
 fn gradient_tutorial() {
     let param = Parametrization::tutorial(&ssp());
-    let p = rows_at(&param, &[&[0.31, 0.62, 0.47, 0.23, 0.71, 0.55, 0.38], &[0.77, 0.13, 0.66, 0.41, 0.29]]);
+    let p = rows_at(
+        &param,
+        &[
+            &[0.31, 0.62, 0.47, 0.23, 0.71, 0.55, 0.38],
+            &[0.77, 0.13, 0.66, 0.41, 0.29],
+        ],
+    );
     check_gradient("tutorial", &param, &p);
     // Clipping: zero derivative beyond the bounds, 1 inside (the galaxy block is the identity).
     let mut out = p.clone();
@@ -415,9 +632,18 @@ fn gradient_analytic_closed_box_reflecting() {
     };
     let param = Parametrization::from_config(&cfg, &lib).unwrap();
     assert_eq!(param.n_params(), 6 + 4 + 4);
-    let mut p = rows_at(&param, &[&[0.35, 0.6, 0.45, 0.52, 0.3, 0.7], &[0.65, 0.25, 0.4, 0.48, 0.55, 0.62, 0.8]]);
+    let mut p = rows_at(
+        &param,
+        &[
+            &[0.35, 0.6, 0.45, 0.52, 0.3, 0.7],
+            &[0.65, 0.25, 0.4, 0.48, 0.55, 0.62, 0.8],
+        ],
+    );
     // log10 t0 midway between two sub-grid ages (the truncation has kinks at the nodes).
-    let t_age = AnalyticSfh::new(AnalyticKind::DelayedExponential, &lib, 16).unwrap().t_age().to_vec();
+    let t_age = AnalyticSfh::new(AnalyticKind::DelayedExponential, &lib, 16)
+        .unwrap()
+        .t_age()
+        .to_vec();
     let mid = |i: usize| 0.5 * (f64::from(t_age[i]).log10() + f64::from(t_age[i + 1]).log10());
     for (r, (i_d, i_b)) in [(60, 75), (82, 40)].into_iter().enumerate() {
         p[[r, param.index_of("log10_t0_disk").unwrap()]] = mid(i_d);
@@ -433,26 +659,44 @@ fn gradient_analytic_closed_box_reflecting() {
 fn gradient_discrete_vanilla_exponential() {
     let lib = ssp();
     let discrete = ParamConfig {
-        sfh: SfhConfig::Discrete { bins: Some(vec![[0, 2], [2, 3], [3, 6]]), simplex: true },
+        sfh: SfhConfig::Discrete {
+            bins: Some(vec![[0, 2], [2, 3], [3, 6]]),
+            simplex: true,
+        },
         shared_sfh: true,
         boundary: Boundary::None,
         ..Default::default()
     };
     let param = Parametrization::from_config(&discrete, &lib).unwrap();
     assert_eq!(param.names()[7..], ["c_0", "c_1", "c_2", "log_met"]);
-    let p = rows_at(&param, &[&[0.3, 0.6, 0.45, 0.52, 0.7], &[0.65, 0.25, 0.4, 0.18, 0.55, 0.62]]);
+    let p = rows_at(
+        &param,
+        &[
+            &[0.3, 0.6, 0.45, 0.52, 0.7],
+            &[0.65, 0.25, 0.4, 0.18, 0.55, 0.62],
+        ],
+    );
     check_gradient("discrete (shared, simplex)", &param, &p);
 
-    let vanilla = ParamConfig { sfh: SfhConfig::Vanilla { simplex: true }, ..Default::default() };
+    let vanilla = ParamConfig {
+        sfh: SfhConfig::Vanilla { simplex: true },
+        ..Default::default()
+    };
     let param = Parametrization::from_config(&vanilla, &lib).unwrap();
     assert_eq!(param.n_params(), 7 + 72);
     let p = rows_at(&param, &[&[0.3, 0.6, 0.45, 0.52, 0.7, 0.2, 0.9, 0.35]]);
     check_gradient("vanilla (simplex)", &param, &p);
 
-    let exp = ParamConfig { sfh: SfhConfig::Exponential { n_sub: 16 }, ..Default::default() };
+    let exp = ParamConfig {
+        sfh: SfhConfig::Exponential { n_sub: 16 },
+        ..Default::default()
+    };
     let param = Parametrization::from_config(&exp, &lib).unwrap();
     let mut p = rows_at(&param, &[&[0.3, 0.6, 0.45, 0.52, 0.7, 0.2, 0.9, 0.35, 0.5]]);
-    let t_age = AnalyticSfh::new(AnalyticKind::Exponential, &lib, 16).unwrap().t_age().to_vec();
+    let t_age = AnalyticSfh::new(AnalyticKind::Exponential, &lib, 16)
+        .unwrap()
+        .t_age()
+        .to_vec();
     let mid = |i: usize| 0.5 * (f64::from(t_age[i]).log10() + f64::from(t_age[i + 1]).log10());
     p[[0, param.index_of("log10_t0_disk").unwrap()]] = mid(70);
     p[[0, param.index_of("log10_t0_bulge").unwrap()]] = mid(90);
@@ -466,7 +710,11 @@ fn gradient_discrete_vanilla_exponential() {
 #[test]
 fn absorbing_is_seeded() {
     let lib = ssp();
-    let cfg = ParamConfig { boundary: Boundary::Absorbing, seed: 7, ..Default::default() };
+    let cfg = ParamConfig {
+        boundary: Boundary::Absorbing,
+        seed: 7,
+        ..Default::default()
+    };
     let param = Parametrization::from_config(&cfg, &lib).unwrap();
     let mut p = rows_at(&param, &[&[0.3, 0.6, 0.45], &[0.65, 0.25, 0.4, 0.18]]);
     p[[0, 0]] = 1.5; // outside: replaced by a draw in [−1, 1)
@@ -478,7 +726,11 @@ fn absorbing_is_seeded() {
     let c = param.apply_rows(p.view());
     assert_ne!(a.0[0], c.0[0], "the stream advances");
     param.reseed(7);
-    assert_eq!(param.apply_rows(p.view()), a, "reseeding restarts the stream");
+    assert_eq!(
+        param.apply_rows(p.view()),
+        a,
+        "reseeding restarts the stream"
+    );
     assert!(a.0[0].abs() <= 1.0 && a.0[0] != 1.5);
     // In-range values pass unchanged.
     for j in 1..7 {
@@ -491,7 +743,10 @@ fn absorbing_is_seeded() {
 #[test]
 fn shared_sfh_and_bounds() {
     let lib = ssp();
-    let cfg = ParamConfig { shared_sfh: true, ..Default::default() };
+    let cfg = ParamConfig {
+        shared_sfh: true,
+        ..Default::default()
+    };
     let param = Parametrization::from_config(&cfg, &lib).unwrap();
     assert_eq!(param.n_params(), 9);
     assert_eq!(param.names()[7..], ["log_tau", "log_met"]);
@@ -535,10 +790,25 @@ fn config_parses_and_round_trips() {
     let param = Parametrization::from_config(&cfg, &ssp()).unwrap();
     assert_eq!(
         param.names(),
-        ["theta", "den_dust", "r_dust_to_rd", "r_disk", "l_norm", "b_to_t", "c_0_disk", "log10_met_max_disk", "c_0_bulge", "log10_met_max_bulge", "log10_frac_bulge"]
+        [
+            "theta",
+            "den_dust",
+            "r_dust_to_rd",
+            "r_disk",
+            "l_norm",
+            "b_to_t",
+            "c_0_disk",
+            "log10_met_max_disk",
+            "c_0_bulge",
+            "log10_met_max_bulge",
+            "log10_frac_bulge"
+        ]
     );
     let b = param.bounds();
-    assert!((b[0].0 - 0.0).abs() < 1e-15 && (b[0].1 - (2.0 * 10f64.to_radians().cos() - 1.0)).abs() < 1e-15);
+    assert!(
+        (b[0].0 - 0.0).abs() < 1e-15
+            && (b[0].1 - (2.0 * 10f64.to_radians().cos() - 1.0)).abs() < 1e-15
+    );
     assert_eq!(b[4], (-0.5, 0.25));
     assert_eq!(b[8], (0.1, 0.9));
     let back: ParamConfig = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
@@ -558,7 +828,10 @@ fn config_parses_and_round_trips() {
         r#"{"unknown": 1}"#,
         r#"{"bounds": {"theta": [1.0]}}"#,
     ] {
-        assert!(serde_json::from_str::<ParamConfig>(bad).is_err(), "{bad} should not parse");
+        assert!(
+            serde_json::from_str::<ParamConfig>(bad).is_err(),
+            "{bad} should not parse"
+        );
     }
 }
 
@@ -569,7 +842,9 @@ fn config_errors() {
 
     let e = err(r#"{"bounds": {"inclination": [0, 30]}}"#);
     show(&e);
-    assert!(matches!(&e, ParamError::UnknownName { name, valid } if name == "inclination" && valid.contains("log_tau_disk")));
+    assert!(
+        matches!(&e, ParamError::UnknownName { name, valid } if name == "inclination" && valid.contains("log_tau_disk"))
+    );
     // With a shared SFH the suffixes do not exist.
     let e = err(r#"{"shared_sfh": true, "fixed": {"log_met_disk": 0.0}}"#);
     assert!(matches!(e, ParamError::UnknownName { .. }));
@@ -580,11 +855,26 @@ fn config_errors() {
     ] {
         let e = err(text);
         show(&e);
-        assert!(matches!(e, ParamError::InvalidBounds { .. }), "{text}: {e:?}");
+        assert!(
+            matches!(e, ParamError::InvalidBounds { .. }),
+            "{text}: {e:?}"
+        );
     }
-    for (name, b) in [("b_to_t", [f64::NAN, 0.5]), ("log_tau_disk", [7.0, f64::INFINITY])] {
-        let cfg = ParamConfig { bounds: [(name.to_string(), b)].into(), ..Default::default() };
-        assert!(matches!(Parametrization::from_config(&cfg, &ssp()), Err(ParamError::InvalidBounds { .. })), "{name}");
+    for (name, b) in [
+        ("b_to_t", [f64::NAN, 0.5]),
+        ("log_tau_disk", [7.0, f64::INFINITY]),
+    ] {
+        let cfg = ParamConfig {
+            bounds: [(name.to_string(), b)].into(),
+            ..Default::default()
+        };
+        assert!(
+            matches!(
+                Parametrization::from_config(&cfg, &ssp()),
+                Err(ParamError::InvalidBounds { .. })
+            ),
+            "{name}"
+        );
     }
 
     for text in [
@@ -596,7 +886,10 @@ fn config_errors() {
     ] {
         let e = err(text);
         show(&e);
-        assert!(matches!(e, ParamError::BoundsOutsideDomain { .. }), "{text}: {e:?}");
+        assert!(
+            matches!(e, ParamError::BoundsOutsideDomain { .. }),
+            "{text}: {e:?}"
+        );
     }
     let e = err(r#"{"bounds": {"theta": [0, 100]}}"#);
     assert!(e.to_string().contains("[0, 90] deg"), "{e}");
@@ -608,7 +901,10 @@ fn config_errors() {
     ] {
         let e = err(text);
         show(&e);
-        assert!(matches!(e, ParamError::FixedOutsideDomain { .. }), "{text}: {e:?}");
+        assert!(
+            matches!(e, ParamError::FixedOutsideDomain { .. }),
+            "{text}: {e:?}"
+        );
     }
 
     let e = err(r#"{"fixed": {"theta": 30}, "bounds": {"theta": [10, 60]}}"#);

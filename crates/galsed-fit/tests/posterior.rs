@@ -7,8 +7,8 @@ use burn::prelude::Device;
 use common::*;
 use galsed_core::filters::Filter;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
-use galsed_emulator::predict::Observer;
 use galsed_emulator::Starduster;
+use galsed_emulator::predict::Observer;
 use galsed_fit::likelihood::{Likelihood, LikelihoodSettings, Observations};
 use galsed_fit::optim::Objective;
 use galsed_fit::params::Parametrization;
@@ -16,9 +16,25 @@ use galsed_fit::posterior::{Posterior, Prior};
 
 /// The tutorial's 19 filters (spec §5.5).
 const BANDS: [&str; 19] = [
-    "galex_FUV", "galex_NUV", "sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0", "twomass_J",
-    "twomass_H", "twomass_Ks", "wise_w1", "wise_w2", "wise_w3", "wise_w4", "herschel_pacs_100",
-    "herschel_pacs_160", "herschel_spire_250", "herschel_spire_350", "herschel_spire_500",
+    "galex_FUV",
+    "galex_NUV",
+    "sdss_u0",
+    "sdss_g0",
+    "sdss_r0",
+    "sdss_i0",
+    "sdss_z0",
+    "twomass_J",
+    "twomass_H",
+    "twomass_Ks",
+    "wise_w1",
+    "wise_w2",
+    "wise_w3",
+    "wise_w4",
+    "herschel_pacs_100",
+    "herschel_pacs_160",
+    "herschel_spire_250",
+    "herschel_spire_350",
+    "herschel_spire_500",
 ];
 
 struct Tutorial {
@@ -30,8 +46,18 @@ struct Tutorial {
 fn tutorial(grid: WavelengthGrid) -> Tutorial {
     let files = files();
     let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).unwrap();
-    let model = Starduster::new(&files.weights, &files.config, derived, &Device::flex().autodiff()).unwrap();
-    Tutorial { model, files, gold: npz("golden/fitting_tutorial.npz") }
+    let model = Starduster::new(
+        &files.weights,
+        &files.config,
+        derived,
+        &Device::flex().autodiff(),
+    )
+    .unwrap();
+    Tutorial {
+        model,
+        files,
+        gold: npz("golden/fitting_tutorial.npz"),
+    }
 }
 
 fn posterior(t: &Tutorial) -> Posterior<'_> {
@@ -43,7 +69,15 @@ fn posterior(t: &Tutorial) -> Posterior<'_> {
     let obs = Observations::magnitudes(&bands, &mags, err[0]).unwrap();
     let like = Likelihood::new(obs, LikelihoodSettings::default()).unwrap();
     let param = Parametrization::tutorial(&t.files.ssp);
-    Posterior::new(&t.model, param, &filters, Observer::new(0.01, 0.0).unwrap(), like, &Prior::default()).unwrap()
+    Posterior::new(
+        &t.model,
+        param,
+        &filters,
+        Observer::new(0.01, 0.0).unwrap(),
+        like,
+        &Prior::default(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -72,13 +106,21 @@ fn values_and_gradients_of_rows_0_to_7() {
     for r in 0..8 {
         let (v, g) = post.value_grad(x.row(r).as_slice().unwrap());
         let scale = want_g.row(r).iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        assert!((v - want_v[r]).abs() <= 2e-5 * want_v[r].abs() + 2e-3, "row {r}: NLP {v} vs {}", want_v[r]);
+        assert!(
+            (v - want_v[r]).abs() <= 2e-5 * want_v[r].abs() + 2e-3,
+            "row {r}: NLP {v} vs {}",
+            want_v[r]
+        );
         for (i, (a, b)) in g.iter().zip(want_g.row(r)).enumerate() {
             // Issue 3: gradients within 1e−4 relative (to the row's largest component, as the
             // components span orders of magnitude); f32 vs f64 reference differ by ≤ 5e−5 (spec §6).
             let rel = (a - b).abs() / scale;
             worst = worst.max(rel);
-            assert!(rel <= 1e-4, "row {r} grad[{i}]: {a} vs {b} (f32 ref {}), rel {rel:.2e}", want_g32[[r, i]]);
+            assert!(
+                rel <= 1e-4,
+                "row {r} grad[{i}]: {a} vs {b} (f32 ref {}), rel {rel:.2e}",
+                want_g32[[r, i]]
+            );
         }
     }
     eprintln!("gradients rows 0-7: worst |Δ|/max|g| = {worst:.2e}");
@@ -92,7 +134,11 @@ fn adam_trajectory_matches_tutorial() {
     let t = tutorial(WavelengthGrid::Auto);
     let post = posterior(&t);
     let x0 = get1(&t.gold, "params_0");
-    let adam = galsed_fit::optim::Adam { lr: 1e-2, n_steps: 300, ..Default::default() };
+    let adam = galsed_fit::optim::Adam {
+        lr: 1e-2,
+        n_steps: 300,
+        ..Default::default()
+    };
     let run = adam.minimize(&post, &x0).unwrap();
     assert_eq!(run.trajectory.len(), 300);
     let want_p = get2(&t.gold, "adam_params");
@@ -105,14 +151,24 @@ fn adam_trajectory_matches_tutorial() {
         worst_loss = worst_loss.max((step.value - want_loss[i]).abs());
     }
     let pred = get1(&t.gold, "params_pred");
-    let worst_final = run.x.iter().zip(&pred).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    let worst_final = run
+        .x
+        .iter()
+        .zip(&pred)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     eprintln!(
         "Adam: max |Δparams| over the trajectory {worst_p:.2e}, max |Δloss| {worst_loss:.2e}, final |Δparams| {worst_final:.2e}, final loss {:.4} (reference {:.4})",
         run.value,
         get1(&t.gold, "loss_pred")[0]
     );
-    assert!(worst_final <= 1e-3, "final parameters differ by {worst_final:.2e}");
-    assert!(worst_p <= 1e-3, "trajectory parameters differ by up to {worst_p:.2e}");
+    assert!(
+        worst_final <= 1e-3,
+        "final parameters differ by {worst_final:.2e}"
+    );
+    assert!(
+        worst_p <= 1e-3,
+        "trajectory parameters differ by up to {worst_p:.2e}"
+    );
     // The loss (≈ −26 at the end, hundreds at the start) follows the parameters.
     assert!(worst_loss <= 1e-2, "loss differs by up to {worst_loss:.2e}");
 }

@@ -20,11 +20,10 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::{OptirError, input_err};
 use crate::survey::{Survey, UNDETECTED_SIGMA, WISE_BANDS};
+use crate::{OptirError, input_err};
 
 const N_BANDS: usize = 4;
-
 
 /// 1/√2: the expected p̂ of a perfect model.
 pub const P_HAT_PERFECT: f64 = std::f64::consts::FRAC_1_SQRT_2;

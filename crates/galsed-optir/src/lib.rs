@@ -31,7 +31,10 @@ pub enum OptirError {
     #[error("{0}")]
     Input(String),
     #[error("{path}: {message}")]
-    File { path: std::path::PathBuf, message: String },
+    File {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error(transparent)]
     Model(#[from] galsed_emulator::ModelError),
 }
@@ -60,5 +63,8 @@ pub(crate) fn input_err(message: impl Into<String>) -> OptirError {
 
 /// An [`OptirError::File`] about `path`.
 pub(crate) fn file_err(path: &std::path::Path, message: impl std::fmt::Display) -> OptirError {
-    OptirError::File { path: path.to_path_buf(), message: message.to_string() }
+    OptirError::File {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
 }

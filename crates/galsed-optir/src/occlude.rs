@@ -52,12 +52,17 @@ pub struct OcclusionSettings {
 
 impl Default for OcclusionSettings {
     fn default() -> Self {
-        Self { window_lengths: vec![10, 30, 100, 300], variance_factor: 5.0, seed: 0 }
+        Self {
+            window_lengths: vec![10, 30, 100, 300],
+            variance_factor: 5.0,
+            seed: 0,
+        }
     }
 }
 
 /// Predicted WISE magnitudes (n, 4) from latents (n, S), normalisations and redshifts.
-pub type Predict<'a> = dyn Fn(ArrayView2<f32>, &[f64], &[f64]) -> Result<Array2<f64>, OptirError> + Sync + 'a;
+pub type Predict<'a> =
+    dyn Fn(ArrayView2<f32>, &[f64], &[f64]) -> Result<Array2<f64>, OptirError> + Sync + 'a;
 
 /// One galaxy's normalised spectrum and what the predictor is compared with.
 #[derive(Debug, Clone, Copy)]
@@ -94,18 +99,28 @@ pub fn attribute(
             galaxy.ivar.len()
         )));
     }
-    if settings.window_lengths.is_empty() || settings.window_lengths.iter().any(|&w| w == 0 || w > n_pix) {
+    if settings.window_lengths.is_empty()
+        || settings.window_lengths.iter().any(|&w| w == 0 || w > n_pix)
+    {
         return Err(OptirError::Input(format!(
             "occlusion: window lengths must be between 1 and {n_pix} pixels, got {:?}",
             settings.window_lengths
         )));
     }
     if !(settings.variance_factor.is_finite() && settings.variance_factor >= 0.0) {
-        return Err(OptirError::Input(format!("occlusion: variance factor must be ≥ 0, got {}", settings.variance_factor)));
+        return Err(OptirError::Input(format!(
+            "occlusion: variance factor must be ≥ 0, got {}",
+            settings.variance_factor
+        )));
     }
     let flux = galaxy.flux.to_owned();
     let ivar2 = galaxy.ivar.insert_axis(Axis(0));
-    let base_latents = encoder.encode(loglam, flux.view().insert_axis(Axis(0)), ivar2, &[galaxy.redshift])?;
+    let base_latents = encoder.encode(
+        loglam,
+        flux.view().insert_axis(Axis(0)),
+        ivar2,
+        &[galaxy.redshift],
+    )?;
     let base = predict(base_latents.view(), &[galaxy.norm], &[galaxy.redshift])?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
@@ -121,17 +136,26 @@ pub fn attribute(
         for (row, &s) in starts.iter().enumerate() {
             let mut r = occluded.row_mut(row);
             r.assign(&flux);
-            let window: Vec<f32> = (s..s + len).filter(|&k| galaxy.ivar[k] > 0.0).map(|k| flux[k]).collect();
+            let window: Vec<f32> = (s..s + len)
+                .filter(|&k| galaxy.ivar[k] > 0.0)
+                .map(|k| flux[k])
+                .collect();
             if window.is_empty() {
                 continue;
             }
             let (median, var) = median_and_variance(&window);
-            let noise = Normal::new(median, (settings.variance_factor * var).sqrt()).expect("finite σ ≥ 0");
+            let noise =
+                Normal::new(median, (settings.variance_factor * var).sqrt()).expect("finite σ ≥ 0");
             for k in s..s + len {
                 r[k] = noise.sample(&mut rng) as f32;
             }
         }
-        let ivar = galaxy.ivar.insert_axis(Axis(0)).broadcast((starts.len(), n_pix)).expect("one row").to_owned();
+        let ivar = galaxy
+            .ivar
+            .insert_axis(Axis(0))
+            .broadcast((starts.len(), n_pix))
+            .expect("one row")
+            .to_owned();
         let z = vec![galaxy.redshift; starts.len()];
         let norms = vec![galaxy.norm; starts.len()];
         let latents = encoder.encode(loglam, occluded.view(), ivar.view(), &z)?;
@@ -153,7 +177,11 @@ pub fn attribute(
         for b in 0..4 {
             let detected = galaxy.wise_err[b] < UNDETECTED_SIGMA;
             for k in 0..n_pix {
-                sum[[b, k]] = if detected && count[k] > 0 { sum[[b, k]] / count[k] as f64 } else { f64::NAN };
+                sum[[b, k]] = if detected && count[k] > 0 {
+                    sum[[b, k]] / count[k] as f64
+                } else {
+                    f64::NAN
+                };
             }
         }
         per_scale.push(sum);
@@ -171,7 +199,11 @@ fn median_and_variance(v: &[f32]) -> (f64, f64) {
     let mut s: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    let median = if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) };
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    };
     let mean = s.iter().sum::<f64>() / n as f64;
     let var = s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
     (median, var)
@@ -249,7 +281,11 @@ impl RestStack {
                         .filter(|&(&l, m)| l >= lo && l <= hi && m.is_finite())
                         .map(|(_, &m)| m)
                         .collect();
-                    if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    }
                 });
                 (name, lam, vals)
             })

@@ -21,8 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{OptirError, SpectrumEncoder, file_err, input_err};
 
-
-
 /// Rows per block of the streamed products.
 const BLOCK: usize = 2048;
 /// Extra sketch columns beyond the components asked for.
@@ -39,7 +37,10 @@ pub struct PcaSettings {
 
 impl Default for PcaSettings {
     fn default() -> Self {
-        Self { iterations: 4, seed: 0 }
+        Self {
+            iterations: 4,
+            seed: 0,
+        }
     }
 }
 
@@ -72,17 +73,26 @@ fn check(loglam: &[f64], flux: ArrayView2<f32>, ivar: ArrayView2<f32>) -> Result
     }
     for (((i, j), &f), &w) in flux.indexed_iter().zip(ivar.iter()) {
         if !(w.is_finite() && w >= 0.0) {
-            return Err(input_err(format!("pca: galaxy {i}, pixel {j}: inverse variance {w}")));
+            return Err(input_err(format!(
+                "pca: galaxy {i}, pixel {j}: inverse variance {w}"
+            )));
         }
         if w > 0.0 && !f.is_finite() {
-            return Err(input_err(format!("pca: galaxy {i}, pixel {j}: flux {f} with ivar {w}")));
+            return Err(input_err(format!(
+                "pca: galaxy {i}, pixel {j}: flux {f} with ivar {w}"
+            )));
         }
     }
     Ok(())
 }
 
 /// Centred, mean-filled rows `rows` (f32, (rows, n_pix)).
-fn centred(flux: ArrayView2<f32>, ivar: ArrayView2<f32>, mean: &[f32], rows: &[usize]) -> Array2<f32> {
+fn centred(
+    flux: ArrayView2<f32>,
+    ivar: ArrayView2<f32>,
+    mean: &[f32],
+    rows: &[usize],
+) -> Array2<f32> {
     let p = mean.len();
     let mut out = Array2::<f32>::zeros((rows.len(), p));
     for (k, &r) in rows.iter().enumerate() {
@@ -121,7 +131,10 @@ fn jacobi_eigh(mut a: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
     let n = a.nrows();
     let mut v = Array2::<f64>::eye(n);
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[[i, j]].powi(2)).sum();
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[[i, j]].powi(2))
+            .sum();
         let diag: f64 = (0..n).map(|i| a[[i, i]].powi(2)).sum();
         if off <= 1e-30 * diag.max(1e-300) {
             break;
@@ -176,7 +189,9 @@ impl Pca {
         let (n_all, p) = flux.dim();
         let n = rows.len();
         if let Some(&bad) = rows.iter().find(|&&r| r >= n_all) {
-            return Err(input_err(format!("pca: galaxy index {bad} out of range (n = {n_all})")));
+            return Err(input_err(format!(
+                "pca: galaxy index {bad} out of range (n = {n_all})"
+            )));
         }
         if n < 2 {
             return Err(input_err("pca: need at least two training spectra"));
@@ -197,11 +212,17 @@ impl Pca {
                 }
             }
         }
-        let mean: Vec<f32> = sum.iter().zip(&cnt).map(|(&s, &c)| if c > 0 { (s / c as f64) as f32 } else { 0.0 }).collect();
+        let mean: Vec<f32> = sum
+            .iter()
+            .zip(&cnt)
+            .map(|(&s, &c)| if c > 0 { (s / c as f64) as f32 } else { 0.0 })
+            .collect();
 
         let l = (n_components + OVERSAMPLE).min(n).min(p);
         let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-        let omega = Array2::<f64>::from_shape_fn((p, l), |_| rng.sample::<f64, _>(rand_distr::StandardNormal));
+        let omega = Array2::<f64>::from_shape_fn((p, l), |_| {
+            rng.sample::<f64, _>(rand_distr::StandardNormal)
+        });
         let blocks: Vec<&[usize]> = rows.chunks(BLOCK).collect();
         let xb = |b: &[usize]| centred(flux, ivar, &mean, b);
         // The large products run in f32 (sgemm); the thin factors are kept in f64.
@@ -212,7 +233,8 @@ impl Pca {
             let mut start = 0;
             for b in &blocks {
                 let y = xb(b).dot(&m32);
-                out.slice_mut(s![start..start + b.len(), ..]).assign(&y.mapv(f64::from));
+                out.slice_mut(s![start..start + b.len(), ..])
+                    .assign(&y.mapv(f64::from));
                 start += b.len();
             }
             out
@@ -248,7 +270,11 @@ impl Pca {
             if sigma > 0.0 {
                 v /= sigma;
             }
-            let imax = v.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map_or(0, |(i, _)| i);
+            let imax = v
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .map_or(0, |(i, _)| i);
             if v[imax] < 0.0 {
                 v.mapv_inplace(|x| -x);
             }
@@ -270,7 +296,10 @@ impl Pca {
 
     /// Fraction of the total variance captured by each component.
     pub fn explained_variance_ratio(&self) -> Vec<f64> {
-        self.explained_variance.iter().map(|v| v / self.total_variance).collect()
+        self.explained_variance
+            .iter()
+            .map(|v| v / self.total_variance)
+            .collect()
     }
 
     /// Mean + Σ latents·components on the observed grid, (n, n_pix).
@@ -308,16 +337,23 @@ impl Pca {
         let text = std::fs::read(path).map_err(|e| file_err(path, e))?;
         let s: SavedPca = serde_json::from_slice(&text).map_err(|e| file_err(path, e))?;
         if s.format != FORMAT {
-            return Err(file_err(path, format!("format '{}', expected '{FORMAT}'", s.format)));
+            return Err(file_err(
+                path,
+                format!("format '{}', expected '{FORMAT}'", s.format),
+            ));
         }
         let p = s.loglam.len();
-        if s.mean.len() != p || s.components.len() != s.n_components * p || s.explained_variance.len() != s.n_components {
+        if s.mean.len() != p
+            || s.components.len() != s.n_components * p
+            || s.explained_variance.len() != s.n_components
+        {
             return Err(file_err(path, "inconsistent PCA sizes"));
         }
         Ok(Self {
             loglam: s.loglam,
             mean: s.mean,
-            components: Array2::from_shape_vec((s.n_components, p), s.components).map_err(|e| file_err(path, e))?,
+            components: Array2::from_shape_vec((s.n_components, p), s.components)
+                .map_err(|e| file_err(path, e))?,
             explained_variance: s.explained_variance,
             total_variance: s.total_variance,
         })
@@ -359,7 +395,10 @@ impl SpectrumEncoder for Pca {
             )));
         }
         let same = loglam.len() == self.loglam.len()
-            && loglam.iter().zip(&self.loglam).all(|(a, b)| (a - b).abs() < 1e-7);
+            && loglam
+                .iter()
+                .zip(&self.loglam)
+                .all(|(a, b)| (a - b).abs() < 1e-7);
         if !same {
             return Err(input_err(format!(
                 "pca: spectra on {} pixels, the model was fitted on {} (other grid)",
@@ -374,7 +413,8 @@ impl SpectrumEncoder for Pca {
         let mut start = 0;
         for b in rows.chunks(BLOCK) {
             let x = centred(flux, ivar, &self.mean, b);
-            out.slice_mut(s![start..start + b.len(), ..]).assign(&x.dot(&self.components.t()));
+            out.slice_mut(s![start..start + b.len(), ..])
+                .assign(&x.dot(&self.components.t()));
             start += b.len();
         }
         Ok(out)

@@ -29,13 +29,11 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{OptirError, file_err, input_err};
 use crate::survey::UNDETECTED_SIGMA;
+use crate::{OptirError, file_err, input_err};
 
 /// Number of predicted bands (W1–W4).
 pub const N_BANDS: usize = 4;
-
-
 
 /// Inputs of a predictor: one row per galaxy.
 #[derive(Debug, Clone, PartialEq)]

@@ -28,8 +28,11 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
+use crate::survey::{
+    self, LOGLAM_START, LOGLAM_STEP, N_PIX, NODATA, Spectra, Survey, UNDETECTED_SIGMA,
+    WISE_DEPTH_5SIGMA,
+};
 use crate::{OptirError, file_err};
-use crate::survey::{self, LOGLAM_START, LOGLAM_STEP, N_PIX, NODATA, Spectra, Survey, UNDETECTED_SIGMA, WISE_DEPTH_5SIGMA};
 
 /// Largest distance of an SDSS pixel from the survey grid, in log10 λ (1 % of a pixel); float32
 /// `loglam` values are within 2.4e−7 of the grid.
@@ -64,7 +67,10 @@ pub struct SpecLite {
 
 /// Id of a spectrum without `SPECOBJID`: `plate·10⁹ + mjd·10⁴ + fiberid`.
 pub fn plate_mjd_fiber_id(plate: i64, mjd: i64, fiberid: i64) -> i64 {
-    plate.wrapping_mul(1_000_000_000).wrapping_add(mjd.wrapping_mul(10_000)).wrapping_add(fiberid)
+    plate
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(mjd.wrapping_mul(10_000))
+        .wrapping_add(fiberid)
 }
 
 /// WISE photometry per catalogue row.
@@ -101,7 +107,6 @@ pub enum MissingWise {
     /// Leave those spectra out of the survey.
     Drop,
 }
-
 
 // ---- SDSS spec-lite --------------------------------------------------------------------------
 
@@ -149,7 +154,10 @@ fn spec_lite_from(f: &fits::Fits, path: &Path) -> Result<SpecLite, String> {
         return Err(format!("{coadd} holds no pixels"));
     }
     if let Some(i) = loglam.iter().position(|l| !l.is_finite()) {
-        return Err(format!("{coadd}: column 'loglam' is not finite at pixel {i} ({})", loglam[i]));
+        return Err(format!(
+            "{coadd}: column 'loglam' is not finite at pixel {i} ({})",
+            loglam[i]
+        ));
     }
     let mut and_mask = Vec::with_capacity(n);
     for (i, &m) in mask.iter().enumerate() {
@@ -157,7 +165,9 @@ fn spec_lite_from(f: &fits::Fits, path: &Path) -> Result<SpecLite, String> {
         let m = if (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&m) {
             m as u32
         } else {
-            return Err(format!("{coadd}: column 'and_mask' at pixel {i} ({m}) is not a 32-bit mask"));
+            return Err(format!(
+                "{coadd}: column 'and_mask' at pixel {i} ({m}) is not a 32-bit mask"
+            ));
         };
         and_mask.push(m);
     }
@@ -170,7 +180,9 @@ fn spec_lite_from(f: &fits::Fits, path: &Path) -> Result<SpecLite, String> {
     let c = f.require_column("Z", &specobj)?;
     let z = f.read_first_f64(c, "Z", &specobj)?;
     if !z.is_finite() || z < 0.0 {
-        return Err(format!("{specobj}: the redshift Z = {z} is not a finite number ≥ 0"));
+        return Err(format!(
+            "{specobj}: the redshift Z = {z} is not a finite number ≥ 0"
+        ));
     }
     let zwarning = match f.find_column("ZWARNING") {
         Some(c) => {
@@ -183,7 +195,11 @@ fn spec_lite_from(f: &fits::Fits, path: &Path) -> Result<SpecLite, String> {
         None => 0,
     };
     let id = match f.find_column("SPECOBJID") {
-        Some(c) => f.read_ids(c, "SPECOBJID", &specobj, 1)?.first().copied().ok_or("no SPECOBJID")?,
+        Some(c) => f
+            .read_ids(c, "SPECOBJID", &specobj, 1)?
+            .first()
+            .copied()
+            .ok_or("no SPECOBJID")?,
         None => {
             let mut v = [0i64; 3];
             for (k, name) in ["PLATE", "MJD", "FIBERID"].into_iter().enumerate() {
@@ -193,7 +209,11 @@ fn spec_lite_from(f: &fits::Fits, path: &Path) -> Result<SpecLite, String> {
                         f.column_list()
                     )
                 })?;
-                v[k] = f.read_ids(c, name, &specobj, 1)?.first().copied().ok_or("no id")?;
+                v[k] = f
+                    .read_ids(c, name, &specobj, 1)?
+                    .first()
+                    .copied()
+                    .ok_or("no id")?;
             }
             plate_mjd_fiber_id(v[0], v[1], v[2])
         }
@@ -302,7 +322,9 @@ pub fn read_spectra(paths: &[PathBuf]) -> Result<(Spectra, Vec<f64>, Vec<i64>), 
             Err(OptirError::File { path, message }) if n_failed > 1 => {
                 return Err(OptirError::File {
                     path,
-                    message: format!("{message} ({n_failed} of {n} files failed; this is the first)"),
+                    message: format!(
+                        "{message} ({n_failed} of {n} files failed; this is the first)"
+                    ),
                 });
             }
             Err(e) => return Err(e),
@@ -313,7 +335,16 @@ pub fn read_spectra(paths: &[PathBuf]) -> Result<(Spectra, Vec<f64>, Vec<i64>), 
         z.push(s.z);
         ids.push(s.id);
     }
-    Ok((Spectra { loglam: survey::sdss_loglam(), flux, ivar, and_mask }, z, ids))
+    Ok((
+        Spectra {
+            loglam: survey::sdss_loglam(),
+            flux,
+            ivar,
+            and_mask,
+        },
+        z,
+        ids,
+    ))
 }
 
 // ---- WISE catalogues -------------------------------------------------------------------------
@@ -329,16 +360,25 @@ pub fn read_wise_catalogue(path: &Path, id_column: &str) -> Result<WiseCatalogue
 
 /// [`read_wise_catalogue`] from the FITS HDU named `hdu` (its `EXTNAME`, or its 0-based number);
 /// `hdu` must be `None` for CSV files.
-pub fn read_wise_catalogue_hdu(path: &Path, id_column: &str, hdu: Option<&str>) -> Result<WiseCatalogue, OptirError> {
+pub fn read_wise_catalogue_hdu(
+    path: &Path,
+    id_column: &str,
+    hdu: Option<&str>,
+) -> Result<WiseCatalogue, OptirError> {
     if is_fits(path) {
         let f = fits::Fits::open_path(path).map_err(|m| file_err(path, m))?;
-        let cols = wise_fits(&f, id_column, hdu).map_err(|m| file_err(path, f.truncation_hint(m)))?;
+        let cols =
+            wise_fits(&f, id_column, hdu).map_err(|m| file_err(path, f.truncation_hint(m)))?;
         return wise_from_columns(cols).map_err(|m| file_err(path, m));
     }
     if let Some(h) = hdu {
-        return Err(file_err(path, format!("an HDU ('{h}') was given but the file is not FITS")));
+        return Err(file_err(
+            path,
+            format!("an HDU ('{h}') was given but the file is not FITS"),
+        ));
     }
-    let file = std::fs::File::open(path).map_err(|e| file_err(path, format!("cannot open the file: {e}")))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| file_err(path, format!("cannot open the file: {e}")))?;
     read_wise_csv(std::io::BufReader::new(file), id_column).map_err(|e| match e {
         OptirError::Input(m) => file_err(path, m),
         e => e,
@@ -352,7 +392,10 @@ fn is_fits(path: &Path) -> bool {
         return true;
     }
     let mut head = [0u8; 9];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == b"SIMPLE  ="
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"SIMPLE  ="
 }
 
 /// The columns of a WISE catalogue as read, before the detection rules.
@@ -376,13 +419,18 @@ pub fn read_wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseCatalogu
 }
 
 fn cell_is_null(s: &str) -> bool {
-    s.is_empty() || ["null", "nan", "none", "na", "n/a", "--"].iter().any(|n| s.eq_ignore_ascii_case(n))
+    s.is_empty()
+        || ["null", "nan", "none", "na", "n/a", "--"]
+            .iter()
+            .any(|n| s.eq_ignore_ascii_case(n))
 }
 
 fn parse_id(s: &str) -> Option<i64> {
     let s = s.trim();
     let s = s.strip_prefix('+').unwrap_or(s);
-    s.parse::<i64>().ok().or_else(|| s.parse::<u64>().ok().map(|u| u as i64))
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| s.parse::<u64>().ok().map(|u| u as i64))
 }
 
 fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> {
@@ -392,11 +440,17 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
         .from_reader(reader);
-    let position = |p: Option<&csv::Position>| p.map_or_else(String::new, |p| format!(" (line {})", p.line()));
+    let position =
+        |p: Option<&csv::Position>| p.map_or_else(String::new, |p| format!(" (line {})", p.line()));
     let header: Vec<String> = match rdr.byte_headers() {
         Ok(h) => h
             .iter()
-            .map(|b| String::from_utf8_lossy(b).trim_start_matches('\u{feff}').trim().to_owned())
+            .map(|b| {
+                String::from_utf8_lossy(b)
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                    .to_owned()
+            })
             .collect(),
         Err(e) => return Err(format!("cannot read the CSV header: {}", csv_message(&e))),
     };
@@ -404,11 +458,16 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
         return Err("the CSV file is empty (no header row)".into());
     }
     let find = |name: &str| -> Result<Option<usize>, String> {
-        let hits: Vec<usize> = (0..header.len()).filter(|&k| header[k].eq_ignore_ascii_case(name)).collect();
+        let hits: Vec<usize> = (0..header.len())
+            .filter(|&k| header[k].eq_ignore_ascii_case(name))
+            .collect();
         match hits.as_slice() {
             [] => Ok(None),
             [k] => Ok(Some(*k)),
-            _ => Err(format!("the CSV header names column '{name}' {} times", hits.len())),
+            _ => Err(format!(
+                "the CSV header names column '{name}' {} times",
+                hits.len()
+            )),
         }
     };
     let mut wanted = vec![id_column.to_owned()];
@@ -455,7 +514,11 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
         let text = cell(0)?;
         let text = text.as_str();
         let id = parse_id(text).ok_or_else(|| {
-            format!("row {row}{at}, column '{}': '{}' is not an integer id", header[index[0]], clip(text))
+            format!(
+                "row {row}{at}, column '{}': '{}' is not an integer id",
+                header[index[0]],
+                clip(text)
+            )
         })?;
         ids.push(id);
         for k in 1..9 {
@@ -465,10 +528,18 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
                 f64::NAN
             } else {
                 text.parse::<f64>().map_err(|_| {
-                    format!("row {row}{at}, column '{}': '{}' is not a number", header[index[k]], clip(text))
+                    format!(
+                        "row {row}{at}, column '{}': '{}' is not a number",
+                        header[index[k]],
+                        clip(text)
+                    )
                 })?
             };
-            if k <= 4 { mags[k - 1].push(v) } else { sigmas[k - 5].push(v) }
+            if k <= 4 {
+                mags[k - 1].push(v)
+            } else {
+                sigmas[k - 5].push(v)
+            }
         }
         lines.push(line);
     }
@@ -485,8 +556,14 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
 
 fn csv_message(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => {
-            let at = pos.as_ref().map_or_else(String::new, |p| format!("line {}: ", p.line()));
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => {
+            let at = pos
+                .as_ref()
+                .map_or_else(String::new, |p| format!("line {}: ", p.line()));
             format!("{at}{len} fields but the header has {expected_len}")
         }
         csv::ErrorKind::Io(e) => format!("cannot read: {e}"),
@@ -495,16 +572,29 @@ fn csv_message(e: &csv::Error) -> String {
 }
 
 fn clip(s: &str) -> String {
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s.to_owned() }
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_owned()
+    }
 }
 
 fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn short_list(names: &[String]) -> String {
     const MAX: usize = 24;
-    let mut s = names.iter().take(MAX).map(|n| clip(n)).collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(MAX)
+        .map(|n| clip(n))
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > MAX {
         s.push_str(&format!(", … ({} columns)", names.len()));
     }
@@ -518,9 +608,17 @@ fn wise_fits(f: &fits::Fits, id_column: &str, hdu: Option<&str>) -> Result<WiseC
     let desc = match hdu {
         Some(h) => {
             let desc = f.goto_spec(h)?;
-            let missing: Vec<String> = wanted.iter().filter(|w| f.find_column(w).is_none()).cloned().collect();
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|w| f.find_column(w).is_none())
+                .cloned()
+                .collect();
             if !missing.is_empty() {
-                return Err(format!("{desc} lacks column(s) {} (it has: {})", quoted(&missing), f.column_list()));
+                return Err(format!(
+                    "{desc} lacks column(s) {} (it has: {})",
+                    quoted(&missing),
+                    f.column_list()
+                ));
             }
             desc
         }
@@ -532,7 +630,11 @@ fn wise_fits(f: &fits::Fits, id_column: &str, hdu: Option<&str>) -> Result<WiseC
                 if !f.is_table() {
                     continue;
                 }
-                let missing: Vec<String> = wanted.iter().filter(|w| f.find_column(w).is_none()).cloned().collect();
+                let missing: Vec<String> = wanted
+                    .iter()
+                    .filter(|w| f.find_column(w).is_none())
+                    .cloned()
+                    .collect();
                 if missing.is_empty() {
                     found = Some(desc);
                     break;
@@ -542,9 +644,17 @@ fn wise_fits(f: &fits::Fits, id_column: &str, hdu: Option<&str>) -> Result<WiseC
             match found {
                 Some(d) => d,
                 None if why.is_empty() => {
-                    return Err(format!("the file holds no table HDU; it has: {}", f.hdu_list()));
+                    return Err(format!(
+                        "the file holds no table HDU; it has: {}",
+                        f.hdu_list()
+                    ));
                 }
-                None => return Err(format!("no table HDU has the WISE columns: {}", why.join("; "))),
+                None => {
+                    return Err(format!(
+                        "no table HDU has the WISE columns: {}",
+                        why.join("; ")
+                    ));
+                }
             }
         }
     };
@@ -554,12 +664,20 @@ fn wise_fits(f: &fits::Fits, id_column: &str, hdu: Option<&str>) -> Result<WiseC
     let mut mags: [Vec<f64>; 4] = Default::default();
     let mut sigmas: [Vec<f64>; 4] = Default::default();
     for b in 0..4 {
-        for (name, out) in [(WISE_MAG_COLUMNS[b], &mut mags[b]), (WISE_SIGMA_COLUMNS[b], &mut sigmas[b])] {
+        for (name, out) in [
+            (WISE_MAG_COLUMNS[b], &mut mags[b]),
+            (WISE_SIGMA_COLUMNS[b], &mut sigmas[b]),
+        ] {
             let c = f.require_column(name, &desc)?;
             *out = f.read_f64_scalar(c, name, &desc, n)?;
         }
     }
-    Ok(WiseColumns { row_label: Box::new(move |i| format!("{desc} row {}", i + 1)), ids, mags, sigmas })
+    Ok(WiseColumns {
+        row_label: Box::new(move |i| format!("{desc} row {}", i + 1)),
+        ids,
+        mags,
+        sigmas,
+    })
 }
 
 fn wise_from_columns(c: WiseColumns) -> Result<WiseCatalogue, String> {
@@ -568,13 +686,21 @@ fn wise_from_columns(c: WiseColumns) -> Result<WiseCatalogue, String> {
     let mut dups = vec![];
     for (i, &id) in c.ids.iter().enumerate() {
         if let Some(&j) = first.get(&id) {
-            dups.push(format!("id {id} in {} and {}", (c.row_label)(j), (c.row_label)(i)));
+            dups.push(format!(
+                "id {id} in {} and {}",
+                (c.row_label)(j),
+                (c.row_label)(i)
+            ));
         } else {
             first.insert(id, i);
         }
     }
     if !dups.is_empty() {
-        let more = if dups.len() > 3 { format!(" and {} more", dups.len() - 3) } else { String::new() };
+        let more = if dups.len() > 3 {
+            format!(" and {} more", dups.len() - 3)
+        } else {
+            String::new()
+        };
         dups.truncate(3);
         return Err(format!("duplicated ids: {}{more}", dups.join(", ")));
     }
@@ -585,11 +711,19 @@ fn wise_from_columns(c: WiseColumns) -> Result<WiseCatalogue, String> {
             let m = c.mags[b].get(i).copied().unwrap_or(f64::NAN);
             let s = c.sigmas[b].get(i).copied().unwrap_or(f64::NAN);
             let detected = m.is_finite() && s.is_finite() && s > 0.0 && s < UNDETECTED_SIGMA;
-            mags[[i, b]] = if m.is_finite() { m } else { WISE_DEPTH_5SIGMA[b] };
+            mags[[i, b]] = if m.is_finite() {
+                m
+            } else {
+                WISE_DEPTH_5SIGMA[b]
+            };
             errs[[i, b]] = if detected { s } else { UNDETECTED_SIGMA };
         }
     }
-    Ok(WiseCatalogue { ids: c.ids, mags, errs })
+    Ok(WiseCatalogue {
+        ids: c.ids,
+        mags,
+        errs,
+    })
 }
 
 // ---- the survey ------------------------------------------------------------------------------
@@ -644,14 +778,27 @@ pub fn assemble_survey(
     let mut seen: HashMap<i64, usize> = HashMap::with_capacity(n);
     for (i, &id) in ids.iter().enumerate() {
         if let Some(j) = seen.insert(id, i) {
-            return Err(OptirError::Input(format!("spectrum id {id} appears twice (spectra {j} and {i})")));
+            return Err(OptirError::Input(format!(
+                "spectrum id {id} appears twice (spectra {j} and {i})"
+            )));
         }
     }
-    let row: HashMap<i64, usize> = wise.ids.iter().enumerate().map(|(r, &id)| (id, r)).collect();
+    let row: HashMap<i64, usize> = wise
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(r, &id)| (id, r))
+        .collect();
     if row.len() != wise.ids.len() {
-        return Err(OptirError::Input("the WISE catalogue has duplicated ids".into()));
+        return Err(OptirError::Input(
+            "the WISE catalogue has duplicated ids".into(),
+        ));
     }
-    let lacking: Vec<i64> = ids.iter().copied().filter(|id| !row.contains_key(id)).collect();
+    let lacking: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !row.contains_key(id))
+        .collect();
     if !lacking.is_empty() && missing == MissingWise::Error {
         let shown: Vec<String> = lacking.iter().take(5).map(|i| i.to_string()).collect();
         let more = if lacking.len() > 5 { ", …" } else { "" };
@@ -663,13 +810,21 @@ pub fn assemble_survey(
     }
     let keep: Vec<usize> = (0..n).filter(|&i| row.contains_key(&ids[i])).collect();
     if keep.is_empty() {
-        return Err(OptirError::Input(format!("none of the {n} spectra has a WISE row")));
+        return Err(OptirError::Input(format!(
+            "none of the {n} spectra has a WISE row"
+        )));
     }
-    let wrows: Vec<usize> = keep.iter().filter_map(|&i| row.get(&ids[i]).copied()).collect();
+    let wrows: Vec<usize> = keep
+        .iter()
+        .filter_map(|&i| row.get(&ids[i]).copied())
+        .collect();
     let m = keep.len();
     let (ugriz, ugriz_err) = match ugriz {
         Some((mag, err)) => (mag.select(Axis(0), &keep), err.select(Axis(0), &keep)),
-        None => (Array2::from_elem((m, 5), f64::NAN), Array2::from_elem((m, 5), f64::NAN)),
+        None => (
+            Array2::from_elem((m, 5), f64::NAN),
+            Array2::from_elem((m, 5), f64::NAN),
+        ),
     };
     Ok(Survey {
         id: keep.iter().map(|&i| ids[i]).collect(),
@@ -738,7 +893,11 @@ mod fits {
     }
 
     fn cstr(buf: &[c_char]) -> String {
-        let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = buf
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -819,14 +978,22 @@ mod fits {
             let gz = s.to_ascii_lowercase().ends_with(".gz");
             let guard = guard();
             clear_messages();
-            let mut f = Fits { ptr: ptr::null_mut(), len: if gz { 0 } else { meta.len() }, _mem: None, _guard: guard };
+            let mut f = Fits {
+                ptr: ptr::null_mut(),
+                len: if gz { 0 } else { meta.len() },
+                _mem: None,
+                _guard: guard,
+            };
             let mut status = 0;
             // SAFETY: out-pointer and NUL-terminated name; the disk-file variant does not parse
             // CFITSIO's extended file-name syntax.
             unsafe { sys::ffdkopn(&mut f.ptr, c.as_ptr(), sys::READONLY as c_int, &mut status) };
             if status != 0 {
                 f.ptr = ptr::null_mut();
-                return Err(f.truncation_hint(format!("not a readable FITS file: {}", status_text(status))));
+                return Err(f.truncation_hint(format!(
+                    "not a readable FITS file: {}",
+                    status_text(status)
+                )));
             }
             Ok(f)
         }
@@ -843,19 +1010,42 @@ mod fits {
             let mut data = Vec::with_capacity(bytes.len().div_ceil(2880) * 2880);
             data.extend_from_slice(bytes);
             data.resize(bytes.len().div_ceil(2880) * 2880, 0);
-            let mut mem = Box::new(Mem { ptr: data.as_mut_ptr().cast(), size: data.len(), _data: vec![] });
+            let mut mem = Box::new(Mem {
+                ptr: data.as_mut_ptr().cast(),
+                size: data.len(),
+                _data: vec![],
+            });
             mem._data = data;
-            let mut f = Fits { ptr: ptr::null_mut(), len: bytes.len() as u64, _mem: None, _guard: guard };
+            let mut f = Fits {
+                ptr: ptr::null_mut(),
+                len: bytes.len() as u64,
+                _mem: None,
+                _guard: guard,
+            };
             let name = c"memory.fits";
             let mut status = 0;
             let (pp, ps): (*mut *mut c_void, *mut usize) = (&mut mem.ptr, &mut mem.size);
             // SAFETY: read-only memory file over a buffer that lives (boxed, not moved) in `f`
             // until after ffclos; CFITSIO keeps the two cell addresses, which stay valid.
-            unsafe { sys::ffomem(&mut f.ptr, name.as_ptr(), sys::READONLY as c_int, pp, ps, 0, None, &mut status) };
+            unsafe {
+                sys::ffomem(
+                    &mut f.ptr,
+                    name.as_ptr(),
+                    sys::READONLY as c_int,
+                    pp,
+                    ps,
+                    0,
+                    None,
+                    &mut status,
+                )
+            };
             f._mem = Some(mem);
             if status != 0 {
                 f.ptr = ptr::null_mut();
-                return Err(f.truncation_hint(format!("not a readable FITS file: {}", status_text(status))));
+                return Err(f.truncation_hint(format!(
+                    "not a readable FITS file: {}",
+                    status_text(status)
+                )));
             }
             Ok(f)
         }
@@ -877,7 +1067,15 @@ mod fits {
             let mut value = [0 as c_char; sys::FLEN_VALUE as usize + 1];
             let mut status = 0;
             // SAFETY: valid file, NUL-terminated key, value buffer of FLEN_VALUE + 1.
-            unsafe { sys::ffgkys(self.ptr, key.as_ptr(), value.as_mut_ptr(), ptr::null_mut(), &mut status) };
+            unsafe {
+                sys::ffgkys(
+                    self.ptr,
+                    key.as_ptr(),
+                    value.as_mut_ptr(),
+                    ptr::null_mut(),
+                    &mut status,
+                )
+            };
             if status != 0 {
                 clear_messages();
                 return None;
@@ -924,7 +1122,10 @@ mod fits {
             let mut num = 0;
             // SAFETY: valid file.
             unsafe { sys::ffghdn(self.ptr, &mut num) };
-            let name = self.key_str("EXTNAME").map(|n| format!(" '{n}'")).unwrap_or_default();
+            let name = self
+                .key_str("EXTNAME")
+                .map(|n| format!(" '{n}'"))
+                .unwrap_or_default();
             format!("HDU {}{name}", num - 1)
         }
 
@@ -938,7 +1139,10 @@ mod fits {
                 if status != 0 {
                     break;
                 }
-                let name = self.key_str("EXTNAME").map(|n| format!(" '{n}'")).unwrap_or_default();
+                let name = self
+                    .key_str("EXTNAME")
+                    .map(|n| format!(" '{n}'"))
+                    .unwrap_or_default();
                 let kind = match t as u32 {
                     sys::IMAGE_HDU => "image",
                     sys::ASCII_TBL => "ASCII table",
@@ -948,7 +1152,11 @@ mod fits {
                 out.push(format!("{}{name} ({kind})", i - 1));
             }
             clear_messages();
-            if out.is_empty() { "no readable HDU".into() } else { out.join(", ") }
+            if out.is_empty() {
+                "no readable HDU".into()
+            } else {
+                out.join(", ")
+            }
         }
 
         /// Moves to the 0-based HDU `k`; returns its description.
@@ -960,7 +1168,10 @@ mod fits {
             }
             if k < 0 || status != 0 {
                 let text = status_text(status);
-                return Err(format!("cannot read HDU {k}: {text}; the file has: {}", self.hdu_list()));
+                return Err(format!(
+                    "cannot read HDU {k}: {text}; the file has: {}",
+                    self.hdu_list()
+                ));
             }
             self.check_table_size()?;
             Ok(self.describe())
@@ -972,23 +1183,39 @@ mod fits {
                 Ok(k) => self.goto_index(k)?,
                 Err(_) => {
                     if !self.goto_name(spec) {
-                        return Err(format!("there is no HDU named '{spec}'; the file has: {}", self.hdu_list()));
+                        return Err(format!(
+                            "there is no HDU named '{spec}'; the file has: {}",
+                            self.hdu_list()
+                        ));
                     }
                     self.check_table_size()?;
                     self.describe()
                 }
             };
             if !self.is_table() {
-                return Err(format!("{desc} is not a table; the file has: {}", self.hdu_list()));
+                return Err(format!(
+                    "{desc} is not a table; the file has: {}",
+                    self.hdu_list()
+                ));
             }
             Ok(desc)
         }
 
         fn goto_name(&self, name: &str) -> bool {
-            let Ok(c) = CString::new(name) else { return false };
+            let Ok(c) = CString::new(name) else {
+                return false;
+            };
             let mut status = 0;
             // SAFETY: valid file; CFITSIO does not modify the name.
-            unsafe { sys::ffmnhd(self.ptr, sys::ANY_HDU, c.as_ptr().cast_mut(), 0, &mut status) };
+            unsafe {
+                sys::ffmnhd(
+                    self.ptr,
+                    sys::ANY_HDU,
+                    c.as_ptr().cast_mut(),
+                    0,
+                    &mut status,
+                )
+            };
             if status != 0 {
                 clear_messages();
             }
@@ -1005,14 +1232,22 @@ mod fits {
                 if status != 0 {
                     clear_messages();
                 }
-                status == 0 && self.key_str("EXTNAME").is_none_or(|n| n.is_empty()) && self.is_table()
+                status == 0
+                    && self.key_str("EXTNAME").is_none_or(|n| n.is_empty())
+                    && self.is_table()
             };
             if !found {
-                return Err(format!("there is no HDU named '{name}'; the file has: {}", self.hdu_list()));
+                return Err(format!(
+                    "there is no HDU named '{name}'; the file has: {}",
+                    self.hdu_list()
+                ));
             }
             let desc = self.describe();
             if !self.is_table() {
-                return Err(format!("{desc} is not a table; the file has: {}", self.hdu_list()));
+                return Err(format!(
+                    "{desc} is not a table; the file has: {}",
+                    self.hdu_list()
+                ));
             }
             self.check_table_size()?;
             Ok(desc)
@@ -1027,12 +1262,19 @@ mod fits {
             // SAFETY: valid file.
             unsafe { sys::ffghadll(self.ptr, &mut head, &mut start, &mut end, &mut status) };
             if status != 0 {
-                return Err(format!("{}: cannot locate the data: {}", self.describe(), status_text(status)));
+                return Err(format!(
+                    "{}: cannot locate the data: {}",
+                    self.describe(),
+                    status_text(status)
+                ));
             }
             let naxis1 = self.key_i64("NAXIS1").unwrap_or(0).max(0);
             let naxis2 = self.key_i64("NAXIS2").unwrap_or(0).max(0);
             let pcount = self.key_i64("PCOUNT").unwrap_or(0).max(0);
-            let need = naxis1.checked_mul(naxis2).and_then(|b| b.checked_add(pcount)).and_then(|b| b.checked_add(start));
+            let need = naxis1
+                .checked_mul(naxis2)
+                .and_then(|b| b.checked_add(pcount))
+                .and_then(|b| b.checked_add(start));
             match need {
                 Some(need) if need as u64 <= self.len => Ok(()),
                 _ => Err(format!(
@@ -1062,7 +1304,9 @@ mod fits {
                 clear_messages();
                 return vec![];
             }
-            (1..=n.clamp(0, 999)).map(|c| self.key_str(&format!("TTYPE{c}")).unwrap_or_default()).collect()
+            (1..=n.clamp(0, 999))
+                .map(|c| self.key_str(&format!("TTYPE{c}")).unwrap_or_default())
+                .collect()
         }
 
         pub fn column_list(&self) -> String {
@@ -1072,29 +1316,56 @@ mod fits {
         /// 1-based number of the column named `name` (case-insensitive).
         pub fn find_column(&self, name: &str) -> Option<c_int> {
             let names = self.column_names();
-            names.iter().position(|n| n.eq_ignore_ascii_case(name.trim())).map(|k| k as c_int + 1)
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(name.trim()))
+                .map(|k| k as c_int + 1)
         }
 
         pub fn require_column(&self, name: &str, desc: &str) -> Result<c_int, String> {
-            self.find_column(name)
-                .ok_or_else(|| format!("{desc} has no column '{name}' (columns: {})", self.column_list()))
+            self.find_column(name).ok_or_else(|| {
+                format!(
+                    "{desc} has no column '{name}' (columns: {})",
+                    self.column_list()
+                )
+            })
         }
 
         /// Type code and values per row of a column.
-        fn column_type(&self, col: c_int, name: &str, desc: &str) -> Result<(c_int, usize, usize), String> {
+        fn column_type(
+            &self,
+            col: c_int,
+            name: &str,
+            desc: &str,
+        ) -> Result<(c_int, usize, usize), String> {
             let (mut tc, mut repeat, mut width, mut status) = (0, 0i64, 0i64, 0);
             // SAFETY: valid file, column number from find_column.
             unsafe { sys::ffeqtyll(self.ptr, col, &mut tc, &mut repeat, &mut width, &mut status) };
             if status != 0 {
-                return Err(format!("{desc}: cannot read the format of column '{name}': {}", status_text(status)));
+                return Err(format!(
+                    "{desc}: cannot read the format of column '{name}': {}",
+                    status_text(status)
+                ));
             }
-            Ok((tc, usize::try_from(repeat).unwrap_or(0), usize::try_from(width).unwrap_or(0)))
+            Ok((
+                tc,
+                usize::try_from(repeat).unwrap_or(0),
+                usize::try_from(width).unwrap_or(0),
+            ))
         }
 
-        fn numeric_column(&self, col: c_int, name: &str, desc: &str) -> Result<(u32, usize), String> {
+        fn numeric_column(
+            &self,
+            col: c_int,
+            name: &str,
+            desc: &str,
+        ) -> Result<(u32, usize), String> {
             let (tc, repeat, _) = self.column_type(col, name, desc)?;
             if tc < 0 || !is_numeric(tc as u32) {
-                return Err(format!("{desc}: column '{name}' has the {} type, not a number", type_name(tc)));
+                return Err(format!(
+                    "{desc}: column '{name}' has the {} type, not a number",
+                    type_name(tc)
+                ));
             }
             Ok((tc as u32, repeat))
         }
@@ -1102,14 +1373,27 @@ mod fits {
         /// Number of values of a column in the whole table (rows × values per row), bounded by
         /// the size of the table data (checked on moving to the HDU).
         fn n_values(&self, repeat: usize, desc: &str, name: &str) -> Result<usize, String> {
-            let n = self.nrows().checked_mul(repeat).ok_or_else(|| format!("{desc}: column '{name}' is too large"))?;
+            let n = self
+                .nrows()
+                .checked_mul(repeat)
+                .ok_or_else(|| format!("{desc}: column '{name}' is too large"))?;
             if self.len > 0 && n as u64 > self.len {
-                return Err(format!("{desc}: column '{name}' declares {n} values in a file of {} bytes", self.len));
+                return Err(format!(
+                    "{desc}: column '{name}' declares {n} values in a file of {} bytes",
+                    self.len
+                ));
             }
             Ok(n)
         }
 
-        fn read_f64(&self, col: c_int, first_row: i64, n: usize, name: &str, desc: &str) -> Result<Vec<f64>, String> {
+        fn read_f64(
+            &self,
+            col: c_int,
+            first_row: i64,
+            n: usize,
+            name: &str,
+            desc: &str,
+        ) -> Result<Vec<f64>, String> {
             let mut v = vec![0f64; n];
             if n == 0 {
                 return Ok(v);
@@ -1117,10 +1401,23 @@ mod fits {
             let (mut anynul, mut status) = (0, 0);
             // SAFETY: the buffer holds n values, which CFITSIO reads from `first_row` on.
             unsafe {
-                sys::ffgcvd(self.ptr, col, first_row, 1, n as i64, f64::NAN, v.as_mut_ptr(), &mut anynul, &mut status)
+                sys::ffgcvd(
+                    self.ptr,
+                    col,
+                    first_row,
+                    1,
+                    n as i64,
+                    f64::NAN,
+                    v.as_mut_ptr(),
+                    &mut anynul,
+                    &mut status,
+                )
             };
             if status != 0 {
-                return Err(format!("{desc}: cannot read column '{name}': {}", status_text(status)));
+                return Err(format!(
+                    "{desc}: cannot read column '{name}': {}",
+                    status_text(status)
+                ));
             }
             Ok(v)
         }
@@ -1133,10 +1430,18 @@ mod fits {
         }
 
         /// A scalar numeric column, nulls as NaN.
-        pub fn read_f64_scalar(&self, col: c_int, name: &str, desc: &str, n: usize) -> Result<Vec<f64>, String> {
+        pub fn read_f64_scalar(
+            &self,
+            col: c_int,
+            name: &str,
+            desc: &str,
+            n: usize,
+        ) -> Result<Vec<f64>, String> {
             let (_, repeat) = self.numeric_column(col, name, desc)?;
             if repeat != 1 {
-                return Err(format!("{desc}: column '{name}' holds {repeat} values per row, not one"));
+                return Err(format!(
+                    "{desc}: column '{name}' holds {repeat} values per row, not one"
+                ));
             }
             self.read_f64(col, 1, n.min(self.n_values(1, desc, name)?), name, desc)
         }
@@ -1147,20 +1452,32 @@ mod fits {
             if repeat == 0 {
                 return Err(format!("{desc}: column '{name}' holds no values"));
             }
-            Ok(self.read_f64(col, 1, 1, name, desc)?.first().copied().unwrap_or(f64::NAN))
+            Ok(self
+                .read_f64(col, 1, 1, name, desc)?
+                .first()
+                .copied()
+                .unwrap_or(f64::NAN))
         }
 
         /// Every value of an integer column; a null is an error.
         pub fn read_i64_all(&self, col: c_int, name: &str, desc: &str) -> Result<Vec<i64>, String> {
             let (tc, repeat) = self.numeric_column(col, name, desc)?;
             if matches!(tc, sys::TFLOAT | sys::TDOUBLE) {
-                return Err(format!("{desc}: column '{name}' is floating-point, not integer"));
+                return Err(format!(
+                    "{desc}: column '{name}' is floating-point, not integer"
+                ));
             }
             let n = self.n_values(repeat, desc, name)?;
             self.read_i64(col, n, name, desc)
         }
 
-        fn read_i64(&self, col: c_int, n: usize, name: &str, desc: &str) -> Result<Vec<i64>, String> {
+        fn read_i64(
+            &self,
+            col: c_int,
+            n: usize,
+            name: &str,
+            desc: &str,
+        ) -> Result<Vec<i64>, String> {
             let mut v = vec![0i64; n];
             if n == 0 {
                 return Ok(v);
@@ -1168,26 +1485,52 @@ mod fits {
             const NULL: i64 = i64::MIN;
             let (mut anynul, mut status) = (0, 0);
             // SAFETY: the buffer holds n values.
-            unsafe { sys::ffgcvjj(self.ptr, col, 1, 1, n as i64, NULL, v.as_mut_ptr(), &mut anynul, &mut status) };
+            unsafe {
+                sys::ffgcvjj(
+                    self.ptr,
+                    col,
+                    1,
+                    1,
+                    n as i64,
+                    NULL,
+                    v.as_mut_ptr(),
+                    &mut anynul,
+                    &mut status,
+                )
+            };
             if status != 0 {
-                return Err(format!("{desc}: cannot read column '{name}': {}", status_text(status)));
+                return Err(format!(
+                    "{desc}: cannot read column '{name}': {}",
+                    status_text(status)
+                ));
             }
             if anynul != 0
                 && let Some(i) = v.iter().position(|&x| x == NULL)
             {
-                return Err(format!("{desc}: column '{name}' is null at value {}", i + 1));
+                return Err(format!(
+                    "{desc}: column '{name}' is null at value {}",
+                    i + 1
+                ));
             }
             Ok(v)
         }
 
         /// The first `n` ids of a scalar id column: integers, unsigned 64-bit integers (kept as
         /// their bit pattern), integral floats below 2⁵³, or decimal strings.
-        pub fn read_ids(&self, col: c_int, name: &str, desc: &str, n: usize) -> Result<Vec<i64>, String> {
+        pub fn read_ids(
+            &self,
+            col: c_int,
+            name: &str,
+            desc: &str,
+            n: usize,
+        ) -> Result<Vec<i64>, String> {
             let (tc, repeat, width) = self.column_type(col, name, desc)?;
             let n = n.min(self.nrows());
             if tc >= 0 && tc as u32 == sys::TSTRING {
                 if width > 0 && repeat > width {
-                    return Err(format!("{desc}: column '{name}' holds several strings per row"));
+                    return Err(format!(
+                        "{desc}: column '{name}' holds several strings per row"
+                    ));
                 }
                 let width = width.max(repeat);
                 self.n_values(width.max(1), desc, name)?;
@@ -1197,14 +1540,20 @@ mod fits {
                     .enumerate()
                     .map(|(i, s)| {
                         super::parse_id(s).ok_or_else(|| {
-                            format!("{desc}: column '{name}' row {}: '{}' is not an integer id", i + 1, super::clip(s))
+                            format!(
+                                "{desc}: column '{name}' row {}: '{}' is not an integer id",
+                                i + 1,
+                                super::clip(s)
+                            )
                         })
                     })
                     .collect();
             }
             let (tc, repeat) = self.numeric_column(col, name, desc)?;
             if repeat != 1 {
-                return Err(format!("{desc}: id column '{name}' holds {repeat} values per row, not one"));
+                return Err(format!(
+                    "{desc}: id column '{name}' holds {repeat} values per row, not one"
+                ));
             }
             self.n_values(1, desc, name)?;
             match tc {
@@ -1231,10 +1580,23 @@ mod fits {
                         let (mut anynul, mut status) = (0, 0);
                         // SAFETY: the buffer holds n values.
                         unsafe {
-                            sys::ffgcvujj(self.ptr, col, 1, 1, n as i64, 0, v.as_mut_ptr(), &mut anynul, &mut status)
+                            sys::ffgcvujj(
+                                self.ptr,
+                                col,
+                                1,
+                                1,
+                                n as i64,
+                                0,
+                                v.as_mut_ptr(),
+                                &mut anynul,
+                                &mut status,
+                            )
                         };
                         if status != 0 {
-                            return Err(format!("{desc}: cannot read column '{name}': {}", status_text(status)));
+                            return Err(format!(
+                                "{desc}: cannot read column '{name}': {}",
+                                status_text(status)
+                            ));
                         }
                     }
                     Ok(v.into_iter().map(|u| u as i64).collect())
@@ -1243,7 +1605,14 @@ mod fits {
             }
         }
 
-        fn read_strings(&self, col: c_int, n: usize, width: usize, name: &str, desc: &str) -> Result<Vec<String>, String> {
+        fn read_strings(
+            &self,
+            col: c_int,
+            n: usize,
+            width: usize,
+            name: &str,
+            desc: &str,
+        ) -> Result<Vec<String>, String> {
             if n == 0 || width == 0 {
                 return Ok(vec![String::new(); n]);
             }
@@ -1253,7 +1622,8 @@ mod fits {
             let mut start = 0;
             while start < n {
                 let m = CHUNK.min(n - start);
-                let mut ptrs: Vec<*mut c_char> = bufs[..m].iter_mut().map(|b| b.as_mut_ptr()).collect();
+                let mut ptrs: Vec<*mut c_char> =
+                    bufs[..m].iter_mut().map(|b| b.as_mut_ptr()).collect();
                 let mut nul = [0 as c_char; 1];
                 let (mut anynul, mut status) = (0, 0);
                 // SAFETY: m pointers to buffers of width + 1 bytes, as CFITSIO requires.
@@ -1271,7 +1641,10 @@ mod fits {
                     )
                 };
                 if status != 0 {
-                    return Err(format!("{desc}: cannot read column '{name}': {}", status_text(status)));
+                    return Err(format!(
+                        "{desc}: cannot read column '{name}': {}",
+                        status_text(status)
+                    ));
                 }
                 out.extend(bufs[..m].iter().map(|b| cstr(b).trim().to_owned()));
                 start += m;

@@ -22,12 +22,12 @@ use galsed_core::filters::Filter;
 use galsed_core::ssp::SspLibrary;
 use galsed_emulator::predict::{Observer, Photometry};
 use galsed_emulator::{Component, Starduster};
+use galsed_fit::derived::Analyzer;
 use galsed_fit::fit::{FitConfig, OptimizerMethod, SamplerMethod, fit_galaxy};
 use galsed_fit::likelihood::{Likelihood, LikelihoodSettings, Measurement, Observations};
-use galsed_fit::params::{DEFAULT_N_SUB, MhConfig, ParamConfig, Parametrization, SfhConfig};
 use galsed_fit::optim::Objective;
+use galsed_fit::params::{DEFAULT_N_SUB, MhConfig, ParamConfig, Parametrization, SfhConfig};
 use galsed_fit::posterior::Posterior;
-use galsed_fit::derived::Analyzer;
 use ndarray::{Array2, ArrayView1};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -42,8 +42,13 @@ pub const BOXCAR_RANGE: (f64, f64) = (3800.0, 9200.0);
 /// Minimum fraction of unmasked pixels for a top-hat band to be used.
 pub const MIN_COVERAGE: f64 = 0.5;
 /// Geometry of the separable model (physical units: deg, –, kpc, kpc, –).
-pub const SEPARABLE_FIXED: [(&str, f64); 5] =
-    [("theta", 60.0), ("r_dust_to_rd", 1.0), ("r_disk", 3.0), ("r_bulge", 1.0), ("b_to_t", 0.2)];
+pub const SEPARABLE_FIXED: [(&str, f64); 5] = [
+    ("theta", 60.0),
+    ("r_dust_to_rd", 1.0),
+    ("r_disk", 3.0),
+    ("r_bulge", 1.0),
+    ("b_to_t", 0.2),
+];
 /// F_ν [Jy] per F_λ [10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹] per λ² [Å²]: 10⁻¹⁷ · 10²³ / c [Å/s].
 const FLAMBDA_TO_JY: f64 = 1e6 / 2.997_924_58e18;
 
@@ -67,15 +72,21 @@ impl SedModel {
     /// The parametrisation of this model.
     pub fn parametrization(self, ssp: &SspLibrary) -> Result<Parametrization, OptirError> {
         let mut cfg = ParamConfig {
-            sfh: SfhConfig::DelayedExponential { n_sub: DEFAULT_N_SUB },
+            sfh: SfhConfig::DelayedExponential {
+                n_sub: DEFAULT_N_SUB,
+            },
             mh: Some(MhConfig::Interpolated {}),
             ..ParamConfig::default()
         };
         if self == SedModel::Separable {
             cfg.shared_sfh = true;
-            cfg.fixed = SEPARABLE_FIXED.iter().map(|&(n, v)| (n.to_string(), v)).collect();
+            cfg.fixed = SEPARABLE_FIXED
+                .iter()
+                .map(|&(n, v)| (n.to_string(), v))
+                .collect();
         }
-        Parametrization::from_config(&cfg, ssp).map_err(|e| OptirError::Input(format!("{} parametrisation: {e}", self.name())))
+        Parametrization::from_config(&cfg, ssp)
+            .map_err(|e| OptirError::Input(format!("{} parametrisation: {e}", self.name())))
     }
 }
 
@@ -99,7 +110,16 @@ pub struct SedFitSettings {
 
 impl Default for SedFitSettings {
     fn default() -> Self {
-        Self { particles: 32, iterations: 300, restarts: 2, walkers: 32, steps: 300, draws: 200, calibration: 0.02, seed: 0 }
+        Self {
+            particles: 32,
+            iterations: 300,
+            restarts: 2,
+            walkers: 32,
+            steps: 300,
+            draws: 200,
+            calibration: 0.02,
+            seed: 0,
+        }
     }
 }
 
@@ -120,10 +140,14 @@ pub fn boxcar_filters() -> Vec<Filter> {
     let step = (hi - lo) / N_BOXCAR as f64;
     (0..N_BOXCAR)
         .map(|i| {
-            let (a, b) = ((lo + step * i as f64).exp(), (lo + step * (i + 1) as f64).exp());
+            let (a, b) = (
+                (lo + step * i as f64).exp(),
+                (lo + step * (i + 1) as f64).exp(),
+            );
             // Steep but finite edges: a curve needs distinct wavelengths.
             let wl = vec![a - 1.0, a, b, b + 1.0];
-            Filter::new(format!("box{i}"), wl, vec![0.0, 1.0, 1.0, 0.0]).expect("a valid top-hat curve")
+            Filter::new(format!("box{i}"), wl, vec![0.0, 1.0, 1.0, 0.0])
+                .expect("a valid top-hat curve")
         })
         .collect()
 }
@@ -178,7 +202,9 @@ pub fn fit_and_predict(
     settings: &SedFitSettings,
 ) -> Result<SedFitPrediction, OptirError> {
     if !(redshift.is_finite() && redshift > 0.0) {
-        return Err(OptirError::Input(format!("SED fit: redshift must be finite and > 0, got {redshift}")));
+        return Err(OptirError::Input(format!(
+            "SED fit: redshift must be finite and > 0, got {redshift}"
+        )));
     }
     let filters = boxcar_filters();
     let measured = boxcar_fluxes(loglam, flux, ivar, &filters);
@@ -192,16 +218,21 @@ pub fn fit_and_predict(
     }
     let n_bands = bands.len();
     if n_bands < 3 {
-        return Err(OptirError::Input(format!("SED fit: only {n_bands} top-hat bands have data")));
+        return Err(OptirError::Input(format!(
+            "SED fit: only {n_bands} top-hat bands have data"
+        )));
     }
     let fit_err = |e: &dyn std::fmt::Display| OptirError::Input(format!("SED fit: {e}"));
     let obs = Observations::new(bands).map_err(|e| fit_err(&e))?;
     let like = Likelihood::new(obs, LikelihoodSettings::default()).map_err(|e| fit_err(&e))?;
-    let distmod = Cosmology::planck18().distance_modulus(redshift).map_err(|e| fit_err(&e))?;
+    let distmod = Cosmology::planck18()
+        .distance_modulus(redshift)
+        .map_err(|e| fit_err(&e))?;
     let observer = Observer::new(redshift, distmod)?;
     let param = sed_model.parametrization(ssp)?;
     let mut config = FitConfig::default();
-    let post = Posterior::new(model, param, &used_filters, observer, like, &config.prior).map_err(|e| fit_err(&e))?;
+    let post = Posterior::new(model, param, &used_filters, observer, like, &config.prior)
+        .map_err(|e| fit_err(&e))?;
 
     config.optimizer.method = OptimizerMethod::Pso;
     config.optimizer.pso.n_particles = settings.particles;
@@ -229,21 +260,31 @@ pub fn fit_and_predict(
         }
         _ => Array2::from_shape_vec((1, fit.best.len()), fit.best.clone()).expect("one row"),
     };
-    let wise_filters: Vec<Filter> =
-        WISE_FILTERS.iter().map(|n| Filter::builtin(n).expect("built-in WISE filters")).collect();
+    let wise_filters: Vec<Filter> = WISE_FILTERS
+        .iter()
+        .map(|n| Filter::builtin(n).expect("built-in WISE filters"))
+        .collect();
     let phot = Photometry::new(model, &wise_filters, observer)?;
     let jy = model.fluxes(&post.batch(draws.view())?, Component::Combine, &phot);
     let mut wise = [0.0; 4];
     let mut wise_std = [0.0; 4];
     for b in 0..4 {
-        let mut m: Vec<f64> =
-            jy.column(b).iter().map(|&f| -2.5 * (f64::from(f) / WISE_ZERO_POINT_JY[b]).log10()).collect();
+        let mut m: Vec<f64> = jy
+            .column(b)
+            .iter()
+            .map(|&f| -2.5 * (f64::from(f) / WISE_ZERO_POINT_JY[b]).log10())
+            .collect();
         let mean = m.iter().sum::<f64>() / m.len() as f64;
         wise_std[b] = (m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m.len() as f64).sqrt();
         m.sort_by(f64::total_cmp);
         wise[b] = m[m.len() / 2];
     }
-    Ok(SedFitPrediction { wise, wise_std, chi2: fit.chi2, n_bands })
+    Ok(SedFitPrediction {
+        wise,
+        wise_std,
+        chi2: fit.chi2,
+        n_bands,
+    })
 }
 
 /// Fits the galaxies `rows` of a survey in parallel; `progress(done, total)` after each.
@@ -262,7 +303,10 @@ pub fn fit_survey(
         .par_iter()
         .map(|&i| {
             let s = &survey.spectra;
-            let settings = SedFitSettings { seed: settings.seed.wrapping_add(i as u64), ..settings.clone() };
+            let settings = SedFitSettings {
+                seed: settings.seed.wrapping_add(i as u64),
+                ..settings.clone()
+            };
             let r = fit_and_predict(
                 model,
                 ssp,
@@ -273,7 +317,10 @@ pub fn fit_survey(
                 survey.redshift[i],
                 &settings,
             );
-            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, rows.len());
+            progress(
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                rows.len(),
+            );
             r
         })
         .collect();
@@ -284,7 +331,12 @@ pub fn fit_survey(
             Ok(p) => preds.push(p),
             Err(e) => {
                 failures.push((i, e.to_string()));
-                preds.push(SedFitPrediction { wise: [f64::NAN; 4], wise_std: [f64::NAN; 4], chi2: f64::NAN, n_bands: 0 });
+                preds.push(SedFitPrediction {
+                    wise: [f64::NAN; 4],
+                    wise_std: [f64::NAN; 4],
+                    chi2: f64::NAN,
+                    n_bands: 0,
+                });
             }
         }
     }

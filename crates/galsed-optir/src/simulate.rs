@@ -101,8 +101,8 @@ use rayon::prelude::*;
 
 use crate::OptirError;
 use crate::survey::{
-    BRIGHTSKY, LOGLAM_START, LOGLAM_STEP, N_PIX, SDSS_FILTERS, Spectra, Survey, Truth, UNDETECTED_SIGMA,
-    WISE_DEPTH_5SIGMA, WISE_FILTERS, WISE_ZERO_POINT_JY, sdss_loglam,
+    BRIGHTSKY, LOGLAM_START, LOGLAM_STEP, N_PIX, SDSS_FILTERS, Spectra, Survey, Truth,
+    UNDETECTED_SIGMA, WISE_DEPTH_5SIGMA, WISE_FILTERS, WISE_ZERO_POINT_JY, sdss_loglam,
 };
 
 /// Settings of [`simulate`]. `Default` gives the paper-sized survey (50 000 galaxies).
@@ -243,7 +243,8 @@ pub fn simulate_detailed(
     let ctx = Context::new(files, model, cfg)?;
     let n = cfg.n_galaxies;
     let per_round = (2 * rayon::current_num_threads()).max(2);
-    let max_chunks = (200 * n / 100).max(64) * (2048 / cfg.candidates_per_chunk.min(2048)).max(1) + 1000;
+    let max_chunks =
+        (200 * n / 100).max(64) * (2048 / cfg.candidates_per_chunk.min(2048)).max(1) + 1000;
     let mut parts: Vec<ChunkOut> = Vec::new();
     let mut accepted = 0usize;
     let mut next = 0usize;
@@ -261,8 +262,10 @@ pub fn simulate_detailed(
         }
         let round: Vec<usize> = (next..next + per_round).collect();
         next += per_round;
-        let outs: Vec<Result<ChunkOut, OptirError>> =
-            round.par_iter().map(|&c| ctx.run_chunk(c, keep_true_spectra)).collect();
+        let outs: Vec<Result<ChunkOut, OptirError>> = round
+            .par_iter()
+            .map(|&c| ctx.run_chunk(c, keep_true_spectra))
+            .collect();
         for out in outs {
             let out = out?;
             if accepted >= n {
@@ -274,8 +277,12 @@ pub fn simulate_detailed(
         progress(accepted.min(n), n);
     }
     let n_candidates = parts.len() * cfg.candidates_per_chunk;
-    Ok(assemble(parts, n, keep_true_spectra))
-        .map(|(survey, flux_true, ugriz_true)| Simulated { survey, flux_true, ugriz_true, n_candidates })
+    Ok(assemble(parts, n, keep_true_spectra)).map(|(survey, flux_true, ugriz_true)| Simulated {
+        survey,
+        flux_true,
+        ugriz_true,
+        n_candidates,
+    })
 }
 
 /// The noise-free stellar spectra λL_λ [L_sun] (rest frame) of a batch on the SSP library's own
@@ -319,13 +326,20 @@ fn check_config(cfg: &SimulateConfig) -> Result<(), OptirError> {
         return bad("n_galaxies must be at least 1".into());
     }
     if !(cfg.z_min > 0.0 && cfg.z_max > cfg.z_min && cfg.z_max <= 0.8) {
-        return bad(format!("redshift range {}–{}: need 0 < z_min < z_max ≤ 0.8", cfg.z_min, cfg.z_max));
+        return bad(format!(
+            "redshift range {}–{}: need 0 < z_min < z_max ≤ 0.8",
+            cfg.z_min, cfg.z_max
+        ));
     }
     let (lo, hi) = cfg.log_mass_range;
     if !(lo.is_finite() && hi.is_finite() && lo < hi) {
         return bad(format!("log mass range {lo}–{hi}: need min < max"));
     }
-    if !(cfg.r_limit.is_finite() && cfg.resolution > 100.0 && cfg.sky_sigma > 0.0 && cfg.source_gain >= 0.0) {
+    if !(cfg.r_limit.is_finite()
+        && cfg.resolution > 100.0
+        && cfg.sky_sigma > 0.0
+        && cfg.source_gain >= 0.0)
+    {
         return bad(format!(
             "r_limit {}, resolution {}, sky_sigma {}, source_gain {}: need finite r_limit, R > 100, σ_sky > 0, gain ≥ 0",
             cfg.r_limit, cfg.resolution, cfg.sky_sigma, cfg.source_gain
@@ -337,7 +351,9 @@ fn check_config(cfg: &SimulateConfig) -> Result<(), OptirError> {
             cfg.wise_n_exp, cfg.wise_depth_n_exp
         ));
     }
-    if cfg.wise_floor.iter().any(|f| f.is_nan() || *f < 0.0) || cfg.wise_depth_5sigma.iter().any(|d| !d.is_finite()) {
+    if cfg.wise_floor.iter().any(|f| f.is_nan() || *f < 0.0)
+        || cfg.wise_depth_5sigma.iter().any(|d| !d.is_finite())
+    {
         return bad("WISE floors must be ≥ 0 and depths finite".into());
     }
     if cfg.candidates_per_chunk == 0 {
@@ -352,9 +368,16 @@ const N_ATT: usize = galsed_core::ssp::N_LAM_ATTENUATION;
 /// A(λ) [mag] of the disk and bulge curves on lam_main[0..297], each (n × 297) row-major.
 fn attenuation(model: &Starduster, batch: &Batch) -> (Vec<f32>, Vec<f32>) {
     let n = batch.len();
-    let gp = Tensor::<2>::from_data(TensorData::new(batch.gp().to_vec(), [n, N_GP]), model.device());
+    let gp = Tensor::<2>::from_data(
+        TensorData::new(batch.gp().to_vec(), [n, N_GP]),
+        model.device(),
+    );
     let (cd, cb) = model.curves();
-    let get = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("float32 attenuation");
+    let get = |t: Tensor<2>| {
+        t.into_data()
+            .try_to_vec::<f32>()
+            .expect("float32 attenuation")
+    };
     (get(cd.forward(gp.clone())), get(cb.forward(gp)))
 }
 
@@ -371,11 +394,15 @@ impl FineSsp {
     fn new(files: &ModelFiles, range_um: (f64, f64)) -> Result<Self, OptirError> {
         let ssp = &files.ssp;
         if ssp.n_ssp() != N_SSP {
-            return Err(OptirError::Input(format!("SSP library has {} SSPs, expected {N_SSP}", ssp.n_ssp())));
+            return Err(OptirError::Input(format!(
+                "SSP library has {} SSPs, expected {N_SSP}",
+                ssp.n_ssp()
+            )));
         }
         let raw = ssp.raw_normalised();
-        let keep: Vec<usize> =
-            (0..ssp.lam.len()).filter(|&i| ssp.lam[i] >= range_um.0 && ssp.lam[i] <= range_um.1).collect();
+        let keep: Vec<usize> = (0..ssp.lam.len())
+            .filter(|&i| ssp.lam[i] >= range_um.0 && ssp.lam[i] <= range_um.1)
+            .collect();
         let src = &ssp.lam_main[..N_ATT.min(ssp.lam_main.len())];
         let mut l_raw_t = Vec::with_capacity(keep.len() * N_SSP);
         let mut att = Vec::with_capacity(keep.len());
@@ -442,7 +469,10 @@ impl Table {
     }
 
     fn sample(&self, u: f64) -> f64 {
-        let j = self.cdf.partition_point(|&c| c < u).clamp(1, self.cdf.len() - 1);
+        let j = self
+            .cdf
+            .partition_point(|&c| c < u)
+            .clamp(1, self.cdf.len() - 1);
         let (c0, c1) = (self.cdf[j - 1], self.cdf[j]);
         let w = if c1 > c0 { (u - c0) / (c1 - c0) } else { 0.0 };
         self.x[j - 1] + w * (self.x[j] - self.x[j - 1])
@@ -521,23 +551,39 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn new(files: &ModelFiles, model: &'a Starduster, cfg: &SimulateConfig) -> Result<Self, OptirError> {
+    fn new(
+        files: &ModelFiles,
+        model: &'a Starduster,
+        cfg: &SimulateConfig,
+    ) -> Result<Self, OptirError> {
         let cosmo = Cosmology::planck18();
-        let cerr = |e: galsed_core::cosmology::CosmologyError| OptirError::Input(format!("cosmology: {e}"));
+        let cerr = |e: galsed_core::cosmology::CosmologyError| {
+            OptirError::Input(format!("cosmology: {e}"))
+        };
         // Redshift: V_c ∝ D_c³ in a flat universe.
         let nz = 2049;
-        let zs: Vec<f64> =
-            (0..nz).map(|i| cfg.z_min + (cfg.z_max - cfg.z_min) * i as f64 / (nz - 1) as f64).collect();
-        let dc: Vec<f64> = zs.iter().map(|&z| cosmo.comoving_distance_mpc(z)).collect::<Result<_, _>>().map_err(cerr)?;
+        let zs: Vec<f64> = (0..nz)
+            .map(|i| cfg.z_min + (cfg.z_max - cfg.z_min) * i as f64 / (nz - 1) as f64)
+            .collect();
+        let dc: Vec<f64> = zs
+            .iter()
+            .map(|&z| cosmo.comoving_distance_mpc(z))
+            .collect::<Result<_, _>>()
+            .map_err(cerr)?;
         let v: Vec<f64> = dc.iter().map(|d| d.powi(3)).collect();
         let (v0, v1) = (v[0], v[nz - 1]);
-        let z_table = Table { x: zs.clone(), cdf: v.iter().map(|x| (x - v0) / (v1 - v0)).collect() };
+        let z_table = Table {
+            x: zs.clone(),
+            cdf: v.iter().map(|x| (x - v0) / (v1 - v0)).collect(),
+        };
         let dl_mpc: Vec<f64> = zs.iter().zip(&dc).map(|(z, d)| (1.0 + z) * d).collect();
         let dl_h = zs[1] - zs[0];
 
         // Baldry et al. (2012) double Schechter, per dex.
         let (lo, hi) = cfg.log_mass_range;
-        let xs: Vec<f64> = (0..4097).map(|i| lo + (hi - lo) * i as f64 / 4096.0).collect();
+        let xs: Vec<f64> = (0..4097)
+            .map(|i| lo + (hi - lo) * i as f64 / 4096.0)
+            .collect();
         let mass = Table::new(xs, |x| {
             let m = 10f64.powf(x - 10.66);
             (-m).exp() * (3.96e-3 * m.powf(-0.35 + 1.0) + 0.79e-3 * m.powf(-1.47 + 1.0))
@@ -562,12 +608,21 @@ impl<'a> Context<'a> {
         for i in 0..n_pre {
             let z = cfg.z_min + pre_h * i as f64;
             let lam_obs: Vec<f64> = grid.lam_eval.iter().map(|l| l * (1.0 + z)).collect();
-            let w = filter_weights(&r.name, &lam_obs, &r.wavelength_angstrom, &r.transmission, false)
-                .map_err(|e| OptirError::Input(e.to_string()))?;
+            let w = filter_weights(
+                &r.name,
+                &lam_obs,
+                &r.wavelength_angstrom,
+                &r.transmission,
+                false,
+            )
+            .map_err(|e| OptirError::Input(e.to_string()))?;
             let om = trapz_weights(&lam_obs);
             let mut f = [0.0; N_SSP];
             for (k, fk) in f.iter_mut().enumerate() {
-                *fk = (0..lam_obs.len()).filter(|&l| w[l] != 0.0).map(|l| om[l] * w[l] * grid.l_ssp[[k, l]]).sum();
+                *fk = (0..lam_obs.len())
+                    .filter(|&l| w[l] != 0.0)
+                    .map(|l| om[l] * w[l] * grid.l_ssp[[k, l]])
+                    .sum();
             }
             pre_r.push(f);
         }
@@ -580,22 +635,32 @@ impl<'a> Context<'a> {
         for z in [cfg.z_min, cfg.z_max] {
             let missing = phot.uncovered(Observer::new(z, 40.0)?);
             if !missing.is_empty() {
-                return Err(OptirError::Input(format!("the model grid does not cover {missing:?} at z = {z}")));
+                return Err(OptirError::Input(format!(
+                    "the model grid does not cover {missing:?} at z = {z}"
+                )));
             }
         }
 
         let fine = FineSsp::new(files, FINE_RANGE_UM)?;
         let sub_step = LOGLAM_STEP / N_SUB as f64;
         let n_sub = N_PIX * N_SUB + 2 * SUB_MARGIN;
-        let first = LOGLAM_START - 0.5 * LOGLAM_STEP - SUB_MARGIN as f64 * sub_step + 0.5 * sub_step;
-        let sub_lam: Vec<f64> = (0..n_sub).map(|j| 10f64.powf(first + sub_step * j as f64)).collect();
+        let first =
+            LOGLAM_START - 0.5 * LOGLAM_STEP - SUB_MARGIN as f64 * sub_step + 0.5 * sub_step;
+        let sub_lam: Vec<f64> = (0..n_sub)
+            .map(|j| 10f64.powf(first + sub_step * j as f64))
+            .collect();
         // Gaussian of FWHM λ/R in log10 λ, in sub-pixels.
         let sigma = 1.0 / (cfg.resolution * 2.0 * (2.0 * 2f64.ln()).sqrt() * LN_10) / sub_step;
         let half = (4.0 * sigma).ceil() as usize;
         if half > SUB_MARGIN {
-            return Err(OptirError::Input(format!("resolution {} is too low for the smoothing margin", cfg.resolution)));
+            return Err(OptirError::Input(format!(
+                "resolution {} is too low for the smoothing margin",
+                cfg.resolution
+            )));
         }
-        let mut kernel: Vec<f64> = (0..=2 * half).map(|i| (-0.5 * ((i as f64 - half as f64) / sigma).powi(2)).exp()).collect();
+        let mut kernel: Vec<f64> = (0..=2 * half)
+            .map(|i| (-0.5 * ((i as f64 - half as f64) / sigma).powi(2)).exp())
+            .collect();
         let s: f64 = kernel.iter().sum();
         kernel.iter_mut().for_each(|k| *k /= s);
 
@@ -605,10 +670,21 @@ impl<'a> Context<'a> {
         for &ll in &loglam {
             let lam = 10f64.powf(ll);
             let blue = 1.0 + 2.5 * (-(lam - 3800.0) / 300.0).exp();
-            let red = if lam > 7000.0 { 1.0 + 1.5 * ((lam - 7000.0) / 2200.0).powi(2) } else { 1.0 };
-            let lines: f64 = SKY_LINES.iter().map(|&(c, a, _)| a * (-0.5 * ((lam - c) / 1.5).powi(2)).exp()).sum();
+            let red = if lam > 7000.0 {
+                1.0 + 1.5 * ((lam - 7000.0) / 2200.0).powi(2)
+            } else {
+                1.0
+            };
+            let lines: f64 = SKY_LINES
+                .iter()
+                .map(|&(c, a, _)| a * (-0.5 * ((lam - c) / 1.5).powi(2)).exp())
+                .sum();
             sky_shape.push(blue * red * (1.0 + lines));
-            sky_mask.push(SKY_LINES.iter().any(|&(c, _, w)| w > 0.0 && (lam - c).abs() <= w));
+            sky_mask.push(
+                SKY_LINES
+                    .iter()
+                    .any(|&(c, _, w)| w > 0.0 && (lam - c).abs() <= w),
+            );
         }
 
         Ok(Self {
@@ -643,7 +719,11 @@ impl<'a> Context<'a> {
         let mut out = [0.0; 6];
         for (j, o) in out.iter_mut().enumerate() {
             let lo = if j == 0 { 0.0 } else { self.tau_edges[j] };
-            let hi = if j == 5 { f64::INFINITY } else { self.tau_edges[j + 1] };
+            let hi = if j == 5 {
+                f64::INFINITY
+            } else {
+                self.tau_edges[j + 1]
+            };
             let (a1, a2) = (lo.max(a_min), hi.min(t_form));
             if a2 > a1 {
                 *o = g(t_form - a1) - g(t_form - a2);
@@ -686,11 +766,17 @@ impl<'a> Context<'a> {
         let x = self.mass.sample(rng.random::<f64>());
         let quiescent = rng.random::<f64>() < 1.0 / (1.0 + (-(x - 10.5) / 0.3).exp());
         let ms = 0.76 * x - 7.64;
-        let mut log_sfr_d = if quiescent { ms - rng.random_range(1.0..1.5) } else { ms } + 0.3 * n[0];
+        let mut log_sfr_d = if quiescent {
+            ms - rng.random_range(1.0..1.5)
+        } else {
+            ms
+        } + 0.3 * n[0];
         let bt_mass = if quiescent {
             Beta::new(4.0, 3.0).ok()?.sample(rng)
         } else {
-            Beta::new(1.0 + 0.6 * (x - 9.0).max(0.0), 6.0).ok()?.sample(rng)
+            Beta::new(1.0 + 0.6 * (x - 9.0).max(0.0), 6.0)
+                .ok()?
+                .sample(rng)
         };
         let m_tot = 10f64.powf(x);
         let (m_b, m_d) = (m_tot * bt_mass, m_tot * (1.0 - bt_mass));
@@ -748,7 +834,16 @@ impl<'a> Context<'a> {
             return None;
         }
         let distmod = 5.0 * interp_uniform(self.dl_z0, self.dl_h, &self.dl_mpc, z).log10() + 25.0;
-        Some(Candidate { z, distmod, log_mstar: x, log_sfr, quiescent, gp, sfh_d, sfh_b })
+        Some(Candidate {
+            z,
+            distmod,
+            log_mstar: x,
+            log_sfr,
+            quiescent,
+            gp,
+            sfh_d,
+            sfh_b,
+        })
     }
 
     /// Dust-free r_AB, a lower bound of the attenuated one.
@@ -791,17 +886,26 @@ impl<'a> Context<'a> {
         let batch = Self::batch(&refs)?;
         let (ld, lb) = self.model.selector_log_probs(&batch);
         let ln_half = 0.5f32.ln();
-        let valid: Vec<&Candidate> =
-            cands.iter().enumerate().filter(|&(i, _)| ld[i] > ln_half && lb[i] > ln_half).map(|(_, c)| c).collect();
+        let valid: Vec<&Candidate> = cands
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| ld[i] > ln_half && lb[i] > ln_half)
+            .map(|(_, c)| c)
+            .collect();
         if valid.is_empty() {
             return Ok(ChunkOut::default());
         }
         let batch = Self::batch(&valid)?;
-        let observers: Vec<Observer> =
-            valid.iter().map(|c| Observer::new(c.z, c.distmod)).collect::<Result<_, _>>()?;
-        let flux = self.phot.fluxes(self.model, &batch, Component::Combine, &observers)?;
-        let keep: Vec<usize> =
-            (0..valid.len()).filter(|&i| ab_mag(f64::from(flux[[i, 2]])) < cfg.r_limit).collect();
+        let observers: Vec<Observer> = valid
+            .iter()
+            .map(|c| Observer::new(c.z, c.distmod))
+            .collect::<Result<_, _>>()?;
+        let flux = self
+            .phot
+            .fluxes(self.model, &batch, Component::Combine, &observers)?;
+        let keep: Vec<usize> = (0..valid.len())
+            .filter(|&i| ab_mag(f64::from(flux[[i, 2]])) < cfg.r_limit)
+            .collect();
         if keep.is_empty() {
             return Ok(ChunkOut::default());
         }
@@ -847,9 +951,12 @@ impl<'a> Context<'a> {
                 let snr = f / sig_n;
                 if snr >= 2.0 {
                     out.wise.push(-2.5 * (f / zp).log10());
-                    out.wise_err.push(((1.0857 / snr).powi(2) + (1.0857 * cfg.wise_floor[b]).powi(2)).sqrt());
+                    out.wise_err.push(
+                        ((1.0857 / snr).powi(2) + (1.0857 * cfg.wise_floor[b]).powi(2)).sqrt(),
+                    );
                 } else {
-                    out.wise.push(-2.5 * ((f.max(0.0) + 2.0 * sig_n) / zp).log10());
+                    out.wise
+                        .push(-2.5 * ((f.max(0.0) + 2.0 * sig_n) / zp).log10());
                     out.wise_err.push(UNDETECTED_SIGMA);
                 }
                 out.wise_true.push(-2.5 * (f_true / zp).log10());
@@ -861,12 +968,23 @@ impl<'a> Context<'a> {
 
     /// Noise-free observed F_λ [10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹] on the survey pixels.
     #[allow(clippy::too_many_arguments)]
-    fn observed_spectrum(&self, gp: &[f32], sd: &[f32], sb: &[f32], ad: &[f32], ab: &[f32], z: f64, distmod: f64) -> Vec<f64> {
+    fn observed_spectrum(
+        &self,
+        gp: &[f32],
+        sd: &[f32],
+        sb: &[f32],
+        ad: &[f32],
+        ab: &[f32],
+        z: f64,
+        distmod: f64,
+    ) -> Vec<f64> {
         let zp1 = 1.0 + z;
         let lam = &self.fine.lam_um;
         let (s0, s1) = (self.sub_lam[0], self.sub_lam[self.sub_lam.len() - 1]);
         // Fine points bracketing the rest range of the oversampled grid.
-        let i0 = lam.partition_point(|&l| l * 1e4 * zp1 < s0).saturating_sub(1);
+        let i0 = lam
+            .partition_point(|&l| l * 1e4 * zp1 < s0)
+            .saturating_sub(1);
         let i1 = (lam.partition_point(|&l| l * 1e4 * zp1 <= s1) + 1).min(lam.len());
         let lum = self.fine.luminosity(i0..i1, gp, sd, sb, ad, ab);
         // F_λ = λL_λ · L_sun / (4π d_L²) / λ_obs, in 10⁻¹⁷ cgs.
@@ -892,7 +1010,11 @@ impl<'a> Context<'a> {
             for s in 0..N_SUB {
                 let c = SUB_MARGIN + N_SUB * k + s;
                 let win = &sub[c - half..=c + half];
-                acc += win.iter().zip(&self.kernel).map(|(a, b)| a * b).sum::<f64>();
+                acc += win
+                    .iter()
+                    .zip(&self.kernel)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>();
             }
             *o = acc / N_SUB as f64;
         }
@@ -919,7 +1041,9 @@ impl<'a> Context<'a> {
 
 /// SplitMix64-style mixing of the seed, the chunk and the stream.
 fn mix(seed: u64, chunk: u64, stream: u64) -> u64 {
-    let mut x = seed ^ chunk.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut x = seed
+        ^ chunk.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
@@ -930,7 +1054,11 @@ fn assemble(parts: Vec<ChunkOut>, n: usize, keep_true: bool) -> (Survey, Array2<
     let mut flux = Array2::<f32>::zeros((n, N_PIX));
     let mut ivar = Array2::<f32>::zeros((n, N_PIX));
     let mut mask = Array2::<u32>::zeros((n, N_PIX));
-    let mut flux_true = if keep_true { Array2::<f32>::zeros((n, N_PIX)) } else { Array2::zeros((0, 0)) };
+    let mut flux_true = if keep_true {
+        Array2::<f32>::zeros((n, N_PIX))
+    } else {
+        Array2::zeros((0, 0))
+    };
     let mut ugriz = Array2::zeros((n, 5));
     let mut ugriz_err = Array2::zeros((n, 5));
     let mut ugriz_true = Array2::zeros((n, 5));
@@ -940,8 +1068,13 @@ fn assemble(parts: Vec<ChunkOut>, n: usize, keep_true: bool) -> (Survey, Array2<
     let mut gp = Array2::zeros((n, N_GP));
     let mut sfh_disk = Array2::zeros((n, N_SSP));
     let mut sfh_bulge = Array2::zeros((n, N_SSP));
-    let (mut redshift, mut log_mstar, mut log_sfr, mut quiescent, mut distmod) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut redshift, mut log_mstar, mut log_sfr, mut quiescent, mut distmod) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     let mut row = 0;
     for part in parts {
         for g in 0..part.len() {
@@ -949,11 +1082,16 @@ fn assemble(parts: Vec<ChunkOut>, n: usize, keep_true: bool) -> (Survey, Array2<
                 break;
             }
             let px = g * N_PIX..(g + 1) * N_PIX;
-            flux.row_mut(row).assign(&ndarray::ArrayView1::from(&part.flux[px.clone()]));
-            ivar.row_mut(row).assign(&ndarray::ArrayView1::from(&part.ivar[px.clone()]));
-            mask.row_mut(row).assign(&ndarray::ArrayView1::from(&part.mask[px.clone()]));
+            flux.row_mut(row)
+                .assign(&ndarray::ArrayView1::from(&part.flux[px.clone()]));
+            ivar.row_mut(row)
+                .assign(&ndarray::ArrayView1::from(&part.ivar[px.clone()]));
+            mask.row_mut(row)
+                .assign(&ndarray::ArrayView1::from(&part.mask[px.clone()]));
             if keep_true {
-                flux_true.row_mut(row).assign(&ndarray::ArrayView1::from(&part.flux_true[px]));
+                flux_true
+                    .row_mut(row)
+                    .assign(&ndarray::ArrayView1::from(&part.flux_true[px]));
             }
             for b in 0..5 {
                 ugriz[[row, b]] = part.ugriz[5 * g + b];
@@ -984,12 +1122,26 @@ fn assemble(parts: Vec<ChunkOut>, n: usize, keep_true: bool) -> (Survey, Array2<
     let survey = Survey {
         id: (0..n as i64).collect(),
         redshift,
-        spectra: Spectra { loglam: sdss_loglam(), flux, ivar, and_mask: mask },
+        spectra: Spectra {
+            loglam: sdss_loglam(),
+            flux,
+            ivar,
+            and_mask: mask,
+        },
         ugriz,
         ugriz_err,
         wise,
         wise_err,
-        truth: Some(Truth { gp, sfh_disk, sfh_bulge, log_mstar, log_sfr, quiescent, distmod, wise_true }),
+        truth: Some(Truth {
+            gp,
+            sfh_disk,
+            sfh_bulge,
+            log_mstar,
+            log_sfr,
+            quiescent,
+            distmod,
+            wise_true,
+        }),
     };
     (survey, flux_true, ugriz_true)
 }

@@ -43,10 +43,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::nn::PaddingConfig1d;
 use burn::nn::conv::Conv1d;
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
-use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{prelu, sigmoid, softmax};
@@ -58,8 +58,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{OptirError, SpectrumEncoder, file_err, input_err};
-
-
 
 /// Architecture of the autoencoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,22 +132,38 @@ impl SpenderConfig {
             )));
         }
         if self.kernels.iter().any(|&k| k == 0 || k % 2 == 0) {
-            return Err(input_err(format!("spender kernels {:?} must be odd", self.kernels)));
+            return Err(input_err(format!(
+                "spender kernels {:?} must be odd",
+                self.kernels
+            )));
         }
-        if self.n_latents == 0 || self.encoder_hidden.contains(&0) || self.decoder_hidden.contains(&0) {
-            return Err(input_err("spender: latents and hidden widths must be positive"));
+        if self.n_latents == 0
+            || self.encoder_hidden.contains(&0)
+            || self.decoder_hidden.contains(&0)
+        {
+            return Err(input_err(
+                "spender: latents and hidden widths must be positive",
+            ));
         }
         if !(self.z_max.is_finite() && self.z_max >= 0.0) {
-            return Err(input_err(format!("spender z_max = {} must be ≥ 0", self.z_max)));
+            return Err(input_err(format!(
+                "spender z_max = {} must be ≥ 0",
+                self.z_max
+            )));
         }
         if !(self.obs_lambda_min > 0.0 && self.obs_lambda_max > self.obs_lambda_min) {
-            return Err(input_err("spender: need 0 < obs_lambda_min < obs_lambda_max"));
+            return Err(input_err(
+                "spender: need 0 < obs_lambda_min < obs_lambda_max",
+            ));
         }
         if !(self.rest_loglam_step > 0.0 && self.rest_loglam_step.is_finite()) {
             return Err(input_err("spender: rest_loglam_step must be positive"));
         }
         if self.n_rest() < 2 || self.n_rest() > 1_000_000 {
-            return Err(input_err(format!("spender: {} rest-frame pixels", self.n_rest())));
+            return Err(input_err(format!(
+                "spender: {} rest-frame pixels",
+                self.n_rest()
+            )));
         }
         Ok(())
     }
@@ -168,7 +182,9 @@ impl SpenderConfig {
     /// log10 λ of the rest-frame pixels.
     pub fn rest_loglam(&self) -> Vec<f64> {
         let s = self.rest_loglam_start();
-        (0..self.n_rest()).map(|k| s + self.rest_loglam_step * k as f64).collect()
+        (0..self.n_rest())
+            .map(|k| s + self.rest_loglam_step * k as f64)
+            .collect()
     }
 }
 
@@ -253,11 +269,15 @@ fn tensor2(data: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
 }
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec::<f32>().expect("float32 tensors")
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("float32 tensors")
 }
 
 fn uniform(n: usize, bound: f64, rng: &mut impl Rng) -> Vec<f32> {
-    (0..n).map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32).collect()
+    (0..n)
+        .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32)
+        .collect()
 }
 
 fn normal(n: usize, rng: &mut impl Rng) -> Vec<f32> {
@@ -287,7 +307,10 @@ impl SpenderNet {
             let w = uniform(c * c_in * k, bound, rng);
             let b = uniform(c, bound, rng);
             conv.push(Conv1d {
-                weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [c, c_in, k]), device)),
+                weight: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(w, [c, c_in, k]),
+                    device,
+                )),
                 bias: Some(Param::from_tensor(tensor1(b, device))),
                 stride: 1,
                 kernel_size: k,
@@ -320,7 +343,11 @@ impl SpenderNet {
         let mut dec_beta = Vec::new();
         let mut dec_gamma = Vec::new();
         let mut d = cfg.n_latents;
-        for &h in cfg.decoder_hidden.iter().chain(std::iter::once(&cfg.n_rest())) {
+        for &h in cfg
+            .decoder_hidden
+            .iter()
+            .chain(std::iter::once(&cfg.n_rest()))
+        {
             dec.push(linear(d, h, rng, device));
             dec_beta.push(Param::from_tensor(tensor1(normal(h, rng), device)));
             dec_gamma.push(Param::from_tensor(tensor1(normal(h, rng), device)));
@@ -402,7 +429,13 @@ impl Resample {
 
 /// Fractional rest-grid position of every observed pixel of a galaxy at redshift `z`: lower
 /// index and weight of the upper neighbour.
-fn interp_row(loglam: &[f64], z: f64, r0: f64, dr: f64, n_rest: usize) -> Option<(Vec<i64>, Vec<f32>)> {
+fn interp_row(
+    loglam: &[f64],
+    z: f64,
+    r0: f64,
+    dr: f64,
+    n_rest: usize,
+) -> Option<(Vec<i64>, Vec<f32>)> {
     let shift = (1.0 + z).log10();
     let mut lo = Vec::with_capacity(loglam.len());
     let mut w = Vec::with_capacity(loglam.len());
@@ -465,7 +498,9 @@ fn check_inputs<'a>(
     }
     let min_len = cfg.kernels[0] * cfg.kernels[1];
     if p < min_len {
-        return Err(input_err(format!("spender: spectra of {p} pixels are too short (need ≥ {min_len})")));
+        return Err(input_err(format!(
+            "spender: spectra of {p} pixels are too short (need ≥ {min_len})"
+        )));
     }
     if loglam.iter().any(|l| !l.is_finite()) || loglam.windows(2).any(|w| w[1] <= w[0]) {
         return Err(input_err("spender: loglam must be finite and increasing"));
@@ -492,10 +527,14 @@ fn check_inputs<'a>(
     }
     for (((i, j), &f), &w) in flux.indexed_iter().zip(ivar.iter()) {
         if !(w.is_finite() && w >= 0.0) {
-            return Err(input_err(format!("spender: galaxy {i}, pixel {j}: inverse variance {w}")));
+            return Err(input_err(format!(
+                "spender: galaxy {i}, pixel {j}: inverse variance {w}"
+            )));
         }
         if w > 0.0 && !f.is_finite() {
-            return Err(input_err(format!("spender: galaxy {i}, pixel {j}: flux {f} with ivar {w}")));
+            return Err(input_err(format!(
+                "spender: galaxy {i}, pixel {j}: flux {f} with ivar {w}"
+            )));
         }
     }
     Ok(Inputs {
@@ -560,16 +599,30 @@ impl Inputs<'_> {
     }
 
     /// Per-galaxy loss (χ² per unmasked pixel) of `rows`, shape (B).
-    fn losses(&self, net: &SpenderNet, cfg: &SpenderConfig, rows: &[usize], device: &Device) -> Tensor<1> {
+    fn losses(
+        &self,
+        net: &SpenderNet,
+        cfg: &SpenderConfig,
+        rows: &[usize],
+        device: &Device,
+    ) -> Tensor<1> {
         let x = self.x(rows, device);
         let wt = self.weights(rows, device);
-        let model = self.resample(cfg, rows, device).apply(net.decode(net.encode(x.clone())));
+        let model = self
+            .resample(cfg, rows, device)
+            .apply(net.decode(net.encode(x.clone())));
         let r = x - model;
         (r.clone() * r * wt).sum_dim(1).reshape([rows.len()])
     }
 }
 
-fn mean_loss(inp: &Inputs, net: &SpenderNet, cfg: &SpenderConfig, rows: &[usize], batch: usize) -> f64 {
+fn mean_loss(
+    inp: &Inputs,
+    net: &SpenderNet,
+    cfg: &SpenderConfig,
+    rows: &[usize],
+    batch: usize,
+) -> f64 {
     if rows.is_empty() {
         return f64::NAN;
     }
@@ -623,7 +676,12 @@ impl Autoencoder {
                 out.extend(to_vec(b.val()));
             }
         }
-        for p in record.enc_alpha.iter().chain(&record.dec_beta).chain(&record.dec_gamma) {
+        for p in record
+            .enc_alpha
+            .iter()
+            .chain(&record.dec_beta)
+            .chain(&record.dec_gamma)
+        {
             out.extend(to_vec(p.val()));
         }
         out
@@ -631,7 +689,10 @@ impl Autoencoder {
 
     fn check_grid(&self, loglam: &[f64]) -> Result<(), OptirError> {
         let same = loglam.len() == self.obs_loglam.len()
-            && loglam.iter().zip(&self.obs_loglam).all(|(a, b)| (a - b).abs() < 1e-7);
+            && loglam
+                .iter()
+                .zip(&self.obs_loglam)
+                .all(|(a, b)| (a - b).abs() < 1e-7);
         if same {
             Ok(())
         } else {
@@ -675,7 +736,9 @@ impl Autoencoder {
         let rows: Vec<usize> = (0..n).collect();
         for c in rows.chunks(256) {
             let s = self.net.encode(inp.x(c, &device));
-            let m = inp.resample(&self.config, c, &device).apply(self.net.decode(s));
+            let m = inp
+                .resample(&self.config, c, &device)
+                .apply(self.net.decode(s));
             out.extend(to_vec(m));
         }
         Ok(Array2::from_shape_vec((n, p), out).expect("n × n_pix values"))
@@ -685,7 +748,10 @@ impl Autoencoder {
     pub fn decode(&self, latents: ArrayView2<f32>) -> Result<Array2<f32>, OptirError> {
         let (n, s) = latents.dim();
         if s != self.config.n_latents {
-            return Err(input_err(format!("spender: {s} latents given, the model has {}", self.config.n_latents)));
+            return Err(input_err(format!(
+                "spender: {s} latents given, the model has {}",
+                self.config.n_latents
+            )));
         }
         let device = Device::flex();
         let nr = self.config.n_rest();
@@ -710,7 +776,10 @@ impl Autoencoder {
         let text = serde_json::to_vec_pretty(&cfg).map_err(|e| file_err(&jpath, e))?;
         std::fs::write(&jpath, text).map_err(|e| file_err(&jpath, e))?;
         let wpath = dir.join("spender.bpk");
-        self.net.clone().save_file(&wpath).map_err(|e| file_err(&wpath, e))
+        self.net
+            .clone()
+            .save_file(&wpath)
+            .map_err(|e| file_err(&wpath, e))
     }
 
     /// Reads what [`Autoencoder::save`] wrote.
@@ -719,7 +788,10 @@ impl Autoencoder {
         let text = std::fs::read(&jpath).map_err(|e| file_err(&jpath, e))?;
         let saved: SavedConfig = serde_json::from_slice(&text).map_err(|e| file_err(&jpath, e))?;
         if saved.format != FORMAT {
-            return Err(file_err(&jpath, format!("format '{}', expected '{FORMAT}'", saved.format)));
+            return Err(file_err(
+                &jpath,
+                format!("format '{}', expected '{FORMAT}'", saved.format),
+            ));
         }
         saved.config.check()?;
         let net = load_net(&saved.config, &dir.join("spender.bpk"), &Device::flex())?;
@@ -784,7 +856,13 @@ struct State {
     stopped_early: bool,
 }
 
-fn fingerprint(cfg: &SpenderConfig, settings: &TrainSettings, inp: &Inputs, train: &[usize], val: &[usize]) -> String {
+fn fingerprint(
+    cfg: &SpenderConfig,
+    settings: &TrainSettings,
+    inp: &Inputs,
+    train: &[usize],
+    val: &[usize],
+) -> String {
     // FNV-1a over 32-bit words: the data, the redshifts and the split.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |v: u32| h = (h ^ u64::from(v)).wrapping_mul(0x100_0000_01b3);
@@ -837,27 +915,42 @@ pub fn train(
 ) -> Result<(Autoencoder, TrainReport), OptirError> {
     cfg.check()?;
     if settings.epochs == 0 || settings.batch_size == 0 {
-        return Err(input_err("spender: epochs and batch size must be at least 1"));
+        return Err(input_err(
+            "spender: epochs and batch size must be at least 1",
+        ));
     }
     if !(settings.learning_rate > 0.0 && settings.learning_rate.is_finite()) {
-        return Err(input_err(format!("spender: learning rate {}", settings.learning_rate)));
+        return Err(input_err(format!(
+            "spender: learning rate {}",
+            settings.learning_rate
+        )));
     }
     let inp = check_inputs(cfg, loglam, flux, ivar, redshift)?;
     let n = inp.n();
     if train_idx.is_empty() || val_idx.is_empty() {
-        return Err(input_err("spender: need at least one training and one validation galaxy"));
+        return Err(input_err(
+            "spender: need at least one training and one validation galaxy",
+        ));
     }
     if let Some(&bad) = train_idx.iter().chain(val_idx).find(|&&i| i >= n) {
-        return Err(input_err(format!("spender: galaxy index {bad} out of range (n = {n})")));
+        return Err(input_err(format!(
+            "spender: galaxy index {bad} out of range (n = {n})"
+        )));
     }
     for &i in train_idx.iter().chain(val_idx) {
         if !inp.ivar.row(i).iter().any(|&w| w > 0.0) {
-            return Err(input_err(format!("spender: galaxy {i} has no unmasked pixel")));
+            return Err(input_err(format!(
+                "spender: galaxy {i} has no unmasked pixel"
+            )));
         }
     }
     let steps = train_idx.len().div_ceil(settings.batch_size);
-    let schedule = OneCycle::new(settings.learning_rate, settings.epochs * steps, settings.schedule)
-        .map_err(input_err)?;
+    let schedule = OneCycle::new(
+        settings.learning_rate,
+        settings.epochs * steps,
+        settings.schedule,
+    )
+    .map_err(input_err)?;
 
     let device = Device::flex().autodiff();
     let mut rng = ChaCha8Rng::seed_from_u64(init_seed(settings.seed));
@@ -907,7 +1000,9 @@ pub fn train(
     if !resumed {
         state.initial_val_loss = mean_loss(&inp, &net.valid(), cfg, val_idx, 256);
         if !state.initial_val_loss.is_finite() {
-            return Err(input_err("spender: the initial validation loss is not finite (are the spectra normalised?)"));
+            return Err(input_err(
+                "spender: the initial validation loss is not finite (are the spectra normalised?)",
+            ));
         }
     }
 
@@ -916,7 +1011,10 @@ pub fn train(
         let epoch = state.history.len();
         let start = Instant::now();
         order.copy_from_slice(train_idx);
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(settings.seed, epoch)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
+            settings.seed,
+            epoch,
+        )));
         let mut sum = 0.0;
         for (b, rows) in order.chunks(settings.batch_size).enumerate() {
             let loss = inp.losses(&net, cfg, rows, &device).mean();
@@ -950,10 +1048,14 @@ pub fn train(
             state.stopped_early = true;
         }
         if let Some((_, spath, lpath, opath, bpath)) = &paths {
-            net.clone().save_file(lpath).map_err(|e| file_err(lpath, e))?;
+            net.clone()
+                .save_file(lpath)
+                .map_err(|e| file_err(lpath, e))?;
             optim.save(opath).map_err(|e| file_err(opath, e))?;
             if state.best_epoch == Some(epoch) {
-                best.clone().save_file(bpath).map_err(|e| file_err(bpath, e))?;
+                best.clone()
+                    .save_file(bpath)
+                    .map_err(|e| file_err(bpath, e))?;
             }
             let text = serde_json::to_vec_pretty(&state).map_err(|e| file_err(spath, e))?;
             write_atomic(spath, &text)?;
@@ -961,7 +1063,9 @@ pub fn train(
         progress(&record);
     }
     let Some(best_epoch) = state.best_epoch else {
-        return Err(input_err("spender: the validation loss never became finite"));
+        return Err(input_err(
+            "spender: the validation loss never became finite",
+        ));
     };
     Ok((
         Autoencoder {

@@ -43,7 +43,9 @@ pub const NORM_WINDOW: (f64, f64) = (5300.0, 5850.0);
 
 /// log10(λ/Å) of the survey pixels.
 pub fn sdss_loglam() -> Vec<f64> {
-    (0..N_PIX).map(|k| LOGLAM_START + LOGLAM_STEP * k as f64).collect()
+    (0..N_PIX)
+        .map(|k| LOGLAM_START + LOGLAM_STEP * k as f64)
+        .collect()
 }
 
 /// Observed-frame spectra on a common log-λ grid.
@@ -163,7 +165,12 @@ pub fn split(n: usize, seed: u64) -> Vec<Split> {
 /// let masked = Array1::zeros(N_PIX);
 /// assert_eq!(normalisation(&loglam, flux.view(), masked.view(), 0.1), None);
 /// ```
-pub fn normalisation(loglam: &[f64], flux: ArrayView1<f32>, ivar: ArrayView1<f32>, redshift: f64) -> Option<f64> {
+pub fn normalisation(
+    loglam: &[f64],
+    flux: ArrayView1<f32>,
+    ivar: ArrayView1<f32>,
+    redshift: f64,
+) -> Option<f64> {
     let shift = (1.0 + redshift).log10();
     let (lo, hi) = (NORM_WINDOW.0.log10() + shift, NORM_WINDOW.1.log10() + shift);
     let mut v: Vec<f32> = loglam
@@ -187,7 +194,10 @@ pub type Normalised = (Array2<f32>, Array2<f32>, Vec<f64>);
 /// the normalisations. Fails, naming the galaxy, if one cannot be normalised.
 pub fn normalise(spectra: &Spectra, redshift: &[f64]) -> Result<Normalised, OptirError> {
     let n = spectra.flux.nrows();
-    if redshift.len() != n || spectra.ivar.nrows() != n || spectra.flux.ncols() != spectra.loglam.len() {
+    if redshift.len() != n
+        || spectra.ivar.nrows() != n
+        || spectra.flux.ncols() != spectra.loglam.len()
+    {
         return Err(OptirError::Input(format!(
             "spectra ({} × {}), inverse variances ({} rows) and redshifts ({}) do not match",
             n,
@@ -200,14 +210,17 @@ pub fn normalise(spectra: &Spectra, redshift: &[f64]) -> Result<Normalised, Opti
     let mut ivar = spectra.ivar.clone();
     let mut norms = Vec::with_capacity(n);
     for (i, &z) in redshift.iter().enumerate() {
-        let norm = normalisation(&spectra.loglam, spectra.flux.row(i), spectra.ivar.row(i), z).ok_or_else(|| {
-            OptirError::Input(format!(
-                "galaxy {i} (z = {z}): no positive median flux in rest-frame {}–{} Å",
-                NORM_WINDOW.0, NORM_WINDOW.1
-            ))
-        })?;
-        flux.row_mut(i).mapv_inplace(|f| (f64::from(f) / norm) as f32);
-        ivar.row_mut(i).mapv_inplace(|w| (f64::from(w) * norm * norm) as f32);
+        let norm = normalisation(&spectra.loglam, spectra.flux.row(i), spectra.ivar.row(i), z)
+            .ok_or_else(|| {
+                OptirError::Input(format!(
+                    "galaxy {i} (z = {z}): no positive median flux in rest-frame {}–{} Å",
+                    NORM_WINDOW.0, NORM_WINDOW.1
+                ))
+            })?;
+        flux.row_mut(i)
+            .mapv_inplace(|f| (f64::from(f) / norm) as f32);
+        ivar.row_mut(i)
+            .mapv_inplace(|w| (f64::from(w) * norm * norm) as f32);
         norms.push(norm);
     }
     Ok((flux, ivar, norms))

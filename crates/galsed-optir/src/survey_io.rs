@@ -22,8 +22,8 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int64Type, UInt32Type};
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, FixedSizeListArray, Float64Array, Int64Array, PrimitiveArray,
-    RecordBatch,
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, FixedSizeListArray, Float64Array,
+    Int64Array, PrimitiveArray, RecordBatch,
 };
 use arrow_schema::{DataType, Field, Schema};
 use ndarray::{Array1, Array2};
@@ -33,8 +33,8 @@ use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::{OptirError, file_err};
 use crate::survey::{Spectra, Survey, Truth};
+use crate::{OptirError, file_err};
 
 /// Parquet metadata key of the wavelength grid.
 pub const LOGLAM_KEY: &str = "galsed.loglam";
@@ -48,14 +48,19 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> Result<Format, OptirError> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("h5" | "hdf5") => Ok(Format::Hdf5),
         Some("parquet") => Ok(Format::Parquet),
-        _ => Err(file_err(path, "unknown survey format: use .h5/.hdf5 (HDF5) or .parquet")),
+        _ => Err(file_err(
+            path,
+            "unknown survey format: use .h5/.hdf5 (HDF5) or .parquet",
+        )),
     }
 }
-
 
 /// Writes a survey; the format follows the extension (`.h5`/`.hdf5` or `.parquet`).
 pub fn write_survey(path: impl AsRef<Path>, survey: &Survey) -> Result<(), OptirError> {
@@ -86,7 +91,10 @@ fn check_shapes(s: &Survey) -> Result<(), String> {
     let mut bad = Vec::new();
     let mut need = |name: &str, got: (usize, usize), want: (usize, usize)| {
         if got != want {
-            bad.push(format!("{name} is {} × {}, expected {} × {}", got.0, got.1, want.0, want.1));
+            bad.push(format!(
+                "{name} is {} × {}, expected {} × {}",
+                got.0, got.1, want.0, want.1
+            ));
         }
     };
     need("redshift", (s.redshift.len(), 1), (n, 1));
@@ -107,7 +115,14 @@ fn check_shapes(s: &Survey) -> Result<(), String> {
         need("truth/distmod", (t.distmod.len(), 1), (n, 1));
         need("truth/wise_true", t.wise_true.dim(), (n, 4));
     }
-    if bad.is_empty() { Ok(()) } else { Err(format!("inconsistent survey ({n} galaxies): {}", bad.join("; "))) }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "inconsistent survey ({n} galaxies): {}",
+            bad.join("; ")
+        ))
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -119,9 +134,10 @@ fn write_hdf5(path: &Path, s: &Survey) -> Result<(), OptirError> {
     let f = h5::File::create(path).map_err(e)?;
     macro_rules! put {
         ($loc:expr, $name:expr, $data:expr) => {
-            $loc.new_dataset_builder().with_data($data).create($name).map_err(|err| {
-                file_err(path, format!("HDF5 dataset '{}': {err}", $name))
-            })?
+            $loc.new_dataset_builder()
+                .with_data($data)
+                .create($name)
+                .map_err(|err| file_err(path, format!("HDF5 dataset '{}': {err}", $name)))?
         };
     }
     put!(f, "loglam", &Array1::from(s.spectra.loglam.clone()));
@@ -142,7 +158,16 @@ fn write_hdf5(path: &Path, s: &Survey) -> Result<(), OptirError> {
         put!(g, "log_mstar", &Array1::from(t.log_mstar.clone()));
         put!(g, "log_sfr", &Array1::from(t.log_sfr.clone()));
         put!(g, "distmod", &Array1::from(t.distmod.clone()));
-        put!(g, "quiescent", &Array1::from(t.quiescent.iter().map(|&q| u8::from(q)).collect::<Vec<u8>>()));
+        put!(
+            g,
+            "quiescent",
+            &Array1::from(
+                t.quiescent
+                    .iter()
+                    .map(|&q| u8::from(q))
+                    .collect::<Vec<u8>>()
+            )
+        );
         put!(g, "wise_true", &t.wise_true);
     }
     f.close().map_err(e)
@@ -152,7 +177,8 @@ fn read_hdf5(path: &Path) -> Result<Survey, OptirError> {
     use hdf5_metno as h5;
     let f = h5::File::open(path).map_err(|err| file_err(path, format!("HDF5: {err}")))?;
     let ds = |loc: &h5::Group, name: &str| {
-        loc.dataset(name).map_err(|err| file_err(path, format!("missing dataset '{name}': {err}")))
+        loc.dataset(name)
+            .map_err(|err| file_err(path, format!("missing dataset '{name}': {err}")))
     };
     let rd_err = |name: &str, err: h5::Error| file_err(path, format!("dataset '{name}': {err}"));
     fn v1<T: h5::H5Type + Clone>(d: &h5::Dataset) -> Result<Vec<T>, h5::Error> {
@@ -205,7 +231,11 @@ fn read_hdf5(path: &Path) -> Result<Survey, OptirError> {
 // Parquet
 
 fn list_field(name: &str, item: DataType, width: usize) -> Field {
-    Field::new(name, DataType::FixedSizeList(Arc::new(Field::new("item", item, false)), width as i32), false)
+    Field::new(
+        name,
+        DataType::FixedSizeList(Arc::new(Field::new("item", item, false)), width as i32),
+        false,
+    )
 }
 
 fn schema(n_pix: usize, truth: bool) -> Schema {
@@ -236,7 +266,11 @@ fn schema(n_pix: usize, truth: bool) -> Schema {
 }
 
 /// Rows a..b of a 2-D array as a fixed-size-list column.
-fn list_col<T>(a: &Array2<T::Native>, rows: std::ops::Range<usize>, item: DataType) -> Result<ArrayRef, String>
+fn list_col<T>(
+    a: &Array2<T::Native>,
+    rows: std::ops::Range<usize>,
+    item: DataType,
+) -> Result<ArrayRef, String>
 where
     T: ArrowPrimitiveType,
     T::Native: Clone,
@@ -259,7 +293,8 @@ fn write_parquet(path: &Path, s: &Survey) -> Result<(), OptirError> {
         .set_key_value_metadata(Some(vec![KeyValue::new(LOGLAM_KEY.to_string(), loglam)]))
         .build();
     let file = File::create(path).map_err(|err| e(err.to_string()))?;
-    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|err| e(err.to_string()))?;
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props))
+        .map_err(|err| e(err.to_string()))?;
     let n = s.len();
     let mut start = 0;
     loop {
@@ -309,7 +344,8 @@ struct Col<T> {
 fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
     let e = |m: String| file_err(path, m);
     let file = File::open(path).map_err(|err| e(err.to_string()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|err| e(format!("Parquet: {err}")))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|err| e(format!("Parquet: {err}")))?;
     let loglam: Vec<f64> = builder
         .metadata()
         .file_metadata()
@@ -317,33 +353,51 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
         .and_then(|kv| kv.iter().find(|k| k.key == LOGLAM_KEY))
         .and_then(|k| k.value.as_deref())
         .ok_or_else(|| e(format!("no '{LOGLAM_KEY}' metadata (the wavelength grid)")))
-        .and_then(|v| serde_json::from_str(v).map_err(|err| e(format!("metadata '{LOGLAM_KEY}': {err}"))))?;
+        .and_then(|v| {
+            serde_json::from_str(v).map_err(|err| e(format!("metadata '{LOGLAM_KEY}': {err}")))
+        })?;
     let has_truth = builder.schema().field_with_name("truth_gp").is_ok();
-    let reader = builder.with_batch_size(ROWS_PER_BATCH).build().map_err(|err| e(format!("Parquet: {err}")))?;
+    let reader = builder
+        .with_batch_size(ROWS_PER_BATCH)
+        .build()
+        .map_err(|err| e(format!("Parquet: {err}")))?;
 
     let mut id: Vec<i64> = Vec::new();
     let mut redshift: Vec<f64> = Vec::new();
     fn mk<T>() -> Col<T> {
-        Col { values: Vec::new(), width: 0 }
+        Col {
+            values: Vec::new(),
+            width: 0,
+        }
     }
     let (mut flux, mut ivar): (Col<f32>, Col<f32>) = (mk(), mk());
     let mut mask: Col<u32> = mk();
-    let (mut ugriz, mut ugriz_err, mut wise, mut wise_err): (Col<f64>, Col<f64>, Col<f64>, Col<f64>) =
-        (mk(), mk(), mk(), mk());
+    let (mut ugriz, mut ugriz_err, mut wise, mut wise_err): (
+        Col<f64>,
+        Col<f64>,
+        Col<f64>,
+        Col<f64>,
+    ) = (mk(), mk(), mk(), mk());
     let (mut gp, mut sd, mut sb): (Col<f32>, Col<f32>, Col<f32>) = (mk(), mk(), mk());
-    let (mut lm, mut ls, mut dm, mut wt): (Vec<f64>, Vec<f64>, Vec<f64>, Col<f64>) = (vec![], vec![], vec![], mk());
+    let (mut lm, mut ls, mut dm, mut wt): (Vec<f64>, Vec<f64>, Vec<f64>, Col<f64>) =
+        (vec![], vec![], vec![], mk());
     let mut quiescent: Vec<bool> = Vec::new();
 
     for batch in reader {
         let batch = batch.map_err(|err| e(format!("Parquet: {err}")))?;
-        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| e(format!("missing column '{name}'")));
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| e(format!("missing column '{name}'")))
+        };
         fn prim<'a, T: ArrowPrimitiveType>(
             a: &'a ArrayRef,
             name: &str,
             path: &Path,
         ) -> Result<&'a PrimitiveArray<T>, OptirError> {
-            a.as_primitive_opt::<T>()
-                .ok_or_else(|| file_err(path, format!("column '{name}' has type {}", a.data_type())))
+            a.as_primitive_opt::<T>().ok_or_else(|| {
+                file_err(path, format!("column '{name}' has type {}", a.data_type()))
+            })
         }
         fn list<T: ArrowPrimitiveType>(
             a: &ArrayRef,
@@ -351,12 +405,24 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
             path: &Path,
             out: &mut Col<T::Native>,
         ) -> Result<(), OptirError> {
-            let l = a
-                .as_fixed_size_list_opt()
-                .ok_or_else(|| file_err(path, format!("column '{name}' has type {}, expected a fixed-size list", a.data_type())))?;
+            let l = a.as_fixed_size_list_opt().ok_or_else(|| {
+                file_err(
+                    path,
+                    format!(
+                        "column '{name}' has type {}, expected a fixed-size list",
+                        a.data_type()
+                    ),
+                )
+            })?;
             let width = l.value_length() as usize;
             if out.width != 0 && out.width != width {
-                return Err(file_err(path, format!("column '{name}' changes width from {} to {width}", out.width)));
+                return Err(file_err(
+                    path,
+                    format!(
+                        "column '{name}' changes width from {} to {width}",
+                        out.width
+                    ),
+                ));
             }
             out.width = width;
             let values = prim::<T>(l.values(), name, path)?;
@@ -364,11 +430,16 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
                 return Ok(());
             }
             let off = l.value_offset_at(0);
-            out.values.extend_from_slice(&values.values()[off..off + l.len() * width]);
+            out.values
+                .extend_from_slice(&values.values()[off..off + l.len() * width]);
             Ok(())
         }
         id.extend(prim::<Int64Type>(col("id")?, "id", path)?.values().iter());
-        redshift.extend(prim::<Float64Type>(col("redshift")?, "redshift", path)?.values().iter());
+        redshift.extend(
+            prim::<Float64Type>(col("redshift")?, "redshift", path)?
+                .values()
+                .iter(),
+        );
         list::<Float32Type>(col("flux")?, "flux", path, &mut flux)?;
         list::<Float32Type>(col("ivar")?, "ivar", path, &mut ivar)?;
         list::<UInt32Type>(col("and_mask")?, "and_mask", path, &mut mask)?;
@@ -380,9 +451,21 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
             list::<Float32Type>(col("truth_gp")?, "truth_gp", path, &mut gp)?;
             list::<Float32Type>(col("truth_sfh_disk")?, "truth_sfh_disk", path, &mut sd)?;
             list::<Float32Type>(col("truth_sfh_bulge")?, "truth_sfh_bulge", path, &mut sb)?;
-            lm.extend(prim::<Float64Type>(col("truth_log_mstar")?, "truth_log_mstar", path)?.values().iter());
-            ls.extend(prim::<Float64Type>(col("truth_log_sfr")?, "truth_log_sfr", path)?.values().iter());
-            dm.extend(prim::<Float64Type>(col("truth_distmod")?, "truth_distmod", path)?.values().iter());
+            lm.extend(
+                prim::<Float64Type>(col("truth_log_mstar")?, "truth_log_mstar", path)?
+                    .values()
+                    .iter(),
+            );
+            ls.extend(
+                prim::<Float64Type>(col("truth_log_sfr")?, "truth_log_sfr", path)?
+                    .values()
+                    .iter(),
+            );
+            dm.extend(
+                prim::<Float64Type>(col("truth_distmod")?, "truth_distmod", path)?
+                    .values()
+                    .iter(),
+            );
             let q = col("truth_quiescent")?
                 .as_boolean_opt()
                 .ok_or_else(|| e("column 'truth_quiescent' is not boolean".into()))?;
@@ -394,7 +477,9 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
     let arr = |c: Col<f64>, name: &str, width: usize| -> Result<Array2<f64>, OptirError> {
         let w = if n == 0 { width } else { c.width };
         if w != width && width != 0 {
-            return Err(e(format!("column '{name}' has {w} values per row, expected {width}")));
+            return Err(e(format!(
+                "column '{name}' has {w} values per row, expected {width}"
+            )));
         }
         Array2::from_shape_vec((n, w), c.values).map_err(|err| e(format!("column '{name}': {err}")))
     };
@@ -402,15 +487,20 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
     let arr32 = |c: Col<f32>, name: &str, width: usize| -> Result<Array2<f32>, OptirError> {
         let w = if n == 0 { width } else { c.width };
         if w != width {
-            return Err(e(format!("column '{name}' has {w} values per row, expected {width}")));
+            return Err(e(format!(
+                "column '{name}' has {w} values per row, expected {width}"
+            )));
         }
         Array2::from_shape_vec((n, w), c.values).map_err(|err| e(format!("column '{name}': {err}")))
     };
     let mask_w = if n == 0 { n_pix } else { mask.width };
     if mask_w != n_pix {
-        return Err(e(format!("column 'and_mask' has {mask_w} values per row, expected {n_pix}")));
+        return Err(e(format!(
+            "column 'and_mask' has {mask_w} values per row, expected {n_pix}"
+        )));
     }
-    let and_mask = Array2::from_shape_vec((n, n_pix), mask.values).map_err(|err| e(format!("and_mask: {err}")))?;
+    let and_mask = Array2::from_shape_vec((n, n_pix), mask.values)
+        .map_err(|err| e(format!("and_mask: {err}")))?;
     let truth = if has_truth {
         Some(Truth {
             gp: arr32(gp, "truth_gp", 7)?,
@@ -441,4 +531,3 @@ fn read_parquet(path: &Path) -> Result<Survey, OptirError> {
         truth,
     })
 }
-

@@ -8,8 +8,9 @@ use fitsio::FitsFile;
 use fitsio::tables::{ColumnDataType, ColumnDescription, ConcreteColumnDescription};
 use galsed_optir::OptirError;
 use galsed_optir::readers::{
-    MissingWise, SpecLite, assemble_survey, plate_mjd_fiber_id, read_spec_lite, read_spectra, read_wise_catalogue,
-    read_wise_catalogue_hdu, read_wise_csv, resample_to_survey_grid, spec_lite_from_bytes,
+    MissingWise, SpecLite, assemble_survey, plate_mjd_fiber_id, read_spec_lite, read_spectra,
+    read_wise_catalogue, read_wise_catalogue_hdu, read_wise_csv, resample_to_survey_grid,
+    spec_lite_from_bytes,
 };
 use galsed_optir::survey::{LOGLAM_START, N_PIX, NODATA, UNDETECTED_SIGMA, WISE_DEPTH_5SIGMA};
 
@@ -22,7 +23,11 @@ fn col(name: &str, t: ColumnDataType) -> ConcreteColumnDescription {
 }
 
 fn col_rep(name: &str, t: ColumnDataType, n: usize) -> ConcreteColumnDescription {
-    ColumnDescription::new(name).with_type(t).that_repeats(n).create().unwrap()
+    ColumnDescription::new(name)
+        .with_type(t)
+        .that_repeats(n)
+        .create()
+        .unwrap()
 }
 
 /// What goes into a synthetic spec-lite file.
@@ -68,14 +73,23 @@ fn flux_of(k: i64) -> f32 {
 /// and_mask, or_mask, wdisp, sky, model), SPECOBJ (PLATE, MJD, FIBERID, CLASS, Z, ZWARNING,
 /// SPECOBJID as a string: 19A in SDSS files, 20A here for ids ≥ 10¹⁹).
 fn write_spec(path: &Path, s: &Spec) {
-    let loglam: Vec<f32> = s
-        .loglam
-        .clone()
-        .unwrap_or_else(|| (0..s.n).map(|i| (LOGLAM_START + 1e-4 * (s.start + i as i64) as f64) as f32).collect());
+    let loglam: Vec<f32> = s.loglam.clone().unwrap_or_else(|| {
+        (0..s.n)
+            .map(|i| (LOGLAM_START + 1e-4 * (s.start + i as i64) as f64) as f32)
+            .collect()
+    });
     let n = loglam.len();
     let flux: Vec<f32> = (0..n).map(|i| flux_of(s.start + i as i64)).collect();
     let ivar: Vec<f32> = (0..n).map(|i| 1.0 + (i % 7) as f32).collect();
-    let mask: Vec<i32> = (0..n).map(|i| if i % 100 == 3 { (1 << 23) | i32::MIN } else { 0 }).collect();
+    let mask: Vec<i32> = (0..n)
+        .map(|i| {
+            if i % 100 == 3 {
+                (1 << 23) | i32::MIN
+            } else {
+                0
+            }
+        })
+        .collect();
     let zeros = vec![0f32; n];
     let mut f = FitsFile::create(path).overwrite().open().unwrap();
     let mut cols = vec![];
@@ -116,7 +130,14 @@ fn write_spec(path: &Path, s: &Spec) {
         col("MJD", ColumnDataType::Int),
         col("FIBERID", ColumnDataType::Int),
         col_rep("CLASS", ColumnDataType::String, 6),
-        col("Z", if s.z_double { ColumnDataType::Double } else { ColumnDataType::Float }),
+        col(
+            "Z",
+            if s.z_double {
+                ColumnDataType::Double
+            } else {
+                ColumnDataType::Float
+            },
+        ),
         col("ZWARNING", ColumnDataType::Int),
     ];
     if s.specobjid.is_some() {
@@ -126,7 +147,8 @@ fn write_spec(path: &Path, s: &Spec) {
     hdu.write_col(&mut f, "PLATE", &[1234i32]).unwrap();
     hdu.write_col(&mut f, "MJD", &[52345i32]).unwrap();
     hdu.write_col(&mut f, "FIBERID", &[321i32]).unwrap();
-    hdu.write_col(&mut f, "CLASS", &["GALAXY".to_string()]).unwrap();
+    hdu.write_col(&mut f, "CLASS", &["GALAXY".to_string()])
+        .unwrap();
     if s.z_double {
         hdu.write_col(&mut f, "Z", &[s.z]).unwrap();
     } else {
@@ -134,7 +156,8 @@ fn write_spec(path: &Path, s: &Spec) {
     }
     hdu.write_col(&mut f, "ZWARNING", &[s.zwarning]).unwrap();
     if let Some(id) = &s.specobjid {
-        hdu.write_col(&mut f, "SPECOBJID", std::slice::from_ref(id)).unwrap();
+        hdu.write_col(&mut f, "SPECOBJID", std::slice::from_ref(id))
+            .unwrap();
     }
 }
 
@@ -172,7 +195,11 @@ fn reads_spec_lite_and_places_it_on_the_grid() {
     }
 
     // SDSS-I-like: starts 4 pixels redward of 3800 Å and stops early; float32 Z.
-    let p = spec_file(dir.path(), "spec-0266-51602-0001.fits", &Spec::new(4, 3000, 0.05, "299489677444933632"));
+    let p = spec_file(
+        dir.path(),
+        "spec-0266-51602-0001.fits",
+        &Spec::new(4, 3000, 0.05, "299489677444933632"),
+    );
     let s = read_spec_lite(&p).unwrap();
     assert!((s.z - 0.05).abs() < 1e-8, "float32 Z read back: {}", s.z);
     let (flux, ivar, mask) = resample_to_survey_grid(&s).unwrap();
@@ -197,19 +224,34 @@ fn reads_spec_lite_and_places_it_on_the_grid() {
 fn spec_lite_ids_and_sanitising() {
     let dir = tempfile::tempdir().unwrap();
     // SPECOBJIDs above i64::MAX (plates > 8191) keep their bit pattern.
-    let p = spec_file(dir.path(), "big.fits", &Spec::new(0, 100, 0.2, "13000000000000000000"));
-    assert_eq!(read_spec_lite(&p).unwrap().id, 13000000000000000000u64 as i64);
+    let p = spec_file(
+        dir.path(),
+        "big.fits",
+        &Spec::new(0, 100, 0.2, "13000000000000000000"),
+    );
+    assert_eq!(
+        read_spec_lite(&p).unwrap().id,
+        13000000000000000000u64 as i64
+    );
     // No SPECOBJID: plate/mjd/fiber.
     let mut s = Spec::new(0, 100, 0.2, "");
     s.specobjid = None;
     let p = spec_file(dir.path(), "noid.fits", &s);
-    assert_eq!(read_spec_lite(&p).unwrap().id, plate_mjd_fiber_id(1234, 52345, 321));
+    assert_eq!(
+        read_spec_lite(&p).unwrap().id,
+        plate_mjd_fiber_id(1234, 52345, 321)
+    );
     assert_eq!(plate_mjd_fiber_id(1234, 52345, 321), 1_234_523_450_321);
 
     // Non-finite flux and negative ivar become zero weight; pixels beyond the grid are dropped.
     let spec = SpecLite {
         path: "mem".into(),
-        loglam: vec![LOGLAM_START - 1e-4, LOGLAM_START, LOGLAM_START + 1e-4, LOGLAM_START + 2e-4],
+        loglam: vec![
+            LOGLAM_START - 1e-4,
+            LOGLAM_START,
+            LOGLAM_START + 1e-4,
+            LOGLAM_START + 2e-4,
+        ],
         flux: vec![1.0, f32::NAN, 2.0, 3.0],
         ivar: vec![1.0, 1.0, -1.0, f32::INFINITY],
         and_mask: vec![0, 5, 6, 7],
@@ -218,7 +260,14 @@ fn spec_lite_ids_and_sanitising() {
         id: 1,
     };
     let (f, w, m) = resample_to_survey_grid(&spec).unwrap();
-    assert_eq!((&f[..3], &w[..3], &m[..4]), (&[0.0, 2.0, 3.0][..], &[0.0, 0.0, 0.0][..], &[5, 6, 7, NODATA][..]));
+    assert_eq!(
+        (&f[..3], &w[..3], &m[..4]),
+        (
+            &[0.0, 2.0, 3.0][..],
+            &[0.0, 0.0, 0.0][..],
+            &[5, 6, 7, NODATA][..]
+        )
+    );
 }
 
 #[test]
@@ -226,7 +275,12 @@ fn many_files_stack_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut paths = vec![];
     for i in 0..24i64 {
-        let s = Spec::new(i * 13 - 100, 3500 + i as usize * 20, 0.01 * i as f64, &format!("{}", 1000 + i));
+        let s = Spec::new(
+            i * 13 - 100,
+            3500 + i as usize * 20,
+            0.01 * i as f64,
+            &format!("{}", 1000 + i),
+        );
         paths.push(spec_file(dir.path(), &format!("spec-{i}.fits"), &s));
     }
     let (spectra, z, ids) = read_spectra(&paths).unwrap();
@@ -247,7 +301,10 @@ fn many_files_stack_in_order() {
     std::fs::write(&paths[5], b"not fits").unwrap();
     std::fs::write(&paths[9], b"not fits either").unwrap();
     let e = msg(read_spectra(&paths).unwrap_err());
-    assert!(e.contains("spec-5.fits") && e.contains("2 of 24 files failed"), "{e}");
+    assert!(
+        e.contains("spec-5.fits") && e.contains("2 of 24 files failed"),
+        "{e}"
+    );
     assert_eq!(read_spectra(&[]).unwrap().0.flux.nrows(), 0);
 }
 
@@ -267,19 +324,81 @@ fn malformed_spec_lite_files() {
         }
     };
     let good = Spec::new(0, 200, 0.1, "42");
-    check("nospecobj.fits", &Spec { no_specobj: true, ..good.clone() }, &["no HDU named 'SPECOBJ'", "1 'COADD'"]);
-    check("noivar.fits", &Spec { omit: vec!["ivar"], ..good.clone() }, &["HDU 1 'COADD'", "no column 'ivar'"]);
-    check("nologlam.fits", &Spec { omit: vec!["loglam"], ..good.clone() }, &["no column 'loglam'"]);
-    check("nanz.fits", &Spec { z: f64::NAN, ..good.clone() }, &["HDU 2 'SPECOBJ'", "redshift"]);
-    check("negz.fits", &Spec { z: -0.01, ..good.clone() }, &["redshift Z = -0.0099"]);
-    let mut ll: Vec<f32> = (0..200).map(|i| (LOGLAM_START + 1e-4 * i as f64) as f32).collect();
+    check(
+        "nospecobj.fits",
+        &Spec {
+            no_specobj: true,
+            ..good.clone()
+        },
+        &["no HDU named 'SPECOBJ'", "1 'COADD'"],
+    );
+    check(
+        "noivar.fits",
+        &Spec {
+            omit: vec!["ivar"],
+            ..good.clone()
+        },
+        &["HDU 1 'COADD'", "no column 'ivar'"],
+    );
+    check(
+        "nologlam.fits",
+        &Spec {
+            omit: vec!["loglam"],
+            ..good.clone()
+        },
+        &["no column 'loglam'"],
+    );
+    check(
+        "nanz.fits",
+        &Spec {
+            z: f64::NAN,
+            ..good.clone()
+        },
+        &["HDU 2 'SPECOBJ'", "redshift"],
+    );
+    check(
+        "negz.fits",
+        &Spec {
+            z: -0.01,
+            ..good.clone()
+        },
+        &["redshift Z = -0.0099"],
+    );
+    let mut ll: Vec<f32> = (0..200)
+        .map(|i| (LOGLAM_START + 1e-4 * i as f64) as f32)
+        .collect();
     ll[17] = f32::NAN;
-    check("nanloglam.fits", &Spec { loglam: Some(ll), ..good.clone() }, &["'loglam'", "not finite", "pixel 17"]);
-    let ll: Vec<f32> = (0..200).map(|i| (LOGLAM_START + 0.5e-4 + 1e-4 * i as f64) as f32).collect();
-    check("offgrid.fits", &Spec { loglam: Some(ll), ..good.clone() }, &["off the SDSS grid"]);
-    let mut ll: Vec<f32> = (0..200).map(|i| (LOGLAM_START + 1e-4 * i as f64) as f32).collect();
+    check(
+        "nanloglam.fits",
+        &Spec {
+            loglam: Some(ll),
+            ..good.clone()
+        },
+        &["'loglam'", "not finite", "pixel 17"],
+    );
+    let ll: Vec<f32> = (0..200)
+        .map(|i| (LOGLAM_START + 0.5e-4 + 1e-4 * i as f64) as f32)
+        .collect();
+    check(
+        "offgrid.fits",
+        &Spec {
+            loglam: Some(ll),
+            ..good.clone()
+        },
+        &["off the SDSS grid"],
+    );
+    let mut ll: Vec<f32> = (0..200)
+        .map(|i| (LOGLAM_START + 1e-4 * i as f64) as f32)
+        .collect();
     ll.swap(10, 11);
-    check("unsorted.fits", &Spec { loglam: Some(ll), ..good.clone() }, &["not strictly increasing", "pixel 11"]);
+    check(
+        "unsorted.fits",
+        &Spec {
+            loglam: Some(ll),
+            ..good.clone()
+        },
+        &["not strictly increasing", "pixel 11"],
+    );
 
     // Flux and ivar of different lengths: one row of vector columns (the other layout we read).
     let p = d.join("vector.fits");
@@ -292,14 +411,19 @@ fn malformed_spec_lite_files() {
             col_rep("and_mask", ColumnDataType::Int, 100),
         ];
         let hdu = f.create_table("COADD", &cols).unwrap();
-        let ll: Vec<f32> = (0..100).map(|i| (LOGLAM_START + 1e-4 * i as f64) as f32).collect();
+        let ll: Vec<f32> = (0..100)
+            .map(|i| (LOGLAM_START + 1e-4 * i as f64) as f32)
+            .collect();
         hdu.write_col(&mut f, "flux", &vec![1f32; 100]).unwrap();
         hdu.write_col(&mut f, "loglam", &ll).unwrap();
         hdu.write_col(&mut f, "ivar", &vec![1f32; 99]).unwrap();
         hdu.write_col(&mut f, "and_mask", &vec![0i32; 100]).unwrap();
     }
     let e = msg(read_spec_lite(&p).unwrap_err());
-    assert!(e.contains("different lengths") && e.contains("ivar 99") && e.contains("flux 100"), "{e}");
+    assert!(
+        e.contains("different lengths") && e.contains("ivar 99") && e.contains("flux 100"),
+        "{e}"
+    );
     // ... and in a SpecLite built by hand.
     let s = SpecLite {
         path: "hand.fits".into(),
@@ -312,13 +436,19 @@ fn malformed_spec_lite_files() {
         id: 0,
     };
     let e = msg(resample_to_survey_grid(&s).unwrap_err());
-    assert!(e.contains("hand.fits") && e.contains("different lengths"), "{e}");
+    assert!(
+        e.contains("hand.fits") && e.contains("different lengths"),
+        "{e}"
+    );
 
     // Not FITS at all, empty, missing, a directory.
     let junk = d.join("junk.fits");
     std::fs::write(&junk, b"id,flux\n1,2\n").unwrap();
     let e = msg(read_spec_lite(&junk).unwrap_err());
-    assert!(e.contains("junk.fits") && e.contains("not a readable FITS file"), "{e}");
+    assert!(
+        e.contains("junk.fits") && e.contains("not a readable FITS file"),
+        "{e}"
+    );
     let empty = d.join("empty.fits");
     std::fs::write(&empty, b"").unwrap();
     assert!(msg(read_spec_lite(&empty).unwrap_err()).contains("empty"));
@@ -339,15 +469,24 @@ fn truncated_spec_lite_files() {
         std::fs::write(&cut, &bytes[..keep]).unwrap();
         let e = msg(read_spec_lite(&cut).unwrap_err());
         assert!(e.contains(&format!("cut{keep}.fits")), "{e}");
-        assert!(e.contains("truncated") || e.contains("not a readable FITS file"), "{e}");
+        assert!(
+            e.contains("truncated") || e.contains("not a readable FITS file"),
+            "{e}"
+        );
         let e = msg(spec_lite_from_bytes(&bytes[..keep], &cut).unwrap_err());
-        assert!(e.contains("truncated") || e.contains("not a readable FITS file"), "{e}");
+        assert!(
+            e.contains("truncated") || e.contains("not a readable FITS file"),
+            "{e}"
+        );
     }
     // Cut at a block boundary inside the data: no block hint, but the size check says it.
     let cut = dir.path().join("block.fits");
     std::fs::write(&cut, &bytes[..3 * 2880]).unwrap();
     let e = msg(read_spec_lite(&cut).unwrap_err());
-    assert!(e.contains("HDU 1 'COADD'") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("HDU 1 'COADD'") && e.contains("truncated"),
+        "{e}"
+    );
 }
 
 // ---- WISE ----------------------------------------------------------------------------------
@@ -368,11 +507,20 @@ fn wise_csv_with_non_detections() {
     assert_eq!(w.mags.row(0).to_vec(), [14.1, 13.9, 10.2, 8.1]);
     assert_eq!(w.errs.row(0).to_vec(), [0.03, 0.04, 0.1, UNDETECTED_SIGMA]);
     assert_eq!(w.mags.row(1).to_vec(), [15.0, 14.8, 12.0, 8.9]);
-    assert_eq!(w.errs.row(1).to_vec(), [0.05, 0.07, UNDETECTED_SIGMA, UNDETECTED_SIGMA]);
+    assert_eq!(
+        w.errs.row(1).to_vec(),
+        [0.05, 0.07, UNDETECTED_SIGMA, UNDETECTED_SIGMA]
+    );
     assert_eq!(w.errs.row(2).to_vec(), [0.02, 0.03, 0.05, 0.2]);
     // No magnitude at all: the 5σ depth as the limit; a negative sigma is a non-detection.
-    assert_eq!(w.mags.row(3).to_vec(), [16.0, 15.5, WISE_DEPTH_5SIGMA[2], WISE_DEPTH_5SIGMA[3]]);
-    assert_eq!(w.errs.row(3).to_vec(), [0.1, 0.2, UNDETECTED_SIGMA, UNDETECTED_SIGMA]);
+    assert_eq!(
+        w.mags.row(3).to_vec(),
+        [16.0, 15.5, WISE_DEPTH_5SIGMA[2], WISE_DEPTH_5SIGMA[3]]
+    );
+    assert_eq!(
+        w.errs.row(3).to_vec(),
+        [0.1, 0.2, UNDETECTED_SIGMA, UNDETECTED_SIGMA]
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("wise.csv");
@@ -398,9 +546,18 @@ fn malformed_wise_csv() {
     check(
         "missing.csv",
         b"id,w1mpro,w1sigmpro,w2mpro,w3mpro\n1,2,3,4,5\n",
-        &["lacks column(s)", "'w2sigmpro'", "'w4mpro'", "it has: id, w1mpro"],
+        &[
+            "lacks column(s)",
+            "'w2sigmpro'",
+            "'w4mpro'",
+            "it has: id, w1mpro",
+        ],
     );
-    check("noid.csv", head.replace("id,", "objid,").as_bytes(), &["'id'"]);
+    check(
+        "noid.csv",
+        head.replace("id,", "objid,").as_bytes(),
+        &["'id'"],
+    );
     check(
         "text.csv",
         format!("{head}1,14,0.1,13,0.1,10,0.1,8,0.1\n2,14,0.1,abc,0.1,10,0.1,8,0.1\n").as_bytes(),
@@ -409,22 +566,39 @@ fn malformed_wise_csv() {
     check(
         "badid.csv",
         format!("{head}1.5,14,0.1,13,0.1,10,0.1,8,0.1\n").as_bytes(),
-        &["row 1 (line 2)", "column 'id'", "'1.5' is not an integer id"],
+        &[
+            "row 1 (line 2)",
+            "column 'id'",
+            "'1.5' is not an integer id",
+        ],
     );
     check(
         "dup.csv",
         format!("{head}5,14,0.1,13,0.1,10,0.1,8,0.1\n6,14,0.1,13,0.1,10,0.1,8,0.1\n5,1,0.1,1,0.1,1,0.1,1,0.1\n").as_bytes(),
         &["duplicated ids", "id 5 in row 1 (line 2) and row 3 (line 4)"],
     );
-    check("short.csv", format!("{head}1,14,0.1\n").as_bytes(), &["row 1", "3 fields but the header has 9"]);
+    check(
+        "short.csv",
+        format!("{head}1,14,0.1\n").as_bytes(),
+        &["row 1", "3 fields but the header has 9"],
+    );
     check("empty.csv", b"", &["empty"]);
-    check("twice.csv", b"id,ID,w1mpro\n", &["names column 'id' 2 times"]);
+    check(
+        "twice.csv",
+        b"id,ID,w1mpro\n",
+        &["names column 'id' 2 times"],
+    );
     check(
         "utf8.csv",
-        [head.as_bytes(), b"1,\xff\xfe,0.1,13,0.1,10,0.1,8,0.1\n"].concat().as_slice(),
+        [head.as_bytes(), b"1,\xff\xfe,0.1,13,0.1,10,0.1,8,0.1\n"]
+            .concat()
+            .as_slice(),
         &["row 1", "w1mpro", "invalid UTF-8"],
     );
-    assert!(msg(read_wise_catalogue(&dir.path().join("nope.csv"), "id").unwrap_err()).contains("cannot open"));
+    assert!(
+        msg(read_wise_catalogue(&dir.path().join("nope.csv"), "id").unwrap_err())
+            .contains("cannot open")
+    );
 }
 
 /// A small xorshift generator: deterministic garbage without extra dependencies.
@@ -448,7 +622,9 @@ fn garbage_bytes_never_panic() {
             // Uniform random bytes.
             0 => (0..rng.next() % 300).map(|_| rng.next() as u8).collect(),
             // Random CSV-ish text.
-            1 => (0..rng.next() % 400).map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize]).collect(),
+            1 => (0..rng.next() % 400)
+                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .collect(),
             // A valid catalogue with a few bytes flipped, inserted or removed.
             _ => {
                 let mut b = valid.to_vec();
@@ -459,7 +635,10 @@ fn garbage_bytes_never_panic() {
                             let k = at.min(b.len() - 1);
                             b[k] = rng.next() as u8;
                         }
-                        1 => b.insert(at.min(b.len()), alphabet[(rng.next() % alphabet.len() as u64) as usize]),
+                        1 => b.insert(
+                            at.min(b.len()),
+                            alphabet[(rng.next() % alphabet.len() as u64) as usize],
+                        ),
                         _ if !b.is_empty() => {
                             b.remove(at.min(b.len() - 1));
                         }
@@ -470,14 +649,22 @@ fn garbage_bytes_never_panic() {
             }
         };
         // Must return, Ok or Err, without panicking.
-        let r = std::panic::catch_unwind(|| read_wise_csv(bytes.as_slice(), "specobjid").map(|w| w.len()));
-        assert!(r.is_ok(), "case {case} panicked on {:?}", String::from_utf8_lossy(&bytes));
+        let r = std::panic::catch_unwind(|| {
+            read_wise_csv(bytes.as_slice(), "specobjid").map(|w| w.len())
+        });
+        assert!(
+            r.is_ok(),
+            "case {case} panicked on {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
         if case % 50 == 0 {
             // The spec-lite reader on garbage too (from memory), including a FITS-looking start.
             let mut fitsish = b"SIMPLE  =                    T".to_vec();
             fitsish.extend_from_slice(&bytes);
             for b in [&bytes, &fitsish] {
-                let r = std::panic::catch_unwind(|| spec_lite_from_bytes(b, Path::new("garbage.fits")).is_ok());
+                let r = std::panic::catch_unwind(|| {
+                    spec_lite_from_bytes(b, Path::new("garbage.fits")).is_ok()
+                });
                 assert_eq!(r.ok(), Some(false), "case {case}");
             }
         }
@@ -488,7 +675,15 @@ fn garbage_bytes_never_panic() {
 /// ids, float32 magnitudes, NaN = null sigmas).
 fn write_wise_fits(path: &Path, id_type: ColumnDataType) {
     let mut f = FitsFile::create(path).overwrite().open().unwrap();
-    let hdu = f.create_table("OTHER", &[col("id", ColumnDataType::LongLong), col("w1mpro", ColumnDataType::Float)]).unwrap();
+    let hdu = f
+        .create_table(
+            "OTHER",
+            &[
+                col("id", ColumnDataType::LongLong),
+                col("w1mpro", ColumnDataType::Float),
+            ],
+        )
+        .unwrap();
     hdu.write_col(&mut f, "id", &[1i64]).unwrap();
     hdu.write_col(&mut f, "w1mpro", &[1f32]).unwrap();
     let mut cols = vec![col("ID", id_type)];
@@ -499,12 +694,19 @@ fn write_wise_fits(path: &Path, id_type: ColumnDataType) {
     let hdu = f.create_table("ALLWISE", &cols).unwrap();
     match id_type {
         ColumnDataType::Double => hdu.write_col(&mut f, "ID", &[7.0f64, 8.5]).unwrap(),
-        ColumnDataType::UnsignedLongLong => hdu.write_col(&mut f, "ID", &[7u64, 13000000000000000000]).unwrap(),
+        ColumnDataType::UnsignedLongLong => hdu
+            .write_col(&mut f, "ID", &[7u64, 13000000000000000000])
+            .unwrap(),
         _ => hdu.write_col(&mut f, "ID", &[7i64, 1 << 40]).unwrap(),
     };
     for b in 1..=4 {
-        hdu.write_col(&mut f, format!("W{b}MPRO"), &[10.0f32 + b as f32, 12.0]).unwrap();
-        let sig = if b == 3 { [0.25f32, f32::NAN] } else { [0.5f32, 0.125] };
+        hdu.write_col(&mut f, format!("W{b}MPRO"), &[10.0f32 + b as f32, 12.0])
+            .unwrap();
+        let sig = if b == 3 {
+            [0.25f32, f32::NAN]
+        } else {
+            [0.5f32, 0.125]
+        };
         hdu.write_col(&mut f, format!("W{b}SIGMPRO"), &sig).unwrap();
     }
 }
@@ -520,15 +722,31 @@ fn wise_fits_tables() {
     assert_eq!(w.mags.row(0).to_vec(), [11.0, 12.0, 13.0, 14.0]);
     assert_eq!(w.errs.row(0).to_vec(), [0.5, 0.5, 0.25, 0.5]);
     assert_eq!(w.mags.row(1).to_vec(), [12.0; 4]);
-    assert_eq!(w.errs.row(1).to_vec(), [0.125, 0.125, UNDETECTED_SIGMA, 0.125]);
-    assert_eq!(read_wise_catalogue_hdu(&p, "ID", Some("allwise")).unwrap(), w);
+    assert_eq!(
+        w.errs.row(1).to_vec(),
+        [0.125, 0.125, UNDETECTED_SIGMA, 0.125]
+    );
+    assert_eq!(
+        read_wise_catalogue_hdu(&p, "ID", Some("allwise")).unwrap(),
+        w
+    );
     assert_eq!(read_wise_catalogue_hdu(&p, "ID", Some("2")).unwrap(), w);
     let e = msg(read_wise_catalogue_hdu(&p, "id", Some("OTHER")).unwrap_err());
-    assert!(e.contains("HDU 1 'OTHER' lacks column(s)") && e.contains("'w2mpro'"), "{e}");
+    assert!(
+        e.contains("HDU 1 'OTHER' lacks column(s)") && e.contains("'w2mpro'"),
+        "{e}"
+    );
     let e = msg(read_wise_catalogue_hdu(&p, "id", Some("NOPE")).unwrap_err());
-    assert!(e.contains("no HDU named 'NOPE'") && e.contains("2 'ALLWISE' (binary table)"), "{e}");
+    assert!(
+        e.contains("no HDU named 'NOPE'") && e.contains("2 'ALLWISE' (binary table)"),
+        "{e}"
+    );
     let e = msg(read_wise_catalogue(&p, "objid").unwrap_err());
-    assert!(e.contains("no table HDU has the WISE columns") && e.contains("HDU 2 'ALLWISE' lacks 'objid'"), "{e}");
+    assert!(
+        e.contains("no table HDU has the WISE columns")
+            && e.contains("HDU 2 'ALLWISE' lacks 'objid'"),
+        "{e}"
+    );
     // Not recognisable as FITS by name: the signature decides.
     let q = dir.path().join("allwise.dat");
     std::fs::copy(&p, &q).unwrap();
@@ -536,12 +754,18 @@ fn wise_fits_tables() {
     // Unsigned 64-bit ids keep their bit pattern, like SPECOBJIDs.
     let p = dir.path().join("u64id.fits");
     write_wise_fits(&p, ColumnDataType::UnsignedLongLong);
-    assert_eq!(read_wise_catalogue(&p, "id").unwrap().ids, [7, 13000000000000000000u64 as i64]);
+    assert_eq!(
+        read_wise_catalogue(&p, "id").unwrap().ids,
+        [7, 13000000000000000000u64 as i64]
+    );
     // Floating-point ids that are not integers.
     let p = dir.path().join("floatid.fits");
     write_wise_fits(&p, ColumnDataType::Double);
     let e = msg(read_wise_catalogue(&p, "id").unwrap_err());
-    assert!(e.contains("floatid.fits") && e.contains("row 2 is 8.5"), "{e}");
+    assert!(
+        e.contains("floatid.fits") && e.contains("row 2 is 8.5"),
+        "{e}"
+    );
     // Truncated.
     let bytes = std::fs::read(dir.path().join("allwise.fits")).unwrap();
     let cut = dir.path().join("cut.fits");
@@ -558,17 +782,40 @@ fn assemble_joins_by_id() {
     let paths: Vec<PathBuf> = [("a", "1001"), ("b", "1003"), ("c", "13000000000000000000")]
         .iter()
         .enumerate()
-        .map(|(i, (n, id))| spec_file(dir.path(), &format!("{n}.fits"), &Spec::new(i as i64, 3000, 0.1 * (i + 1) as f64, id)))
+        .map(|(i, (n, id))| {
+            spec_file(
+                dir.path(),
+                &format!("{n}.fits"),
+                &Spec::new(i as i64, 3000, 0.1 * (i + 1) as f64, id),
+            )
+        })
         .collect();
     let (spectra, z, ids) = read_spectra(&paths).unwrap();
     let wise = read_wise_csv(WISE_CSV.as_bytes(), "specobjid").unwrap();
 
-    let e = msg(
-        assemble_survey(spectra.clone(), z.clone(), ids.clone(), &wise, None, MissingWise::Error).unwrap_err(),
+    let e = msg(assemble_survey(
+        spectra.clone(),
+        z.clone(),
+        ids.clone(),
+        &wise,
+        None,
+        MissingWise::Error,
+    )
+    .unwrap_err());
+    assert!(
+        e.contains("1 of 3 spectra have no WISE row (ids 1003)") && e.contains("MissingWise::Drop"),
+        "{e}"
     );
-    assert!(e.contains("1 of 3 spectra have no WISE row (ids 1003)") && e.contains("MissingWise::Drop"), "{e}");
 
-    let s = assemble_survey(spectra.clone(), z.clone(), ids.clone(), &wise, None, MissingWise::Drop).unwrap();
+    let s = assemble_survey(
+        spectra.clone(),
+        z.clone(),
+        ids.clone(),
+        &wise,
+        None,
+        MissingWise::Drop,
+    )
+    .unwrap();
     assert_eq!(s.id, [1001, 13000000000000000000u64 as i64]);
     assert_eq!(s.redshift, [z[0], z[2]]);
     assert_eq!(s.spectra.flux.row(1), spectra.flux.row(2));
@@ -580,17 +827,40 @@ fn assemble_joins_by_id() {
     assert!(s.truth.is_none());
 
     let ugriz = ndarray::Array2::from_shape_fn((3, 5), |(i, b)| (10 * i + b) as f64);
-    let s = assemble_survey(spectra.clone(), z.clone(), ids.clone(), &wise, Some((ugriz.clone(), ugriz * 0.01)), MissingWise::Drop)
-        .unwrap();
+    let s = assemble_survey(
+        spectra.clone(),
+        z.clone(),
+        ids.clone(),
+        &wise,
+        Some((ugriz.clone(), ugriz * 0.01)),
+        MissingWise::Drop,
+    )
+    .unwrap();
     assert_eq!(s.ugriz.row(1).to_vec(), [20.0, 21.0, 22.0, 23.0, 24.0]);
     assert_eq!(s.ugriz_err[[1, 0]], 0.2);
 
-    let e = msg(
-        assemble_survey(spectra.clone(), z.clone(), vec![1001, 1001, 7], &wise, None, MissingWise::Drop).unwrap_err(),
-    );
+    let e = msg(assemble_survey(
+        spectra.clone(),
+        z.clone(),
+        vec![1001, 1001, 7],
+        &wise,
+        None,
+        MissingWise::Drop,
+    )
+    .unwrap_err());
     assert!(e.contains("spectrum id 1001 appears twice"), "{e}");
-    let e = msg(assemble_survey(spectra.clone(), z[..2].to_vec(), ids.clone(), &wise, None, MissingWise::Drop).unwrap_err());
+    let e = msg(assemble_survey(
+        spectra.clone(),
+        z[..2].to_vec(),
+        ids.clone(),
+        &wise,
+        None,
+        MissingWise::Drop,
+    )
+    .unwrap_err());
     assert!(e.contains("do not match"), "{e}");
-    let e = msg(assemble_survey(spectra, z, vec![1, 2, 3], &wise, None, MissingWise::Drop).unwrap_err());
+    let e = msg(
+        assemble_survey(spectra, z, vec![1, 2, 3], &wise, None, MissingWise::Drop).unwrap_err(),
+    );
     assert!(e.contains("none of the 3 spectra"), "{e}");
 }

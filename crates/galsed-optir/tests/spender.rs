@@ -37,14 +37,24 @@ fn template(class: usize, lam: f64, a: &[f64; 4]) -> f64 {
             x.powf(0.8 + 0.4 * a[0]) * brk * abs
         }
         1 => {
-            let lines = a[1] * (1.5 * gauss(lam, 6563.0, 3.0) + 0.5 * gauss(lam, 4861.0, 3.0) + 0.5 * gauss(lam, 6583.0, 3.0))
+            let lines = a[1]
+                * (1.5 * gauss(lam, 6563.0, 3.0)
+                    + 0.5 * gauss(lam, 4861.0, 3.0)
+                    + 0.5 * gauss(lam, 6583.0, 3.0))
                 + a[2] * (1.2 * gauss(lam, 5007.0, 3.0) + 0.4 * gauss(lam, 4959.0, 3.0))
                 + a[3] * gauss(lam, 3727.0, 3.0);
             x.powf(-1.2 + 0.5 * a[0]) + 2.0 * lines
         }
         _ => {
-            let balmer = 0.25 * a[1] * [4102.0, 4340.0, 4861.0, 6563.0].iter().map(|&c| gauss(lam, c, 12.0)).sum::<f64>();
-            x.powf(-0.3 + 0.4 * a[0]) * (1.0 - balmer) * (0.8 + 0.2 * (0.5 + 0.5 * ((lam - 4000.0) / 60.0).tanh()))
+            let balmer = 0.25
+                * a[1]
+                * [4102.0, 4340.0, 4861.0, 6563.0]
+                    .iter()
+                    .map(|&c| gauss(lam, c, 12.0))
+                    .sum::<f64>();
+            x.powf(-0.3 + 0.4 * a[0])
+                * (1.0 - balmer)
+                * (0.8 + 0.2 * (0.5 + 0.5 * ((lam - 4000.0) / 60.0).tanh()))
         }
     }
 }
@@ -52,7 +62,9 @@ fn template(class: usize, lam: f64, a: &[f64; 4]) -> f64 {
 /// `n` normalised toy spectra on `n_pix` pixels of step `step` from log10 λ = 3.5798.
 fn toy(n: usize, n_pix: usize, step: f64, seed: u64) -> Toy {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let loglam: Vec<f64> = (0..n_pix).map(|k| survey::LOGLAM_START + step * k as f64).collect();
+    let loglam: Vec<f64> = (0..n_pix)
+        .map(|k| survey::LOGLAM_START + step * k as f64)
+        .collect();
     let mut flux = Array2::<f32>::zeros((n, n_pix));
     let mut ivar = Array2::<f32>::zeros((n, n_pix));
     let mut z = Vec::with_capacity(n);
@@ -69,7 +81,11 @@ fn toy(n: usize, n_pix: usize, step: f64, seed: u64) -> Toy {
             let masked = rng.random::<f64>() < 0.02 || (obs_lam - 5577.0).abs() < 8.0;
             let noise: f64 = rng.sample(rand_distr::StandardNormal);
             flux[[i, j]] = (scale * template(c, rest, &a) + sigma * noise) as f32;
-            ivar[[i, j]] = if masked { 0.0 } else { (1.0 / (sigma * sigma)) as f32 };
+            ivar[[i, j]] = if masked {
+                0.0
+            } else {
+                (1.0 / (sigma * sigma)) as f32
+            };
         }
         z.push(zi);
         class.push(c);
@@ -81,7 +97,13 @@ fn toy(n: usize, n_pix: usize, step: f64, seed: u64) -> Toy {
         and_mask: Array2::zeros((n, n_pix)),
     };
     let (flux, ivar, _) = survey::normalise(&spectra, &z).expect("toy spectra normalise");
-    Toy { loglam, flux, ivar, z, class }
+    Toy {
+        loglam,
+        flux,
+        ivar,
+        z,
+        class,
+    }
 }
 
 /// A tiny autoencoder for toy spectra of 960 pixels of step 4·10⁻⁴ (3800–9200 Å).
@@ -110,7 +132,12 @@ fn short_settings(epochs: usize, seed: u64) -> TrainSettings {
     }
 }
 
-fn train_toy(t: &Toy, n_train: usize, settings: &TrainSettings, dir: Option<&std::path::Path>) -> (Autoencoder, spender::TrainReport) {
+fn train_toy(
+    t: &Toy,
+    n_train: usize,
+    settings: &TrainSettings,
+    dir: Option<&std::path::Path>,
+) -> (Autoencoder, spender::TrainReport) {
     let train: Vec<usize> = (0..n_train).collect();
     let val: Vec<usize> = (n_train..t.z.len()).collect();
     spender::train(
@@ -122,7 +149,12 @@ fn train_toy(t: &Toy, n_train: usize, settings: &TrainSettings, dir: Option<&std
         &val,
         &tiny(),
         settings,
-        &mut |r| eprintln!("epoch {} train {:.4} val {:.4} ({:.2} s)", r.epoch, r.train_loss, r.val_loss, r.seconds),
+        &mut |r| {
+            eprintln!(
+                "epoch {} train {:.4} val {:.4} ({:.2} s)",
+                r.epoch, r.train_loss, r.val_loss, r.seconds
+            )
+        },
         dir,
     )
     .expect("training runs")
@@ -158,10 +190,20 @@ fn trains_reconstructs_and_separates_classes() {
     };
     let start = Instant::now();
     let (ae, report) = train_toy(&t, 360, &settings, None);
-    eprintln!("trained in {:.1} s, best epoch {}", start.elapsed().as_secs_f64(), report.best_epoch);
+    eprintln!(
+        "trained in {:.1} s, best epoch {}",
+        start.elapsed().as_secs_f64(),
+        report.best_epoch
+    );
     let first = &report.history[0];
-    eprintln!("initial val {:.3}, first train {:.3}, best val {:.4}", report.initial_val_loss, first.train_loss, report.best_val_loss);
-    assert!(report.best_val_loss < 0.05 * report.initial_val_loss, "{report:?}");
+    eprintln!(
+        "initial val {:.3}, first train {:.3}, best val {:.4}",
+        report.initial_val_loss, first.train_loss, report.best_val_loss
+    );
+    assert!(
+        report.best_val_loss < 0.05 * report.initial_val_loss,
+        "{report:?}"
+    );
     let last_train = report.history.last().unwrap().train_loss;
     assert!(last_train < 0.05 * first.train_loss);
 
@@ -170,7 +212,9 @@ fn trains_reconstructs_and_separates_classes() {
     let sel = |a: &Array2<f32>| a.select(ndarray::Axis(0), &val);
     let (vf, vi) = (sel(&t.flux), sel(&t.ivar));
     let vz: Vec<f64> = val.iter().map(|&i| t.z[i]).collect();
-    let rec = ae.reconstruct(&t.loglam, vf.view(), vi.view(), &vz).unwrap();
+    let rec = ae
+        .reconstruct(&t.loglam, vf.view(), vi.view(), &vz)
+        .unwrap();
     let mut chi2 = 0.0;
     for i in 0..val.len() {
         let (mut s, mut m) = (0.0, 0usize);
@@ -185,22 +229,34 @@ fn trains_reconstructs_and_separates_classes() {
     }
     chi2 /= val.len() as f64;
     eprintln!("validation χ²/pixel {chi2:.3}");
-    assert!((chi2 - report.best_val_loss).abs() < 1e-3 * chi2.max(1.0), "{chi2} vs {}", report.best_val_loss);
+    assert!(
+        (chi2 - report.best_val_loss).abs() < 1e-3 * chi2.max(1.0),
+        "{chi2} vs {}",
+        report.best_val_loss
+    );
     assert!(chi2 < 1.8, "validation χ² per pixel {chi2}");
     let loss = ae.loss(&t.loglam, vf.view(), vi.view(), &vz).unwrap();
     assert!((loss - chi2).abs() < 1e-3 * chi2);
 
     // Latents separate the templates: 5-nearest-neighbour classification of the validation set.
-    let lat = ae.encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
+    let lat = ae
+        .encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
     assert_eq!(lat.dim(), (480, 4));
     let sd: Vec<f32> = (0..4)
         .map(|k| {
             let c = lat.column(k);
             let m = c.mean().unwrap();
-            (c.iter().map(|v| (v - m).powi(2)).sum::<f32>() / c.len() as f32).sqrt().max(1e-12)
+            (c.iter().map(|v| (v - m).powi(2)).sum::<f32>() / c.len() as f32)
+                .sqrt()
+                .max(1e-12)
         })
         .collect();
-    let dist = |a: usize, b: usize| (0..4).map(|k| ((lat[[a, k]] - lat[[b, k]]) / sd[k]).powi(2)).sum::<f32>();
+    let dist = |a: usize, b: usize| {
+        (0..4)
+            .map(|k| ((lat[[a, k]] - lat[[b, k]]) / sd[k]).powi(2))
+            .sum::<f32>()
+    };
     let mut correct = 0;
     for &v in &val {
         let mut d: Vec<(f32, usize)> = (0..360).map(|i| (dist(v, i), t.class[i])).collect();
@@ -222,9 +278,13 @@ fn resampling_matches_a_direct_interpolation() {
     let t = toy(12, TOY_PIX, TOY_STEP, 2);
     let cfg = tiny();
     let ae = Autoencoder::new(cfg.clone(), t.loglam.clone(), 5).unwrap();
-    let lat = ae.encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
+    let lat = ae
+        .encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
     let rest = ae.decode(lat.view()).unwrap();
-    let rec = ae.reconstruct(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
+    let rec = ae
+        .reconstruct(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
     let rl = cfg.rest_loglam();
     for i in 0..12 {
         for (j, &l) in t.loglam.iter().enumerate() {
@@ -232,7 +292,11 @@ fn resampling_matches_a_direct_interpolation() {
             let k = rl.partition_point(|&r| r <= x) - 1;
             let f = (x - rl[k]) / (rl[k + 1] - rl[k]);
             let want = f64::from(rest[[i, k]]) * (1.0 - f) + f64::from(rest[[i, k + 1]]) * f;
-            assert!((want - f64::from(rec[[i, j]])).abs() < 1e-4 * want.abs().max(1.0), "{i} {j}: {want} vs {}", rec[[i, j]]);
+            assert!(
+                (want - f64::from(rec[[i, j]])).abs() < 1e-4 * want.abs().max(1.0),
+                "{i} {j}: {want} vs {}",
+                rec[[i, j]]
+            );
         }
     }
     // An untrained decoder predicts ≈ 1 + small terms: finite everywhere.
@@ -254,9 +318,16 @@ fn same_seed_same_weights_and_save_load() {
     });
     let (wa, wb) = (a.flat_weights(), b.flat_weights());
     assert_eq!(wa.len(), wb.len());
-    assert!(wa.iter().zip(&wb).all(|(x, y)| x.to_bits() == y.to_bits()), "same seed, different weights");
-    let la = a.encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
-    let lb = b.encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
+    assert!(
+        wa.iter().zip(&wb).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "same seed, different weights"
+    );
+    let la = a
+        .encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
+    let lb = b
+        .encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
     assert_eq!(la, lb);
     let (c, _) = train_toy(&t, 64, &short_settings(2, 12), None);
     assert_ne!(c.flat_weights(), wa, "another seed gives other weights");
@@ -266,7 +337,9 @@ fn same_seed_same_weights_and_save_load() {
     let back = Autoencoder::load(dir.path()).unwrap();
     assert_eq!(back.config, a.config);
     assert_eq!(back.flat_weights(), wa);
-    let lback = back.encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
+    let lback = back
+        .encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
     assert_eq!(lback, la);
     assert!(Autoencoder::load(&dir.path().join("missing")).is_err());
 }
@@ -283,7 +356,19 @@ fn checkpoints_resume_and_refuse_other_settings() {
     let mut calls = 0;
     let train: Vec<usize> = (0..64).collect();
     let val: Vec<usize> = (64..96).collect();
-    let (b, rb) = spender::train(&t.loglam, t.flux.view(), t.ivar.view(), &t.z, &train, &val, &tiny(), &s, &mut |_| calls += 1, Some(dir.path())).unwrap();
+    let (b, rb) = spender::train(
+        &t.loglam,
+        t.flux.view(),
+        t.ivar.view(),
+        &t.z,
+        &train,
+        &val,
+        &tiny(),
+        &s,
+        &mut |_| calls += 1,
+        Some(dir.path()),
+    )
+    .unwrap();
     assert_eq!(calls, 0);
     assert_eq!(ra, rb);
     assert_eq!(a.flat_weights(), b.flat_weights());
@@ -291,7 +376,18 @@ fn checkpoints_resume_and_refuse_other_settings() {
     let (c, _) = train_toy(&t, 64, &s, None);
     assert_eq!(a.flat_weights(), c.flat_weights());
     // Other settings in the same directory are refused.
-    let err = spender::train(&t.loglam, t.flux.view(), t.ivar.view(), &t.z, &train, &val, &tiny(), &short_settings(3, 21), &mut |_| {}, Some(dir.path()));
+    let err = spender::train(
+        &t.loglam,
+        t.flux.view(),
+        t.ivar.view(),
+        &t.z,
+        &train,
+        &val,
+        &tiny(),
+        &short_settings(3, 21),
+        &mut |_| {},
+        Some(dir.path()),
+    );
     assert!(err.is_err());
 }
 
@@ -300,7 +396,9 @@ fn bad_inputs_are_errors() {
     let t = toy(8, TOY_PIX, TOY_STEP, 7);
     let cfg = tiny();
     let ae = Autoencoder::new(cfg.clone(), t.loglam.clone(), 0).unwrap();
-    let enc = |loglam: &[f64], f: ArrayView2<f32>, w: ArrayView2<f32>, z: &[f64]| ae.encode(loglam, f, w, z);
+    let enc = |loglam: &[f64], f: ArrayView2<f32>, w: ArrayView2<f32>, z: &[f64]| {
+        ae.encode(loglam, f, w, z)
+    };
     assert!(enc(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).is_ok());
     // Shapes.
     assert!(enc(&t.loglam, t.flux.view(), t.ivar.view(), &t.z[..7]).is_err());
@@ -313,7 +411,10 @@ fn bad_inputs_are_errors() {
         z[3] = bad;
         let e = enc(&t.loglam, t.flux.view(), t.ivar.view(), &z).unwrap_err();
         assert!(e.to_string().contains("galaxy 3"), "{e}");
-        assert!(ae.reconstruct(&t.loglam, t.flux.view(), t.ivar.view(), &z).is_err());
+        assert!(
+            ae.reconstruct(&t.loglam, t.flux.view(), t.ivar.view(), &z)
+                .is_err()
+        );
     }
     // Non-finite values.
     let mut f = t.flux.clone();
@@ -321,7 +422,10 @@ fn bad_inputs_are_errors() {
     assert!(enc(&t.loglam, f.view(), t.ivar.view(), &t.z).is_err());
     let mut w = t.ivar.clone();
     w[[2, 10]] = 0.0;
-    assert!(enc(&t.loglam, f.view(), w.view(), &t.z).is_ok(), "NaN flux at a masked pixel is ignored");
+    assert!(
+        enc(&t.loglam, f.view(), w.view(), &t.z).is_ok(),
+        "NaN flux at a masked pixel is ignored"
+    );
     w[[2, 11]] = -1.0;
     assert!(enc(&t.loglam, t.flux.view(), w.view(), &t.z).is_err());
     // Another grid than the model's.
@@ -331,18 +435,97 @@ fn bad_inputs_are_errors() {
     // Training: indices, empty sets, settings, configurations.
     let s = short_settings(1, 0);
     let run = |train: &[usize], val: &[usize], cfg: &SpenderConfig, s: &TrainSettings| {
-        spender::train(&t.loglam, t.flux.view(), t.ivar.view(), &t.z, train, val, cfg, s, &mut |_| {}, None)
+        spender::train(
+            &t.loglam,
+            t.flux.view(),
+            t.ivar.view(),
+            &t.z,
+            train,
+            val,
+            cfg,
+            s,
+            &mut |_| {},
+            None,
+        )
     };
     assert!(run(&[0, 1, 2], &[], &cfg, &s).is_err());
     assert!(run(&[0, 1, 99], &[4], &cfg, &s).is_err());
-    assert!(run(&[0, 1, 2], &[4], &cfg, &TrainSettings { batch_size: 0, ..s.clone() }).is_err());
-    assert!(run(&[0, 1, 2], &[4], &cfg, &TrainSettings { learning_rate: f64::NAN, ..s.clone() }).is_err());
-    assert!(run(&[0, 1, 2], &[4], &SpenderConfig { channels: [8, 16, 31], ..cfg.clone() }, &s).is_err());
-    assert!(run(&[0, 1, 2], &[4], &SpenderConfig { kernels: [4, 11, 21], ..cfg.clone() }, &s).is_err());
+    assert!(
+        run(
+            &[0, 1, 2],
+            &[4],
+            &cfg,
+            &TrainSettings {
+                batch_size: 0,
+                ..s.clone()
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        run(
+            &[0, 1, 2],
+            &[4],
+            &cfg,
+            &TrainSettings {
+                learning_rate: f64::NAN,
+                ..s.clone()
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        run(
+            &[0, 1, 2],
+            &[4],
+            &SpenderConfig {
+                channels: [8, 16, 31],
+                ..cfg.clone()
+            },
+            &s
+        )
+        .is_err()
+    );
+    assert!(
+        run(
+            &[0, 1, 2],
+            &[4],
+            &SpenderConfig {
+                kernels: [4, 11, 21],
+                ..cfg.clone()
+            },
+            &s
+        )
+        .is_err()
+    );
     let mut w = t.ivar.clone();
     w.row_mut(1).fill(0.0);
-    assert!(spender::train(&t.loglam, t.flux.view(), w.view(), &t.z, &[0, 1], &[4], &cfg, &s, &mut |_| {}, None).is_err());
-    assert!(Autoencoder::new(SpenderConfig { n_latents: 0, ..cfg }, t.loglam.clone(), 0).is_err());
+    assert!(
+        spender::train(
+            &t.loglam,
+            t.flux.view(),
+            w.view(),
+            &t.z,
+            &[0, 1],
+            &[4],
+            &cfg,
+            &s,
+            &mut |_| {},
+            None
+        )
+        .is_err()
+    );
+    assert!(
+        Autoencoder::new(
+            SpenderConfig {
+                n_latents: 0,
+                ..cfg
+            },
+            t.loglam.clone(),
+            0
+        )
+        .is_err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,7 +541,9 @@ fn power_eigs(c: &Array2<f64>, k: usize) -> Vec<(f64, Vec<f64>)> {
         let mut v: Vec<f64> = (0..p).map(|_| rng.random::<f64>() - 0.5).collect();
         let mut lam = 0.0;
         for _ in 0..20000 {
-            let w: Vec<f64> = (0..p).map(|i| (0..p).map(|j| a[[i, j]] * v[j]).sum()).collect();
+            let w: Vec<f64> = (0..p)
+                .map(|i| (0..p).map(|j| a[[i, j]] * v[j]).sum())
+                .collect();
             let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
             let new: Vec<f64> = w.iter().map(|x| x / norm).collect();
             let change: f64 = new.iter().zip(&v).map(|(x, y)| (x - y).abs()).sum();
@@ -388,9 +573,14 @@ fn pca_matches_a_brute_force_eigendecomposition() {
     let mut ivar = Array2::<f32>::from_elem((n, p), 1.0);
     let scales = [5.0, 3.0, 2.0, 1.2, 0.7, 0.3, 0.2, 0.1];
     for i in 0..n {
-        let a: Vec<f64> = scales.iter().map(|s| s * rng.sample::<f64, _>(rand_distr::StandardNormal)).collect();
+        let a: Vec<f64> = scales
+            .iter()
+            .map(|s| s * rng.sample::<f64, _>(rand_distr::StandardNormal))
+            .collect();
         for j in 0..p {
-            let v = 1.0 + (0..8).map(|q| a[q] * basis[[q, j]]).sum::<f64>() + 0.01 * rng.sample::<f64, _>(rand_distr::StandardNormal);
+            let v = 1.0
+                + (0..8).map(|q| a[q] * basis[[q, j]]).sum::<f64>()
+                + 0.01 * rng.sample::<f64, _>(rand_distr::StandardNormal);
             flux[[i, j]] = v as f32;
         }
     }
@@ -401,7 +591,15 @@ fn pca_matches_a_brute_force_eigendecomposition() {
     }
     let loglam: Vec<f64> = (0..p).map(|j| 3.6 + 1e-3 * j as f64).collect();
     let rows: Vec<usize> = (0..n).collect();
-    let pca = Pca::fit(&loglam, flux.view(), ivar.view(), &rows, k, PcaSettings::default()).unwrap();
+    let pca = Pca::fit(
+        &loglam,
+        flux.view(),
+        ivar.view(),
+        &rows,
+        k,
+        PcaSettings::default(),
+    )
+    .unwrap();
 
     // Brute force: mean over unmasked values, masked pixels filled with it, covariance (n − 1).
     let mut mean = vec![0f64; p];
@@ -416,22 +614,42 @@ fn pca_matches_a_brute_force_eigendecomposition() {
         mean[j] = s / c as f64;
         assert!((mean[j] - f64::from(pca.mean[j])).abs() < 1e-5);
     }
-    let x = Array2::from_shape_fn((n, p), |(i, j)| if ivar[[i, j]] > 0.0 { f64::from(flux[[i, j]]) - mean[j] } else { 0.0 });
+    let x = Array2::from_shape_fn((n, p), |(i, j)| {
+        if ivar[[i, j]] > 0.0 {
+            f64::from(flux[[i, j]]) - mean[j]
+        } else {
+            0.0
+        }
+    });
     let cov = x.t().dot(&x) / (n - 1) as f64;
     let trace: f64 = (0..p).map(|j| cov[[j, j]]).sum();
     assert!((pca.total_variance - trace).abs() < 1e-6 * trace);
     let reference = power_eigs(&cov, k);
     for (c, (lam, v)) in reference.iter().enumerate() {
         let got = pca.explained_variance[c];
-        assert!((got - lam).abs() < 1e-5 * lam, "component {c}: {got} vs {lam}");
-        let dot: f64 = (0..p).map(|j| f64::from(pca.components[[c, j]]) * v[j]).sum();
-        assert!(dot.abs() > 1.0 - 1e-5, "component {c}: |cos| = {}", dot.abs());
+        assert!(
+            (got - lam).abs() < 1e-5 * lam,
+            "component {c}: {got} vs {lam}"
+        );
+        let dot: f64 = (0..p)
+            .map(|j| f64::from(pca.components[[c, j]]) * v[j])
+            .sum();
+        assert!(
+            dot.abs() > 1.0 - 1e-5,
+            "component {c}: |cos| = {}",
+            dot.abs()
+        );
     }
     // Orthonormal components.
     for a in 0..k {
         for b in 0..k {
-            let d: f64 = (0..p).map(|j| f64::from(pca.components[[a, j]]) * f64::from(pca.components[[b, j]])).sum();
-            assert!((d - if a == b { 1.0 } else { 0.0 }).abs() < 1e-5, "{a}·{b} = {d}");
+            let d: f64 = (0..p)
+                .map(|j| f64::from(pca.components[[a, j]]) * f64::from(pca.components[[b, j]]))
+                .sum();
+            assert!(
+                (d - if a == b { 1.0 } else { 0.0 }).abs() < 1e-5,
+                "{a}·{b} = {d}"
+            );
         }
     }
     let ratio: f64 = pca.explained_variance_ratio().iter().sum();
@@ -454,30 +672,97 @@ fn pca_matches_a_brute_force_eigendecomposition() {
     pca.save(&path).unwrap();
     let back = Pca::load(&path).unwrap();
     assert_eq!(back, pca);
-    assert_eq!(back.encode(&loglam, flux.view(), ivar.view(), &z).unwrap(), lat);
+    assert_eq!(
+        back.encode(&loglam, flux.view(), ivar.view(), &z).unwrap(),
+        lat
+    );
     assert_eq!(back.n_latents(), k);
 
     // Errors.
-    assert!(Pca::fit(&loglam, flux.view(), ivar.view(), &rows, 0, PcaSettings::default()).is_err());
-    assert!(Pca::fit(&loglam, flux.view(), ivar.view(), &[0], 1, PcaSettings::default()).is_err());
-    assert!(Pca::fit(&loglam, flux.view(), ivar.view(), &[0, 400], 1, PcaSettings::default()).is_err());
-    assert!(Pca::fit(&loglam[..10], flux.view(), ivar.view(), &rows, 1, PcaSettings::default()).is_err());
-    assert!(pca.encode(&loglam, flux.view(), ivar.view(), &z[..5]).is_err());
-    assert!(pca.encode(&loglam[..59], flux.slice(ndarray::s![.., ..59]), ivar.slice(ndarray::s![.., ..59]), &z).is_err());
+    assert!(
+        Pca::fit(
+            &loglam,
+            flux.view(),
+            ivar.view(),
+            &rows,
+            0,
+            PcaSettings::default()
+        )
+        .is_err()
+    );
+    assert!(
+        Pca::fit(
+            &loglam,
+            flux.view(),
+            ivar.view(),
+            &[0],
+            1,
+            PcaSettings::default()
+        )
+        .is_err()
+    );
+    assert!(
+        Pca::fit(
+            &loglam,
+            flux.view(),
+            ivar.view(),
+            &[0, 400],
+            1,
+            PcaSettings::default()
+        )
+        .is_err()
+    );
+    assert!(
+        Pca::fit(
+            &loglam[..10],
+            flux.view(),
+            ivar.view(),
+            &rows,
+            1,
+            PcaSettings::default()
+        )
+        .is_err()
+    );
+    assert!(
+        pca.encode(&loglam, flux.view(), ivar.view(), &z[..5])
+            .is_err()
+    );
+    assert!(
+        pca.encode(
+            &loglam[..59],
+            flux.slice(ndarray::s![.., ..59]),
+            ivar.slice(ndarray::s![.., ..59]),
+            &z
+        )
+        .is_err()
+    );
     let mut bad = ivar.clone();
     bad[[0, 0]] = f32::NAN;
     assert!(pca.encode(&loglam, flux.view(), bad.view(), &z).is_err());
-    assert!(pca.reconstruct(Array2::<f32>::zeros((2, 3)).view()).is_err());
+    assert!(
+        pca.reconstruct(Array2::<f32>::zeros((2, 3)).view())
+            .is_err()
+    );
 }
 
 #[test]
 fn pca_separates_toy_templates() {
     let t = toy(300, TOY_PIX, TOY_STEP, 8);
     let rows: Vec<usize> = (0..300).collect();
-    let pca = Pca::fit(&t.loglam, t.flux.view(), t.ivar.view(), &rows, 6, PcaSettings::default()).unwrap();
+    let pca = Pca::fit(
+        &t.loglam,
+        t.flux.view(),
+        t.ivar.view(),
+        &rows,
+        6,
+        PcaSettings::default(),
+    )
+    .unwrap();
     let ratio = pca.explained_variance_ratio();
     assert!(ratio.windows(2).all(|w| w[0] >= w[1]));
-    let lat = pca.encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z).unwrap();
+    let lat = pca
+        .encode(&t.loglam, t.flux.view(), t.ivar.view(), &t.z)
+        .unwrap();
     assert_eq!(lat.dim(), (300, 6));
     assert!(lat.iter().all(|v| v.is_finite()));
 }
@@ -487,16 +772,43 @@ fn pca_separates_toy_templates() {
 #[test]
 #[ignore]
 fn bench_timings() {
-    let n_batches: usize = std::env::var("BENCH_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let n_batches: usize = std::env::var("BENCH_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let t = toy(64 * n_batches + 64, survey::N_PIX, survey::LOGLAM_STEP, 9);
     let train: Vec<usize> = (0..64 * n_batches).collect();
     let val: Vec<usize> = (64 * n_batches..64 * n_batches + 64).collect();
-    let wide = SpenderConfig { channels: [16, 32, 64], ..SpenderConfig::cpu() };
-    for (name, cfg, batches) in [("cpu", SpenderConfig::cpu(), n_batches), ("cpu, 16/32/64 channels", wide, n_batches), ("paper", SpenderConfig::paper(), 4)] {
-        let settings = TrainSettings { epochs: 1, batch_size: 64, patience: None, ..TrainSettings::default() };
+    let wide = SpenderConfig {
+        channels: [16, 32, 64],
+        ..SpenderConfig::cpu()
+    };
+    for (name, cfg, batches) in [
+        ("cpu", SpenderConfig::cpu(), n_batches),
+        ("cpu, 16/32/64 channels", wide, n_batches),
+        ("paper", SpenderConfig::paper(), 4),
+    ] {
+        let settings = TrainSettings {
+            epochs: 1,
+            batch_size: 64,
+            patience: None,
+            ..TrainSettings::default()
+        };
         let start = Instant::now();
         let mut secs = 0.0;
-        spender::train(&t.loglam, t.flux.view(), t.ivar.view(), &t.z, &train[..64 * batches], &val, &cfg, &settings, &mut |r| secs = r.seconds, None).unwrap();
+        spender::train(
+            &t.loglam,
+            t.flux.view(),
+            t.ivar.view(),
+            &t.z,
+            &train[..64 * batches],
+            &val,
+            &cfg,
+            &settings,
+            &mut |r| secs = r.seconds,
+            None,
+        )
+        .unwrap();
         let per_batch = secs / batches as f64;
         eprintln!(
             "{name}: {batches} batches of 64 in {secs:.2} s (total call {:.2} s): {:.3} s/batch → {:.1} min per 35,000-spectrum epoch",
@@ -506,11 +818,24 @@ fn bench_timings() {
         );
     }
     let n = 24_500;
-    let flux = Array2::from_shape_fn((n, survey::N_PIX), |(i, j)| ((i * 7 + j * 13) % 101) as f32 * 0.01 + (j as f32 * 1e-3 * (1 + i % 5) as f32).sin());
+    let flux = Array2::from_shape_fn((n, survey::N_PIX), |(i, j)| {
+        ((i * 7 + j * 13) % 101) as f32 * 0.01 + (j as f32 * 1e-3 * (1 + i % 5) as f32).sin()
+    });
     let ivar = Array2::from_elem((n, survey::N_PIX), 1.0f32);
     let rows: Vec<usize> = (0..n).collect();
     let start = Instant::now();
-    let pca = Pca::fit(&survey::sdss_loglam(), flux.view(), ivar.view(), &rows, 10, PcaSettings::default()).unwrap();
-    eprintln!("pca: 24,500 × 3840, 10 components in {:.2} s", start.elapsed().as_secs_f64());
+    let pca = Pca::fit(
+        &survey::sdss_loglam(),
+        flux.view(),
+        ivar.view(),
+        &rows,
+        10,
+        PcaSettings::default(),
+    )
+    .unwrap();
+    eprintln!(
+        "pca: 24,500 × 3840, 10 components in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
     assert_eq!(pca.n_latents(), 10);
 }

@@ -18,7 +18,8 @@ use crate::{bad, describe, resolve_filters, value_error, vector};
 /// Parses the TOML of a `galsed fit` configuration: the [`FitConfig`] sections, and `[catalog]`,
 /// of which only `grid` means something here (it must match the model's grid).
 pub(crate) fn parse_config(text: &str, model_grid: &str) -> PyResult<FitConfig> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| bad(format!("config is not valid TOML: {e}")))?;
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| bad(format!("config is not valid TOML: {e}")))?;
     if let Some(catalog) = table.remove("catalog") {
         let grid = catalog.get("grid").map(|g| g.as_str().map(str::to_owned));
         match grid {
@@ -76,12 +77,16 @@ pub(crate) fn fit<'py>(
     let errors = vector(mag_errors, "mag_errors", Some(nb))?;
     let (used, obs) = observations(filters, &mags, &errors)?;
     if !(redshift.is_finite() && redshift >= 0.0) {
-        return Err(bad(format!("redshift = {redshift}: must be finite and ≥ 0")));
+        return Err(bad(format!(
+            "redshift = {redshift}: must be finite and ≥ 0"
+        )));
     }
     let mu = match distmod {
         Some(mu) if !mu.is_nan() => mu,
         _ if redshift == 0.0 => 0.0,
-        _ => Cosmology::planck18().distance_modulus(redshift).map_err(value_error)?,
+        _ => Cosmology::planck18()
+            .distance_modulus(redshift)
+            .map_err(value_error)?,
     };
     let observer = Observer::new(redshift, mu).map_err(value_error)?;
     let mut cfg = match config {
@@ -119,8 +124,14 @@ pub(crate) fn fit<'py>(
     out.set_item("chi2", r.chi2)?;
     out.set_item("n_detections", r.n_detections)?;
     let dof = r.n_detections as f64 - names.len() as f64;
-    out.set_item("chi2_reduced", if dof > 0.0 { r.chi2 / dof } else { f64::NAN })?;
-    out.set_item("filters", used.iter().map(|f| f.name.clone()).collect::<Vec<_>>())?;
+    out.set_item(
+        "chi2_reduced",
+        if dof > 0.0 { r.chi2 / dof } else { f64::NAN },
+    )?;
+    out.set_item(
+        "filters",
+        used.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+    )?;
     out.set_item(
         "model_mags",
         r.model_flux
@@ -153,7 +164,10 @@ pub(crate) fn fit<'py>(
         out.set_item("samples", p.samples.clone().into_pyarray(py))?;
         let pct = PyDict::new(py);
         for (i, n) in names.iter().enumerate() {
-            pct.set_item(n, vec![p.summary.p16[i], p.summary.median[i], p.summary.p84[i]])?;
+            pct.set_item(
+                n,
+                vec![p.summary.p16[i], p.summary.median[i], p.summary.p84[i]],
+            )?;
         }
         out.set_item("percentiles", pct)?;
         let s = PyDict::new(py);

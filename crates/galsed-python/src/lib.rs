@@ -26,7 +26,6 @@ mod sam;
 
 use galsed_core::filters::{DEFAULT19, Filter, builtin_names};
 
-
 /// An error and its causes, "outer: inner: …" (causes already quoted by the outer message are
 /// not repeated).
 pub(crate) fn describe(e: &(dyn Error + 'static)) -> String {
@@ -67,18 +66,28 @@ pub(crate) fn array(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Array> {
     kwargs.set_item("dtype", np.getattr("float64")?)?;
     let converted = np
         .call_method("asarray", (obj,), Some(&kwargs))
-        .map_err(|e| bad(format!("{name}: cannot be read as an array of floats ({e})")))?;
+        .map_err(|e| {
+            bad(format!(
+                "{name}: cannot be read as an array of floats ({e})"
+            ))
+        })?;
     let arr = converted
         .cast_into::<PyArrayDyn<f64>>()
         .map_err(|_| bad(format!("{name}: cannot be read as an array of floats")))?;
     let shape = arr.shape().to_vec();
-    let ro = arr.try_readonly().map_err(|e| bad(format!("{name}: {e}")))?;
+    let ro = arr
+        .try_readonly()
+        .map_err(|e| bad(format!("{name}: {e}")))?;
     let data = ro.as_array().iter().copied().collect();
     Ok(Array { shape, data })
 }
 
 /// A 2-D array with `cols` columns: (rows, values).
-pub(crate) fn matrix(obj: &Bound<'_, PyAny>, name: &str, cols: usize) -> PyResult<(usize, Vec<f64>)> {
+pub(crate) fn matrix(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    cols: usize,
+) -> PyResult<(usize, Vec<f64>)> {
     let a = array(obj, name)?;
     match a.shape.as_slice() {
         [n, c] if *c == cols => Ok((*n, a.data)),
@@ -108,7 +117,9 @@ pub(crate) fn vector(obj: &Bound<'_, PyAny>, name: &str, n: Option<usize>) -> Py
         (shape, Some(n)) => Err(bad(format!(
             "{name} must be a 1-D array of length {n}, got shape {shape:?}"
         ))),
-        (shape, None) => Err(bad(format!("{name} must be a 1-D array, got shape {shape:?}"))),
+        (shape, None) => Err(bad(format!(
+            "{name} must be a 1-D array, got shape {shape:?}"
+        ))),
     }
 }
 
@@ -118,7 +129,11 @@ static BUILTIN_CACHE: OnceLock<Mutex<HashMap<String, Filter>>> = OnceLock::new()
 /// A built-in filter (parsed once per process) or a filter file (read every time).
 fn filter(spec: &str) -> PyResult<Filter> {
     let cache = BUILTIN_CACHE.get_or_init(Default::default);
-    if let Some(f) = cache.lock().map_err(|_| bad("filter cache poisoned"))?.get(spec) {
+    if let Some(f) = cache
+        .lock()
+        .map_err(|_| bad("filter cache poisoned"))?
+        .get(spec)
+    {
         return Ok(f.clone());
     }
     match Filter::builtin(spec) {
@@ -129,7 +144,9 @@ fn filter(spec: &str) -> PyResult<Filter> {
                 .insert(spec.to_owned(), f.clone());
             Ok(f)
         }
-        Err(_) => Filter::resolve(spec).map_err(|e| bad(format!("filter {spec:?}: {}", describe(&e)))),
+        Err(_) => {
+            Filter::resolve(spec).map_err(|e| bad(format!("filter {spec:?}: {}", describe(&e))))
+        }
     }
 }
 
@@ -179,11 +196,16 @@ fn filters() -> Vec<&'static str> {
 /// Returns the directory.
 #[pyfunction]
 #[pyo3(signature = (dest=None, source=None))]
-fn fetch_model(py: Python<'_>, dest: Option<std::path::PathBuf>, source: Option<String>) -> PyResult<String> {
+fn fetch_model(
+    py: Python<'_>,
+    dest: Option<std::path::PathBuf>,
+    source: Option<String>,
+) -> PyResult<String> {
     use galsed_core::store;
     let dest = match dest {
         Some(d) => d,
-        None => store::default_cache_dir().ok_or_else(|| bad("this system has no user cache directory; give dest="))?,
+        None => store::default_cache_dir()
+            .ok_or_else(|| bad("this system has no user cache directory; give dest="))?,
     };
     let from = source.unwrap_or_else(|| store::DEFAULT_BASE_URL.to_owned());
     py.detach(|| store::fetch(&dest, &from, |_| {}).and_then(|()| store::verify_dir(&dest)))

@@ -52,7 +52,8 @@ fn parse_grid(obj: &Bound<'_, PyAny>) -> PyResult<(WavelengthGrid, String)> {
                 "grid {spec:?}: expected \"base\", \"auto\", \"full\", a file of wavelengths in µm or an array of them"
             )));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("grid file {spec}: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("grid file {spec}: {e}")))?;
         let mut lam = vec![];
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -106,8 +107,13 @@ fn load(path: Option<&Path>, grid: &WavelengthGrid, grid_name: String) -> Result
     })?;
     let derived = DerivedSsp::new(&files.ssp, grid, files.config.eps_reduce)
         .map_err(|e| invalid("building the wavelength grid", &e))?;
-    let sd = Starduster::new(&files.weights, &files.config, derived, &Device::flex().autodiff())
-        .map_err(|e| invalid("building the emulator", &e))?;
+    let sd = Starduster::new(
+        &files.weights,
+        &files.config,
+        derived,
+        &Device::flex().autodiff(),
+    )
+    .map_err(|e| invalid("building the emulator", &e))?;
     Ok(Inner {
         sd,
         ssp: files.ssp,
@@ -127,13 +133,21 @@ pub(crate) fn batch(
     let (nd, sd) = matrix(sfh_disk, "sfh_disk", N_SSP)?;
     let (nb, sb) = matrix(sfh_bulge, "sfh_bulge", N_SSP)?;
     if nd != n || nb != n {
-        return Err(bad(format!("gp has {n} rows but sfh_disk has {nd} and sfh_bulge {nb}")));
+        return Err(bad(format!(
+            "gp has {n} rows but sfh_disk has {nd} and sfh_bulge {nb}"
+        )));
     }
     if n == 0 {
         return Ok(None);
     }
-    let policy = if clip { OutOfRange::Clip } else { OutOfRange::Error };
-    Batch::new(gp, sd, sb, policy).map(Some).map_err(value_error)
+    let policy = if clip {
+        OutOfRange::Clip
+    } else {
+        OutOfRange::Error
+    };
+    Batch::new(gp, sd, sb, policy)
+        .map(Some)
+        .map_err(value_error)
 }
 
 /// Where the galaxies are seen from: one observer for all, or one per galaxy.
@@ -160,7 +174,10 @@ pub(crate) fn observers(
     distmod: Option<&Bound<'_, PyAny>>,
     n: usize,
 ) -> PyResult<Observers> {
-    let read = |o: Option<&Bound<'_, PyAny>>, name: &str, default: f64| -> PyResult<(Vec<f64>, bool)> {
+    let read = |o: Option<&Bound<'_, PyAny>>,
+                name: &str,
+                default: f64|
+     -> PyResult<(Vec<f64>, bool)> {
         match o {
             None => Ok((vec![default], false)),
             Some(o) => {
@@ -183,10 +200,19 @@ pub(crate) fn observers(
     let mut cache: HashMap<u64, f64> = HashMap::new();
     let mut out = Vec::with_capacity(m);
     for i in 0..m {
-        let (z, mu) = (z[if z_rows { i } else { 0 }], mu[if mu_rows { i } else { 0 }]);
-        let at = if per_row { format!("[{i}]") } else { String::new() };
+        let (z, mu) = (
+            z[if z_rows { i } else { 0 }],
+            mu[if mu_rows { i } else { 0 }],
+        );
+        let at = if per_row {
+            format!("[{i}]")
+        } else {
+            String::new()
+        };
         if !(z.is_finite() && z >= 0.0) {
-            return Err(bad(format!("redshift{at} = {z}: redshifts must be finite and ≥ 0")));
+            return Err(bad(format!(
+                "redshift{at} = {z}: redshifts must be finite and ≥ 0"
+            )));
         }
         let mu = if mu.is_nan() {
             match cache.get(&z.to_bits()) {
@@ -233,13 +259,19 @@ pub(crate) fn photometry_values(
             if mag {
                 sd.magnitudes(b, component, &phot).iter().copied().collect()
             } else {
-                sd.fluxes(b, component, &phot).iter().map(|&v| f64::from(v)).collect()
+                sd.fluxes(b, component, &phot)
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
             }
         }
         Observers::PerRow(list) => {
             let phot = ObservedPhotometry::new(sd, filters);
             if mag {
-                phot.magnitudes(sd, b, component, list)?.iter().copied().collect()
+                phot.magnitudes(sd, b, component, list)?
+                    .iter()
+                    .copied()
+                    .collect()
             } else {
                 phot.fluxes(sd, b, component, list)?
                     .iter()
@@ -260,7 +292,12 @@ fn sed_values(
     units: SpectralUnits,
     observers: &Observers,
 ) -> Result<Vec<f64>, ModelError> {
-    let lum = sd.spectrum(batch, component, SpectralUnits::Luminosity, Observer::default());
+    let lum = sd.spectrum(
+        batch,
+        component,
+        SpectralUnits::Luminosity,
+        Observer::default(),
+    );
     let n_lam = lum.ncols();
     let rows = lum.rows().into_iter().take(batch.len());
     if units == SpectralUnits::Luminosity {
@@ -292,7 +329,12 @@ fn sed_values(
     Ok(out)
 }
 
-pub(crate) fn to_2d<'py>(py: Python<'py>, rows: usize, cols: usize, data: Vec<f64>) -> Bound<'py, PyArray2<f64>> {
+pub(crate) fn to_2d<'py>(
+    py: Python<'py>,
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+) -> Bound<'py, PyArray2<f64>> {
     Array2::from_shape_vec((rows, cols), data)
         .expect("rows × cols values")
         .into_pyarray(py)
@@ -323,16 +365,24 @@ pub struct Model {
 impl Model {
     #[new]
     #[pyo3(signature = (path=None, grid=None), text_signature = "(path=None, grid='base')")]
-    fn new(py: Python<'_>, path: Option<PathBuf>, grid: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        grid: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let (grid, name) = match grid {
             Some(g) => parse_grid(g)?,
             None => (WavelengthGrid::Base, "base".to_owned()),
         };
-        let inner = py.detach(|| load(path.as_deref(), &grid, name)).map_err(|e| match e {
-            LoadError::NotFound(m) => PyFileNotFoundError::new_err(m),
-            LoadError::Invalid(m) => bad(m),
-        })?;
-        Ok(Self { inner: Arc::new(inner) })
+        let inner = py
+            .detach(|| load(path.as_deref(), &grid, name))
+            .map_err(|e| match e {
+                LoadError::NotFound(m) => PyFileNotFoundError::new_err(m),
+                LoadError::Invalid(m) => bad(m),
+            })?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Rest-frame wavelengths of the grid [µm], (n_λ,).
@@ -573,7 +623,14 @@ impl Model {
                         gather(&converted.sfh_bulge, N_SSP),
                         OutOfRange::Clip,
                     )?;
-                    let phot = photometry_values(sd, &batch, &obs.subset(&good), &filters, component, mag)?;
+                    let phot = photometry_values(
+                        sd,
+                        &batch,
+                        &obs.subset(&good),
+                        &filters,
+                        component,
+                        mag,
+                    )?;
                     for (k, &r) in good.iter().enumerate() {
                         out[r * nf..(r + 1) * nf].copy_from_slice(&phot[k * nf..(k + 1) * nf]);
                     }

@@ -132,7 +132,8 @@ impl SamConverter {
                 Ok(x) => {
                     out.gp[i * 7..(i + 1) * 7].copy_from_slice(&x.gp);
                     out.sfh_disk[i * sam::N_SSP..(i + 1) * sam::N_SSP].copy_from_slice(&x.sfh_disk);
-                    out.sfh_bulge[i * sam::N_SSP..(i + 1) * sam::N_SSP].copy_from_slice(&x.sfh_bulge);
+                    out.sfh_bulge[i * sam::N_SSP..(i + 1) * sam::N_SSP]
+                        .copy_from_slice(&x.sfh_bulge);
                     out.l_norm_disk[i] = x.l_norm_disk;
                     out.l_norm_bulge[i] = x.l_norm_bulge;
                 }
@@ -162,8 +163,11 @@ impl SamConverter {
                 ));
             }
         };
-        let inner = sam::SamConverter::new(&model.inner.ssp, bins, frac_recycle).map_err(value_error)?;
-        Ok(Self { inner: Arc::new(inner) })
+        let inner =
+            sam::SamConverter::new(&model.inner.ssp, bins, frac_recycle).map_err(value_error)?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Number of SAM age columns (width of the mass and metal-mass histories).
@@ -177,7 +181,12 @@ impl SamConverter {
     #[getter]
     fn tau_matrix<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
         let m = self.inner.tau_matrix();
-        to_2d(py, m.nrows(), m.ncols(), m.iter().map(|&v| f64::from(v)).collect())
+        to_2d(
+            py,
+            m.nrows(),
+            m.ncols(),
+            m.iter().map(|&v| f64::from(v)).collect(),
+        )
     }
 
     /// Bin edges [yr] (None for instantaneous ages).

@@ -380,7 +380,12 @@ impl TrainingSet {
 
     /// `lam` is the model grid `lam_main` (same length, each point within 1e−6 relative).
     pub fn on_grid(&self, lam_main: &[f64]) -> bool {
-        self.lam.len() == lam_main.len() && self.lam.iter().zip(lam_main).all(|(a, b)| ((a - b) / b).abs() <= 1e-6)
+        self.lam.len() == lam_main.len()
+            && self
+                .lam
+                .iter()
+                .zip(lam_main)
+                .all(|(a, b)| ((a - b) / b).abs() <= 1e-6)
     }
 
     /// Checks shapes and values; errors name the member, row and column. Rows labelled invalid

@@ -15,10 +15,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
 use galsed_core::sam::{AgeBins, SamConverter, SamGalaxy};
+use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::predict::{ObservedPhotometry, Observer, SpectralUnits};
 use galsed_emulator::{Component, N_GP, N_SSP, Starduster};
-use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -97,13 +97,22 @@ pub struct RunArgs {
     #[arg(long)]
     pub spectra: bool,
     /// SED component.
-    #[arg(long, default_value = "combine", value_name = "combine|dust_free|dust_attenuation|dust_emission")]
+    #[arg(
+        long,
+        default_value = "combine",
+        value_name = "combine|dust_free|dust_attenuation|dust_emission"
+    )]
     pub component: String,
     /// Wavelength grid: base (495 points), auto (2086), full or a file of wavelengths [µm].
     #[arg(long, default_value = "base", value_name = "base|auto|full|FILE")]
     pub grid: String,
     /// Edges of the SAM age bins [yr], comma-separated (n_bins + 1 values; step mode).
-    #[arg(long, value_delimiter = ',', value_name = "LIST", conflicts_with = "ages")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        conflicts_with = "ages"
+    )]
     pub age_edges: Option<Vec<f64>>,
     /// Ages of instantaneous SAM bins [yr], comma-separated (n_bins values; instant mode).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -164,7 +173,10 @@ fn parse_shard(spec: Option<&str>) -> Result<(usize, usize)> {
     let Some(spec) = spec else { return Ok((0, 1)) };
     let usage = || anyhow!("--shard {spec:?}: expected i/n with 0 ≤ i < n, e.g. 0/4");
     let (i, n) = spec.split_once('/').ok_or_else(usage)?;
-    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| usage())?, n.trim().parse().map_err(|_| usage())?);
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| usage())?,
+        n.trim().parse().map_err(|_| usage())?,
+    );
     if n == 0 || i >= n {
         return Err(usage());
     }
@@ -223,7 +235,13 @@ impl Pipeline {
         if !(z.is_finite() && z >= 0.0) {
             return Err(format!("redshift {z} is not finite and ≥ 0"));
         }
-        let mu = if z > 0.0 { self.cosmology.distance_modulus(z).map_err(|e| e.to_string())? } else { 0.0 };
+        let mu = if z > 0.0 {
+            self.cosmology
+                .distance_modulus(z)
+                .map_err(|e| e.to_string())?
+        } else {
+            0.0
+        };
         Observer::new(z, mu).map_err(|e| e.to_string())
     }
 
@@ -267,7 +285,11 @@ impl Pipeline {
                 Ok(inputs) => {
                     observers[i] = observer;
                     l_norm[i] = inputs.l_norm_disk + inputs.l_norm_bulge;
-                    b_to_t[i] = if l_norm[i] > 0.0 { inputs.l_norm_bulge / l_norm[i] } else { f64::NAN };
+                    b_to_t[i] = if l_norm[i] > 0.0 {
+                        inputs.l_norm_bulge / l_norm[i]
+                    } else {
+                        f64::NAN
+                    };
                     gp.extend_from_slice(&inputs.gp);
                     sfh_disk.extend_from_slice(&inputs.sfh_disk);
                     sfh_bulge.extend_from_slice(&inputs.sfh_bulge);
@@ -286,7 +308,9 @@ impl Pipeline {
             let batch = Batch::new(gp, sfh_disk, sfh_bulge, OutOfRange::Clip)
                 .with_context(|| format!("rows {}..{}", c.start, c.start + n as u64))?;
             let obs: Vec<Observer> = good.iter().map(|&i| observers[i]).collect();
-            let flux = self.phot.fluxes(&self.model, &batch, self.component, &obs)?;
+            let flux = self
+                .phot
+                .fluxes(&self.model, &batch, self.component, &obs)?;
             for (k, &i) in good.iter().enumerate() {
                 for b in 0..n_bands {
                     let f = f64::from(flux[[k, b]]);
@@ -298,11 +322,20 @@ impl Pipeline {
                     .map(|b| self.phot.names()[b].as_str())
                     .collect();
                 if !uncovered.is_empty() {
-                    status[i] = format!("partial: outside the model at z = {}: {}", obs[k].redshift, uncovered.join(", "));
+                    status[i] = format!(
+                        "partial: outside the model at z = {}: {}",
+                        obs[k].redshift,
+                        uncovered.join(", ")
+                    );
                 }
             }
             if let Some(out) = spectra.as_mut() {
-                let lum = self.model.spectrum(&batch, self.component, SpectralUnits::Luminosity, Observer::default());
+                let lum = self.model.spectrum(
+                    &batch,
+                    self.component,
+                    SpectralUnits::Luminosity,
+                    Observer::default(),
+                );
                 let lam: &[f64] = &self.model.grid().lam_eval;
                 for (k, &i) in good.iter().enumerate() {
                     let row = &mut out[i * n_lam..(i + 1) * n_lam];
@@ -326,7 +359,13 @@ impl Pipeline {
         let distmod = observers
             .iter()
             .zip(&status)
-            .map(|(o, s)| if s.starts_with("invalid") { f64::NAN } else { o.distmod })
+            .map(|(o, s)| {
+                if s.starts_with("invalid") {
+                    f64::NAN
+                } else {
+                    o.distmod
+                }
+            })
             .collect();
         Ok(ChunkResult {
             start: c.start,
@@ -394,7 +433,8 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
 
     let dir = model::locate(args.model.as_deref())?;
     let files = model::load_files(&dir)?;
-    let converter = SamConverter::new(&files.ssp, bins.clone(), args.frac_recycle).context("the SAM age bins")?;
+    let converter = SamConverter::new(&files.ssp, bins.clone(), args.frac_recycle)
+        .context("the SAM age bins")?;
     let sd = model::build(&files, &grid)?;
     let phot = ObservedPhotometry::new(&sd, &filters);
     let lam: Vec<f64> = sd.grid().lam_eval.clone();
@@ -420,9 +460,15 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
     };
     let settings: Vec<(String, String)> = vec![
         ("galsed.version".into(), env!("CARGO_PKG_VERSION").into()),
-        ("galsed.filters".into(), serde_json::to_string(pipeline.phot.names())?),
+        (
+            "galsed.filters".into(),
+            serde_json::to_string(pipeline.phot.names())?,
+        ),
         ("galsed.photometry_units".into(), units.into()),
-        ("galsed.frame".into(), format!("{:?}", args.frame).to_lowercase()),
+        (
+            "galsed.frame".into(),
+            format!("{:?}", args.frame).to_lowercase(),
+        ),
         ("galsed.cosmology".into(), cosmology_name),
         ("galsed.component".into(), component.name().into()),
         ("galsed.grid".into(), args.grid.clone()),
@@ -460,29 +506,38 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
     let total: u64 = mine.iter().map(|(a, b)| b - a).sum();
     let already: u64 = total - todo.iter().map(|(a, b)| b - a).sum::<u64>();
     if already > 0 {
-        eprintln!("resuming: {already} of {total} galaxies already computed in {}", parts.display());
+        eprintln!(
+            "resuming: {already} of {total} galaxies already computed in {}",
+            parts.display()
+        );
     }
 
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let bar = progress::rate_bar(total);
     bar.set_position(already);
     let failed = AtomicBool::new(false);
     let t0 = std::time::Instant::now();
     pool.install(|| {
-        todo.par_iter().with_max_len(1).try_for_each(|&(a, b)| -> Result<()> {
-            if failed.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let work = || -> Result<()> {
-                let chunk = source.read(a, b)?;
-                let result = pipeline.compute(&chunk)?;
-                sink::write_part(&parts, &layout, &result)
-            };
-            work().inspect_err(|_| failed.store(true, Ordering::Relaxed))?;
-            bar.inc(b - a);
-            Ok(())
-        })
+        todo.par_iter()
+            .with_max_len(1)
+            .try_for_each(|&(a, b)| -> Result<()> {
+                if failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let work = || -> Result<()> {
+                    let chunk = source.read(a, b)?;
+                    let result = pipeline.compute(&chunk)?;
+                    sink::write_part(&parts, &layout, &result)
+                };
+                work().inspect_err(|_| failed.store(true, Ordering::Relaxed))?;
+                bar.inc(b - a);
+                Ok(())
+            })
     })?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
@@ -503,7 +558,10 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
 
 /// `<output>.parts`, where finished chunks wait to be merged.
 fn parts_dir(output: &Path) -> PathBuf {
-    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".parts");
     output.with_file_name(name)
 }
@@ -515,10 +573,18 @@ fn prepare_parts(dir: &Path, manifest: &Manifest, restart: bool) -> Result<HashS
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     if dir.exists() {
-        let text = std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("{} exists but holds no manifest.json: remove it or use --restart", dir.display()))?;
-        let earlier: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a galsed manifest: remove it or use --restart", manifest_path.display()))?;
+        let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+            format!(
+                "{} exists but holds no manifest.json: remove it or use --restart",
+                dir.display()
+            )
+        })?;
+        let earlier: Manifest = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a galsed manifest: remove it or use --restart",
+                manifest_path.display()
+            )
+        })?;
         if &earlier != manifest {
             bail!(
                 "{} holds the parts of a run with other inputs or settings; run that command \
@@ -540,7 +606,9 @@ fn prepare_parts(dir: &Path, manifest: &Manifest, restart: bool) -> Result<HashS
             std::fs::remove_file(dir.join(&name))?;
             continue;
         }
-        if let Some(range) = name.strip_prefix("rows-").and_then(|r| r.strip_suffix(".parquet"))
+        if let Some(range) = name
+            .strip_prefix("rows-")
+            .and_then(|r| r.strip_suffix(".parquet"))
             && let Some((a, b)) = range.split_once('-')
             && let (Ok(a), Ok(b)) = (a.parse(), b.parse())
         {
@@ -558,7 +626,9 @@ mod tests {
     fn chunks_respect_boundaries_and_shards_tile_them() {
         let r = chunk_ranges(&[0, 5, 12], 4);
         assert_eq!(r, vec![(0, 4), (4, 5), (5, 9), (9, 12)]);
-        let joined: Vec<_> = (0..3).flat_map(|i| shard_ranges(&r, (i, 3)).to_vec()).collect();
+        let joined: Vec<_> = (0..3)
+            .flat_map(|i| shard_ranges(&r, (i, 3)).to_vec())
+            .collect();
         assert_eq!(joined, r);
         assert!(parse_shard(Some("3/3")).is_err());
         assert!(parse_shard(Some("x")).is_err());

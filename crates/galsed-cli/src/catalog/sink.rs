@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int64Type};
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -52,12 +54,27 @@ pub struct Layout {
 
 impl Layout {
     fn schema(&self) -> Arc<Schema> {
-        let mut fields = vec![Field::new("id", DataType::Int64, false), Field::new("status", DataType::Utf8, false)];
-        fields.extend(SCALAR_COLUMNS.iter().map(|n| Field::new(*n, DataType::Float64, false)));
-        fields.extend(self.bands.iter().map(|n| Field::new(n, DataType::Float64, false)));
+        let mut fields = vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("status", DataType::Utf8, false),
+        ];
+        fields.extend(
+            SCALAR_COLUMNS
+                .iter()
+                .map(|n| Field::new(*n, DataType::Float64, false)),
+        );
+        fields.extend(
+            self.bands
+                .iter()
+                .map(|n| Field::new(n, DataType::Float64, false)),
+        );
         if let Some(n) = self.n_lam {
             let item = Arc::new(Field::new("item", DataType::Float32, false));
-            fields.push(Field::new("spectrum", DataType::FixedSizeList(item, n as i32), false));
+            fields.push(Field::new(
+                "spectrum",
+                DataType::FixedSizeList(item, n as i32),
+                false,
+            ));
         }
         Arc::new(Schema::new(fields))
     }
@@ -68,23 +85,35 @@ impl Layout {
             Arc::new(Int64Array::from(r.id.clone())),
             Arc::new(StringArray::from(r.status.clone())),
         ];
-        arrays.extend(r.scalars.iter().map(|v| Arc::new(Float64Array::from(v.clone())) as ArrayRef));
+        arrays.extend(
+            r.scalars
+                .iter()
+                .map(|v| Arc::new(Float64Array::from(v.clone())) as ArrayRef),
+        );
         for b in 0..nb {
             let col: Vec<f64> = (0..r.len()).map(|i| r.bands[i * nb + b]).collect();
             arrays.push(Arc::new(Float64Array::from(col)));
         }
         if let Some(n) = self.n_lam {
-            let spectra = r.spectra.as_ref().ok_or_else(|| anyhow!("chunk without spectra"))?;
+            let spectra = r
+                .spectra
+                .as_ref()
+                .ok_or_else(|| anyhow!("chunk without spectra"))?;
             let item = Arc::new(Field::new("item", DataType::Float32, false));
             let values = Arc::new(Float32Array::from(spectra.clone()));
-            arrays.push(Arc::new(FixedSizeListArray::try_new(item, n as i32, values, None)?));
+            arrays.push(Arc::new(FixedSizeListArray::try_new(
+                item, n as i32, values, None,
+            )?));
         }
         Ok(RecordBatch::try_new(self.schema(), arrays)?)
     }
 
     fn props(&self, with_metadata: bool) -> WriterProperties {
         let kv = with_metadata.then(|| {
-            self.metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect()
+            self.metadata
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect()
         });
         WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -116,7 +145,9 @@ pub fn write_part(dir: &Path, layout: &Layout, r: &ChunkResult) -> Result<()> {
 /// Reads a part back.
 fn read_part(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = File::open(path)?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65536).build()?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(65536)
+        .build()?;
     Ok(reader.collect::<Result<_, _>>()?)
 }
 
@@ -129,11 +160,17 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     pub fn from_path(path: &Path) -> Result<Self> {
-        let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         match ext.as_str() {
             "parquet" | "pq" => Ok(Self::Parquet),
             "h5" | "hdf5" => Ok(Self::Hdf5),
-            _ => bail!("{}: the output must be .parquet or .h5/.hdf5", path.display()),
+            _ => bail!(
+                "{}: the output must be .parquet or .h5/.hdf5",
+                path.display()
+            ),
         }
     }
 }
@@ -143,7 +180,10 @@ pub fn merge(dir: &Path, ranges: &[(u64, u64)], layout: &Layout, output: &Path) 
     let format = OutputFormat::from_path(output)?;
     let tmp = output.with_file_name(format!(
         ".{}.tmp",
-        output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     let parts = ranges.iter().map(|&(a, b)| part_path(dir, a, b));
     match format {
@@ -171,46 +211,83 @@ fn merge_parquet(parts: impl Iterator<Item = PathBuf>, layout: &Layout, tmp: &Pa
     Ok(())
 }
 
-fn merge_hdf5(parts: impl Iterator<Item = PathBuf>, layout: &Layout, n: usize, tmp: &Path) -> Result<()> {
+fn merge_hdf5(
+    parts: impl Iterator<Item = PathBuf>,
+    layout: &Layout,
+    n: usize,
+    tmp: &Path,
+) -> Result<()> {
     use hdf5_metno::types::VarLenUnicode;
     use ndarray::s;
     let h5 = |e: hdf5_metno::Error| anyhow!("HDF5: {e}");
     let file = hdf5_metno::File::create(tmp).map_err(h5)?;
     let nb = layout.bands.len();
-    let id = file.new_dataset::<i64>().shape(n).create("id").map_err(h5)?;
-    let status = file.new_dataset::<VarLenUnicode>().shape(n).create("status").map_err(h5)?;
+    let id = file
+        .new_dataset::<i64>()
+        .shape(n)
+        .create("id")
+        .map_err(h5)?;
+    let status = file
+        .new_dataset::<VarLenUnicode>()
+        .shape(n)
+        .create("status")
+        .map_err(h5)?;
     let scalars: Vec<_> = SCALAR_COLUMNS
         .iter()
         .map(|name| file.new_dataset::<f64>().shape(n).create(*name).map_err(h5))
         .collect::<Result<_>>()?;
-    let phot = file.new_dataset::<f64>().shape((n, nb)).create("photometry").map_err(h5)?;
+    let phot = file
+        .new_dataset::<f64>()
+        .shape((n, nb))
+        .create("photometry")
+        .map_err(h5)?;
     let names: Vec<VarLenUnicode> = layout
         .bands
         .iter()
         .map(|b| b.parse().map_err(|e| anyhow!("band name {b:?}: {e:?}")))
         .collect::<Result<_>>()?;
-    file.new_dataset_builder().with_data(&names).create("filters").map_err(h5)?;
+    file.new_dataset_builder()
+        .with_data(&names)
+        .create("filters")
+        .map_err(h5)?;
     let spectrum = match layout.n_lam {
-        Some(n_lam) => Some(file.new_dataset::<f32>().shape((n, n_lam)).create("spectrum").map_err(h5)?),
+        Some(n_lam) => Some(
+            file.new_dataset::<f32>()
+                .shape((n, n_lam))
+                .create("spectrum")
+                .map_err(h5)?,
+        ),
         None => None,
     };
     for (k, v) in &layout.metadata {
         let key = k.trim_start_matches("galsed.");
         let value: VarLenUnicode = v.parse().map_err(|e| anyhow!("metadata {k}: {e:?}"))?;
-        file.new_attr::<VarLenUnicode>().create(key).map_err(h5)?.write_scalar(&value).map_err(h5)?;
+        file.new_attr::<VarLenUnicode>()
+            .create(key)
+            .map_err(h5)?
+            .write_scalar(&value)
+            .map_err(h5)?;
     }
     let mut row = 0usize;
     for part in parts {
         for batch in read_part(&part).with_context(|| format!("reading {}", part.display()))? {
             let m = batch.num_rows();
             let rows = row..row + m;
-            let col = |name: &str| batch.column_by_name(name).ok_or_else(|| anyhow!("{}: no column {name}", part.display()));
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| anyhow!("{}: no column {name}", part.display()))
+            };
             let ids: Vec<i64> = col("id")?.as_primitive::<Int64Type>().values().to_vec();
             id.write_slice(&ids, s![rows.clone()]).map_err(h5)?;
             let st: Vec<VarLenUnicode> = col("status")?
                 .as_string::<i32>()
                 .iter()
-                .map(|s| s.unwrap_or("").parse().map_err(|e| anyhow!("status: {e:?}")))
+                .map(|s| {
+                    s.unwrap_or("")
+                        .parse()
+                        .map_err(|e| anyhow!("status: {e:?}"))
+                })
                 .collect::<Result<_>>()?;
             status.write_slice(&st, s![rows.clone()]).map_err(h5)?;
             for (d, name) in scalars.iter().zip(SCALAR_COLUMNS) {
@@ -224,7 +301,12 @@ fn merge_hdf5(parts: impl Iterator<Item = PathBuf>, layout: &Layout, n: usize, t
             }
             phot.write_slice(&block, s![rows.clone(), ..]).map_err(h5)?;
             if let (Some(d), Some(n_lam)) = (&spectrum, layout.n_lam) {
-                let list = col("spectrum")?.as_fixed_size_list().values().as_primitive::<Float32Type>().values().to_vec();
+                let list = col("spectrum")?
+                    .as_fixed_size_list()
+                    .values()
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec();
                 let block = ndarray::Array2::from_shape_vec((m, n_lam), list)?;
                 d.write_slice(&block, s![rows.clone(), ..]).map_err(h5)?;
             }

@@ -18,8 +18,8 @@ use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use galsed_core::sam::AgeBins;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 
 /// The four star-formation-history columns, in [`SamChunk::histories`] order.
 pub const HISTORIES: [&str; 4] = ["mass_disk", "metal_disk", "mass_bulge", "metal_bulge"];
@@ -80,16 +80,27 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>> {
         bail!("{} holds no galaxies", path.display());
     }
     if source.n_bins() == 0 {
-        bail!("{}: the star-formation histories have no age bins", path.display());
+        bail!(
+            "{}: the star-formation histories have no age bins",
+            path.display()
+        );
     }
     Ok(source)
 }
 
-fn age_bins_from(edges: Option<Vec<f64>>, ages: Option<Vec<f64>>, n_bins: usize) -> Result<Option<AgeBins>> {
+fn age_bins_from(
+    edges: Option<Vec<f64>>,
+    ages: Option<Vec<f64>>,
+    n_bins: usize,
+) -> Result<Option<AgeBins>> {
     match (edges, ages) {
         (Some(_), Some(_)) => bail!("the catalogue stores both age_edges and ages: keep one"),
         (Some(e), None) if e.len() != n_bins + 1 => {
-            bail!("age_edges has {} values for {n_bins} age bins (expected {})", e.len(), n_bins + 1)
+            bail!(
+                "age_edges has {} values for {n_bins} age bins (expected {})",
+                e.len(),
+                n_bins + 1
+            )
         }
         (None, Some(a)) if a.len() != n_bins => {
             bail!("ages has {} values for {n_bins} age columns", a.len())
@@ -125,16 +136,24 @@ impl Hdf5Source {
                 Err(e) => Err(anyhow!("dataset '{name}': {e}")),
             }
         };
-        let theta = shape("theta")?.ok_or_else(|| anyhow!("no dataset 'theta'")).with_context(ctx)?;
+        let theta = shape("theta")?
+            .ok_or_else(|| anyhow!("no dataset 'theta'"))
+            .with_context(ctx)?;
         if theta.len() != 1 {
-            bail!("{}: 'theta' must be 1-D, it has shape {theta:?}", path.display());
+            bail!(
+                "{}: 'theta' must be 1-D, it has shape {theta:?}",
+                path.display()
+            );
         }
         let n = theta[0];
         for name in SCALARS.iter().chain(["id", "redshift"].iter()) {
             if let Some(s) = shape(name).with_context(ctx)?
                 && s != [n]
             {
-                bail!("{}: dataset '{name}' has shape {s:?}, expected [{n}]", path.display());
+                bail!(
+                    "{}: dataset '{name}' has shape {s:?}, expected [{n}]",
+                    path.display()
+                );
             }
             if SCALARS.contains(name) && shape(name)?.is_none() {
                 bail!("{}: no dataset '{name}'", path.display());
@@ -146,18 +165,29 @@ impl Hdf5Source {
                 .with_context(ctx)?
                 .ok_or_else(|| anyhow!("{}: no dataset '{name}'", path.display()))?;
             if s.len() != 2 || s[0] != n {
-                bail!("{}: dataset '{name}' has shape {s:?}, expected [{n}, n_bins]", path.display());
+                bail!(
+                    "{}: dataset '{name}' has shape {s:?}, expected [{n}, n_bins]",
+                    path.display()
+                );
             }
             if *n_bins.get_or_insert(s[1]) != s[1] {
-                bail!("{}: the history datasets have different numbers of age bins", path.display());
+                bail!(
+                    "{}: the history datasets have different numbers of age bins",
+                    path.display()
+                );
             }
         }
         let read_opt = |name: &str| -> Result<Option<Vec<f64>>> {
             if !file.link_exists(name) {
                 return Ok(None);
             }
-            let d = file.dataset(name).map_err(|e| anyhow!("dataset '{name}': {e}"))?;
-            Ok(Some(d.read_raw::<f64>().map_err(|e| anyhow!("dataset '{name}': {e}"))?))
+            let d = file
+                .dataset(name)
+                .map_err(|e| anyhow!("dataset '{name}': {e}"))?;
+            Ok(Some(
+                d.read_raw::<f64>()
+                    .map_err(|e| anyhow!("dataset '{name}': {e}"))?,
+            ))
         };
         let n_bins = n_bins.unwrap_or(0);
         let age_bins =
@@ -190,20 +220,33 @@ impl Source for Hdf5Source {
     fn read(&self, start: u64, end: u64) -> Result<SamChunk> {
         use ndarray::s;
         let ctx = || format!("reading rows {start}..{end} of {}", self.path.display());
-        let file = hdf5_metno::File::open(&self.path).map_err(|e| anyhow!("{e}")).with_context(ctx)?;
+        let file = hdf5_metno::File::open(&self.path)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(ctx)?;
         let (a, b) = (start as usize, end as usize);
         let col = |name: &str| -> Result<Vec<f64>> {
-            let d = file.dataset(name).map_err(|e| anyhow!("dataset '{name}': {e}"))?;
-            let v = d.read_slice_1d::<f64, _>(s![a..b]).map_err(|e| anyhow!("dataset '{name}': {e}"))?;
+            let d = file
+                .dataset(name)
+                .map_err(|e| anyhow!("dataset '{name}': {e}"))?;
+            let v = d
+                .read_slice_1d::<f64, _>(s![a..b])
+                .map_err(|e| anyhow!("dataset '{name}': {e}"))?;
             Ok(v.into_raw_vec_and_offset().0)
         };
         let hist = |name: &str| -> Result<Vec<f64>> {
-            let d = file.dataset(name).map_err(|e| anyhow!("dataset '{name}': {e}"))?;
-            let v = d.read_slice_2d::<f64, _>(s![a..b, ..]).map_err(|e| anyhow!("dataset '{name}': {e}"))?;
+            let d = file
+                .dataset(name)
+                .map_err(|e| anyhow!("dataset '{name}': {e}"))?;
+            let v = d
+                .read_slice_2d::<f64, _>(s![a..b, ..])
+                .map_err(|e| anyhow!("dataset '{name}': {e}"))?;
             Ok(v.as_standard_layout().iter().copied().collect())
         };
         let id = if self.has_id {
-            let d = file.dataset("id").map_err(|e| anyhow!("dataset 'id': {e}")).with_context(ctx)?;
+            let d = file
+                .dataset("id")
+                .map_err(|e| anyhow!("dataset 'id': {e}"))
+                .with_context(ctx)?;
             d.read_slice_1d::<i64, _>(s![a..b])
                 .map_err(|e| anyhow!("dataset 'id' (integers expected): {e}"))
                 .with_context(ctx)?
@@ -211,12 +254,34 @@ impl Source for Hdf5Source {
         } else {
             (start as i64..end as i64).collect()
         };
-        let redshift = if self.has_redshift { Some(col("redshift").with_context(ctx)?) } else { None };
-        let scalars = [col("theta"), col("m_dust"), col("r_dust"), col("r_disk"), col("r_bulge")];
-        let histories = [hist(HISTORIES[0]), hist(HISTORIES[1]), hist(HISTORIES[2]), hist(HISTORIES[3])];
+        let redshift = if self.has_redshift {
+            Some(col("redshift").with_context(ctx)?)
+        } else {
+            None
+        };
+        let scalars = [
+            col("theta"),
+            col("m_dust"),
+            col("r_dust"),
+            col("r_disk"),
+            col("r_bulge"),
+        ];
+        let histories = [
+            hist(HISTORIES[0]),
+            hist(HISTORIES[1]),
+            hist(HISTORIES[2]),
+            hist(HISTORIES[3]),
+        ];
         let scalars = collect5(scalars).with_context(ctx)?;
         let histories = collect4(histories).with_context(ctx)?;
-        Ok(SamChunk { start, id, redshift, scalars, histories, n_bins: self.n_bins })
+        Ok(SamChunk {
+            start,
+            id,
+            redshift,
+            scalars,
+            histories,
+            n_bins: self.n_bins,
+        })
     }
 }
 
@@ -259,13 +324,19 @@ pub struct ParquetSource {
 impl ParquetSource {
     pub fn open(path: &Path) -> Result<Self> {
         let ctx = || format!("reading {}", path.display());
-        let file = File::open(path).context("cannot open the file").with_context(ctx)?;
+        let file = File::open(path)
+            .context("cannot open the file")
+            .with_context(ctx)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .context("not a readable Parquet file")
             .with_context(ctx)?;
         let schema = builder.schema().clone();
-        let index: HashMap<&str, usize> =
-            schema.fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
+        let index: HashMap<&str, usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name().as_str(), i))
+            .collect();
         let find = |name: &str| index.get(name).copied();
         let required = |name: &str| {
             find(name).ok_or_else(|| anyhow!("{}: no column '{name}'", path.display()))
@@ -284,13 +355,19 @@ impl ParquetSource {
                 let width = match schema.field(i).data_type() {
                     DataType::FixedSizeList(_, w) => *w as usize,
                     DataType::List(_) | DataType::LargeList(_) => 0,
-                    t => bail!("{}: column '{name}' is {t}, expected a list of floats", path.display()),
+                    t => bail!(
+                        "{}: column '{name}' is {t}, expected a list of floats",
+                        path.display()
+                    ),
                 };
                 HistoryColumns::List(i, width)
             } else {
                 let flat: Vec<usize> = (0..).map_while(|k| find(&format!("{name}_{k}"))).collect();
                 if flat.is_empty() {
-                    bail!("{}: no column '{name}' (list) or '{name}_0', '{name}_1', … (flat)", path.display());
+                    bail!(
+                        "{}: no column '{name}' (list) or '{name}_0', '{name}_1', … (flat)",
+                        path.display()
+                    );
                 }
                 HistoryColumns::Flat(flat)
             };
@@ -299,7 +376,10 @@ impl ParquetSource {
                 HistoryColumns::Flat(c) => c.len(),
             };
             if width > 0 && *n_bins.get_or_insert(width) != width {
-                bail!("{}: the history columns have different numbers of age bins", path.display());
+                bail!(
+                    "{}: the history columns have different numbers of age bins",
+                    path.display()
+                );
             }
             histories.push(h);
         }
@@ -307,11 +387,18 @@ impl ParquetSource {
         let kv: HashMap<String, String> = metadata
             .file_metadata()
             .key_value_metadata()
-            .map(|kv| kv.iter().filter_map(|e| Some((e.key.clone(), e.value.clone()?))).collect())
+            .map(|kv| {
+                kv.iter()
+                    .filter_map(|e| Some((e.key.clone(), e.value.clone()?)))
+                    .collect()
+            })
             .unwrap_or_default();
         let json = |key: &str| -> Result<Option<Vec<f64>>> {
             kv.get(key)
-                .map(|v| serde_json::from_str(v).with_context(|| format!("metadata '{key}' is not a JSON array of numbers")))
+                .map(|v| {
+                    serde_json::from_str(v)
+                        .with_context(|| format!("metadata '{key}' is not a JSON array of numbers"))
+                })
                 .transpose()
         };
         let mut row_group_starts = vec![0u64];
@@ -328,7 +415,9 @@ impl ParquetSource {
             id: find("id"),
             redshift: find("redshift"),
             scalars,
-            histories: histories.try_into().map_err(|_| anyhow!("four histories"))?,
+            histories: histories
+                .try_into()
+                .map_err(|_| anyhow!("four histories"))?,
             age_bins: None,
         };
         if source.n_bins == 0 && n > 0 {
@@ -336,7 +425,12 @@ impl ParquetSource {
             let first = source.read(0, 1)?;
             source.n_bins = first.n_bins;
         }
-        source.age_bins = age_bins_from(json("galsed.age_edges")?, json("galsed.ages")?, source.n_bins).with_context(ctx)?;
+        source.age_bins = age_bins_from(
+            json("galsed.age_edges")?,
+            json("galsed.ages")?,
+            source.n_bins,
+        )
+        .with_context(ctx)?;
         Ok(source)
     }
 }
@@ -346,9 +440,21 @@ fn floats(a: &ArrayRef, name: &str) -> Result<Vec<f64>> {
     let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
     Ok(match a.data_type() {
         DataType::Float64 => a.as_primitive::<Float64Type>().iter().map(nan).collect(),
-        DataType::Float32 => a.as_primitive::<Float32Type>().iter().map(|v| nan(v.map(f64::from))).collect(),
-        DataType::Int64 => a.as_primitive::<Int64Type>().iter().map(|v| nan(v.map(|v| v as f64))).collect(),
-        DataType::Int32 => a.as_primitive::<Int32Type>().iter().map(|v| nan(v.map(f64::from))).collect(),
+        DataType::Float32 => a
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| nan(v.map(f64::from)))
+            .collect(),
+        DataType::Int64 => a
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| nan(v.map(|v| v as f64)))
+            .collect(),
+        DataType::Int32 => a
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| nan(v.map(f64::from)))
+            .collect(),
         t => bail!("column '{name}' is {t}, expected numbers"),
     })
 }
@@ -371,7 +477,11 @@ fn list_floats(a: &ArrayRef, name: &str, n_bins: &mut usize) -> Result<Vec<f64>>
             *n_bins = values.len();
         }
         if values.len() != *n_bins {
-            bail!("column '{name}', row {r} of the chunk: {} values, expected {}", values.len(), *n_bins);
+            bail!(
+                "column '{name}', row {r} of the chunk: {} values, expected {}",
+                values.len(),
+                *n_bins
+            );
         }
         out.extend(values);
     }
@@ -402,7 +512,9 @@ impl Source for ParquetSource {
         let last = self.row_group_starts.partition_point(|&s| s < end) - 1;
         let skip = (start - self.row_group_starts[first]) as usize;
         let take = (end - start) as usize;
-        let file = File::open(&self.path).context("cannot open the file").with_context(ctx)?;
+        let file = File::open(&self.path)
+            .context("cannot open the file")
+            .with_context(ctx)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .context("not a readable Parquet file")
             .with_context(ctx)?;
@@ -416,7 +528,8 @@ impl Source for ParquetSource {
             }
         }
         let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
-        let selection = RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
+        let selection =
+            RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
         let reader = builder
             .with_row_groups((first..=last).collect())
             .with_projection(mask)
@@ -432,7 +545,11 @@ impl Source for ParquetSource {
         let column = |name: &str| -> Result<ArrayRef> {
             let arrays: Vec<ArrayRef> = batches
                 .iter()
-                .map(|b| b.column_by_name(name).cloned().ok_or_else(|| anyhow!("column '{name}' missing")))
+                .map(|b| {
+                    b.column_by_name(name)
+                        .cloned()
+                        .ok_or_else(|| anyhow!("column '{name}' missing"))
+                })
                 .collect::<Result<_>>()?;
             let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
             Ok(arrow_select::concat::concat(&refs)?)
@@ -441,39 +558,64 @@ impl Source for ParquetSource {
         let id: Vec<i64> = if self.id.is_some() {
             let a = column("id").with_context(ctx)?;
             match a.data_type() {
-                DataType::Int64 => a.as_primitive::<Int64Type>().iter().map(|v| v.unwrap_or(-1)).collect(),
-                DataType::Int32 => a.as_primitive::<Int32Type>().iter().map(|v| v.map_or(-1, i64::from)).collect(),
-                t => bail!("{}: column 'id' is {t}, expected integers", self.path.display()),
+                DataType::Int64 => a
+                    .as_primitive::<Int64Type>()
+                    .iter()
+                    .map(|v| v.unwrap_or(-1))
+                    .collect(),
+                DataType::Int32 => a
+                    .as_primitive::<Int32Type>()
+                    .iter()
+                    .map(|v| v.map_or(-1, i64::from))
+                    .collect(),
+                t => bail!(
+                    "{}: column 'id' is {t}, expected integers",
+                    self.path.display()
+                ),
             }
         } else {
             (start as i64..end as i64).collect()
         };
-        let redshift = if self.redshift.is_some() { Some(get("redshift").with_context(ctx)?) } else { None };
+        let redshift = if self.redshift.is_some() {
+            Some(get("redshift").with_context(ctx)?)
+        } else {
+            None
+        };
         let scalars = collect5(SCALARS.map(get)).with_context(ctx)?;
         let mut n_bins = self.n_bins;
         let mut histories = vec![];
         for (name, h) in HISTORIES.iter().zip(&self.histories) {
             let values = match h {
-                HistoryColumns::List(..) => list_floats(&column(name)?, name, &mut n_bins).with_context(ctx)?,
+                HistoryColumns::List(..) => {
+                    list_floats(&column(name)?, name, &mut n_bins).with_context(ctx)?
+                }
                 HistoryColumns::Flat(_) => {
                     let cols: Vec<Vec<f64>> = (0..n_bins)
                         .map(|k| get(&format!("{name}_{k}")))
                         .collect::<Result<_>>()
                         .with_context(ctx)?;
-                    (0..take).flat_map(|r| cols.iter().map(move |c| c[r])).collect()
+                    (0..take)
+                        .flat_map(|r| cols.iter().map(move |c| c[r]))
+                        .collect()
                 }
             };
             histories.push(values);
         }
         if id.len() != take {
-            bail!("{}: read {} rows for the range {start}..{end}", self.path.display(), id.len());
+            bail!(
+                "{}: read {} rows for the range {start}..{end}",
+                self.path.display(),
+                id.len()
+            );
         }
         Ok(SamChunk {
             start,
             id,
             redshift,
             scalars,
-            histories: histories.try_into().map_err(|_| anyhow!("four histories"))?,
+            histories: histories
+                .try_into()
+                .map_err(|_| anyhow!("four histories"))?,
             n_bins,
         })
     }
@@ -496,16 +638,26 @@ pub struct FitsSource {
 
 impl FitsSource {
     pub fn open(path: &Path) -> Result<Self> {
-        let (n, cols) = crate::table::fits::describe(path, None).with_context(|| format!("reading {}", path.display()))?;
+        let (n, cols) = crate::table::fits::describe(path, None)
+            .with_context(|| format!("reading {}", path.display()))?;
         let find = |name: &str| cols.iter().position(|(c, _)| c.eq_ignore_ascii_case(name));
         let scalar = |name: &str| -> Result<usize> {
             let i = find(name).ok_or_else(|| anyhow!("{}: no column '{name}'", path.display()))?;
             if cols[i].1 != 1 {
-                bail!("{}: column '{name}' must hold one number per row", path.display());
+                bail!(
+                    "{}: column '{name}' must hold one number per row",
+                    path.display()
+                );
             }
             Ok(i)
         };
-        let scalars = [scalar("theta")?, scalar("m_dust")?, scalar("r_dust")?, scalar("r_disk")?, scalar("r_bulge")?];
+        let scalars = [
+            scalar("theta")?,
+            scalar("m_dust")?,
+            scalar("r_dust")?,
+            scalar("r_disk")?,
+            scalar("r_bulge")?,
+        ];
         let id = find("id").map(|_| scalar("id")).transpose()?;
         let redshift = find("redshift").map(|_| scalar("redshift")).transpose()?;
         let mut n_bins = None;
@@ -514,14 +666,22 @@ impl FitsSource {
             let h: Vec<(usize, usize)> = match find(name) {
                 Some(i) if cols[i].1 > 0 => vec![(i, cols[i].1)],
                 Some(_) => bail!("{}: column '{name}' must hold numbers", path.display()),
-                None => (0..).map_while(|k| find(&format!("{name}_{k}")).map(|i| (i, 1))).collect(),
+                None => (0..)
+                    .map_while(|k| find(&format!("{name}_{k}")).map(|i| (i, 1)))
+                    .collect(),
             };
             let width: usize = h.iter().map(|(_, r)| r).sum();
             if width == 0 {
-                bail!("{}: no column '{name}' (vector) or '{name}_0', '{name}_1', … (flat)", path.display());
+                bail!(
+                    "{}: no column '{name}' (vector) or '{name}_0', '{name}_1', … (flat)",
+                    path.display()
+                );
             }
             if *n_bins.get_or_insert(width) != width {
-                bail!("{}: the history columns have different numbers of age bins", path.display());
+                bail!(
+                    "{}: the history columns have different numbers of age bins",
+                    path.display()
+                );
             }
             histories.push(h);
         }
@@ -532,7 +692,9 @@ impl FitsSource {
             id,
             redshift,
             scalars,
-            histories: histories.try_into().map_err(|_| anyhow!("four histories"))?,
+            histories: histories
+                .try_into()
+                .map_err(|_| anyhow!("four histories"))?,
         })
     }
 }
@@ -559,13 +721,21 @@ impl Source for FitsSource {
         for h in &self.histories {
             wanted.extend(h);
         }
-        let mut values = crate::table::fits::read_rows(&self.path, None, &wanted, start, end).with_context(ctx)?.into_iter();
+        let mut values = crate::table::fits::read_rows(&self.path, None, &wanted, start, end)
+            .with_context(ctx)?
+            .into_iter();
         let mut next = || values.next().expect("one vector per requested column");
         let scalars = [next(), next(), next(), next(), next()];
         let id = match self.id {
             Some(_) => next()
                 .into_iter()
-                .map(|v| if v.fract() == 0.0 && v.abs() < 9.0e15 { Ok(v as i64) } else { Err(anyhow!("column 'id' holds {v}, not an integer")) })
+                .map(|v| {
+                    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                        Ok(v as i64)
+                    } else {
+                        Err(anyhow!("column 'id' holds {v}, not an integer"))
+                    }
+                })
                 .collect::<Result<Vec<i64>>>()
                 .with_context(ctx)?,
             None => (start as i64..end as i64).collect(),
@@ -578,9 +748,18 @@ impl Source for FitsSource {
             if let [single] = parts.as_slice() {
                 h.clone_from(single);
             } else {
-                *h = (0..rows).flat_map(|r| parts.iter().map(move |p| p[r])).collect();
+                *h = (0..rows)
+                    .flat_map(|r| parts.iter().map(move |p| p[r]))
+                    .collect();
             }
         }
-        Ok(SamChunk { start, id, redshift, scalars, histories, n_bins: self.n_bins })
+        Ok(SamChunk {
+            start,
+            id,
+            redshift,
+            scalars,
+            histories,
+            n_bins: self.n_bins,
+        })
     }
 }

@@ -32,7 +32,9 @@ struct Block {
 
 /// Log-spaced SAM age-bin edges from 10^5.8 to 10^10.5 yr (the reference tutorial's range).
 pub fn age_edges(bins: usize) -> Vec<f64> {
-    (0..=bins).map(|k| 10f64.powf(5.8 + 4.7 * k as f64 / bins as f64)).collect()
+    (0..=bins)
+        .map(|k| 10f64.powf(5.8 + 4.7 * k as f64 / bins as f64))
+        .collect()
 }
 
 /// Mass formed in each bin of lookback time t by SFR ∝ exp(−(T_FORM − t)/τ) for t < T_FORM,
@@ -44,13 +46,17 @@ fn history(edges: &[f64], tau: f64, total: f64) -> Vec<f64> {
         tau * ((-(T_FORM - t) / tau).exp() - (-T_FORM / tau).exp())
     };
     // Declining histories: the rate was highest at formation (lookback T_FORM) and falls to now.
-    let m: Vec<f64> = edges.windows(2).map(|w| cumulative(w[1]) - cumulative(w[0])).collect();
+    let m: Vec<f64> = edges
+        .windows(2)
+        .map(|w| cumulative(w[1]) - cumulative(w[0]))
+        .collect();
     let sum: f64 = m.iter().sum();
     m.iter().map(|v| v / sum * total).collect()
 }
 
 fn block(first: u64, n: u64, edges: &[f64], args: &SynthArgs) -> Block {
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ (first / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(args.seed ^ (first / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let nb = edges.len() - 1;
     let mut b = Block {
         id: (first as i64..(first + n) as i64).collect(),
@@ -69,8 +75,13 @@ fn block(first: u64, n: u64, edges: &[f64], args: &SynthArgs) -> Block {
         let r_bulge = 10f64.powf(rng.random_range(-0.5..0.7));
         let r_dust = r_disk * 10f64.powf(rng.random_range(-0.3..0.3));
         let m_dust = mass * 10f64.powf(rng.random_range(-3.5..-2.0));
-        b.redshift.push(rng.random_range(0.01..args.z_max.max(0.011)));
-        for (v, x) in b.scalars.iter_mut().zip([theta, m_dust, r_dust, r_disk, r_bulge]) {
+        b.redshift
+            .push(rng.random_range(0.01..args.z_max.max(0.011)));
+        for (v, x) in b
+            .scalars
+            .iter_mut()
+            .zip([theta, m_dust, r_dust, r_disk, r_bulge])
+        {
             v.push(x);
         }
         for (c, share) in [(0, 1.0 - bulge_frac), (2, bulge_frac)] {
@@ -105,32 +116,72 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         bail!("--invalid-fraction must be in [0, 1]");
     }
     let edges = age_edges(args.bins);
-    let ext = args.output.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = args
+        .output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let bar = crate::progress::rate_bar(args.rows);
-    let blocks = (0..args.rows).step_by(BLOCK as usize).map(|first| (first, BLOCK.min(args.rows - first)));
+    let blocks = (0..args.rows)
+        .step_by(BLOCK as usize)
+        .map(|first| (first, BLOCK.min(args.rows - first)));
     match ext.as_str() {
         "h5" | "hdf5" => write_hdf5(args, &edges, blocks, &bar),
         "parquet" | "pq" => write_parquet(args, &edges, blocks, &bar),
-        _ => bail!("{}: the catalogue must be .h5/.hdf5 or .parquet", args.output.display()),
+        _ => bail!(
+            "{}: the catalogue must be .h5/.hdf5 or .parquet",
+            args.output.display()
+        ),
     }
     .with_context(|| format!("writing {}", args.output.display()))?;
     bar.finish_and_clear();
-    eprintln!("wrote {} galaxies with {} age bins to {}", args.rows, args.bins, args.output.display());
+    eprintln!(
+        "wrote {} galaxies with {} age bins to {}",
+        args.rows,
+        args.bins,
+        args.output.display()
+    );
     Ok(())
 }
 
-fn write_hdf5(args: &SynthArgs, edges: &[f64], blocks: impl Iterator<Item = (u64, u64)>, bar: &indicatif::ProgressBar) -> Result<()> {
+fn write_hdf5(
+    args: &SynthArgs,
+    edges: &[f64],
+    blocks: impl Iterator<Item = (u64, u64)>,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
     use ndarray::{ArrayView2, s};
     let h5 = |e: hdf5_metno::Error| anyhow!("HDF5: {e}");
     let n = args.rows as usize;
     let nb = args.bins;
     let file = hdf5_metno::File::create(&args.output).map_err(h5)?;
-    file.new_dataset_builder().with_data(edges).create("age_edges").map_err(h5)?;
-    let id = file.new_dataset::<i64>().shape(n).create("id").map_err(h5)?;
-    let z = file.new_dataset::<f64>().shape(n).create("redshift").map_err(h5)?;
-    let scalars: Vec<_> = SCALARS.iter().map(|c| file.new_dataset::<f64>().shape(n).create(*c).map_err(h5)).collect::<Result<_>>()?;
-    let histories: Vec<_> =
-        HISTORIES.iter().map(|c| file.new_dataset::<f64>().shape((n, nb)).create(*c).map_err(h5)).collect::<Result<_>>()?;
+    file.new_dataset_builder()
+        .with_data(edges)
+        .create("age_edges")
+        .map_err(h5)?;
+    let id = file
+        .new_dataset::<i64>()
+        .shape(n)
+        .create("id")
+        .map_err(h5)?;
+    let z = file
+        .new_dataset::<f64>()
+        .shape(n)
+        .create("redshift")
+        .map_err(h5)?;
+    let scalars: Vec<_> = SCALARS
+        .iter()
+        .map(|c| file.new_dataset::<f64>().shape(n).create(*c).map_err(h5))
+        .collect::<Result<_>>()?;
+    let histories: Vec<_> = HISTORIES
+        .iter()
+        .map(|c| {
+            file.new_dataset::<f64>()
+                .shape((n, nb))
+                .create(*c)
+                .map_err(h5)
+        })
+        .collect::<Result<_>>()?;
     for (first, len) in blocks {
         let b = block(first, len, edges, args);
         let rows = first as usize..(first + len) as usize;
@@ -148,24 +199,55 @@ fn write_hdf5(args: &SynthArgs, edges: &[f64], blocks: impl Iterator<Item = (u64
     Ok(())
 }
 
-fn write_parquet(args: &SynthArgs, edges: &[f64], blocks: impl Iterator<Item = (u64, u64)>, bar: &indicatif::ProgressBar) -> Result<()> {
+fn write_parquet(
+    args: &SynthArgs,
+    edges: &[f64],
+    blocks: impl Iterator<Item = (u64, u64)>,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
     let nb = args.bins as i32;
     let item = Arc::new(Field::new("item", DataType::Float64, false));
-    let mut fields = vec![Field::new("id", DataType::Int64, false), Field::new("redshift", DataType::Float64, false)];
-    fields.extend(SCALARS.iter().map(|c| Field::new(*c, DataType::Float64, false)));
-    fields.extend(HISTORIES.iter().map(|c| Field::new(*c, DataType::FixedSizeList(item.clone(), nb), false)));
+    let mut fields = vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("redshift", DataType::Float64, false),
+    ];
+    fields.extend(
+        SCALARS
+            .iter()
+            .map(|c| Field::new(*c, DataType::Float64, false)),
+    );
+    fields.extend(
+        HISTORIES
+            .iter()
+            .map(|c| Field::new(*c, DataType::FixedSizeList(item.clone(), nb), false)),
+    );
     let schema = Arc::new(Schema::new(fields));
     let props = WriterProperties::builder()
-        .set_key_value_metadata(Some(vec![KeyValue::new("galsed.age_edges".into(), serde_json::to_string(edges)?)]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "galsed.age_edges".into(),
+            serde_json::to_string(edges)?,
+        )]))
         .build();
     let mut w = ArrowWriter::try_new(File::create(&args.output)?, schema.clone(), Some(props))?;
     for (first, len) in blocks {
         let b = block(first, len, edges, args);
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(b.id)), Arc::new(Float64Array::from(b.redshift))];
-        arrays.extend(b.scalars.into_iter().map(|v| Arc::new(Float64Array::from(v)) as ArrayRef));
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(b.id)),
+            Arc::new(Float64Array::from(b.redshift)),
+        ];
+        arrays.extend(
+            b.scalars
+                .into_iter()
+                .map(|v| Arc::new(Float64Array::from(v)) as ArrayRef),
+        );
         for v in b.histories {
             let values = Arc::new(Float64Array::from(v));
-            arrays.push(Arc::new(FixedSizeListArray::try_new(item.clone(), nb, values, None)?));
+            arrays.push(Arc::new(FixedSizeListArray::try_new(
+                item.clone(),
+                nb,
+                values,
+                None,
+            )?));
         }
         w.write(&RecordBatch::try_new(schema.clone(), arrays)?)?;
         bar.inc(len);

@@ -5,13 +5,13 @@
 //! running CPU through `pulp`'s dispatch. The tensor path stays the reference and the only
 //! differentiable one; tests check that both agree.
 
-use burn::nn::Linear;
-use ndarray::{Array2, ArrayView2};
 use super::vmath::{self, Func, Kernel, simd};
 use crate::config::Activation;
 use crate::networks::{AttenuationCurve, CurveLayout, EmissionDistribution, Mlp, Segment};
 use crate::sed::Component;
 use crate::weights::to_vec;
+use burn::nn::Linear;
+use ndarray::{Array2, ArrayView2};
 
 /// Below this many rows a dense layer accumulates weight rows instead of calling the matrix product.
 const FEW_ROWS: usize = 8;
@@ -41,7 +41,13 @@ impl Dense {
         if let Some(bias) = bias {
             b[..n_out].copy_from_slice(bias);
         }
-        Self { w: wp, b, n_in, n_out, n_pad }
+        Self {
+            w: wp,
+            b,
+            n_in,
+            n_out,
+            n_pad,
+        }
     }
 
     fn from_linear(l: &Linear) -> Self {
@@ -81,8 +87,18 @@ impl Dense {
             // accumulating the weight rows is several times faster. The accumulation follows
             // matrixmultiply's FMA kernels exactly, so a galaxy's result does not depend on the
             // batch it is evaluated in.
-            let (x, y) = (x.as_slice().expect("standard layout"), y.as_slice_mut().expect("standard layout"));
-            simd(FewRows { x, w: &self.w, y, n_in: self.n_in, n_out: self.n_out, n_pad: self.n_pad });
+            let (x, y) = (
+                x.as_slice().expect("standard layout"),
+                y.as_slice_mut().expect("standard layout"),
+            );
+            simd(FewRows {
+                x,
+                w: &self.w,
+                y,
+                n_in: self.n_in,
+                n_out: self.n_out,
+                n_pad: self.n_pad,
+            });
         } else {
             ndarray::linalg::general_mat_mul(1.0, &x, &w, 1.0, &mut y);
         }
@@ -116,7 +132,11 @@ impl Kernel for FewRows<'_> {
     #[inline(always)]
     fn run(self) {
         let mut acc = vec![0f32; self.n_pad];
-        for (xr, yr) in self.x.chunks_exact(self.n_in).zip(self.y.chunks_exact_mut(self.n_out)) {
+        for (xr, yr) in self
+            .x
+            .chunks_exact(self.n_in)
+            .zip(self.y.chunks_exact_mut(self.n_out))
+        {
             for k0 in (0..self.n_in).step_by(GEMM_KC) {
                 acc.fill(0.0);
                 for (k, &xk) in xr.iter().enumerate().skip(k0).take(GEMM_KC) {
@@ -142,7 +162,12 @@ impl Kernel for FewRows<'_> {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; NARROW];
     let (ca, cb) = (a.chunks_exact(NARROW), b.chunks_exact(NARROW));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..NARROW {
             acc[i] = x[i].mul_add(y[i], acc[i]);
@@ -179,7 +204,10 @@ pub(crate) fn row_dots(a: &[f32], b: &[f32], width: usize) -> Vec<f32> {
         #[inline(always)]
         fn run(self) -> Vec<f32> {
             let RowDots(a, b, w) = self;
-            a.chunks_exact(w).zip(b.chunks_exact(w)).map(|(x, y)| dot(x, y)).collect()
+            a.chunks_exact(w)
+                .zip(b.chunks_exact(w))
+                .map(|(x, y)| dot(x, y))
+                .collect()
         }
     }
     simd(RowDots(a, b, width))
@@ -222,7 +250,12 @@ pub(crate) struct FastMlp {
 
 impl FastMlp {
     pub(crate) fn new(m: &Mlp) -> Self {
-        let layers = m.layers.iter().map(Dense::from_linear).zip(m.activations.iter().copied()).collect();
+        let layers = m
+            .layers
+            .iter()
+            .map(Dense::from_linear)
+            .zip(m.activations.iter().copied())
+            .collect();
         Self { layers }
     }
 
@@ -297,7 +330,11 @@ fn monotonic(v: &[f32], increasing: bool, out: &mut Vec<f32>) {
     let n = v.len() as f32;
     let (first, last) = (out[0], out[out.len() - 1]);
     for c in out.iter_mut() {
-        *c = if increasing { (*c - first) / n } else { (last - *c) / n };
+        *c = if increasing {
+            (*c - first) / n
+        } else {
+            (last - *c) / n
+        };
     }
 }
 
@@ -367,7 +404,6 @@ impl FastEmission {
         simd(EmissionKernel(self, &heads, &mut y1));
         y1
     }
-
 }
 
 struct EmissionKernel<'a>(&'a FastEmission, &'a [f32], &'a mut [f32]);
@@ -416,7 +452,12 @@ impl Kernel for EmissionKernel<'_> {
             // Transfer: y₁ = y₀ + trapz(z⁻)·z⁺/trapz(z⁺) − z⁻.
             let pos = &h[2 * nm..2 * nm + nl];
             let neg = &h[2 * nm + nl..2 * nm + 2 * nl];
-            for (((zp, zn), (&p, &g)), &y0) in zpos.iter_mut().zip(zneg.iter_mut()).zip(pos.iter().zip(neg)).zip(y.iter()) {
+            for (((zp, zn), (&p, &g)), &y0) in zpos
+                .iter_mut()
+                .zip(zneg.iter_mut())
+                .zip(pos.iter().zip(neg))
+                .zip(y.iter())
+            {
                 *zp = vmath::softplus(p);
                 *zn = vmath::sigmoid(g) * y0;
             }
@@ -453,12 +494,16 @@ impl FastRegrid {
     fn apply(&self, y: &[f32], width: usize) -> Vec<f32> {
         let mut out = Vec::with_capacity(y.len() / width * self.hi.len());
         for row in y.chunks_exact(width) {
-            out.extend(self.hi.iter().zip(&self.w).zip(self.inside.iter().zip(&self.outside_fill)).map(
-                |((&i, &w), (&m, &f))| {
-                    let lo = row[i - 1];
-                    (lo + w * (row[i] - lo)) * m + f
-                },
-            ));
+            out.extend(
+                self.hi
+                    .iter()
+                    .zip(&self.w)
+                    .zip(self.inside.iter().zip(&self.outside_fill))
+                    .map(|((&i, &w), (&m, &f))| {
+                        let lo = row[i - 1];
+                        (lo + w * (row[i] - lo)) * m + f
+                    }),
+            );
         }
         out
     }
@@ -468,7 +513,10 @@ impl FastRegrid {
 #[derive(Debug, Clone)]
 pub(crate) enum FastMap {
     Native,
-    Interpolated { att: FastRegrid, emission: FastRegrid },
+    Interpolated {
+        att: FastRegrid,
+        emission: FastRegrid,
+    },
 }
 
 /// All networks and tables of a [`crate::Starduster`], on plain slices.
@@ -532,18 +580,34 @@ impl FastModel {
 
     /// Selector logits (disk, bulge).
     pub(crate) fn selector_logits(&self, gp: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        (self.selector_disk.forward(gp), self.selector_bulge.forward(gp))
+        (
+            self.selector_disk.forward(gp),
+            self.selector_bulge.forward(gp),
+        )
     }
 
     /// Runs the networks needed for `component` on clipped inputs (gp: n × 7, SFHs n × 36).
-    pub(crate) fn forward(&self, gp: &[f32], sd: &[f32], sb: &[f32], component: Component) -> FastForward {
+    pub(crate) fn forward(
+        &self,
+        gp: &[f32],
+        sd: &[f32],
+        sb: &[f32],
+        component: Component,
+    ) -> FastForward {
         let n_gp = crate::N_GP;
         let b_to_t: Vec<f32> = gp.chunks_exact(n_gp).map(|g| (g[6] + 1.0) * 0.5).collect();
         let ln10 = std::f64::consts::LN_10 as f32;
-        let l_norm = gp.chunks_exact(n_gp).map(|g| (((g[5] + 1.0) * 4.0 + 6.0) * ln10).exp()).collect();
-        let trans = matches!(component, Component::Combine | Component::DustAttenuation).then(|| {
-            (self.transmission(&self.curve_disk, gp), self.transmission(&self.curve_bulge, gp))
-        });
+        let l_norm = gp
+            .chunks_exact(n_gp)
+            .map(|g| (((g[5] + 1.0) * 4.0 + 6.0) * ln10).exp())
+            .collect();
+        let trans =
+            matches!(component, Component::Combine | Component::DustAttenuation).then(|| {
+                (
+                    self.transmission(&self.curve_disk, gp),
+                    self.transmission(&self.curve_bulge, gp),
+                )
+            });
         let l_dust = matches!(component, Component::Combine | Component::DustEmission).then(|| {
             let (fd, fb) = self.absorption(gp, sd, sb);
             let mut x = Vec::with_capacity(fd.len() * (n_gp + 2));
@@ -605,9 +669,10 @@ impl FastForward {
     /// λL_λ [L_sun] of a component (which this forward pass was run for, or `DustFree`).
     pub(crate) fn component(&self, component: Component) -> Vec<f32> {
         let mut per_l = match component {
-            Component::DustEmission => {
-                self.l_dust.clone().unwrap_or_else(|| vec![0f32; self.l_disk.len()])
-            }
+            Component::DustEmission => self
+                .l_dust
+                .clone()
+                .unwrap_or_else(|| vec![0f32; self.l_disk.len()]),
             _ => self.l_main(component != Component::DustFree),
         };
         if component == Component::Combine

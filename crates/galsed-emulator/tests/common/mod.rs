@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use burn::prelude::Device;
 use galsed_core::filters::Filter;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_emulator::Starduster;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
-use galsed_emulator::Starduster;
 use ndarray::{Array2, ArrayD, Ix2};
 use ndarray_npy::NpzReader;
 
@@ -51,7 +51,11 @@ pub fn get2(m: &HashMap<String, ArrayD<f64>>, key: &str) -> Array2<f64> {
 }
 
 pub fn get1(m: &HashMap<String, ArrayD<f64>>, key: &str) -> Vec<f64> {
-    m.get(key).unwrap_or_else(|| panic!("missing {key}")).iter().copied().collect()
+    m.get(key)
+        .unwrap_or_else(|| panic!("missing {key}"))
+        .iter()
+        .copied()
+        .collect()
 }
 
 /// The published model, imported from the original files.
@@ -69,19 +73,44 @@ pub fn model(grid: WavelengthGrid) -> Starduster {
 pub fn golden_batch() -> Batch {
     let inp = npz("golden/inputs.npz");
     let flat = |k: &str| get2(&inp, k).iter().copied().collect::<Vec<f64>>();
-    Batch::new(flat("gp"), flat("sfh_disk"), flat("sfh_bulge"), OutOfRange::Clip).expect("batch")
+    Batch::new(
+        flat("gp"),
+        flat("sfh_disk"),
+        flat("sfh_bulge"),
+        OutOfRange::Clip,
+    )
+    .expect("batch")
 }
 
 /// The 20 golden filters, in the reference's order.
 pub const FILTERS: [&str; 20] = [
-    "galex_FUV", "galex_NUV", "sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0", "twomass_J",
-    "twomass_H", "twomass_Ks", "wise_w1", "wise_w2", "wise_w3", "wise_w4", "herschel_pacs_70",
-    "herschel_pacs_100", "herschel_pacs_160", "herschel_spire_250", "herschel_spire_350",
+    "galex_FUV",
+    "galex_NUV",
+    "sdss_u0",
+    "sdss_g0",
+    "sdss_r0",
+    "sdss_i0",
+    "sdss_z0",
+    "twomass_J",
+    "twomass_H",
+    "twomass_Ks",
+    "wise_w1",
+    "wise_w2",
+    "wise_w3",
+    "wise_w4",
+    "herschel_pacs_70",
+    "herschel_pacs_100",
+    "herschel_pacs_160",
+    "herschel_spire_250",
+    "herschel_spire_350",
     "herschel_spire_500",
 ];
 
 pub fn filters() -> Vec<Filter> {
-    FILTERS.iter().map(|n| Filter::builtin(n).expect("built-in filter")).collect()
+    FILTERS
+        .iter()
+        .map(|n| Filter::builtin(n).expect("built-in filter"))
+        .collect()
 }
 
 /// Spectra criterion of spec §6: |a−b| ≤ rtol·|b| + atol_row·max_row|b|. Returns the worst
@@ -93,7 +122,13 @@ pub fn check_spectra(name: &str, got: &Array2<f64>, want: &Array2<f64>, rtol: f6
         let scale = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (c, (a, b)) in g.iter().zip(w.iter()).enumerate() {
             let allowed = rtol * b.abs() + atol_row * scale;
-            let ratio = if allowed > 0.0 { (a - b).abs() / allowed } else if a == b { 0.0 } else { f64::INFINITY };
+            let ratio = if allowed > 0.0 {
+                (a - b).abs() / allowed
+            } else if a == b {
+                0.0
+            } else {
+                f64::INFINITY
+            };
             if ratio > worst.0 || ratio.is_nan() {
                 worst = (ratio, r, c);
             }
@@ -125,7 +160,14 @@ pub fn check_abs(name: &str, got: &[f64], want: &[f64], tol: f64) {
         }
     }
     eprintln!("{name}: max |a-b| = {:.3e} at {}", worst.0, worst.1);
-    assert!(worst.0 <= tol, "{name}[{}]: got {} want {} (|diff| {:.3e} > {tol:e})", worst.1, got[worst.1], want[worst.1], worst.0);
+    assert!(
+        worst.0 <= tol,
+        "{name}[{}]: got {} want {} (|diff| {:.3e} > {tol:e})",
+        worst.1,
+        got[worst.1],
+        want[worst.1],
+        worst.0
+    );
 }
 
 /// Relative check: |a − b| ≤ rtol·|b|.
@@ -140,7 +182,14 @@ pub fn check_rel(name: &str, got: &[f64], want: &[f64], rtol: f64) {
         }
     }
     eprintln!("{name}: max rel diff = {:.3e} at {}", worst.0, worst.1);
-    assert!(worst.0 <= rtol, "{name}[{}]: got {} want {} (rel {:.3e} > {rtol:e})", worst.1, got[worst.1], want[worst.1], worst.0);
+    assert!(
+        worst.0 <= rtol,
+        "{name}[{}]: got {} want {} (rel {:.3e} > {rtol:e})",
+        worst.1,
+        got[worst.1],
+        want[worst.1],
+        worst.0
+    );
 }
 
 pub fn to_f64(a: &Array2<f32>) -> Array2<f64> {

@@ -7,11 +7,11 @@ use galsed_core::params::{GALAXY_PARAMS, GalaxyParam, Transform};
 use galsed_core::ssp::SspLibrary;
 use rand::Rng;
 
+use super::ParamError;
 use super::boundary::{self, Boundary};
 use super::mh::MhModel;
 use super::sfh::{SfhModel, f32s};
 use super::tensor::{const2, index1, rescale_pow2, simplex};
-use super::ParamError;
 
 /// Slack allowed when checking user bounds against the model domain, to absorb the rounding
 /// of physical → unit conversions (e.g. r_disk = 10^2.5 kpc giving u = 1 + 2e−16).
@@ -28,7 +28,10 @@ pub struct VanillaGrid {
 impl VanillaGrid {
     /// A vanilla grid over a library's SSPs.
     pub fn new(ssp: &SspLibrary, simplex: bool) -> Self {
-        Self { n_ssp: ssp.n_ssp(), simplex }
+        Self {
+            n_ssp: ssp.n_ssp(),
+            simplex,
+        }
     }
 
     /// `sfr_0 … sfr_{n_ssp−1}`.
@@ -64,7 +67,12 @@ impl CompositeGrid {
             mh,
             n_met: ssp.n_met(),
             n_age: ssp.n_age(),
-            light_norm: f32s(ssp.norm.as_standard_layout().as_slice().expect("standard layout")),
+            light_norm: f32s(
+                ssp.norm
+                    .as_standard_layout()
+                    .as_slice()
+                    .expect("standard layout"),
+            ),
         }
     }
 
@@ -111,7 +119,11 @@ impl CompositeGrid {
         let grid = sfh.unsqueeze_dim::<3>(1).expand(shape) * mh.expand(shape);
         let grid = grid.reshape([n, self.n_met * self.n_age]);
         if self.sfh.is_mass_weighted() {
-            let norm = const2(self.light_norm.clone(), [1, self.n_met * self.n_age], &device);
+            let norm = const2(
+                self.light_norm.clone(),
+                [1, self.n_met * self.n_age],
+                &device,
+            );
             let grid = grid * norm;
             let total = grid.clone().sum_dim(1);
             grid / total
@@ -150,16 +162,33 @@ pub struct ParamBlock {
 }
 
 impl ParamBlock {
-    fn with_kind(kind: BlockKind, names: Vec<String>, domain: Vec<(f64, f64)>, boundary: Boundary) -> Self {
+    fn with_kind(
+        kind: BlockKind,
+        names: Vec<String>,
+        domain: Vec<(f64, f64)>,
+        boundary: Boundary,
+    ) -> Self {
         let n = names.len();
-        Self { kind, names, bounds: domain.clone(), domain, fixed: vec![None; n], boundary }
+        Self {
+            kind,
+            names,
+            bounds: domain.clone(),
+            domain,
+            fixed: vec![None; n],
+            boundary,
+        }
     }
 
     /// The galaxy parameters (theta, den_dust, r_dust_to_rd, r_disk, r_bulge, l_norm, b_to_t),
     /// all free in [−1, 1].
     pub fn galaxy(boundary: Boundary) -> Self {
         let names = GALAXY_PARAMS.iter().map(|p| p.name.to_string()).collect();
-        Self::with_kind(BlockKind::Galaxy, names, vec![(-1.0, 1.0); GALAXY_PARAMS.len()], boundary)
+        Self::with_kind(
+            BlockKind::Galaxy,
+            names,
+            vec![(-1.0, 1.0); GALAXY_PARAMS.len()],
+            boundary,
+        )
     }
 
     /// The SSP weights as free parameters in [0, 1].
@@ -235,10 +264,13 @@ impl ParamBlock {
     }
 
     fn index(&self, name: &str) -> Result<usize, ParamError> {
-        self.names.iter().position(|n| n == name).ok_or_else(|| ParamError::UnknownName {
-            name: name.to_string(),
-            valid: self.names.join(", "),
-        })
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| ParamError::UnknownName {
+                name: name.to_string(),
+                valid: self.names.join(", "),
+            })
     }
 
     /// Narrows the working bounds of a parameter (block units). The bounds must be finite,
@@ -260,7 +292,11 @@ impl ParamBlock {
         }
         let (lo, hi) = (lo.max(dlo), hi.min(dhi));
         if lo >= hi {
-            return Err(ParamError::InvalidBounds { name: name.to_string(), lo, hi });
+            return Err(ParamError::InvalidBounds {
+                name: name.to_string(),
+                lo,
+                hi,
+            });
         }
         self.bounds[i] = (lo, hi);
         Ok(())
@@ -322,7 +358,11 @@ impl ParamBlock {
             (Ok(a), Ok(b)) => (a, b),
             _ => return Err(outside()),
         };
-        let (ulo, uhi) = if matches!(gp.transform, Transform::Theta) { (uhi, ulo) } else { (ulo, uhi) };
+        let (ulo, uhi) = if matches!(gp.transform, Transform::Theta) {
+            (uhi, ulo)
+        } else {
+            (ulo, uhi)
+        };
         let (dlo, dhi) = self.domain[i];
         let slack = DOMAIN_SLACK * (dhi - dlo);
         if ulo < dlo - slack || uhi > dhi + slack {
@@ -330,7 +370,11 @@ impl ParamBlock {
         }
         let (ulo, uhi) = (ulo.max(dlo), uhi.min(dhi));
         if ulo >= uhi {
-            return Err(ParamError::InvalidBounds { name: name.to_string(), lo, hi });
+            return Err(ParamError::InvalidBounds {
+                name: name.to_string(),
+                lo,
+                hi,
+            });
         }
         self.bounds[i] = (ulo, uhi);
         Ok(())
@@ -371,7 +415,12 @@ impl ParamBlock {
     ) -> Tensor<2> {
         let p = p.map(|p| {
             let [rows, cols] = p.dims();
-            assert_eq!(cols, self.n_free(), "block expects {} free parameters", self.n_free());
+            assert_eq!(
+                cols,
+                self.n_free(),
+                "block expects {} free parameters",
+                self.n_free()
+            );
             assert_eq!(rows, n, "row count");
             boundary::apply(self.boundary, p, &self.free_bounds(), rng)
         });
@@ -411,13 +460,21 @@ impl ParamBlock {
 }
 
 fn unit_suffix(gp: &GalaxyParam) -> String {
-    if gp.unit.is_empty() { String::new() } else { format!(" {}", gp.unit) }
+    if gp.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", gp.unit)
+    }
 }
 
 fn check_order(name: &str, lo: f64, hi: f64) -> Result<(), ParamError> {
     if lo.is_finite() && hi.is_finite() && lo < hi {
         Ok(())
     } else {
-        Err(ParamError::InvalidBounds { name: name.to_string(), lo, hi })
+        Err(ParamError::InvalidBounds {
+            name: name.to_string(),
+            lo,
+            hi,
+        })
     }
 }

@@ -58,7 +58,12 @@ impl BoundRows {
     }
 
     fn row(&self, f: impl Fn(f32, f32) -> f32, device: &Device) -> Tensor<2> {
-        let v: Vec<f32> = self.lb.iter().zip(&self.ub).map(|(&l, &u)| f(l, u)).collect();
+        let v: Vec<f32> = self
+            .lb
+            .iter()
+            .zip(&self.ub)
+            .map(|(&l, &u)| f(l, u))
+            .collect();
         let n = v.len();
         const2(v, [1, n], device)
     }

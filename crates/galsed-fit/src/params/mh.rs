@@ -12,7 +12,10 @@ pub const MET_SOL: f64 = 0.019;
 
 /// The library metallicities in solar units, float32 (Z/0.019 divided in float32).
 fn met_solar_f32(ssp: &SspLibrary) -> Vec<f32> {
-    f32s(&ssp.met).into_iter().map(|z| z / MET_SOL as f32).collect()
+    f32s(&ssp.met)
+        .into_iter()
+        .map(|z| z / MET_SOL as f32)
+        .collect()
 }
 
 /// One parameter `log_met` = log10(Z/Z_sun), interpolated linearly in log10 Z between library
@@ -26,7 +29,9 @@ pub struct InterpolatedMh {
 impl InterpolatedMh {
     /// The model on a library's metallicities.
     pub fn new(ssp: &SspLibrary) -> Self {
-        Self { log_met: log10_f32(&met_solar_f32(ssp)) }
+        Self {
+            log_met: log10_f32(&met_solar_f32(ssp)),
+        }
     }
 
     /// The float32 grid log10(Z/Z_sun).
@@ -41,7 +46,10 @@ impl InterpolatedMh {
 
     /// [log10(Z_0/Z_sun), log10(Z_last/Z_sun)] (float32 values).
     pub fn domain(&self) -> Vec<(f64, f64)> {
-        vec![(f64::from(self.log_met[0]), f64::from(*self.log_met.last().expect("metallicities")))]
+        vec![(
+            f64::from(self.log_met[0]),
+            f64::from(*self.log_met.last().expect("metallicities")),
+        )]
     }
 
     /// Metallicity weights (N, n_met, 1) of `log_met` (N, 1).
@@ -71,7 +79,10 @@ impl ClosedBoxMh {
         let met = met_solar_f32(ssp);
         let lo = f64::from(met[0]).log10();
         let hi = f64::from(*met.last().expect("metallicities")).log10();
-        Self { met, domain: vec![(lo, hi), (-3.0, 0.0)] }
+        Self {
+            met,
+            domain: vec![(lo, hi), (-3.0, 0.0)],
+        }
     }
 
     /// `["log10_met_max", "log10_frac"]`.
@@ -91,8 +102,8 @@ impl ClosedBoxMh {
         let pw = pow10(p);
         let met_max = pw.clone().narrow(1, 0, 1);
         let frac = pw.narrow(1, 1, 1);
-        let met_min = met_max.clone()
-            - met_max.clone().sub_scalar(self.met[0]) * frac.neg().add_scalar(1.0);
+        let met_min =
+            met_max.clone() - met_max.clone().sub_scalar(self.met[0]) * frac.neg().add_scalar(1.0);
         // csfh/total is scale invariant: an exact power-of-two rescaling keeps the derivative
         // −csfh/total² finite for large (mass-weighted) SFHs without changing any value.
         let csfh = rescale_pow2(sfh).cumsum(1);

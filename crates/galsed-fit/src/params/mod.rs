@@ -203,11 +203,15 @@ impl Parametrization {
         seed: u64,
     ) -> Result<Self, ParamError> {
         if *gp.kind() != BlockKind::Galaxy {
-            return Err(ParamError::Config("the first block must be the galaxy-parameter block".into()));
+            return Err(ParamError::Config(
+                "the first block must be the galaxy-parameter block".into(),
+            ));
         }
         for b in std::iter::once(&sfh_disk).chain(sfh_bulge.as_ref()) {
             if *b.kind() == BlockKind::Galaxy {
-                return Err(ParamError::Config("an SFH block cannot be a galaxy-parameter block".into()));
+                return Err(ParamError::Config(
+                    "an SFH block cannot be a galaxy-parameter block".into(),
+                ));
             }
         }
         if let Some(b) = &sfh_bulge
@@ -219,9 +223,16 @@ impl Parametrization {
                 b.output_width()
             )));
         }
-        let p = Self { gp, sfh_disk, sfh_bulge, rng: RngCell::new(seed) };
+        let p = Self {
+            gp,
+            sfh_disk,
+            sfh_bulge,
+            rng: RngCell::new(seed),
+        };
         if p.n_params() == 0 {
-            return Err(ParamError::Config("every parameter is fixed; nothing to fit".into()));
+            return Err(ParamError::Config(
+                "every parameter is fixed; nothing to fit".into(),
+            ));
         }
         Ok(p)
     }
@@ -234,8 +245,9 @@ impl Parametrization {
     /// # Panics
     /// If the library has fewer than two ages or metallicities (the built-in one has six each).
     pub fn tutorial(ssp: &SspLibrary) -> Self {
-        Self::from_config(&ParamConfig::default(), ssp)
-            .expect("the tutorial set-up needs an SSP library with at least 2 ages and 2 metallicities")
+        Self::from_config(&ParamConfig::default(), ssp).expect(
+            "the tutorial set-up needs an SSP library with at least 2 ages and 2 metallicities",
+        )
     }
 
     /// Builds the parametrisation a configuration describes, checking every name, bound and
@@ -269,22 +281,57 @@ impl Parametrization {
                 lookup.push((format!("{n}_bulge"), Which::Bulge, n.clone()));
             }
         }
-        let valid = || lookup.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(", ");
+        let valid = || {
+            lookup
+                .iter()
+                .map(|l| l.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let find = |name: &str| {
             lookup
                 .iter()
                 .find(|l| l.0 == name)
-                .ok_or_else(|| ParamError::UnknownName { name: name.to_string(), valid: valid() })
+                .ok_or_else(|| ParamError::UnknownName {
+                    name: name.to_string(),
+                    valid: valid(),
+                })
         };
         // Errors from the blocks name the parameter as the user wrote it.
         let rename = |e: ParamError, user: &str| match e {
-            ParamError::InvalidBounds { lo, hi, .. } => ParamError::InvalidBounds { name: user.into(), lo, hi },
-            ParamError::BoundsOutsideDomain { lo, hi, min, max, unit, .. } => {
-                ParamError::BoundsOutsideDomain { name: user.into(), lo, hi, min, max, unit }
-            }
-            ParamError::FixedOutsideDomain { value, min, max, unit, .. } => {
-                ParamError::FixedOutsideDomain { name: user.into(), value, min, max, unit }
-            }
+            ParamError::InvalidBounds { lo, hi, .. } => ParamError::InvalidBounds {
+                name: user.into(),
+                lo,
+                hi,
+            },
+            ParamError::BoundsOutsideDomain {
+                lo,
+                hi,
+                min,
+                max,
+                unit,
+                ..
+            } => ParamError::BoundsOutsideDomain {
+                name: user.into(),
+                lo,
+                hi,
+                min,
+                max,
+                unit,
+            },
+            ParamError::FixedOutsideDomain {
+                value,
+                min,
+                max,
+                unit,
+                ..
+            } => ParamError::FixedOutsideDomain {
+                name: user.into(),
+                value,
+                min,
+                max,
+                unit,
+            },
             e => e,
         };
 
@@ -305,7 +352,10 @@ impl Parametrization {
             let r = match which {
                 Which::Gp => gp.set_physical_bounds(local, lo, hi),
                 Which::Disk => disk.set_bounds(local, lo, hi),
-                Which::Bulge => bulge.as_mut().expect("bulge block").set_bounds(local, lo, hi),
+                Which::Bulge => bulge
+                    .as_mut()
+                    .expect("bulge block")
+                    .set_bounds(local, lo, hi),
             };
             r.map_err(|e| rename(e, name))?;
         }
@@ -320,8 +370,17 @@ impl Parametrization {
     /// Unique names of the free parameters, in input order.
     pub fn names(&self) -> Vec<String> {
         let mut v = self.gp.free_names();
-        let disk_suffix = if self.sfh_bulge.is_some() { "_disk" } else { "" };
-        v.extend(self.sfh_disk.free_names().into_iter().map(|n| format!("{n}{disk_suffix}")));
+        let disk_suffix = if self.sfh_bulge.is_some() {
+            "_disk"
+        } else {
+            ""
+        };
+        v.extend(
+            self.sfh_disk
+                .free_names()
+                .into_iter()
+                .map(|n| format!("{n}{disk_suffix}")),
+        );
         if let Some(b) = &self.sfh_bulge {
             v.extend(b.free_names().into_iter().map(|n| format!("{n}_bulge")));
         }
@@ -365,7 +424,13 @@ impl Parametrization {
     }
 
     fn blocks(&self) -> impl Iterator<Item = &ParamBlock> {
-        [Some(&self.gp), Some(&self.sfh_disk), self.sfh_bulge.as_ref()].into_iter().flatten()
+        [
+            Some(&self.gp),
+            Some(&self.sfh_disk),
+            self.sfh_bulge.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Maps parameters (N, P) to the model inputs, on the device of `p`. Differentiable: works
@@ -389,7 +454,13 @@ impl Parametrization {
     /// If `p` does not have [`Parametrization::n_params`] columns.
     pub fn apply_with_rng<R: Rng + ?Sized>(&self, p: Tensor<2>, rng: &mut R) -> ModelInputs {
         let [n, w] = p.dims();
-        assert_eq!(w, self.n_params(), "expected {} parameter columns ({:?})", self.n_params(), self.names());
+        assert_eq!(
+            w,
+            self.n_params(),
+            "expected {} parameter columns ({:?})",
+            self.n_params(),
+            self.names()
+        );
         let device = p.device();
         let mut offset = 0;
         let mut take = |k: usize| {
@@ -406,7 +477,11 @@ impl Parametrization {
             (Some(b), Some(p)) => b.apply_with_rng(p, n, &device, rng),
             _ => sfh_disk.clone(),
         };
-        ModelInputs { gp, sfh_disk, sfh_bulge }
+        ModelInputs {
+            gp,
+            sfh_disk,
+            sfh_bulge,
+        }
     }
 
     /// For gradient-free callers: rows of parameters → row-major float32 (gp (N·7),
@@ -416,7 +491,12 @@ impl Parametrization {
     /// If `p` does not have [`Parametrization::n_params`] columns.
     pub fn apply_rows(&self, p: ndarray::ArrayView2<f64>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let (n, w) = p.dim();
-        assert_eq!(w, self.n_params(), "expected {} parameter columns", self.n_params());
+        assert_eq!(
+            w,
+            self.n_params(),
+            "expected {} parameter columns",
+            self.n_params()
+        );
         if n == 0 {
             return (Vec::new(), Vec::new(), Vec::new());
         }
@@ -432,8 +512,15 @@ impl Parametrization {
     /// # Panics
     /// If `row` does not have [`Parametrization::n_params`] values.
     pub fn out_of_bounds(&self, row: &[f64]) -> bool {
-        assert_eq!(row.len(), self.n_params(), "expected {} parameters", self.n_params());
-        row.iter().zip(self.bounds()).any(|(&v, (lo, hi))| !(v > lo && v < hi))
+        assert_eq!(
+            row.len(),
+            self.n_params(),
+            "expected {} parameters",
+            self.n_params()
+        );
+        row.iter()
+            .zip(self.bounds())
+            .any(|(&v, (lo, hi))| !(v > lo && v < hi))
     }
 }
 
@@ -462,11 +549,17 @@ fn check_library(ssp: &SspLibrary) -> Result<(), ParamError> {
         )));
     }
     if ssp.tau_edges.len() != ssp.n_age() + 1 || ssp.norm.dim() != (ssp.n_met(), ssp.n_age()) {
-        return Err(ParamError::Ssp("tau_edges or norm do not match the age/metallicity axes".into()));
+        return Err(ParamError::Ssp(
+            "tau_edges or norm do not match the age/metallicity axes".into(),
+        ));
     }
-    let positive = |v: &[f64]| v.iter().all(|&x| x.is_finite() && x > 0.0) && v.windows(2).all(|w| w[0] < w[1]);
+    let positive = |v: &[f64]| {
+        v.iter().all(|&x| x.is_finite() && x > 0.0) && v.windows(2).all(|w| w[0] < w[1])
+    };
     if !positive(&ssp.tau) || !positive(&ssp.met) || !positive(&ssp.tau_edges) {
-        return Err(ParamError::Ssp("ages, age edges and metallicities must be positive and increasing".into()));
+        return Err(ParamError::Ssp(
+            "ages, age edges and metallicities must be positive and increasing".into(),
+        ));
     }
     Ok(())
 }
@@ -480,23 +573,33 @@ fn sfh_block(cfg: &ParamConfig, ssp: &SspLibrary) -> Result<ParamBlock, ParamErr
                     "a metallicity model cannot be combined with sfh.model = \"vanilla\" (its 36 weights already cover every metallicity)".into(),
                 ));
             }
-            return Ok(ParamBlock::vanilla(VanillaGrid::new(ssp, *simplex), cfg.boundary));
+            return Ok(ParamBlock::vanilla(
+                VanillaGrid::new(ssp, *simplex),
+                cfg.boundary,
+            ));
         }
         SfhConfig::Discrete { bins, simplex } => {
-            let bins = bins.as_ref().map(|b| b.iter().map(|&[s, e]| (s, e)).collect());
+            let bins = bins
+                .as_ref()
+                .map(|b| b.iter().map(|&[s, e]| (s, e)).collect());
             SfhModel::Discrete(DiscreteSfh::new(ssp.n_age(), bins, *simplex)?)
         }
         SfhConfig::Interpolated {} => SfhModel::Interpolated(InterpolatedSfh::new(ssp)),
         SfhConfig::Exponential { n_sub } => {
             SfhModel::Analytic(AnalyticSfh::new(AnalyticKind::Exponential, ssp, *n_sub)?)
         }
-        SfhConfig::DelayedExponential { n_sub } => {
-            SfhModel::Analytic(AnalyticSfh::new(AnalyticKind::DelayedExponential, ssp, *n_sub)?)
-        }
+        SfhConfig::DelayedExponential { n_sub } => SfhModel::Analytic(AnalyticSfh::new(
+            AnalyticKind::DelayedExponential,
+            ssp,
+            *n_sub,
+        )?),
     };
     let mh = match cfg.mh.unwrap_or_default() {
         MhConfig::Interpolated {} => MhModel::Interpolated(InterpolatedMh::new(ssp)),
         MhConfig::ClosedBox {} => MhModel::ClosedBox(ClosedBoxMh::new(ssp)),
     };
-    Ok(ParamBlock::composite(CompositeGrid::new(sfh, mh, ssp), cfg.boundary))
+    Ok(ParamBlock::composite(
+        CompositeGrid::new(sfh, mh, ssp),
+        cfg.boundary,
+    ))
 }

@@ -6,8 +6,8 @@
 use burn::prelude::*;
 use galsed_core::ssp::SspLibrary;
 
-use super::tensor::{const2, index1, interp_weights, pow10, simplex};
 use super::ParamError;
+use super::tensor::{const2, index1, interp_weights, pow10, simplex};
 
 /// Float32 copies of the library axes, as the reference's `SSPLibrary` stores them.
 pub(crate) fn f32s(v: &[f64]) -> Vec<f32> {
@@ -38,7 +38,11 @@ pub struct DiscreteSfh {
 impl DiscreteSfh {
     /// A discrete SFH on a library with `n_age` ages. Bins are checked (0 ≤ b < e ≤ n_age,
     /// ascending, no overlap, at least one bin).
-    pub fn new(n_age: usize, bins: Option<Vec<(usize, usize)>>, simplex: bool) -> Result<Self, ParamError> {
+    pub fn new(
+        n_age: usize,
+        bins: Option<Vec<(usize, usize)>>,
+        simplex: bool,
+    ) -> Result<Self, ParamError> {
         if let Some(bins) = &bins {
             if bins.is_empty() {
                 return Err(ParamError::SfhBins("at least one bin is needed".into()));
@@ -51,7 +55,9 @@ impl DiscreteSfh {
                     )));
                 }
                 if b >= e {
-                    return Err(ParamError::SfhBins(format!("bin {i} = [{b}, {e}] is empty (need start < end)")));
+                    return Err(ParamError::SfhBins(format!(
+                        "bin {i} = [{b}, {e}] is empty (need start < end)"
+                    )));
                 }
                 if i > 0 && b < prev_end {
                     return Err(ParamError::SfhBins(format!(
@@ -65,7 +71,11 @@ impl DiscreteSfh {
                 "a discrete SFH without bins needs at least 3 ages, the library has {n_age}"
             )));
         }
-        Ok(Self { n_age, bins, simplex })
+        Ok(Self {
+            n_age,
+            bins,
+            simplex,
+        })
     }
 
     /// Number of bins (n_age without bins).
@@ -97,7 +107,9 @@ impl DiscreteSfh {
         if n_bins == 1 {
             let (b, e) = bins[0];
             let w = (1.0 / (e - b) as f64) as f32;
-            let row: Vec<f32> = (0..self.n_age).map(|a| if (b..e).contains(&a) { w } else { 0.0 }).collect();
+            let row: Vec<f32> = (0..self.n_age)
+                .map(|a| if (b..e).contains(&a) { w } else { 0.0 })
+                .collect();
             return const2(row, [1, self.n_age], device).repeat_dim(0, n);
         }
         let p = p.expect("a discrete SFH with two or more bins has parameters");
@@ -119,7 +131,8 @@ impl DiscreteSfh {
                 mask[a] = 1.0;
             }
         }
-        let spread = per_bin.select(1, index1(src, device)) / const2(width, [1, self.n_age], device);
+        let spread =
+            per_bin.select(1, index1(src, device)) / const2(width, [1, self.n_age], device);
         spread * const2(mask, [1, self.n_age], device)
     }
 }
@@ -136,7 +149,9 @@ pub struct InterpolatedSfh {
 impl InterpolatedSfh {
     /// The model on a library's ages.
     pub fn new(ssp: &SspLibrary) -> Self {
-        Self { log_tau: log10_f32(&f32s(&ssp.tau)) }
+        Self {
+            log_tau: log10_f32(&f32s(&ssp.tau)),
+        }
     }
 
     /// The float32 grid log10 τ.
@@ -151,7 +166,10 @@ impl InterpolatedSfh {
 
     /// [log10 τ_0, log10 τ_last] (float32 values).
     pub fn domain(&self) -> Vec<(f64, f64)> {
-        vec![(f64::from(self.log_tau[0]), f64::from(*self.log_tau.last().expect("ages")))]
+        vec![(
+            f64::from(self.log_tau[0]),
+            f64::from(*self.log_tau.last().expect("ages")),
+        )]
     }
 
     /// Age weights (N, n_age) of `log_tau` (N, 1).
@@ -196,7 +214,9 @@ impl AnalyticSfh {
         }
         let edges = f32s(&ssp.tau_edges);
         if edges.len() < 3 {
-            return Err(ParamError::Ssp("an analytic SFH needs at least two age bins".into()));
+            return Err(ParamError::Ssp(
+                "an analytic SFH needs at least two age bins".into(),
+            ));
         }
         let log_max = f64::from(*edges.last().expect("edges")).log10();
         let log_min = match kind {
@@ -214,7 +234,12 @@ impl AnalyticSfh {
     /// Like [`AnalyticSfh::new`] with a given sub-grid of stellar ages [yr] instead of the
     /// log-uniform one: n_age·n_sub + 1 finite, positive, strictly increasing values, each run of
     /// `n_sub` steps making up one age bin.
-    pub fn with_t_age(kind: AnalyticKind, ssp: &SspLibrary, n_sub: usize, t_age: Vec<f32>) -> Result<Self, ParamError> {
+    pub fn with_t_age(
+        kind: AnalyticKind,
+        ssp: &SspLibrary,
+        n_sub: usize,
+        t_age: Vec<f32>,
+    ) -> Result<Self, ParamError> {
         let mut model = Self::new(kind, ssp, n_sub)?;
         if t_age.len() != model.t_age.len() {
             return Err(ParamError::Config(format!(
@@ -223,8 +248,12 @@ impl AnalyticSfh {
                 t_age.len()
             )));
         }
-        if !(t_age.iter().all(|t| t.is_finite() && *t > 0.0) && t_age.windows(2).all(|w| w[0] < w[1])) {
-            return Err(ParamError::Config("the age sub-grid must be positive and strictly increasing".into()));
+        if !(t_age.iter().all(|t| t.is_finite() && *t > 0.0)
+            && t_age.windows(2).all(|w| w[0] < w[1]))
+        {
+            return Err(ParamError::Config(
+                "the age sub-grid must be positive and strictly increasing".into(),
+            ));
         }
         model.t_age = t_age;
         Ok(model)
@@ -279,7 +308,9 @@ impl AnalyticSfh {
             mass
         } else {
             let n_age = (m - 1) / self.n_sub;
-            mass.reshape([n, n_age, self.n_sub]).sum_dim(2).reshape([n, n_age])
+            mass.reshape([n, n_age, self.n_sub])
+                .sum_dim(2)
+                .reshape([n, n_age])
         }
     }
 }

@@ -16,7 +16,9 @@ pub(crate) fn index1(data: Vec<i64>, device: &Device) -> Tensor<1, Int> {
 
 /// Row-major float32 contents of a tensor.
 pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec::<f32>().expect("parametrisation tensors are float32")
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("parametrisation tensors are float32")
 }
 
 /// Weights of linear interpolation of each x (a column, (R, 1)) on the ascending grid `xp`
@@ -37,7 +39,9 @@ pub(crate) fn interp_weights(x: Tensor<2>, xp: &[f32]) -> Tensor<2> {
     // Left search: the index is the number of grid points strictly below x.
     let below = grid.clone().expand([r, d]).lower(x.clone().expand([r, d]));
     let hi = below.int().sum_dim(1).clamp(1, d as i64 - 1);
-    let cols = Tensor::<1, Int>::arange(0..d as i64, &device).reshape([1, d]).expand([r, d]);
+    let cols = Tensor::<1, Int>::arange(0..d as i64, &device)
+        .reshape([1, d])
+        .expand([r, d]);
     let one_hi = cols.clone().equal(hi.clone().expand([r, d])).float();
     let one_lo = cols.equal(hi.sub_scalar(1).expand([r, d])).float();
     // Exactly one non-zero term in each sum: the selected grid values are reproduced exactly.

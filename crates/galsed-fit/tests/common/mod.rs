@@ -14,7 +14,8 @@ use galsed_emulator::Starduster;
 pub fn model_and_ssp(grid: WavelengthGrid) -> (Starduster, galsed_core::ssp::SspLibrary) {
     let files = files();
     let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).expect("grid");
-    let model = Starduster::new(&files.weights, &files.config, derived, &Device::flex()).expect("model");
+    let model =
+        Starduster::new(&files.weights, &files.config, derived, &Device::flex()).expect("model");
     (model, files.ssp)
 }
 
@@ -29,6 +30,15 @@ pub fn check_rel_or_abs(name: &str, got: &[f64], want: &[f64], rtol: f64, atol: 
             worst = (r, i);
         }
     }
-    eprintln!("{name}: worst |a-b|/allowed = {:.3} at {}", worst.0, worst.1);
-    assert!(worst.0 <= 1.0, "{name}[{}]: got {} want {}", worst.1, got[worst.1], want[worst.1]);
+    eprintln!(
+        "{name}: worst |a-b|/allowed = {:.3} at {}",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 <= 1.0,
+        "{name}[{}]: got {} want {}",
+        worst.1,
+        got[worst.1],
+        want[worst.1]
+    );
 }
