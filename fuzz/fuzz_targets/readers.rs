@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
     // mutated pickles reach tensor extraction and JSON conversion (a zip's CRC would stop them).
     let _ = Checkpoint::from_pickle(data, |key, nbytes| {
         if nbytes > MAX_STORAGE {
-            return Err(CheckpointError::Layout(format!("fuzz: storage {key} too large")));
+            return Err(CheckpointError::Layout(format!(
+                "fuzz: storage {key} too large"
+            )));
         }
         Ok((0..nbytes).map(|i| (i % 251) as u8).collect())
     });
