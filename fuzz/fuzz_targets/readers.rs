@@ -1,11 +1,11 @@
-//! Fuzz target: arbitrary bytes through every reader of `galsed_core::checkpoint`.
+//! Fuzz target: arbitrary bytes through every reader of `galsed_io::checkpoint`.
 //!
 //! Seeds are the original Starduster files (`.pt` zips and numpy pickles) and the `data.pkl`
 //! pickles extracted from the checkpoints; see `fuzz/README.md`. Every reader must return
 //! `Ok` or `Err`: a panic, abort, timeout or oversized allocation is a finding.
 #![no_main]
 
-use galsed_core::checkpoint::{Checkpoint, CheckpointError, SspTables, lam_main_from_bytes};
+use galsed_io::checkpoint::{Checkpoint, CheckpointError, SspTables, lam_main_from_bytes};
 use libfuzzer_sys::fuzz_target;
 
 /// Largest synthetic storage handed out for a fuzzed `data.pkl`.

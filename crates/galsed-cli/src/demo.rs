@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_core::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDirSource};
+use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDirSource};
 use galsed_emulator::predict::{Observer, Photometry};
 use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::filters_cmd::DEFAULT19;
 use crate::model::{self, Layout};
-use crate::table::read_table;
+use galsed_io::table::read_table;
 use crate::{DemoArgs, FitArgs, fit_cmd};
 
 /// The model for the demo: the usual lookup, fetching into the cache when nothing is there yet.

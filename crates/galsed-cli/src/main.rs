@@ -9,7 +9,6 @@ mod fit_cmd;
 mod fit_plot;
 mod input;
 mod model;
-mod npz;
 mod optir_attribution_plot;
 mod optir_cmd;
 mod optir_plots;
@@ -18,7 +17,6 @@ mod plot;
 mod progress;
 mod sed;
 mod skirt_cmd;
-mod table;
 mod train_cmd;
 mod validate_cmd;
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use galsed_core::params::GALAXY_PARAMS;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
-use galsed_core::store::{
+use galsed_io::store::{
     self, DEFAULT_BASE_URL, FetchEvent, MODEL_DIR_ENV, ModelDir, ModelDirSource,
 };
 use galsed_emulator::Starduster;

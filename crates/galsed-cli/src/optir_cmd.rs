@@ -25,7 +25,7 @@ use galsed_optir::survey_io::{read_survey, write_survey};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use crate::table::{Column, Table, write_table};
+use galsed_io::table::{Column, Table, write_table};
 use crate::{model, optir_attribution_plot, optir_plots, progress};
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::input::extension;
-use crate::npz::Npz;
+use galsed_io::npz::Npz;
 
 /// Output format, from the file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galsed_core::checkpoint::{self, Checkpoint, TensorF32};
+use galsed_io::checkpoint::{self, Checkpoint, TensorF32};
 use galsed_core::ssp::SspLibrary;
 use ndarray::{Array2, Array3};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};

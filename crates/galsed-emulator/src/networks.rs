@@ -14,7 +14,7 @@ use burn::tensor::ops::ConvOptions;
 use crate::ModelError;
 use crate::config::{Activation, AttenuationCurveConfig, EmissionConfig, MlpConfig};
 use crate::weights::{Weights, export_linear, tensor1, to_vec};
-use galsed_core::checkpoint::TensorF32;
+use galsed_io::checkpoint::TensorF32;
 use std::collections::BTreeMap;
 
 /// Largest argument of a float32 exponential that stays finite, rounded down.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
-use galsed_core::checkpoint::TensorF32;
+use galsed_io::checkpoint::TensorF32;
 
 use crate::ModelError;
 

@@ -355,7 +355,8 @@ impl DerivedProperties {
 ///
 /// ```no_run
 /// use burn::prelude::Device;
-/// use galsed_core::{ssp::{DerivedSsp, WavelengthGrid}, store};
+/// use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+/// use galsed_io::store;
 /// use galsed_emulator::{Starduster, inputs::{Batch, OutOfRange}, model_files::ModelFiles};
 /// use galsed_fit::derived::Analyzer;
 ///

@@ -201,7 +201,7 @@ fn fetch_model(
     dest: Option<std::path::PathBuf>,
     source: Option<String>,
 ) -> PyResult<String> {
-    use galsed_core::store;
+    use galsed_io::store;
     let dest = match dest {
         Some(d) => d,
         None => store::default_cache_dir()

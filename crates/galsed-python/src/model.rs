@@ -9,7 +9,7 @@ use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
 use galsed_core::params::GALAXY_PARAMS;
 use galsed_core::ssp::{DerivedSsp, SspLibrary, WavelengthGrid};
-use galsed_core::store::{self, MODEL_DIR_ENV, ModelDirSource};
+use galsed_io::store::{self, MODEL_DIR_ENV, ModelDirSource};
 use galsed_core::units::{distance_factor, fnu_unit_jy};
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::{ModelFileError, ModelFiles};

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use galsed_core::checkpoint::TensorF32;
+use galsed_io::checkpoint::TensorF32;
 use galsed_emulator::config::{AttenuationCurveConfig, EmissionConfig, MlpConfig};
 use galsed_emulator::weights::{Weights, insert_linear};
 use rand::{Rng, RngExt};

@@ -10,6 +10,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+#[cfg(feature = "download")]
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -262,6 +263,11 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// An http(s) source was given to a build without the `download` feature.
+    #[error(
+        "cannot download {0}: galsed-io was built without its `download` feature; copy the files from a local directory instead"
+    )]
+    DownloadDisabled(String),
     /// The base URL has a scheme that is not supported.
     #[error(
         "unsupported model source {0:?}: use an https://, http:// or file:// URL, or a local directory"
@@ -309,7 +315,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// as unset. This only picks the directory; check its content with [`verify_dir`] or [`is_complete`].
 ///
 /// ```rust
-/// use galsed_core::store::{resolve_model_dir, ModelDirSource};
+/// use galsed_io::store::{resolve_model_dir, ModelDirSource};
 /// let here = std::env::temp_dir();
 /// let dir = resolve_model_dir(Some(&here)).unwrap();
 /// assert_eq!(dir.source, ModelDirSource::Explicit);
@@ -410,6 +416,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Where [`fetch`] reads from.
 enum Source {
+    #[cfg(feature = "download")]
     Http { agent: ureq::Agent, base: String },
     Local(PathBuf),
 }
@@ -417,6 +424,11 @@ enum Source {
 impl Source {
     fn parse(base: &str) -> Result<Self, StoreError> {
         let lower = base.to_ascii_lowercase();
+        #[cfg(not(feature = "download"))]
+        if lower.starts_with("https://") || lower.starts_with("http://") {
+            return Err(StoreError::DownloadDisabled(base.to_owned()));
+        }
+        #[cfg(feature = "download")]
         if lower.starts_with("https://") || lower.starts_with("http://") {
             let mut base = base.to_owned();
             if !base.ends_with('/') {
@@ -429,8 +441,9 @@ impl Source {
                 .user_agent(concat!("galsed/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .new_agent();
-            Ok(Self::Http { agent, base })
-        } else if lower.starts_with("file://") {
+            return Ok(Self::Http { agent, base });
+        }
+        if lower.starts_with("file://") {
             file_url_path(&base["file://".len()..])
                 .map(Self::Local)
                 .ok_or_else(|| StoreError::UnsupportedSource(base.to_owned()))
@@ -483,8 +496,8 @@ fn file_url_path(rest: &str) -> Option<PathBuf> {
 /// needed. `progress` receives [`FetchEvent`]s.
 ///
 /// ```rust
-/// # fn main() -> Result<(), galsed_core::store::StoreError> {
-/// use galsed_core::store::{fetch, verify_dir, DEFAULT_BASE_URL};
+/// # fn main() -> Result<(), galsed_io::store::StoreError> {
+/// use galsed_io::store::{fetch, verify_dir, DEFAULT_BASE_URL};
 /// # let dest = std::env::temp_dir().join(format!("galsed-doc-fetch-{}", std::process::id()));
 /// # let _ = std::fs::remove_dir_all(&dest);
 /// # let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -524,6 +537,7 @@ pub fn fetch(
                     }
                 })?;
             }
+            #[cfg(feature = "download")]
             Source::Http { agent, base } => {
                 let url = format!("{base}{}", file.name);
                 let response = agent.get(&url).call().map_err(|e| http_error(&url, e))?;
@@ -540,6 +554,7 @@ pub fn fetch(
     Ok(())
 }
 
+#[cfg(feature = "download")]
 fn http_error(url: &str, err: ureq::Error) -> StoreError {
     let url = url.to_owned();
     match err {

@@ -13,7 +13,7 @@
 //! "billion laughs" expansion and self-referencing structures.
 //!
 //! ```rust
-//! use galsed_core::pickle::{parse, Value};
+//! use galsed_io::pickle::{parse, Value};
 //!
 //! // pickle.dumps({"a": [1, 2.5]}, protocol=2)
 //! let bytes = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01]q\x02(K\x01G@\x04\x00\x00\x00\x00\x00\x00es.";
@@ -22,7 +22,7 @@
 //!     value.get("a"),
 //!     Some(&Value::List(vec![Value::Int(1), Value::Float(2.5)]))
 //! );
-//! # Ok::<(), galsed_core::pickle::PickleError>(())
+//! # Ok::<(), galsed_io::pickle::PickleError>(())
 //! ```
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use galsed_core::store::{
+use galsed_io::store::{
     FetchEvent, FileProblem, MODEL_FILES, ModelDirSource, StoreError, fetch, is_complete,
     resolve_model_dir, resolve_model_dir_from, verify_dir,
 };

@@ -7,11 +7,11 @@ use std::fs;
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
 
-use galsed_core::checkpoint::{
+use galsed_io::checkpoint::{
     Checkpoint, CheckpointError, SspTables, lam_main_from_bytes, read_checkpoint,
     read_lam_main_pickle, read_ssp_pickle,
 };
-use galsed_core::pickle::PickleError;
+use galsed_io::pickle::PickleError;
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::{NpzReader, ReadNpyExt};
 use safetensors::{Dtype, SafeTensors};
@@ -407,7 +407,7 @@ fn random_and_wrong_files_are_errors() {
     // Random bytes behind a valid pickle header.
     let mut junk = b"\x80\x02".to_vec();
     junk.extend(random_bytes(4096, 99));
-    assert!(galsed_core::pickle::parse(&junk).is_err());
+    assert!(galsed_io::pickle::parse(&junk).is_err());
 
     // Through a file on disk: the error names the file.
     let path = std::env::temp_dir().join(format!("galsed-h1-junk-{}.pt", std::process::id()));

@@ -135,14 +135,14 @@ pub struct Checkpoint {
 ///
 /// ```rust
 /// use std::path::Path;
-/// use galsed_core::checkpoint::read_checkpoint;
+/// use galsed_io::checkpoint::read_checkpoint;
 ///
 /// let path = Path::new(env!("CARGO_MANIFEST_DIR"))
 ///     .join("../../../shared/reference/starduster/original/selector_disk.pt");
 /// let ckpt = read_checkpoint(&path)?;
 /// assert_eq!(ckpt.tensors["mlp.0.weight"].shape, vec![32, 4]);
 /// assert_eq!(ckpt.hyper["params"][1], 4); // input_size
-/// # Ok::<(), galsed_core::checkpoint::CheckpointError>(())
+/// # Ok::<(), galsed_io::checkpoint::CheckpointError>(())
 /// ```
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     let bytes = read_file(path)?;
