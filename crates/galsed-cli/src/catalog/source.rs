@@ -638,7 +638,7 @@ pub struct FitsSource {
 
 impl FitsSource {
     pub fn open(path: &Path) -> Result<Self> {
-        let (n, cols) = galsed_io::table::fits::describe(path, None)
+        let (n, cols) = galsed_io::fits::describe(path, None)
             .with_context(|| format!("reading {}", path.display()))?;
         let find = |name: &str| cols.iter().position(|(c, _)| c.eq_ignore_ascii_case(name));
         let scalar = |name: &str| -> Result<usize> {
@@ -721,7 +721,7 @@ impl Source for FitsSource {
         for h in &self.histories {
             wanted.extend(h);
         }
-        let mut values = galsed_io::table::fits::read_rows(&self.path, None, &wanted, start, end)
+        let mut values = galsed_io::fits::read_rows(&self.path, None, &wanted, start, end)
             .with_context(ctx)?
             .into_iter();
         let mut next = || values.next().expect("one vector per requested column");
