@@ -427,6 +427,7 @@ impl Fits {
     }
 
     /// Moves to the 0-based HDU `k`; returns its description.
+    #[cfg(feature = "csv")] // only the WISE reader needs it
     pub(crate) fn goto_index(&self, k: c_int) -> Res<String> {
         let (mut t, mut status) = (0, 0);
         if k >= 0 {
@@ -445,6 +446,7 @@ impl Fits {
     }
 
     /// Moves to the table HDU named `spec` (EXTNAME, case-insensitive) or numbered `spec`.
+    #[cfg(feature = "csv")] // only the WISE reader needs it
     pub(crate) fn goto_spec(&self, spec: &str) -> Res<String> {
         let desc = match spec.trim().parse::<c_int>() {
             Ok(k) => self.goto_index(k)?,
@@ -743,6 +745,7 @@ impl Fits {
     }
 
     /// A scalar numeric column, nulls as NaN.
+    #[cfg(feature = "csv")] // only the WISE reader needs it
     pub(crate) fn read_f64_scalar(
         &self,
         col: c_int,

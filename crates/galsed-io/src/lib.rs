@@ -50,7 +50,7 @@ pub mod sdss;
 #[cfg(all(feature = "csv", feature = "fits"))]
 pub mod wise;
 
-#[cfg(any(feature = "csv", feature = "fits"))]
+#[cfg(feature = "fits")]
 mod data_error {
     use std::path::{Path, PathBuf};
 
@@ -79,5 +79,5 @@ mod data_error {
         }
     }
 }
-#[cfg(any(feature = "csv", feature = "fits"))]
+#[cfg(feature = "fits")]
 pub use data_error::DataError;

@@ -433,7 +433,7 @@ pub fn read_table(path: &Path) -> Result<Table> {
             path.display()
         );
     }
-    let table = match format {
+    let table: Result<Table> = match format {
         #[cfg(feature = "fits")]
         Format::Fits | Format::FitsGz => crate::fits::read(&file, hdu.as_deref()),
         #[cfg(feature = "csv")]
@@ -442,9 +442,9 @@ pub fn read_table(path: &Path) -> Result<Table> {
         Format::Parquet => crate::parquet::read(&file),
         #[cfg(feature = "hdf5")]
         Format::Hdf5 => crate::hdf5::read(&file, hdu.as_deref()),
-        Format::Npz => bail!("{}: an .npz archive is not a table", path.display()),
+        Format::Npz => Err(anyhow!("an .npz archive is not a table")),
         #[allow(unreachable_patterns)]
-        other => return Err(feature_off(path, other)),
+        other => Err(feature_off(path, other)),
     };
     finish_read(&file, table)
 }
@@ -496,7 +496,7 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
         )),
         Format::Npz => Err(anyhow!("an .npz archive is not a table")),
         #[allow(unreachable_patterns)]
-        other => return Err(feature_off(path, other)),
+        other => Err(feature_off(path, other)),
     };
     written.with_context(|| format!("writing {}", path.display()))
 }

@@ -160,13 +160,9 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     pub fn from_path(path: &Path) -> Result<Self> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        match ext.as_str() {
-            "parquet" | "pq" => Ok(Self::Parquet),
-            "h5" | "hdf5" => Ok(Self::Hdf5),
+        match galsed_io::Format::from_path(path).ok() {
+            Some(galsed_io::Format::Parquet) => Ok(Self::Parquet),
+            Some(galsed_io::Format::Hdf5) => Ok(Self::Hdf5),
             _ => bail!(
                 "{}: the output must be .parquet or .h5/.hdf5",
                 path.display()

@@ -63,14 +63,11 @@ pub trait Source: Send + Sync {
 
 /// Opens a catalogue by extension: `.h5`/`.hdf5`/`.he5`, `.parquet`/`.pq` or `.fits`/`.fit`.
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let source: Box<dyn Source> = match ext.as_str() {
-        "h5" | "hdf5" | "he5" => Box::new(Hdf5Source::open(path)?),
-        "parquet" | "pq" => Box::new(ParquetSource::open(path)?),
-        "fits" | "fit" | "fts" => Box::new(FitsSource::open(path)?),
+    use galsed_io::Format;
+    let source: Box<dyn Source> = match Format::from_path(path).ok() {
+        Some(Format::Hdf5) => Box::new(Hdf5Source::open(path)?),
+        Some(Format::Parquet) => Box::new(ParquetSource::open(path)?),
+        Some(Format::Fits) => Box::new(FitsSource::open(path)?),
         _ => bail!(
             "{}: unknown catalogue format (use .h5/.hdf5 for HDF5, .parquet or .fits)",
             path.display()

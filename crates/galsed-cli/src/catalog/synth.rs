@@ -116,18 +116,14 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         bail!("--invalid-fraction must be in [0, 1]");
     }
     let edges = age_edges(args.bins);
-    let ext = args
-        .output
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
+    let format = galsed_io::Format::from_path(&args.output).ok();
     let bar = crate::progress::rate_bar(args.rows);
     let blocks = (0..args.rows)
         .step_by(BLOCK as usize)
         .map(|first| (first, BLOCK.min(args.rows - first)));
-    match ext.as_str() {
-        "h5" | "hdf5" => write_hdf5(args, &edges, blocks, &bar),
-        "parquet" | "pq" => write_parquet(args, &edges, blocks, &bar),
+    match format {
+        Some(galsed_io::Format::Hdf5) => write_hdf5(args, &edges, blocks, &bar),
+        Some(galsed_io::Format::Parquet) => write_parquet(args, &edges, blocks, &bar),
         _ => bail!(
             "{}: the catalogue must be .h5/.hdf5 or .parquet",
             args.output.display()
