@@ -10,6 +10,8 @@
 //!   (links CFITSIO; the workspace's one CFITSIO wrapper), [`hdf5`] (links libhdf5).
 //! * [`sdss`], [`wise`] — SDSS spec-lite spectra (SDSS-I/II and BOSS/eBOSS) and AllWISE-style
 //!   catalogues (features `fits`, and `csv` for WISE).
+//! * [`sam`] — SAM catalogues read and written in chunks, and the result files of catalogue
+//!   runs (feature `sam`).
 //! * [`npz`] — numpy `.npz` archives (feature `npz`).
 //! * [`atomic_write`] — replacing a file atomically (always available).
 //!
@@ -45,6 +47,8 @@ pub mod fits;
 pub mod hdf5;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+#[cfg(feature = "sam")]
+pub mod sam;
 #[cfg(feature = "fits")]
 pub mod sdss;
 #[cfg(all(feature = "csv", feature = "fits"))]
