@@ -3,12 +3,12 @@
 //!
 //! The high-level `fitsio` API panics on some valid files (ASCII-table and variable-length
 //! column formats), which a reader of arbitrary catalogues must not do. CFITSIO keeps a
-//! process-wide error-message stack, so every call into it happens under one lock: an open
-//! [`Fits`] holds it until it is dropped.
+//! process-wide error-message stack, so every call into it happens under one lock, which an open
+//! file holds until it is closed.
 //!
 //! * [`read`], [`write`] — catalogue tables (see [`crate::table`]);
 //! * [`describe`], [`read_rows`] — a table's layout and rows of its numeric columns, in chunks;
-//! * the crate's SDSS and WISE readers use the [`Fits`] handle directly.
+//! * [`crate::sdss`] and [`crate::wise`] use the file handle directly.
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::Path;
