@@ -27,8 +27,8 @@ use galsed_fit::posterior::Posterior;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use galsed_io::table::{Column, Table, read_table, write_table};
 use crate::{FitArgs, corner, fit_plot, model, progress};
+use galsed_io::table::{Column, Table, read_table, write_table};
 
 /// What the catalogue holds and how to read it (`[catalog]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -463,7 +463,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
         .with_context(|| format!("reading the catalogue {}", args.catalog.display()))?;
     let (bands, galaxies) = galaxies(&table, &file.catalog)
         .with_context(|| format!("in {}", args.catalog.display()))?;
-    galsed_io::table::TableFormat::from_path(&args.output)?;
+    galsed_io::Format::from_path(&args.output)?;
     if let Some(dir) = &args.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

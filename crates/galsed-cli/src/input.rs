@@ -51,9 +51,9 @@ pub enum InputFormat {
 
 impl InputFormat {
     pub fn from_path(path: &Path) -> Result<Self> {
-        match extension(path).as_deref() {
-            Some("npz") => Ok(Self::Npz),
-            Some("csv") => Ok(Self::Csv),
+        match galsed_io::Format::from_path(path).ok() {
+            Some(galsed_io::Format::Npz) => Ok(Self::Npz),
+            Some(galsed_io::Format::Csv) => Ok(Self::Csv),
             _ => bail!(
                 "cannot tell the format of input {}: use a .npz or .csv file",
                 path.display()
@@ -79,11 +79,6 @@ pub fn short(x: f64) -> String {
     } else {
         format!("{x:.3e}")
     }
-}
-
-pub fn extension(path: &Path) -> Option<String> {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
 /// Reads a galaxy table.

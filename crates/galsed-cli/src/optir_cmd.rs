@@ -25,8 +25,8 @@ use galsed_optir::survey_io::{read_survey, write_survey};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use galsed_io::table::{Column, Table, write_table};
 use crate::{model, optir_attribution_plot, optir_plots, progress};
+use galsed_io::table::{Column, Table, write_table};
 
 #[derive(Debug, Subcommand)]
 pub enum OptirCommand {

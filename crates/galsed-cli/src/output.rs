@@ -15,7 +15,6 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::input::extension;
 use galsed_io::npz::Npz;
 
 /// Output format, from the file extension.
@@ -28,10 +27,10 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     pub fn from_path(path: &Path) -> Result<Self> {
-        match extension(path).as_deref() {
-            Some("npz") => Ok(Self::Npz),
-            Some("csv") => Ok(Self::Csv),
-            Some("parquet") => Ok(Self::Parquet),
+        match galsed_io::Format::from_path(path).ok() {
+            Some(galsed_io::Format::Npz) => Ok(Self::Npz),
+            Some(galsed_io::Format::Csv) => Ok(Self::Csv),
+            Some(galsed_io::Format::Parquet) => Ok(Self::Parquet),
             _ => bail!(
                 "cannot tell the output format of {}: use a .npz, .csv or .parquet file name",
                 path.display()

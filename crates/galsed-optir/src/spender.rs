@@ -890,9 +890,7 @@ fn fingerprint(
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OptirError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| file_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
+    galsed_io::atomic_write_bytes(path, bytes).map_err(|e| file_err(path, e))
 }
 
 /// Trains an autoencoder on normalised spectra (`flux`, `ivar` from [`crate::survey::normalise`])

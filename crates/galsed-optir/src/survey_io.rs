@@ -48,13 +48,9 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> Result<Format, OptirError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("h5" | "hdf5") => Ok(Format::Hdf5),
-        Some("parquet") => Ok(Format::Parquet),
+    match galsed_io::Format::from_path(path).ok() {
+        Some(galsed_io::Format::Hdf5) => Ok(Format::Hdf5),
+        Some(galsed_io::Format::Parquet) => Ok(Format::Parquet),
         _ => Err(file_err(
             path,
             "unknown survey format: use .h5/.hdf5 (HDF5) or .parquet",

@@ -44,6 +44,10 @@ struct Spec {
     omit: Vec<&'static str>,
     /// Leave out the SPECOBJ HDU.
     no_specobj: bool,
+    /// Name of HDU 2: `SPECOBJ` (SDSS-I/II) or `SPALL` (BOSS/eBOSS).
+    hdu2: &'static str,
+    /// Add HDU 3 `SPZLINE` (emission lines), as real files have.
+    spzline: bool,
     /// Replaces the computed loglam.
     loglam: Option<Vec<f32>>,
 }
@@ -59,6 +63,8 @@ impl Spec {
             zwarning: 0,
             omit: vec![],
             no_specobj: false,
+            hdu2: "SPECOBJ",
+            spzline: false,
             loglam: None,
         }
     }
@@ -143,7 +149,7 @@ fn write_spec(path: &Path, s: &Spec) {
     if s.specobjid.is_some() {
         cols.push(col_rep("SPECOBJID", ColumnDataType::String, 20));
     }
-    let hdu = f.create_table("SPECOBJ", &cols).unwrap();
+    let hdu = f.create_table(s.hdu2, &cols).unwrap();
     hdu.write_col(&mut f, "PLATE", &[1234i32]).unwrap();
     hdu.write_col(&mut f, "MJD", &[52345i32]).unwrap();
     hdu.write_col(&mut f, "FIBERID", &[321i32]).unwrap();
@@ -158,6 +164,21 @@ fn write_spec(path: &Path, s: &Spec) {
     if let Some(id) = &s.specobjid {
         hdu.write_col(&mut f, "SPECOBJID", std::slice::from_ref(id))
             .unwrap();
+    }
+    if s.spzline {
+        let cols = [
+            col_rep("LINENAME", ColumnDataType::String, 13),
+            col("LINEWAVE", ColumnDataType::Double),
+            col("LINEZ", ColumnDataType::Float),
+            col("LINEAREA", ColumnDataType::Float),
+        ];
+        let hdu = f.create_table("SPZLINE", &cols).unwrap();
+        let names = ["H_alpha".to_string(), "[O_III] 5007".to_string()];
+        hdu.write_col(&mut f, "LINENAME", &names).unwrap();
+        hdu.write_col(&mut f, "LINEWAVE", &[6564.61f64, 5008.24])
+            .unwrap();
+        hdu.write_col(&mut f, "LINEZ", &[s.z as f32; 2]).unwrap();
+        hdu.write_col(&mut f, "LINEAREA", &[12.5f32, 3.25]).unwrap();
     }
 }
 
@@ -218,6 +239,39 @@ fn reads_spec_lite_and_places_it_on_the_grid() {
     // The same bytes from memory.
     let bytes = std::fs::read(&p).unwrap();
     assert_eq!(spec_lite_from_bytes(&bytes, &p).unwrap(), s);
+}
+
+/// A BOSS/eBOSS file (HDU 2 `SPALL`) imports exactly as the SDSS-I/II file (`SPECOBJ`) with the
+/// same content: pixel for pixel on the survey grid, same redshift and id.
+#[test]
+fn boss_spall_imports_as_sdss_specobj() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sdss = Spec::new(-275, 4600, 0.1234567, "4037508010138036224");
+    sdss.spzline = true;
+    let boss = Spec {
+        hdu2: "SPALL",
+        ..sdss.clone()
+    };
+    let paths = [
+        spec_file(dir.path(), "spec-0266-51602-0001.fits", &sdss),
+        spec_file(dir.path(), "spec-3586-55181-0001.fits", &boss),
+    ];
+    let (spectra, z, ids) = read_spectra(&paths).unwrap();
+    assert_eq!(z[0].to_bits(), z[1].to_bits());
+    assert_eq!(ids, [4037508010138036224, 4037508010138036224]);
+    let bits = |r: usize| -> Vec<u32> { spectra.flux.row(r).iter().map(|v| v.to_bits()).collect() };
+    assert_eq!(bits(0), bits(1));
+    assert_eq!(spectra.ivar.row(0), spectra.ivar.row(1));
+    assert_eq!(spectra.and_mask.row(0), spectra.and_mask.row(1));
+    assert_eq!(spectra.flux[[1, 0]], flux_of(0));
+
+    let neither = Spec {
+        hdu2: "SPECTRUM",
+        ..sdss
+    };
+    let p = spec_file(dir.path(), "spec-other.fits", &neither);
+    let e = msg(read_spec_lite(&p).unwrap_err());
+    assert!(e.contains("no HDU named 'SPECOBJ' or 'SPALL'"), "{e}");
 }
 
 #[test]

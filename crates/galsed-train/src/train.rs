@@ -724,9 +724,7 @@ fn ckpt_err(path: &Path, message: impl std::fmt::Display) -> TrainError {
 
 /// Writes `bytes` to `path` atomically (temporary file, then rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| ckpt_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ckpt_err(path, e))
+    galsed_io::atomic_write_bytes(path, bytes).map_err(|e| ckpt_err(path, e))
 }
 
 impl Trainer<'_> {

@@ -2,8 +2,6 @@
 //! semi-analytic models, streamed in chunks with bounded memory, on every core, resumable after a
 //! kill, and splittable into shards for job arrays.
 
-pub mod sink;
-pub mod source;
 pub mod synth;
 
 use std::collections::HashSet;
@@ -23,8 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{filters_cmd, model, progress, sed};
-use sink::{ChunkResult, Layout};
-use source::{SamChunk, Source};
+use galsed_io::sam::{self, ChunkResult, OutputColumns, SamChunk, Source};
 
 const RUN_AFTER_HELP: &str = "\
 INPUT (.h5/.hdf5, .parquet or .fits; one row per galaxy)
@@ -393,7 +390,7 @@ fn age_bins(args: &RunArgs, source: &dyn Source) -> Result<AgeBins> {
 }
 
 fn run_catalog(args: &RunArgs) -> Result<()> {
-    let format = sink::OutputFormat::from_path(&args.output)?;
+    let format = sam::OutputFormat::from_path(&args.output)?;
     let shard = parse_shard(args.shard.as_deref())?;
     if let Some(parent) = args.output.parent()
         && !parent.as_os_str().is_empty()
@@ -401,7 +398,7 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
     {
         bail!("the output directory {} does not exist", parent.display());
     }
-    let source = source::open(&args.input)?;
+    let source = sam::open(&args.input)?;
     let bins = age_bins(args, source.as_ref())?;
     let n_edges = match &bins {
         AgeBins::Step(e) => e.len().saturating_sub(1),
@@ -484,7 +481,7 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
         ),
         ("galsed.lam_um".into(), serde_json::to_string(&lam)?),
     ];
-    let layout = Layout {
+    let layout = OutputColumns {
         bands: pipeline.phot.names().to_vec(),
         n_lam: args.spectra.then_some(lam.len()),
         metadata: settings.clone(),
@@ -532,7 +529,7 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
                 let work = || -> Result<()> {
                     let chunk = source.read(a, b)?;
                     let result = pipeline.compute(&chunk)?;
-                    sink::write_part(&parts, &layout, &result)
+                    sam::write_part(&parts, &layout, &result)
                 };
                 work().inspect_err(|_| failed.store(true, Ordering::Relaxed))?;
                 bar.inc(b - a);
@@ -542,11 +539,11 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     let computed = total - already;
-    sink::merge(&parts, &mine, &layout, &args.output)?;
+    sam::merge(&parts, &mine, &layout, &args.output)?;
     std::fs::remove_dir_all(&parts).with_context(|| format!("removing {}", parts.display()))?;
     let format_name = match format {
-        sink::OutputFormat::Parquet => "Parquet",
-        sink::OutputFormat::Hdf5 => "HDF5",
+        sam::OutputFormat::Parquet => "Parquet",
+        sam::OutputFormat::Hdf5 => "HDF5",
     };
     eprintln!(
         "{computed} galaxies in {secs:.1} s ({:.0} galaxies/s on {threads} threads); wrote {total} rows to {} ({format_name})",

@@ -2,20 +2,12 @@
 //! disk and bulge histories with metallicity falling with age, dust masses, sizes, inclinations
 //! and light-cone redshifts), written block by block so that any size fits in memory.
 
-use std::fs::File;
-use std::sync::Arc;
-
-use anyhow::{Context, Result, anyhow, bail};
-use arrow_array::{ArrayRef, FixedSizeListArray, Float64Array, Int64Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use anyhow::{Result, bail};
+use galsed_io::sam::{SamChunk, write_catalogue};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::SynthArgs;
-use super::source::{HISTORIES, SCALARS};
 
 /// Galaxies generated (and written) at once.
 const BLOCK: u64 = 65_536;
@@ -54,7 +46,7 @@ fn history(edges: &[f64], tau: f64, total: f64) -> Vec<f64> {
     m.iter().map(|v| v / sum * total).collect()
 }
 
-fn block(first: u64, n: u64, edges: &[f64], args: &SynthArgs) -> Block {
+fn block(first: u64, n: u64, edges: &[f64], args: &SynthArgs) -> SamChunk {
     let mut rng =
         ChaCha8Rng::seed_from_u64(args.seed ^ (first / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let nb = edges.len() - 1;
@@ -105,7 +97,14 @@ fn block(first: u64, n: u64, edges: &[f64], args: &SynthArgs) -> Block {
             _ => b.scalars[2][i] = 0.0,
         }
     }
-    b
+    SamChunk {
+        start: first,
+        id: b.id,
+        redshift: Some(b.redshift),
+        scalars: b.scalars,
+        histories: b.histories,
+        n_bins: nb,
+    }
 }
 
 pub fn run(args: &SynthArgs) -> Result<()> {
@@ -116,24 +115,14 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         bail!("--invalid-fraction must be in [0, 1]");
     }
     let edges = age_edges(args.bins);
-    let ext = args
-        .output
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
     let bar = crate::progress::rate_bar(args.rows);
-    let blocks = (0..args.rows)
-        .step_by(BLOCK as usize)
-        .map(|first| (first, BLOCK.min(args.rows - first)));
-    match ext.as_str() {
-        "h5" | "hdf5" => write_hdf5(args, &edges, blocks, &bar),
-        "parquet" | "pq" => write_parquet(args, &edges, blocks, &bar),
-        _ => bail!(
-            "{}: the catalogue must be .h5/.hdf5 or .parquet",
-            args.output.display()
-        ),
-    }
-    .with_context(|| format!("writing {}", args.output.display()))?;
+    let chunks = (0..args.rows).step_by(BLOCK as usize).map(|first| {
+        let len = BLOCK.min(args.rows - first);
+        let b = block(first, len, &edges, args);
+        bar.inc(len);
+        b
+    });
+    write_catalogue(&args.output, &edges, args.rows, chunks)?;
     bar.finish_and_clear();
     eprintln!(
         "wrote {} galaxies with {} age bins to {}",
@@ -141,117 +130,5 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         args.bins,
         args.output.display()
     );
-    Ok(())
-}
-
-fn write_hdf5(
-    args: &SynthArgs,
-    edges: &[f64],
-    blocks: impl Iterator<Item = (u64, u64)>,
-    bar: &indicatif::ProgressBar,
-) -> Result<()> {
-    use ndarray::{ArrayView2, s};
-    let h5 = |e: hdf5_metno::Error| anyhow!("HDF5: {e}");
-    let n = args.rows as usize;
-    let nb = args.bins;
-    let file = hdf5_metno::File::create(&args.output).map_err(h5)?;
-    file.new_dataset_builder()
-        .with_data(edges)
-        .create("age_edges")
-        .map_err(h5)?;
-    let id = file
-        .new_dataset::<i64>()
-        .shape(n)
-        .create("id")
-        .map_err(h5)?;
-    let z = file
-        .new_dataset::<f64>()
-        .shape(n)
-        .create("redshift")
-        .map_err(h5)?;
-    let scalars: Vec<_> = SCALARS
-        .iter()
-        .map(|c| file.new_dataset::<f64>().shape(n).create(*c).map_err(h5))
-        .collect::<Result<_>>()?;
-    let histories: Vec<_> = HISTORIES
-        .iter()
-        .map(|c| {
-            file.new_dataset::<f64>()
-                .shape((n, nb))
-                .create(*c)
-                .map_err(h5)
-        })
-        .collect::<Result<_>>()?;
-    for (first, len) in blocks {
-        let b = block(first, len, edges, args);
-        let rows = first as usize..(first + len) as usize;
-        id.write_slice(&b.id, s![rows.clone()]).map_err(h5)?;
-        z.write_slice(&b.redshift, s![rows.clone()]).map_err(h5)?;
-        for (d, v) in scalars.iter().zip(&b.scalars) {
-            d.write_slice(v, s![rows.clone()]).map_err(h5)?;
-        }
-        for (d, v) in histories.iter().zip(&b.histories) {
-            let view = ArrayView2::from_shape((len as usize, nb), v)?;
-            d.write_slice(view, s![rows.clone(), ..]).map_err(h5)?;
-        }
-        bar.inc(len);
-    }
-    Ok(())
-}
-
-fn write_parquet(
-    args: &SynthArgs,
-    edges: &[f64],
-    blocks: impl Iterator<Item = (u64, u64)>,
-    bar: &indicatif::ProgressBar,
-) -> Result<()> {
-    let nb = args.bins as i32;
-    let item = Arc::new(Field::new("item", DataType::Float64, false));
-    let mut fields = vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("redshift", DataType::Float64, false),
-    ];
-    fields.extend(
-        SCALARS
-            .iter()
-            .map(|c| Field::new(*c, DataType::Float64, false)),
-    );
-    fields.extend(
-        HISTORIES
-            .iter()
-            .map(|c| Field::new(*c, DataType::FixedSizeList(item.clone(), nb), false)),
-    );
-    let schema = Arc::new(Schema::new(fields));
-    let props = WriterProperties::builder()
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            "galsed.age_edges".into(),
-            serde_json::to_string(edges)?,
-        )]))
-        .build();
-    let mut w = ArrowWriter::try_new(File::create(&args.output)?, schema.clone(), Some(props))?;
-    for (first, len) in blocks {
-        let b = block(first, len, edges, args);
-        let mut arrays: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(b.id)),
-            Arc::new(Float64Array::from(b.redshift)),
-        ];
-        arrays.extend(
-            b.scalars
-                .into_iter()
-                .map(|v| Arc::new(Float64Array::from(v)) as ArrayRef),
-        );
-        for v in b.histories {
-            let values = Arc::new(Float64Array::from(v));
-            arrays.push(Arc::new(FixedSizeListArray::try_new(
-                item.clone(),
-                nb,
-                values,
-                None,
-            )?));
-        }
-        w.write(&RecordBatch::try_new(schema.clone(), arrays)?)?;
-        bar.inc(len);
-    }
-    w.close()?;
     Ok(())
 }

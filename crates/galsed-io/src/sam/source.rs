@@ -12,14 +12,14 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use ::parquet::arrow::ProjectionMask;
+use ::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use galsed_core::sam::AgeBins;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 
 /// The four star-formation-history columns, in [`SamChunk::histories`] order.
 pub const HISTORIES: [&str; 4] = ["mass_disk", "metal_disk", "mass_bulge", "metal_bulge"];
@@ -29,6 +29,7 @@ pub const SCALARS: [&str; 5] = ["theta", "m_dust", "r_dust", "r_disk", "r_bulge"
 /// Rows `start..start + len` of a catalogue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamChunk {
+    /// Index of the first row.
     pub start: u64,
     /// Galaxy identifiers (the row numbers when the catalogue has no `id` column).
     pub id: Vec<i64>,
@@ -38,10 +39,12 @@ pub struct SamChunk {
     pub scalars: [Vec<f64>; 5],
     /// `mass_disk, metal_disk, mass_bulge, metal_bulge`, row-major (len × n_bins) each.
     pub histories: [Vec<f64>; 4],
+    /// Age bins per history row.
     pub n_bins: usize,
 }
 
 impl SamChunk {
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.id.len()
     }
@@ -49,28 +52,30 @@ impl SamChunk {
 
 /// A catalogue that can be read by row ranges from any thread.
 pub trait Source: Send + Sync {
+    /// Number of galaxies.
     fn n_rows(&self) -> u64;
+    /// Age bins of the star-formation histories.
     fn n_bins(&self) -> usize;
     /// The age bins stored with the catalogue, if any.
     fn age_bins(&self) -> Option<AgeBins>;
+    /// True if the catalogue has a `redshift` column.
     fn has_redshift(&self) -> bool;
     /// Natural row ranges of the file (Parquet row groups); reads should not cross them.
     fn boundaries(&self) -> Vec<u64> {
         vec![0, self.n_rows()]
     }
+    /// Rows `start..end`.
     fn read(&self, start: u64, end: u64) -> Result<SamChunk>;
 }
 
-/// Opens a catalogue by extension: `.h5`/`.hdf5`/`.he5`, `.parquet`/`.pq` or `.fits`/`.fit`.
+/// Opens a catalogue by extension (see [`Format::from_path`](crate::Format::from_path)):
+/// HDF5, Parquet or (plain) FITS.
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let source: Box<dyn Source> = match ext.as_str() {
-        "h5" | "hdf5" | "he5" => Box::new(Hdf5Source::open(path)?),
-        "parquet" | "pq" => Box::new(ParquetSource::open(path)?),
-        "fits" | "fit" | "fts" => Box::new(FitsSource::open(path)?),
+    use crate::Format;
+    let source: Box<dyn Source> = match Format::from_path(path).ok() {
+        Some(Format::Hdf5) => Box::new(Hdf5Source::open(path)?),
+        Some(Format::Parquet) => Box::new(ParquetSource::open(path)?),
+        Some(Format::Fits) => Box::new(FitsSource::open(path)?),
         _ => bail!(
             "{}: unknown catalogue format (use .h5/.hdf5 for HDF5, .parquet or .fits)",
             path.display()
@@ -124,6 +129,7 @@ pub struct Hdf5Source {
 }
 
 impl Hdf5Source {
+    /// Opens a catalogue and checks its columns.
     pub fn open(path: &Path) -> Result<Self> {
         let ctx = || format!("reading {}", path.display());
         let file = hdf5_metno::File::open(path)
@@ -322,6 +328,7 @@ pub struct ParquetSource {
 }
 
 impl ParquetSource {
+    /// Opens a catalogue and checks its columns.
     pub fn open(path: &Path) -> Result<Self> {
         let ctx = || format!("reading {}", path.display());
         let file = File::open(path)
@@ -637,8 +644,9 @@ pub struct FitsSource {
 }
 
 impl FitsSource {
+    /// Opens a catalogue and checks its columns.
     pub fn open(path: &Path) -> Result<Self> {
-        let (n, cols) = galsed_io::table::fits::describe(path, None)
+        let (n, cols) = crate::fits::describe(path, None)
             .with_context(|| format!("reading {}", path.display()))?;
         let find = |name: &str| cols.iter().position(|(c, _)| c.eq_ignore_ascii_case(name));
         let scalar = |name: &str| -> Result<usize> {
@@ -721,7 +729,7 @@ impl Source for FitsSource {
         for h in &self.histories {
             wanted.extend(h);
         }
-        let mut values = galsed_io::table::fits::read_rows(&self.path, None, &wanted, start, end)
+        let mut values = crate::fits::read_rows(&self.path, None, &wanted, start, end)
             .with_context(ctx)?
             .into_iter();
         let mut next = || values.next().expect("one vector per requested column");

@@ -5,6 +5,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ::parquet::arrow::ArrowWriter;
+use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use ::parquet::basic::Compression;
+use ::parquet::file::metadata::KeyValue;
+use ::parquet::file::properties::WriterProperties;
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int64Type};
@@ -12,11 +17,6 @@ use arrow_array::{
     ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
 /// Scalar output columns of every row, before the bands.
 pub const SCALAR_COLUMNS: [&str; 4] = ["redshift", "distmod", "l_norm", "b_to_t"];
@@ -24,7 +24,9 @@ pub const SCALAR_COLUMNS: [&str; 4] = ["redshift", "distmod", "l_norm", "b_to_t"
 /// The results of one chunk of rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkResult {
+    /// Index of the first row.
     pub start: u64,
+    /// Galaxy identifiers.
     pub id: Vec<i64>,
     /// "ok", "partial: …" (some bands outside the model at this redshift) or "invalid: …".
     pub status: Vec<String>,
@@ -37,14 +39,17 @@ pub struct ChunkResult {
 }
 
 impl ChunkResult {
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.id.len()
     }
 }
 
-/// Column layout of the results.
+/// The columns of the results: id, status, [`SCALAR_COLUMNS`], one per band, and optionally
+/// the spectra.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub struct OutputColumns {
+    /// Band (filter) names, one column each.
     pub bands: Vec<String>,
     /// Number of wavelengths of the spectra, if written.
     pub n_lam: Option<usize>,
@@ -52,7 +57,7 @@ pub struct Layout {
     pub metadata: Vec<(String, String)>,
 }
 
-impl Layout {
+impl OutputColumns {
     fn schema(&self) -> Arc<Schema> {
         let mut fields = vec![
             Field::new("id", DataType::Int64, false),
@@ -128,18 +133,16 @@ pub fn part_path(dir: &Path, start: u64, end: u64) -> PathBuf {
 }
 
 /// Writes a chunk's part: to a temporary name, then renamed, so a part exists only when whole.
-pub fn write_part(dir: &Path, layout: &Layout, r: &ChunkResult) -> Result<()> {
+pub fn write_part(dir: &Path, layout: &OutputColumns, r: &ChunkResult) -> Result<()> {
     let path = part_path(dir, r.start, r.start + r.len() as u64);
-    let tmp = path.with_extension("parquet.tmp");
-    let write = || -> Result<()> {
-        let file = File::create(&tmp)?;
+    crate::atomic_write(&path, |tmp| -> Result<()> {
+        let file = File::create(tmp)?;
         let mut w = ArrowWriter::try_new(file, layout.schema(), Some(layout.props(false)))?;
         w.write(&layout.batch(r)?)?;
         w.close()?;
-        std::fs::rename(&tmp, &path)?;
         Ok(())
-    };
-    write().with_context(|| format!("writing {}", path.display()))
+    })
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads a part back.
@@ -154,19 +157,18 @@ fn read_part(path: &Path) -> Result<Vec<RecordBatch>> {
 /// Output formats of `galsed catalog run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// Apache Parquet.
     Parquet,
+    /// HDF5.
     Hdf5,
 }
 
 impl OutputFormat {
+    /// The format of an output file name (`.parquet`, `.h5`, …), or an error.
     pub fn from_path(path: &Path) -> Result<Self> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        match ext.as_str() {
-            "parquet" | "pq" => Ok(Self::Parquet),
-            "h5" | "hdf5" => Ok(Self::Hdf5),
+        match crate::Format::from_path(path).ok() {
+            Some(crate::Format::Parquet) => Ok(Self::Parquet),
+            Some(crate::Format::Hdf5) => Ok(Self::Hdf5),
             _ => bail!(
                 "{}: the output must be .parquet or .h5/.hdf5",
                 path.display()
@@ -176,28 +178,29 @@ impl OutputFormat {
 }
 
 /// Merges the parts of `ranges` (in order) into `output`, written to a temporary name first.
-pub fn merge(dir: &Path, ranges: &[(u64, u64)], layout: &Layout, output: &Path) -> Result<()> {
+pub fn merge(
+    dir: &Path,
+    ranges: &[(u64, u64)],
+    layout: &OutputColumns,
+    output: &Path,
+) -> Result<()> {
     let format = OutputFormat::from_path(output)?;
-    let tmp = output.with_file_name(format!(
-        ".{}.tmp",
-        output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
     let parts = ranges.iter().map(|&(a, b)| part_path(dir, a, b));
-    match format {
-        OutputFormat::Parquet => merge_parquet(parts, layout, &tmp),
+    crate::atomic_write(output, |tmp| match format {
+        OutputFormat::Parquet => merge_parquet(parts, layout, tmp),
         OutputFormat::Hdf5 => {
             let n: u64 = ranges.iter().map(|(a, b)| b - a).sum();
-            merge_hdf5(parts, layout, n as usize, &tmp)
+            merge_hdf5(parts, layout, n as usize, tmp)
         }
-    }
-    .with_context(|| format!("writing {}", output.display()))?;
-    std::fs::rename(&tmp, output).with_context(|| format!("renaming to {}", output.display()))
+    })
+    .with_context(|| format!("writing {}", output.display()))
 }
 
-fn merge_parquet(parts: impl Iterator<Item = PathBuf>, layout: &Layout, tmp: &Path) -> Result<()> {
+fn merge_parquet(
+    parts: impl Iterator<Item = PathBuf>,
+    layout: &OutputColumns,
+    tmp: &Path,
+) -> Result<()> {
     let file = File::create(tmp)?;
     let mut w = ArrowWriter::try_new(file, layout.schema(), Some(layout.props(true)))?;
     for part in parts {
@@ -213,7 +216,7 @@ fn merge_parquet(parts: impl Iterator<Item = PathBuf>, layout: &Layout, tmp: &Pa
 
 fn merge_hdf5(
     parts: impl Iterator<Item = PathBuf>,
-    layout: &Layout,
+    layout: &OutputColumns,
     n: usize,
     tmp: &Path,
 ) -> Result<()> {
