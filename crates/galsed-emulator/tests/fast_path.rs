@@ -117,10 +117,8 @@ fn fast_path_equals_tensor_path_auto() {
 #[test]
 fn gradient_flows_through_tensor_path() {
     let files = files();
-    let derived =
-        DerivedSsp::new(&files.ssp, &WavelengthGrid::Base, files.config.eps_reduce).unwrap();
     let device = Device::flex().autodiff();
-    let model = Starduster::new(&files.weights, &files.config, derived, &device).unwrap();
+    let model = Starduster::from_files_on(&files, &WavelengthGrid::Base, &device).unwrap();
     let b = golden_batch().rows(0, 4);
     let t = |v: &[f32], w: usize| {
         Tensor::<2>::from_data(TensorData::new(v.to_vec(), [b.len(), w]), &device)

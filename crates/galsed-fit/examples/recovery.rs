@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::prelude::Device;
+use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
-use galsed_core::cosmology::Cosmology;
-use galsed_io::store;
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::ModelFiles;
 use galsed_emulator::predict::{Observer, Photometry};
@@ -28,6 +27,7 @@ use galsed_fit::likelihood::{Likelihood, Observations};
 use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
 use galsed_fit::posterior::Posterior;
+use galsed_io::store;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -50,13 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = store::resolve_model_dir(None)?;
     let files = ModelFiles::load(&dir.path)?;
-    let grid = DerivedSsp::new(&files.ssp, &WavelengthGrid::Auto, files.config.eps_reduce)?;
-    let model = Starduster::new(
-        &files.weights,
-        &files.config,
-        grid,
-        &Device::flex().autodiff(),
-    )?;
+    let model =
+        Starduster::from_files_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())?;
     let param = Parametrization::tutorial(&files.ssp);
     let analyzer = Analyzer::new(&model, &files.ssp)?;
     let filters: Vec<Filter> = BANDS

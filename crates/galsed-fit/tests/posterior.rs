@@ -45,14 +45,7 @@ struct Tutorial {
 
 fn tutorial(grid: WavelengthGrid) -> Tutorial {
     let files = files();
-    let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).unwrap();
-    let model = Starduster::new(
-        &files.weights,
-        &files.config,
-        derived,
-        &Device::flex().autodiff(),
-    )
-    .unwrap();
+    let model = Starduster::from_files_on(&files, &grid, &Device::flex().autodiff()).unwrap();
     Tutorial {
         model,
         files,

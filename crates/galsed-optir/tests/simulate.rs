@@ -31,10 +31,7 @@ fn setup() -> &'static (ModelFiles, Starduster) {
     static M: OnceLock<(ModelFiles, Starduster)> = OnceLock::new();
     M.get_or_init(|| {
         let files = ModelFiles::load(&reference().join("original")).expect("published model");
-        let derived = DerivedSsp::new(&files.ssp, &WavelengthGrid::Auto, files.config.eps_reduce)
-            .expect("grid");
-        let model = Starduster::new(&files.weights, &files.config, derived, &Device::flex())
-            .expect("model");
+        let model = Starduster::from_files(&files, &WavelengthGrid::Auto).expect("model");
         (files, model)
     })
 }

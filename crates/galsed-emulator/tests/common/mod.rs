@@ -64,9 +64,7 @@ pub fn files() -> ModelFiles {
 }
 
 pub fn model(grid: WavelengthGrid) -> Starduster {
-    let files = files();
-    let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).expect("grid");
-    Starduster::new(&files.weights, &files.config, derived, &Device::flex()).expect("model")
+    Starduster::from_files(&files(), &grid).expect("model")
 }
 
 /// The 72 golden input rows, clipped like the reference.
