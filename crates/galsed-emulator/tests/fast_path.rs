@@ -7,7 +7,7 @@ mod common;
 use burn::prelude::*;
 use common::*;
 use galsed_core::photometry::trapz_weights;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 use galsed_emulator::{Component, N_GP, N_SSP, Starduster};
 use ndarray::Array2;

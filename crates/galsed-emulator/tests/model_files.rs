@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Component;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::{MANIFEST, ModelFiles};

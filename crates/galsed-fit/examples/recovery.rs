@@ -17,7 +17,7 @@ use std::time::Instant;
 use burn::prelude::Device;
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::ModelFiles;
 use galsed_emulator::predict::{Observer, Photometry};

@@ -6,7 +6,7 @@ mod common;
 use burn::prelude::Device;
 use common::*;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 use galsed_emulator::predict::Observer;
 use galsed_fit::likelihood::{Likelihood, LikelihoodSettings, Observations};

@@ -6,7 +6,7 @@ mod common;
 use burn::prelude::Device;
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 use galsed_emulator::{Component, Starduster};
 use galsed_optir::sedfit::{

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use burn::prelude::Device;
 use galsed_core::filters::Filter;
 use galsed_core::photometry::{filter_weights, trapz_weights};
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_core::units::ab_mag;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;

@@ -5,9 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::Device;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_emulator::predict::{Observer, Photometry};

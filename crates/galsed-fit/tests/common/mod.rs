@@ -6,8 +6,7 @@
 mod emulator;
 pub use emulator::*;
 
-use burn::prelude::Device;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 
 /// The published model on `grid` together with the SSP library it was built from (one import).
