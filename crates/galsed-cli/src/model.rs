@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use galsed_core::params::GALAXY_PARAMS;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
-use galsed_emulator::Starduster;
+use galsed_core::ssp::{DerivedSsp, GridSpecError, WavelengthGrid};
 use galsed_emulator::model_files::{MANIFEST, ModelFiles};
+use galsed_emulator::{ModelError, Starduster};
 use galsed_io::store::{
     self, DEFAULT_BASE_URL, FetchEvent, MODEL_DIR_ENV, ModelDir, ModelDirSource,
 };
@@ -28,28 +28,32 @@ fn reason(source: ModelDirSource) -> String {
     }
 }
 
-/// What a directory holds.
+/// Which kind of model files a directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub enum ModelFormat {
     Native,
     Published,
     Nothing,
 }
 
-pub fn layout(dir: &Path) -> Layout {
+pub fn model_format(dir: &Path) -> ModelFormat {
     if dir.join(MANIFEST).is_file() {
-        Layout::Native
+        ModelFormat::Native
     } else if dir.join(store::MODEL_FILES[0].name).is_file() {
-        Layout::Published
+        ModelFormat::Published
     } else {
-        Layout::Nothing
+        ModelFormat::Nothing
     }
 }
+
+/// The former names, still used by demo.rs (being rewritten on another branch); the lead drops
+/// them when merging it.
+pub use self::{ModelFormat as Layout, model_format as layout};
 
 /// Resolves the model directory and checks that it holds a model.
 pub fn locate(explicit: Option<&Path>) -> Result<ModelDir> {
     let dir = store::resolve_model_dir(explicit)?;
-    if layout(&dir.path) == Layout::Nothing {
+    if model_format(&dir.path) == ModelFormat::Nothing {
         if dir.source == ModelDirSource::Cache {
             bail!(
                 "no model files found: the user cache {} is empty. Download them with \
@@ -87,46 +91,21 @@ pub fn build(files: &ModelFiles, grid: &WavelengthGrid) -> Result<Starduster> {
 
 /// Builds the emulator on a device (`Device::flex().autodiff()` for gradients).
 pub fn build_on(files: &ModelFiles, grid: &WavelengthGrid, device: &Device) -> Result<Starduster> {
-    let derived = DerivedSsp::new(&files.ssp, grid, files.config.eps_reduce)
-        .context("building the wavelength grid")?;
-    Starduster::new(&files.weights, &files.config, derived, device).context("building the emulator")
+    Starduster::from_files_on(files, grid, device).map_err(|e| {
+        let what = match e {
+            ModelError::Ssp(_) => "building the wavelength grid",
+            _ => "building the emulator",
+        };
+        anyhow::Error::new(e).context(what)
+    })
 }
 
 /// Parses `--grid`: a grid name or a file with one wavelength [µm] per line.
 pub fn parse_grid(spec: &str) -> Result<WavelengthGrid> {
-    match spec {
-        "base" => return Ok(WavelengthGrid::Base),
-        "auto" => return Ok(WavelengthGrid::Auto),
-        "full" => return Ok(WavelengthGrid::Full),
-        _ => {}
-    }
-    let path = Path::new(spec);
-    if !path.is_file() {
-        bail!(
-            "--grid {spec:?}: expected base, auto, full or a file of wavelengths in µm (no such file)"
-        );
-    }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the grid file {}", path.display()))?;
-    let mut lam = vec![];
-    for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let v: f64 = line.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "{}, line {}: cannot read {line:?} as a wavelength in µm",
-                path.display(),
-                i + 1
-            )
-        })?;
-        lam.push(v);
-    }
-    if lam.is_empty() {
-        bail!("the grid file {} holds no wavelengths", path.display());
-    }
-    Ok(WavelengthGrid::Custom(lam))
+    WavelengthGrid::parse(spec).map_err(|e| match e {
+        GridSpecError::Unknown(_) => anyhow::anyhow!("--grid {e}"),
+        e => e.into(),
+    })
 }
 
 pub fn fetch_cmd(args: &FetchArgs) -> Result<()> {
@@ -190,8 +169,8 @@ pub fn info_cmd(args: &ModelArgs) -> Result<()> {
     };
     line(format!("model directory: {}", dir.path.display()));
     line(format!("  chosen because: {}", reason(dir.source)));
-    match layout(&dir.path) {
-        Layout::Native => line(format!(
+    match model_format(&dir.path) {
+        ModelFormat::Native => line(format!(
             "  format: galsed native ({MANIFEST}, weights.safetensors, ssp.safetensors)"
         )),
         _ => {
@@ -279,15 +258,15 @@ fn join(v: &[f64], f: impl Fn(f64) -> String) -> String {
 
 pub fn import_cmd(args: &ImportArgs) -> Result<()> {
     let dir = locate(args.model.model.as_deref())?;
-    if layout(&args.to) != Layout::Nothing {
+    if model_format(&args.to) != ModelFormat::Nothing {
         bail!(
             "{} already holds a model; choose an empty or new directory",
             args.to.display()
         );
     }
     let files = load_files(&dir)?;
-    let source = match layout(&dir.path) {
-        Layout::Native => format!("copy of the galsed model in {}", dir.path.display()),
+    let source = match model_format(&dir.path) {
+        ModelFormat::Native => format!("copy of the galsed model in {}", dir.path.display()),
         _ => format!(
             "imported from the published Starduster files (commit {}) in {}",
             store::MODEL_COMMIT,

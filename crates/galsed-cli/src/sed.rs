@@ -63,51 +63,6 @@ impl Wanted {
     }
 }
 
-/// Parses `--component`: a comma-separated list, or `all`.
-pub fn parse_components(list: &str) -> Result<Vec<Component>> {
-    let mut out: Vec<Component> = vec![];
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if item == "all" {
-            for c in Component::ALL {
-                if !out.contains(&c) {
-                    out.push(c);
-                }
-            }
-            continue;
-        }
-        let c: Component = item.parse().context("--component")?;
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    if out.is_empty() {
-        bail!("--component {list:?} names no component");
-    }
-    Ok(out)
-}
-
-/// Parses `--cosmology`: `planck18` or `flat:H0,Om0`.
-pub fn parse_cosmology(spec: &str) -> Result<(Cosmology, String)> {
-    if spec.eq_ignore_ascii_case("planck18") {
-        return Ok((Cosmology::planck18(), "Planck18".to_owned()));
-    }
-    let usage =
-        || format!("--cosmology {spec:?}: expected planck18 or flat:H0,Om0 (e.g. flat:70,0.3)");
-    let rest = spec
-        .strip_prefix("flat:")
-        .ok_or_else(|| anyhow::anyhow!(usage()))?;
-    let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
-    let [h0, om0] = parts.as_slice() else {
-        bail!(usage());
-    };
-    let (h0, om0): (f64, f64) = (
-        h0.parse().map_err(|_| anyhow::anyhow!(usage()))?,
-        om0.parse().map_err(|_| anyhow::anyhow!(usage()))?,
-    );
-    let c = Cosmology::flat_lcdm(h0, om0).with_context(usage)?;
-    Ok((c, format!("flat ΛCDM H0={h0} Om0={om0}")))
-}
-
 /// The observer from `--redshift`, `--distmod` and `--cosmology`, and a note on where μ came from.
 pub fn observer(
     redshift: f64,
@@ -115,7 +70,7 @@ pub fn observer(
     cosmology: &str,
 ) -> Result<(Observer, Option<String>)> {
     Observer::new(redshift, 0.0).context("--redshift")?;
-    let (c, name) = parse_cosmology(cosmology)?;
+    let (c, name) = Cosmology::parse(cosmology).context("--cosmology")?;
     let (mu, note) = match distmod {
         Some(mu) => (mu, None),
         None if redshift > 0.0 => {
@@ -154,7 +109,7 @@ pub fn run(args: &SedArgs) -> Result<()> {
         bail!("the output directory {} does not exist", parent.display());
     }
     let space = args.input_space.unwrap_or(in_format.default_space());
-    let comps = parse_components(&args.component)?;
+    let comps = Component::parse_list(&args.component).context("--component")?;
     let filters: Vec<Filter> = match &args.filters {
         Some(list) => filters_cmd::parse_list(list)?,
         None => vec![],
@@ -319,14 +274,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn components_and_outputs_parse() {
-        assert_eq!(parse_components("all").unwrap(), Component::ALL.to_vec());
-        assert_eq!(
-            parse_components("dust_free, combine,dust_free").unwrap(),
-            vec![Component::DustFree, Component::Combine]
-        );
-        assert!(parse_components("dust").is_err());
-        assert!(parse_components(",").is_err());
+    fn outputs_parse() {
         let w = Wanted::parse(None, true).unwrap();
         assert!(w.spectrum && w.photometry && !w.absorption);
         assert!(Wanted::parse(Some("photometry"), false).is_err());

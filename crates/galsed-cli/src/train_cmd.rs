@@ -8,7 +8,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_train::data::{PrepReport, Preparation, TrainingSet};
-use galsed_train::savgol::SavGol;
 use galsed_train::schedule::OneCycleConfig;
 use galsed_train::teacher::teacher_set;
 use galsed_train::train::{
@@ -77,21 +76,6 @@ pub struct TeacherArgs {
     pub model: Option<PathBuf>,
 }
 
-/// How a raw set is prepared (shared by `train` and `validate`).
-#[derive(Debug, Args)]
-pub struct PrepArgs {
-    /// Savitzky–Golay smoothing of the attenuation curves: window,order (e.g. 15,3).
-    #[arg(long, value_name = "W,O")]
-    pub smooth_curves: Option<String>,
-    /// Savitzky–Golay smoothing of the dust-emission spectra: window,order.
-    #[arg(long, value_name = "W,O")]
-    pub smooth_emission: Option<String>,
-    /// Label samples whose attenuation at 100 µm exceeds this value [mag] as invalid (optically
-    /// thick in the far infrared); `none` disables the rule.
-    #[arg(long, default_value = "0.01", value_name = "MAG|none")]
-    pub max_k100: String,
-}
-
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Training set (.npz).
@@ -147,7 +131,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16)]
     pub n_mix: usize,
     #[command(flatten)]
-    pub prep: PrepArgs,
+    pub prep: crate::PrepArgs,
     /// Checkpoint directory [default: OUTPUT/checkpoints].
     #[arg(long, value_name = "DIR")]
     pub checkpoints: Option<PathBuf>,
@@ -181,39 +165,6 @@ fn teacher(args: &TeacherArgs) -> Result<()> {
     Ok(())
 }
 
-fn savgol(spec: &Option<String>, what: &str) -> Result<Option<SavGol>> {
-    let Some(s) = spec else { return Ok(None) };
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    let parse = |p: &str| {
-        p.parse::<usize>()
-            .map_err(|_| anyhow!("--smooth-{what}: '{s}' is not window,order"))
-    };
-    match parts[..] {
-        [w, o] => Ok(Some(
-            SavGol::new(parse(w)?, parse(o)?).map_err(|e| anyhow!("--smooth-{what}: {e}"))?,
-        )),
-        _ => bail!("--smooth-{what}: '{s}' is not window,order (e.g. 15,3)"),
-    }
-}
-
-/// The preparation the options describe.
-pub fn preparation(p: &PrepArgs) -> Result<Preparation> {
-    let max_k100 = match p.max_k100.trim() {
-        "none" => None,
-        v => Some(
-            v.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| anyhow!("--max-k100: '{v}' is not a number or 'none'"))?,
-        ),
-    };
-    Ok(Preparation {
-        smooth_curves: savgol(&p.smooth_curves, "curves")?,
-        smooth_emission: savgol(&p.smooth_emission, "emission")?,
-        max_k100,
-    })
-}
-
 /// What training.json records besides the report.
 #[derive(Serialize)]
 struct Record<'a> {
@@ -238,7 +189,7 @@ fn train(args: &RunArgs) -> Result<()> {
         bail!("the output directory is the base model's; choose another --output");
     }
     let base = model::load_files(&base_dir)?;
-    let prep = preparation(&args.prep)?;
+    let prep = args.prep.preparation()?;
     let full = TrainingSet::read_npz(data)?;
     let (mut train_set, mut valid_set) = match &args.validation {
         Some(v) => (full, TrainingSet::read_npz(v)?),

@@ -12,7 +12,6 @@ use plotters::prelude::*;
 
 use crate::model;
 use crate::plot::{FAMILY, register};
-use crate::train_cmd::{PrepArgs, preparation};
 
 const VALIDATE_AFTER_HELP: &str = "\
 The data set has the layout of `galsed train` (docs/training.md) and is prepared with the same
@@ -41,14 +40,14 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     #[command(flatten)]
-    pub prep: PrepArgs,
+    pub prep: crate::PrepArgs,
 }
 
 pub fn run(args: &ValidateArgs) -> Result<()> {
     let dir = model::locate(args.model.as_deref())?;
     let files = model::load_files(&dir)?;
     let mut set = TrainingSet::read_npz(&args.data)?;
-    set.prepare(&preparation(&args.prep)?)?;
+    set.prepare(&args.prep.preparation()?)?;
     let report = validate(&files, &set).context("validating the model")?;
     report.write_csv(&args.output)?;
     let png = args

@@ -240,15 +240,7 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
     let files = galsed_emulator::model_files::ModelFiles::load(&model_dir()).unwrap();
     let converter = SamConverter::new(&files.ssp, AgeBins::Step(read("age_edges")), 0.0).unwrap();
     let grid = galsed_core::ssp::WavelengthGrid::Base;
-    let derived =
-        galsed_core::ssp::DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).unwrap();
-    let model = galsed_emulator::Starduster::new(
-        &files.weights,
-        &files.config,
-        derived,
-        &burn::prelude::Device::flex(),
-    )
-    .unwrap();
+    let model = galsed_emulator::Starduster::from_files(&files, &grid).unwrap();
     let filters: Vec<_> = ["sdss_r0", "wise_w1", "herschel_spire_250"]
         .iter()
         .map(|n| galsed_core::filters::Filter::builtin(n).unwrap())

@@ -56,6 +56,17 @@ pub enum CosmologyError {
         neff: f64,
         species: usize,
     },
+    /// A cosmology specification that is neither `planck18` nor `flat:H0,Om0`.
+    #[error("{0:?}: expected planck18 or flat:H0,Om0 (e.g. flat:70,0.3)")]
+    Spec(String),
+    /// `flat:H0,Om0` with parameters outside their range.
+    #[error("{spec:?}: expected planck18 or flat:H0,Om0 (e.g. flat:70,0.3)")]
+    SpecParameters {
+        /// The specification.
+        spec: String,
+        /// Why the parameters were refused.
+        source: Box<CosmologyError>,
+    },
 }
 
 /// A flat ΛCDM cosmology (Ω_k = 0; dark energy fills what matter and radiation leave).
@@ -93,6 +104,38 @@ impl Cosmology {
     /// ```
     pub fn planck18() -> Self {
         Self::build(67.66, 0.30966, 2.7255, 3.046, &[0.0, 0.0, 0.06])
+    }
+
+    /// Parses a cosmology specification, `planck18` (any case) or `flat:H0,Om0` (flat ΛCDM without
+    /// radiation, H0 in km/s/Mpc), into the cosmology and its name for humans and file metadata.
+    ///
+    /// ```rust
+    /// use galsed_core::cosmology::Cosmology;
+    /// let (c, name) = Cosmology::parse("flat:70,0.3")?;
+    /// assert_eq!(name, "flat ΛCDM H0=70 Om0=0.3");
+    /// assert_eq!(c, Cosmology::flat_lcdm(70.0, 0.3)?);
+    /// assert!(Cosmology::parse("flat:70").is_err());
+    /// # Ok::<(), galsed_core::cosmology::CosmologyError>(())
+    /// ```
+    pub fn parse(spec: &str) -> Result<(Self, String), CosmologyError> {
+        if spec.eq_ignore_ascii_case("planck18") {
+            return Ok((Self::planck18(), "Planck18".to_owned()));
+        }
+        let usage = || CosmologyError::Spec(spec.to_owned());
+        let rest = spec.strip_prefix("flat:").ok_or_else(usage)?;
+        let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
+        let [h0, om0] = parts.as_slice() else {
+            return Err(usage());
+        };
+        let (h0, om0): (f64, f64) = (
+            h0.parse().map_err(|_| usage())?,
+            om0.parse().map_err(|_| usage())?,
+        );
+        let c = Self::flat_lcdm(h0, om0).map_err(|e| CosmologyError::SpecParameters {
+            spec: spec.to_owned(),
+            source: Box::new(e),
+        })?;
+        Ok((c, format!("flat ΛCDM H0={h0} Om0={om0}")))
     }
 
     /// Flat ΛCDM without radiation (astropy `FlatLambdaCDM(H0, Om0)` with its default `Tcmb0 = 0`):

@@ -112,6 +112,86 @@ pub enum WavelengthGrid {
     Custom(Vec<f64>),
 }
 
+/// Why a grid specification (`base`, `auto`, `full` or a file of wavelengths) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GridSpecError {
+    /// Neither a grid name nor an existing file.
+    #[error("{0:?}: expected base, auto, full or a file of wavelengths in µm (no such file)")]
+    Unknown(String),
+    /// The grid file could not be read.
+    #[error("cannot read the grid file {path}: {source}")]
+    Read {
+        /// The grid file.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A line of the grid file is not a number.
+    #[error("{path}, line {line}: cannot read {text:?} as a wavelength in µm")]
+    Value {
+        /// The grid file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The text of the line (without its comment).
+        text: String,
+    },
+    /// The grid file holds no wavelength.
+    #[error("the grid file {} holds no wavelengths", .0.display())]
+    Empty(PathBuf),
+}
+
+impl WavelengthGrid {
+    /// Parses a grid specification: `base`, `auto`, `full`, or the path of a text file with one
+    /// wavelength [µm] per line (`#` starts a comment; blank lines are skipped).
+    ///
+    /// ```
+    /// use galsed_core::ssp::WavelengthGrid;
+    /// assert_eq!(WavelengthGrid::parse("auto").unwrap(), WavelengthGrid::Auto);
+    /// assert!(WavelengthGrid::parse("no/such/file").is_err());
+    /// ```
+    pub fn parse(spec: &str) -> Result<Self, GridSpecError> {
+        match spec {
+            "base" => return Ok(Self::Base),
+            "auto" => return Ok(Self::Auto),
+            "full" => return Ok(Self::Full),
+            _ => {}
+        }
+        let path = Path::new(spec);
+        if !path.is_file() {
+            return Err(GridSpecError::Unknown(spec.to_owned()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| GridSpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut lam = vec![];
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let v: f64 = line.parse().map_err(|_| GridSpecError::Value {
+                path: path.to_path_buf(),
+                line: i + 1,
+                text: line.to_owned(),
+            })?;
+            lam.push(v);
+        }
+        if lam.is_empty() {
+            return Err(GridSpecError::Empty(path.to_path_buf()));
+        }
+        Ok(Self::Custom(lam))
+    }
+}
+
+impl std::str::FromStr for WavelengthGrid {
+    type Err = GridSpecError;
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        Self::parse(spec)
+    }
+}
+
 /// Everything the SED model needs from the SSP library for one wavelength grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DerivedSsp {
@@ -654,5 +734,41 @@ impl Regrid {
             };
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_specifications_parse() {
+        assert_eq!(WavelengthGrid::parse("base").unwrap(), WavelengthGrid::Base);
+        assert_eq!(
+            "full".parse::<WavelengthGrid>().unwrap(),
+            WavelengthGrid::Full
+        );
+        let dir = std::env::temp_dir().join(format!("galsed-grid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("grid.txt");
+        std::fs::write(&file, "# µm\n0.5\n\n1.0 # V\n").unwrap();
+        let spec = file.to_str().unwrap();
+        assert_eq!(
+            WavelengthGrid::parse(spec).unwrap(),
+            WavelengthGrid::Custom(vec![0.5, 1.0])
+        );
+        std::fs::write(&file, "0.5\nten\n").unwrap();
+        let e = WavelengthGrid::parse(spec).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("\"ten\""), "{e}");
+        std::fs::write(&file, "# nothing\n").unwrap();
+        assert!(matches!(
+            WavelengthGrid::parse(spec),
+            Err(GridSpecError::Empty(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(
+            WavelengthGrid::parse("no/such/grid"),
+            Err(GridSpecError::Unknown(_))
+        ));
     }
 }

@@ -6,9 +6,8 @@
 
 use std::time::Instant;
 
-use burn::prelude::Device;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 
 use crate::inputs::{Batch, OutOfRange};
 use crate::model_files::ModelFiles;
@@ -177,8 +176,7 @@ pub fn model_for(
     } else {
         WavelengthGrid::Base
     };
-    let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce)?;
-    let model = Starduster::new(&files.weights, &files.config, derived, &Device::flex())?;
+    let model = Starduster::from_files(files, &grid)?;
     let filters = BENCH_FILTERS
         .iter()
         .map(|n| Filter::builtin(n).map_err(|e| ModelError::Input(e.to_string())))

@@ -4,6 +4,9 @@
 //! * [`weights`] — named weight tensors and their conversion to burn layers.
 //! * [`networks`] — attenuation-curve, absorption-fraction, emission and selector networks.
 //! * [`sed`] — the forward model: parameters and star-formation histories → λL_λ.
+//! * [`predict`] — spectra, photometry and derived outputs, per observer.
+//! * [`sam`] — semi-analytic-model galaxies → photometry and spectra, a batch at a time.
+//! * [`model_files`] — reading the model files; [`Starduster::from_dir`] builds the emulator.
 
 pub mod bench;
 pub mod config;
@@ -11,6 +14,7 @@ pub mod inputs;
 pub mod model_files;
 pub mod networks;
 pub mod predict;
+pub mod sam;
 pub mod sed;
 pub mod weights;
 
@@ -35,6 +39,8 @@ pub enum ModelError {
     Input(String),
     #[error(transparent)]
     Ssp(#[from] galsed_core::ssp::SspError),
+    #[error(transparent)]
+    Files(#[from] model_files::ModelFileError),
 }
 
 /// The README's library example, compiled as a doctest so that it stays true.

@@ -16,17 +16,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galsed_core::ssp::SspLibrary;
+use burn::prelude::Device;
+use galsed_core::ssp::{DerivedSsp, SspLibrary, WavelengthGrid};
 use galsed_io::checkpoint::{self, Checkpoint, TensorF32};
 use ndarray::{Array2, Array3};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::ModelError;
 use crate::config::{
     Activation, AttenuationCurveConfig, EmissionConfig, Inputs, MlpConfig, ModelConfig,
 };
-use crate::sed::ModelWeights;
+use crate::sed::{ModelWeights, Starduster};
 use crate::weights::Weights;
 
 /// Manifest file name of the native format.
@@ -74,6 +76,40 @@ pub struct ModelFiles {
     pub config: ModelConfig,
     pub weights: ModelWeights,
     pub ssp: SspLibrary,
+}
+
+impl Starduster {
+    /// Builds the emulator from loaded model files on a wavelength grid, on the CPU without
+    /// gradients ([`Device::flex`]).
+    ///
+    /// Errors from deriving the grid are [`ModelError::Ssp`]; the derived tables stay available
+    /// as [`Starduster::grid`].
+    pub fn from_files(files: &ModelFiles, grid: &WavelengthGrid) -> Result<Self, ModelError> {
+        Self::from_files_on(files, grid, &Device::flex())
+    }
+
+    /// [`Starduster::from_files`] on a device (`Device::flex().autodiff()` for gradients).
+    pub fn from_files_on(
+        files: &ModelFiles,
+        grid: &WavelengthGrid,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let derived = DerivedSsp::new(&files.ssp, grid, files.config.eps_reduce)?;
+        Self::new(&files.weights, &files.config, derived, device)
+    }
+
+    /// Loads the model files of `dir` ([`ModelFiles::load`]) and builds the emulator on a
+    /// wavelength grid, on the CPU without gradients.
+    ///
+    /// ```no_run
+    /// use galsed_core::ssp::WavelengthGrid;
+    /// use galsed_emulator::Starduster;
+    /// let model = Starduster::from_dir("starduster-model".as_ref(), &WavelengthGrid::Base)?;
+    /// # Ok::<(), galsed_emulator::ModelError>(())
+    /// ```
+    pub fn from_dir(dir: &Path, grid: &WavelengthGrid) -> Result<Self, ModelError> {
+        Self::from_files(&ModelFiles::load(dir)?, grid)
+    }
 }
 
 #[derive(Serialize, Deserialize)]

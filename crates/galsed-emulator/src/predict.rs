@@ -50,6 +50,43 @@ impl Observer {
         let zp1 = (1.0 + self.redshift) as f32;
         lam_eval.iter().map(|&l| l as f32 * zp1).collect()
     }
+
+    /// Per grid point, the float32 factor λ_obs·u_ν·10^(−0.4μ) that turns a rest-frame λL_λ
+    /// [L_sun] into the observed F_ν [Jy] on [`Observer::observed_grid`] (multiplied in float32).
+    pub fn fnu_factors(&self, lam_eval: &[f64]) -> Vec<f32> {
+        let u = fnu_unit_jy() * distance_factor(self.distmod);
+        self.observed_grid(lam_eval)
+            .iter()
+            .map(|&l| (f64::from(l) * u) as f32)
+            .collect()
+    }
+}
+
+/// Where the galaxies of a batch are seen from: one observer for all, or one per galaxy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observers {
+    /// Every galaxy seen by the same observer.
+    One(Observer),
+    /// Galaxy i seen by entry i.
+    PerRow(Vec<Observer>),
+}
+
+impl Observers {
+    /// The observer of galaxy `i`.
+    pub fn get(&self, i: usize) -> Observer {
+        match self {
+            Observers::One(o) => *o,
+            Observers::PerRow(v) => v[i],
+        }
+    }
+
+    /// The observers of the galaxies `rows`, in that order.
+    pub fn subset(&self, rows: &[usize]) -> Observers {
+        match self {
+            Observers::One(o) => Observers::One(*o),
+            Observers::PerRow(v) => Observers::PerRow(rows.iter().map(|&i| v[i]).collect()),
+        }
+    }
 }
 
 /// Band-flux weights for a set of filters on a model grid, seen by an [`Observer`].
@@ -357,15 +394,7 @@ impl Starduster {
         let n_lam = self.grid().lam_eval.len();
         let scale = match units {
             SpectralUnits::Luminosity => None,
-            SpectralUnits::Fnu => {
-                let u = fnu_unit_jy() * distance_factor(observer.distmod);
-                let s: Vec<f32> = observer
-                    .observed_grid(&self.grid().lam_eval)
-                    .iter()
-                    .map(|&l| (f64::from(l) * u) as f32)
-                    .collect();
-                Some(s)
-            }
+            SpectralUnits::Fnu => Some(observer.fnu_factors(&self.grid().lam_eval)),
         };
         self.per_chunk(batch, n_lam, |_, gp, sd, sb| {
             let mut lum = self
@@ -379,6 +408,58 @@ impl Starduster {
             }
             lum
         })
+    }
+
+    /// The SED of a component, (N, n_λ): λL_λ [L_sun], or F_ν [Jy] with galaxy i seen by
+    /// `observers.get(i)` (λL_λ times [`Observer::fnu_factors`], in float32, as
+    /// [`Starduster::spectrum`]).
+    pub fn spectra(
+        &self,
+        batch: &Batch,
+        component: Component,
+        units: SpectralUnits,
+        observers: &Observers,
+    ) -> Array2<f32> {
+        let mut lum = self.spectrum(
+            batch,
+            component,
+            SpectralUnits::Luminosity,
+            Observer::default(),
+        );
+        if units == SpectralUnits::Fnu {
+            let lam = &self.grid().lam_eval;
+            let mut cached: Option<(Observer, Vec<f32>)> = None;
+            for (i, mut row) in lum.rows_mut().into_iter().enumerate() {
+                let o = observers.get(i);
+                if cached.as_ref().is_none_or(|(c, _)| *c != o) {
+                    cached = Some((o, o.fnu_factors(lam)));
+                }
+                let s = &cached.as_ref().expect("just filled").1;
+                row.iter_mut().zip(s).for_each(|(v, s)| *v *= s);
+            }
+        }
+        lum
+    }
+
+    /// Band fluxes [Jy], (N, n_filters), through `filters`. One observer: the dense weights of
+    /// [`Photometry`] (a band the model does not cover is an error). One per galaxy:
+    /// [`ObservedPhotometry`] (a band not covered at a galaxy's redshift is NaN).
+    pub fn band_fluxes(
+        &self,
+        batch: &Batch,
+        component: Component,
+        filters: &[Filter],
+        observers: &Observers,
+    ) -> Result<Array2<f32>, ModelError> {
+        match observers {
+            Observers::One(o) => {
+                let phot = Photometry::new(self, filters, *o)?;
+                Ok(self.fluxes(batch, component, &phot))
+            }
+            Observers::PerRow(list) => {
+                ObservedPhotometry::new(self, filters).fluxes(self, batch, component, list)
+            }
+        }
     }
 
     /// Band fluxes [Jy], (N, n_filters).

@@ -49,6 +49,37 @@ impl Component {
             Component::DustEmission => "dust_emission",
         }
     }
+
+    /// Parses a comma-separated list of component names, or `all` (which adds the four in the
+    /// reference's order); repeated names are kept once, in their first position.
+    ///
+    /// ```
+    /// use galsed_emulator::Component;
+    /// let c = Component::parse_list("dust_free, combine,dust_free")?;
+    /// assert_eq!(c, [Component::DustFree, Component::Combine]);
+    /// # Ok::<(), galsed_emulator::ModelError>(())
+    /// ```
+    pub fn parse_list(list: &str) -> Result<Vec<Component>, ModelError> {
+        let mut out: Vec<Component> = vec![];
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "all" {
+                for c in Component::ALL {
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+                continue;
+            }
+            let c: Component = item.parse()?;
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        if out.is_empty() {
+            return Err(ModelError::Input(format!("{list:?} names no component")));
+        }
+        Ok(out)
+    }
 }
 
 impl std::str::FromStr for Component {
@@ -444,4 +475,23 @@ pub struct ModelWeights {
     pub dust_emission: Weights,
     pub selector_disk: Weights,
     pub selector_bulge: Weights,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_lists_parse() {
+        assert_eq!(
+            Component::parse_list("all").unwrap(),
+            Component::ALL.to_vec()
+        );
+        assert_eq!(
+            Component::parse_list("dust_free, combine,dust_free").unwrap(),
+            vec![Component::DustFree, Component::Combine]
+        );
+        assert!(Component::parse_list("dust").is_err());
+        assert!(Component::parse_list(",").is_err());
+    }
 }

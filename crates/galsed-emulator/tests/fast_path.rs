@@ -7,7 +7,7 @@ mod common;
 use burn::prelude::*;
 use common::*;
 use galsed_core::photometry::trapz_weights;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 use galsed_emulator::{Component, N_GP, N_SSP, Starduster};
 use ndarray::Array2;
@@ -117,10 +117,8 @@ fn fast_path_equals_tensor_path_auto() {
 #[test]
 fn gradient_flows_through_tensor_path() {
     let files = files();
-    let derived =
-        DerivedSsp::new(&files.ssp, &WavelengthGrid::Base, files.config.eps_reduce).unwrap();
     let device = Device::flex().autodiff();
-    let model = Starduster::new(&files.weights, &files.config, derived, &device).unwrap();
+    let model = Starduster::from_files_on(&files, &WavelengthGrid::Base, &device).unwrap();
     let b = golden_batch().rows(0, 4);
     let t = |v: &[f32], w: usize| {
         Tensor::<2>::from_data(TensorData::new(v.to_vec(), [b.len(), w]), &device)

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Component;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::{MANIFEST, ModelFiles};
@@ -132,15 +132,7 @@ fn native_format_round_trip() {
     ] {
         assert_eq!(a.tensors(), b.tensors());
     }
-    let derived =
-        DerivedSsp::new(&back.ssp, &WavelengthGrid::Base, back.config.eps_reduce).unwrap();
-    let model = galsed_emulator::Starduster::new(
-        &back.weights,
-        &back.config,
-        derived,
-        &burn::prelude::Device::flex(),
-    )
-    .unwrap();
+    let model = galsed_emulator::Starduster::from_files(&back, &WavelengthGrid::Base).unwrap();
     let gold = npz("golden/sed_base_f32.npz");
     let lum = model.spectrum(
         &golden_batch(),

@@ -17,7 +17,7 @@ use std::time::Instant;
 use burn::prelude::Device;
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::ModelFiles;
 use galsed_emulator::predict::{Observer, Photometry};
@@ -50,13 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = store::resolve_model_dir(None)?;
     let files = ModelFiles::load(&dir.path)?;
-    let grid = DerivedSsp::new(&files.ssp, &WavelengthGrid::Auto, files.config.eps_reduce)?;
-    let model = Starduster::new(
-        &files.weights,
-        &files.config,
-        grid,
-        &Device::flex().autodiff(),
-    )?;
+    let model =
+        Starduster::from_files_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())?;
     let param = Parametrization::tutorial(&files.ssp);
     let analyzer = Analyzer::new(&model, &files.ssp)?;
     let filters: Vec<Filter> = BANDS

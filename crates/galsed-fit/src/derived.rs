@@ -354,16 +354,14 @@ impl DerivedProperties {
 /// Computes the derived properties with a model and the SSP library it was built from.
 ///
 /// ```no_run
-/// use burn::prelude::Device;
-/// use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+/// use galsed_core::ssp::WavelengthGrid;
 /// use galsed_io::store;
 /// use galsed_emulator::{Starduster, inputs::{Batch, OutOfRange}, model_files::ModelFiles};
 /// use galsed_fit::derived::Analyzer;
 ///
 /// let dir = store::resolve_model_dir(None)?;
 /// let files = ModelFiles::load(&dir.path)?;
-/// let grid = DerivedSsp::new(&files.ssp, &WavelengthGrid::Base, files.config.eps_reduce)?;
-/// let model = Starduster::new(&files.weights, &files.config, grid, &Device::flex())?;
+/// let model = Starduster::from_files(&files, &WavelengthGrid::Base)?;
 ///
 /// let sfh = vec![1.0 / 36.0; 36];
 /// let batch = Batch::new(vec![0.0; 7], sfh.clone(), sfh, OutOfRange::Error)?;

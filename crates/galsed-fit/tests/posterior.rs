@@ -6,7 +6,7 @@ mod common;
 use burn::prelude::Device;
 use common::*;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 use galsed_emulator::predict::Observer;
 use galsed_fit::likelihood::{Likelihood, LikelihoodSettings, Observations};
@@ -45,14 +45,7 @@ struct Tutorial {
 
 fn tutorial(grid: WavelengthGrid) -> Tutorial {
     let files = files();
-    let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).unwrap();
-    let model = Starduster::new(
-        &files.weights,
-        &files.config,
-        derived,
-        &Device::flex().autodiff(),
-    )
-    .unwrap();
+    let model = Starduster::from_files_on(&files, &grid, &Device::flex().autodiff()).unwrap();
     Tutorial {
         model,
         files,

@@ -6,7 +6,7 @@ mod common;
 use burn::prelude::Device;
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 use galsed_emulator::{Component, Starduster};
 use galsed_optir::sedfit::{
@@ -119,15 +119,9 @@ fn top_hat_fluxes_of_a_model_spectrum_match_the_model_photometry() {
 #[test]
 fn the_posterior_prediction_of_wise_covers_the_truth() {
     let files = common::files();
-    let derived =
-        DerivedSsp::new(&files.ssp, &WavelengthGrid::Auto, files.config.eps_reduce).unwrap();
-    let model = Starduster::new(
-        &files.weights,
-        &files.config,
-        derived,
-        &Device::flex().autodiff(),
-    )
-    .unwrap();
+    let model =
+        Starduster::from_files_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())
+            .unwrap();
     let param = SedModel::Full.parametrization(&files.ssp).unwrap();
     // A point inside the box: the centre nudged, away from the walls.
     let x: Vec<f64> = param

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use burn::prelude::Device;
 use galsed_core::filters::Filter;
 use galsed_core::photometry::{filter_weights, trapz_weights};
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_core::units::ab_mag;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
@@ -31,10 +30,7 @@ fn setup() -> &'static (ModelFiles, Starduster) {
     static M: OnceLock<(ModelFiles, Starduster)> = OnceLock::new();
     M.get_or_init(|| {
         let files = ModelFiles::load(&reference().join("original")).expect("published model");
-        let derived = DerivedSsp::new(&files.ssp, &WavelengthGrid::Auto, files.config.eps_reduce)
-            .expect("grid");
-        let model = Starduster::new(&files.weights, &files.config, derived, &Device::flex())
-            .expect("model");
+        let model = Starduster::from_files(&files, &WavelengthGrid::Auto).expect("model");
         (files, model)
     })
 }

@@ -8,11 +8,12 @@ use burn::prelude::Device;
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
 use galsed_core::params::GALAXY_PARAMS;
-use galsed_core::ssp::{DerivedSsp, SspLibrary, WavelengthGrid};
-use galsed_core::units::{distance_factor, fnu_unit_jy};
+use galsed_core::ssp::{GridSpecError, SspLibrary, WavelengthGrid};
+use galsed_core::units::ab_mag;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::{ModelFileError, ModelFiles};
-use galsed_emulator::predict::{ObservedPhotometry, Observer, Photometry, SpectralUnits};
+use galsed_emulator::predict::{Observer, Observers, SpectralUnits};
+use galsed_emulator::sam::SamPhotometry;
 use galsed_emulator::{Component, ModelError, N_GP, N_SSP, Starduster};
 use galsed_io::store::{self, MODEL_DIR_ENV, ModelDirSource};
 use numpy::ndarray::Array2;
@@ -21,7 +22,7 @@ use pyo3::exceptions::PyFileNotFoundError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::sam::{SamConverter, SamRows};
+use crate::sam::{self, SamConverter, SamRows};
 use crate::{array, bad, describe, matrix, resolve_filters, value_error, vector};
 
 /// What a loaded model holds: the emulator (on an autodiff device, so that fits get exact
@@ -40,38 +41,17 @@ enum LoadError {
 
 fn parse_grid(obj: &Bound<'_, PyAny>) -> PyResult<(WavelengthGrid, String)> {
     if let Ok(spec) = obj.extract::<String>() {
-        match spec.as_str() {
-            "base" => return Ok((WavelengthGrid::Base, spec)),
-            "auto" => return Ok((WavelengthGrid::Auto, spec)),
-            "full" => return Ok((WavelengthGrid::Full, spec)),
-            _ => {}
-        }
-        let path = Path::new(&spec);
-        if !path.is_file() {
-            return Err(bad(format!(
+        let grid = WavelengthGrid::parse(&spec).map_err(|e| match e {
+            GridSpecError::Unknown(_) => bad(format!(
                 "grid {spec:?}: expected \"base\", \"auto\", \"full\", a file of wavelengths in µm or an array of them"
-            )));
-        }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| bad(format!("grid file {spec}: {e}")))?;
-        let mut lam = vec![];
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let v: f64 = line.parse().map_err(|_| {
-                bad(format!(
-                    "{spec}, line {}: cannot read {line:?} as a wavelength in µm",
-                    i + 1
-                ))
-            })?;
-            lam.push(v);
-        }
-        if lam.is_empty() {
-            return Err(bad(format!("the grid file {spec} holds no wavelengths")));
-        }
-        return Ok((WavelengthGrid::Custom(lam), "custom".into()));
+            )),
+            e => bad(describe(&e)),
+        })?;
+        let name = match grid {
+            WavelengthGrid::Custom(_) => "custom".to_owned(),
+            _ => spec,
+        };
+        return Ok((grid, name));
     }
     let lam = vector(obj, "grid", None)?;
     Ok((WavelengthGrid::Custom(lam), "custom".into()))
@@ -105,15 +85,13 @@ fn load(path: Option<&Path>, grid: &WavelengthGrid, grid_name: String) -> Result
         }
         e => invalid("loading the model", &e),
     })?;
-    let derived = DerivedSsp::new(&files.ssp, grid, files.config.eps_reduce)
-        .map_err(|e| invalid("building the wavelength grid", &e))?;
-    let sd = Starduster::new(
-        &files.weights,
-        &files.config,
-        derived,
-        &Device::flex().autodiff(),
-    )
-    .map_err(|e| invalid("building the emulator", &e))?;
+    let sd = Starduster::from_files_on(&files, grid, &Device::flex().autodiff()).map_err(|e| {
+        let what = match e {
+            ModelError::Ssp(_) => "building the wavelength grid",
+            _ => "building the emulator",
+        };
+        invalid(what, &e)
+    })?;
     Ok(Inner {
         sd,
         ssp: files.ssp,
@@ -148,22 +126,6 @@ pub(crate) fn batch(
     Batch::new(gp, sd, sb, policy)
         .map(Some)
         .map_err(value_error)
-}
-
-/// Where the galaxies are seen from: one observer for all, or one per galaxy.
-pub(crate) enum Observers {
-    One(Observer),
-    PerRow(Vec<Observer>),
-}
-
-impl Observers {
-    /// The observers of the rows `rows` (in that order).
-    pub(crate) fn subset(&self, rows: &[usize]) -> Observers {
-        match self {
-            Observers::One(o) => Observers::One(*o),
-            Observers::PerRow(v) => Observers::PerRow(rows.iter().map(|&i| v[i]).collect()),
-        }
-    }
 }
 
 /// The observers from `redshift` and `distmod` (numbers or (N,) arrays). Without a distance
@@ -239,9 +201,9 @@ pub(crate) fn observers(
     })
 }
 
-/// Band magnitudes (AB) or fluxes (Jy) of a batch, (N × n_filters) row-major. One observer: the
-/// dense weights of [`Photometry`] (as `galsed sed`; a band the model does not cover is an error).
-/// One per galaxy: [`ObservedPhotometry`] (a band not covered at a galaxy's redshift is NaN).
+/// Band magnitudes (AB) or fluxes (Jy) of a batch, (N × n_filters) row-major
+/// ([`Starduster::band_fluxes`]: a band the model does not cover is an error with one observer,
+/// NaN with one observer per galaxy).
 pub(crate) fn photometry_values(
     sd: &Starduster,
     batch: &Batch,
@@ -252,81 +214,17 @@ pub(crate) fn photometry_values(
 ) -> Result<Vec<f64>, ModelError> {
     // A galaxy's result does not depend on the other galaxies of the batch (the emulator's
     // fast path rounds alike for every batch size; tests/test_model.py checks it bitwise).
-    let b = batch;
-    let values: Vec<f64> = match observers {
-        Observers::One(o) => {
-            let phot = Photometry::new(sd, filters, *o)?;
-            if mag {
-                sd.magnitudes(b, component, &phot).iter().copied().collect()
-            } else {
-                sd.fluxes(b, component, &phot)
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect()
-            }
-        }
-        Observers::PerRow(list) => {
-            let phot = ObservedPhotometry::new(sd, filters);
-            if mag {
-                phot.magnitudes(sd, b, component, list)?
-                    .iter()
-                    .copied()
-                    .collect()
-            } else {
-                phot.fluxes(sd, b, component, list)?
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect()
-            }
-        }
-    };
-    Ok(values)
+    let flux = sd.band_fluxes(batch, component, filters, observers)?;
+    Ok(flux.iter().map(|&f| jy_or_mag(f, mag)).collect())
 }
 
-/// SEDs of a batch, (N × n_λ) row-major: λL_λ, or F_ν for each galaxy's observer (computed as
-/// [`Starduster::spectrum`] does: float32 λL_λ times the float32 factor λ_obs·u·10^(−0.4μ)).
-fn sed_values(
-    sd: &Starduster,
-    batch: &Batch,
-    component: Component,
-    units: SpectralUnits,
-    observers: &Observers,
-) -> Result<Vec<f64>, ModelError> {
-    let lum = sd.spectrum(
-        batch,
-        component,
-        SpectralUnits::Luminosity,
-        Observer::default(),
-    );
-    let n_lam = lum.ncols();
-    let rows = lum.rows().into_iter().take(batch.len());
-    if units == SpectralUnits::Luminosity {
-        return Ok(rows
-            .flat_map(|r| r.into_iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
-            .collect());
+/// A band flux as AB magnitude or Jy.
+fn jy_or_mag(flux: f32, mag: bool) -> f64 {
+    if mag {
+        ab_mag(f64::from(flux))
+    } else {
+        f64::from(flux)
     }
-    let lam = &sd.grid().lam_eval;
-    let factor = |o: &Observer| -> Vec<f32> {
-        let u = fnu_unit_jy() * distance_factor(o.distmod);
-        o.observed_grid(lam)
-            .iter()
-            .map(|&l| (f64::from(l) * u) as f32)
-            .collect()
-    };
-    let mut out = Vec::with_capacity(batch.len() * n_lam);
-    let mut cached: Option<(Observer, Vec<f32>)> = None;
-    for (i, row) in rows.enumerate() {
-        let o = match observers {
-            Observers::One(o) => *o,
-            Observers::PerRow(v) => v[i],
-        };
-        if cached.as_ref().is_none_or(|(c, _)| *c != o) {
-            cached = Some((o, factor(&o)));
-        }
-        let s = &cached.as_ref().expect("just filled").1;
-        out.extend(row.iter().zip(s).map(|(&v, &s)| f64::from(v * s)));
-    }
-    Ok(out)
 }
 
 pub(crate) fn to_2d<'py>(
@@ -476,9 +374,12 @@ impl Model {
             SpectralUnits::Fnu => observers(redshift, distmod, n)?,
         };
         let sd = &self.inner.sd;
-        let data = py
-            .detach(|| sed_values(sd, &batch, component, units, &obs))
-            .map_err(value_error)?;
+        let data = py.detach(|| {
+            sd.spectra(&batch, component, units, &obs)
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect()
+        });
         Ok(to_2d(py, n, n_lam, data))
     }
 
@@ -608,34 +509,15 @@ impl Model {
         let sd = &self.inner.sd;
         let (data, status) = py
             .detach(|| -> Result<(Vec<f64>, Vec<String>), ModelError> {
-                let converted = converter.convert_rows(&rows);
-                let good: Vec<usize> = (0..n).filter(|&i| converted.status[i].is_empty()).collect();
+                let phot = SamPhotometry::new(sd, filters, component, None);
+                let res = phot.compute(sd, &converter.inner, &rows.view(), &obs, &[])?;
                 let mut out = vec![f64::NAN; n * nf];
-                if !good.is_empty() {
-                    let gather = |v: &[f64], w: usize| -> Vec<f64> {
-                        good.iter()
-                            .flat_map(|&r| v[r * w..(r + 1) * w].iter().copied())
-                            .collect()
-                    };
-                    let batch = Batch::new(
-                        gather(&converted.gp, N_GP),
-                        gather(&converted.sfh_disk, N_SSP),
-                        gather(&converted.sfh_bulge, N_SSP),
-                        OutOfRange::Clip,
-                    )?;
-                    let phot = photometry_values(
-                        sd,
-                        &batch,
-                        &obs.subset(&good),
-                        &filters,
-                        component,
-                        mag,
-                    )?;
-                    for (k, &r) in good.iter().enumerate() {
-                        out[r * nf..(r + 1) * nf].copy_from_slice(&phot[k * nf..(k + 1) * nf]);
+                for &r in &res.converted.good {
+                    for (o, &f) in out[r * nf..(r + 1) * nf].iter_mut().zip(res.fluxes.row(r)) {
+                        *o = jy_or_mag(f, mag);
                     }
                 }
-                Ok((out, converted.status))
+                Ok((out, sam::status(&res.converted)))
             })
             .map_err(value_error)?;
         Ok((to_2d(py, n, nf, data), status))

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use galsed_core::sam::{self, AgeBins, SamGalaxy};
+use galsed_core::sam::{self as core_sam, AgeBins};
+use galsed_emulator::sam::{self, Converted};
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -71,17 +72,15 @@ impl SamRows {
     pub(crate) fn len(&self) -> usize {
         self.n
     }
-}
 
-/// Converted rows: model inputs (row-major; NaN rows where the conversion failed) and a status
-/// per row ("" = good, otherwise the reason).
-pub(crate) struct Converted {
-    pub gp: Vec<f64>,
-    pub sfh_disk: Vec<f64>,
-    pub sfh_bulge: Vec<f64>,
-    pub l_norm_disk: Vec<f64>,
-    pub l_norm_bulge: Vec<f64>,
-    pub status: Vec<String>,
+    /// The library's view of the rows.
+    pub(crate) fn view(&self) -> sam::SamRows<'_> {
+        sam::SamRows {
+            n_bins: self.n_bins,
+            scalars: self.scalars.each_ref().map(Vec::as_slice),
+            histories: self.histories.each_ref().map(Vec::as_slice),
+        }
+    }
 }
 
 /// Converts semi-analytic-model galaxies into the model's inputs, as Starduster's
@@ -95,53 +94,16 @@ pub(crate) struct Converted {
 /// (SAM masses are divided by 1 − frac_recycle).
 #[pyclass(module = "galsed", frozen)]
 pub struct SamConverter {
-    pub(crate) inner: Arc<sam::SamConverter>,
+    pub(crate) inner: Arc<core_sam::SamConverter>,
 }
 
-fn history(v: &[f64], i: usize, nb: usize) -> &[f64] {
-    &v[i * nb..(i + 1) * nb]
-}
-
-impl SamConverter {
-    /// Converts every row; failures are reported per row, never raised.
-    pub(crate) fn convert_rows(&self, rows: &SamRows) -> Converted {
-        let (n, nb) = (rows.n, rows.n_bins);
-        let mut out = Converted {
-            gp: vec![f64::NAN; n * 7],
-            sfh_disk: vec![f64::NAN; n * sam::N_SSP],
-            sfh_bulge: vec![f64::NAN; n * sam::N_SSP],
-            l_norm_disk: vec![f64::NAN; n],
-            l_norm_bulge: vec![f64::NAN; n],
-            status: vec![String::new(); n],
-        };
-        let [theta, m_dust, r_dust, r_disk, r_bulge] = &rows.scalars;
-        let [mass_disk, metal_disk, mass_bulge, metal_bulge] = &rows.histories;
-        for i in 0..n {
-            let g = SamGalaxy {
-                theta_deg: theta[i],
-                m_dust: m_dust[i],
-                r_dust: r_dust[i],
-                r_disk: r_disk[i],
-                r_bulge: r_bulge[i],
-                mass_disk: history(mass_disk, i, nb),
-                metal_disk: history(metal_disk, i, nb),
-                mass_bulge: history(mass_bulge, i, nb),
-                metal_bulge: history(metal_bulge, i, nb),
-            };
-            match self.inner.convert(&g) {
-                Ok(x) => {
-                    out.gp[i * 7..(i + 1) * 7].copy_from_slice(&x.gp);
-                    out.sfh_disk[i * sam::N_SSP..(i + 1) * sam::N_SSP].copy_from_slice(&x.sfh_disk);
-                    out.sfh_bulge[i * sam::N_SSP..(i + 1) * sam::N_SSP]
-                        .copy_from_slice(&x.sfh_bulge);
-                    out.l_norm_disk[i] = x.l_norm_disk;
-                    out.l_norm_bulge[i] = x.l_norm_bulge;
-                }
-                Err(e) => out.status[i] = e.to_string(),
-            }
-        }
-        out
-    }
+/// Per row, "" for a converted galaxy and the reason otherwise.
+pub(crate) fn status(converted: &Converted) -> Vec<String> {
+    converted
+        .errors
+        .iter()
+        .map(|e| e.as_ref().map_or_else(String::new, ToString::to_string))
+        .collect()
 }
 
 #[pymethods]
@@ -163,8 +125,8 @@ impl SamConverter {
                 ));
             }
         };
-        let inner =
-            sam::SamConverter::new(&model.inner.ssp, bins, frac_recycle).map_err(value_error)?;
+        let inner = core_sam::SamConverter::new(&model.inner.ssp, bins, frac_recycle)
+            .map_err(value_error)?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -261,14 +223,15 @@ impl SamConverter {
             metal_bulge,
         )?;
         let n = rows.len();
-        let c = py.detach(|| self.convert_rows(&rows));
+        let c = py.detach(|| Converted::new(&self.inner, &rows.view(), &[]));
+        let status = status(&c);
         let out = PyDict::new(py);
         out.set_item("gp", to_2d(py, n, 7, c.gp))?;
-        out.set_item("sfh_disk", to_2d(py, n, sam::N_SSP, c.sfh_disk))?;
-        out.set_item("sfh_bulge", to_2d(py, n, sam::N_SSP, c.sfh_bulge))?;
+        out.set_item("sfh_disk", to_2d(py, n, core_sam::N_SSP, c.sfh_disk))?;
+        out.set_item("sfh_bulge", to_2d(py, n, core_sam::N_SSP, c.sfh_bulge))?;
         out.set_item("l_norm_disk", c.l_norm_disk.into_pyarray(py))?;
         out.set_item("l_norm_bulge", c.l_norm_bulge.into_pyarray(py))?;
-        out.set_item("status", c.status)?;
+        out.set_item("status", status)?;
         Ok(out)
     }
 }

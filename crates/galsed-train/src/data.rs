@@ -147,6 +147,77 @@ impl Default for Preparation {
     }
 }
 
+/// A preparation option that cannot be read ([`Preparation::parse`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PrepSpecError {
+    /// A smoothing specification that is not `window,order` or not a valid filter.
+    #[error("{0}")]
+    Smoothing(&'static str, String),
+    /// A `max_k100` that is neither a finite number nor `none`.
+    #[error("'{0}' is not a number or 'none'")]
+    MaxK100(String),
+}
+
+impl PrepSpecError {
+    /// The option at fault, as the command line spells it: `smooth-curves`, `smooth-emission`
+    /// or `max-k100`.
+    pub fn option(&self) -> &'static str {
+        match self {
+            PrepSpecError::Smoothing(option, _) => option,
+            PrepSpecError::MaxK100(_) => "max-k100",
+        }
+    }
+}
+
+impl Preparation {
+    /// The preparation given as text: Savitzky–Golay filters as `window,order` (e.g. `15,3`)
+    /// for the curves and the emission spectra, and `max_k100` as a number [mag] or `none`.
+    ///
+    /// ```
+    /// use galsed_train::data::Preparation;
+    /// let p = Preparation::parse(Some("15,3"), None, "none").unwrap();
+    /// assert_eq!(p.smooth_curves.map(|s| s.window), Some(15));
+    /// assert_eq!(p.max_k100, None);
+    /// assert_eq!(Preparation::parse(None, None, "0.01").unwrap(), Preparation::default());
+    /// assert!(Preparation::parse(Some("15"), None, "none").is_err());
+    /// ```
+    pub fn parse(
+        smooth_curves: Option<&str>,
+        smooth_emission: Option<&str>,
+        max_k100: &str,
+    ) -> Result<Self, PrepSpecError> {
+        let max_k100 = match max_k100.trim() {
+            "none" => None,
+            v => Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| PrepSpecError::MaxK100(v.to_owned()))?,
+            ),
+        };
+        Ok(Self {
+            smooth_curves: savgol(smooth_curves, "smooth-curves")?,
+            smooth_emission: savgol(smooth_emission, "smooth-emission")?,
+            max_k100,
+        })
+    }
+}
+
+/// A Savitzky–Golay filter given as `window,order`.
+fn savgol(spec: Option<&str>, option: &'static str) -> Result<Option<SavGol>, PrepSpecError> {
+    let Some(s) = spec else { return Ok(None) };
+    let usage =
+        || PrepSpecError::Smoothing(option, format!("'{s}' is not window,order (e.g. 15,3)"));
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let parse = |p: &str| p.parse::<usize>().map_err(|_| usage());
+    match parts[..] {
+        [w, o] => Ok(Some(
+            SavGol::new(parse(w)?, parse(o)?).map_err(|e| PrepSpecError::Smoothing(option, e))?,
+        )),
+        _ => Err(usage()),
+    }
+}
+
 /// What preparation did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrepReport {

@@ -9,7 +9,7 @@
 //! and dust-emission shape.
 
 use burn::prelude::*;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_emulator::{N_GP, N_SSP, Starduster};
@@ -112,8 +112,7 @@ pub fn teacher_set(
     if n_valid == 0 {
         return Err(TrainError::Config("ask for at least one sample".into()));
     }
-    let grid = DerivedSsp::new(&files.ssp, &WavelengthGrid::Base, files.config.eps_reduce)?;
-    let model = Starduster::new(&files.weights, &files.config, grid, &Device::flex())?;
+    let model = Starduster::from_files(files, &WavelengthGrid::Base)?;
     let n_lam = files.ssp.lam_main.len();
     let n_curve = files.config.curve_disk.net.output_size;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_core::units::ab_mag;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
@@ -234,8 +234,7 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
             "the data set's 'lam' is not the model's grid lam_main".into(),
         ));
     }
-    let grid = DerivedSsp::new(&model.ssp, &WavelengthGrid::Base, model.config.eps_reduce)?;
-    let emu = Starduster::new(&model.weights, &model.config, grid, &Device::flex())?;
+    let emu = Starduster::from_files(model, &WavelengthGrid::Base)?;
     let n = set.len();
     let sfh = |s: &Option<Array2<f64>>| -> Vec<f64> {
         s.as_ref().map_or_else(

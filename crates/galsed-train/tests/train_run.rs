@@ -5,9 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::Device;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_emulator::predict::{Observer, Photometry};
@@ -213,8 +212,7 @@ fn short_training_run_resumes_bitwise() {
     assert_eq!(back.config, model_a.config);
     assert_eq!(back.config.curve_disk.net.mlp.hidden_sizes, vec![24, 24]);
     assert_eq!(back.config.distri.n_mix, 4);
-    let grid = DerivedSsp::new(&back.ssp, &WavelengthGrid::Base, back.config.eps_reduce).unwrap();
-    let emu = Starduster::new(&back.weights, &back.config, grid, &Device::flex()).unwrap();
+    let emu = Starduster::from_files(&back, &WavelengthGrid::Base).unwrap();
     let rows = va.len().min(8);
     let flat = |a: &ndarray::Array2<f64>| {
         a.rows()

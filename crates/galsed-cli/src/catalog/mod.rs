@@ -12,15 +12,15 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_core::sam::{AgeBins, SamConverter, SamGalaxy};
-use galsed_core::units::{ab_mag, distance_factor, fnu_unit_jy};
-use galsed_emulator::inputs::{Batch, OutOfRange};
-use galsed_emulator::predict::{ObservedPhotometry, Observer, SpectralUnits};
-use galsed_emulator::{Component, N_GP, N_SSP, Starduster};
+use galsed_core::sam::{AgeBins, SamConverter};
+use galsed_core::units::ab_mag;
+use galsed_emulator::predict::{Observer, Observers, SpectralUnits};
+use galsed_emulator::sam::{SamPhotometry, SamRows};
+use galsed_emulator::{Component, Starduster};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{filters_cmd, model, progress, sed};
+use crate::{filters_cmd, model, progress};
 use galsed_io::sam::{self, ChunkResult, OutputColumns, SamChunk, Source};
 
 const RUN_AFTER_HELP: &str = "\
@@ -215,12 +215,10 @@ struct Manifest {
 struct Pipeline {
     model: Starduster,
     converter: SamConverter,
-    phot: ObservedPhotometry,
-    component: Component,
+    phot: SamPhotometry,
     frame: Frame,
     cosmology: Cosmology,
     magnitudes: bool,
-    spectra: bool,
 }
 
 impl Pipeline {
@@ -244,13 +242,9 @@ impl Pipeline {
 
     fn compute(&self, c: &SamChunk) -> Result<ChunkResult> {
         let n = c.len();
-        let nb = c.n_bins;
         let mut status = vec![String::from("ok"); n];
         let mut observers = vec![Observer::default(); n];
-        let (mut gp, mut sfh_disk, mut sfh_bulge) = (vec![], vec![], vec![]);
-        let mut good = vec![];
-        let mut l_norm = vec![f64::NAN; n];
-        let mut b_to_t = vec![f64::NAN; n];
+        let mut skip = vec![false; n];
         let mut last: Option<(f64, Observer)> = None;
         for i in 0..n {
             let z = c.redshift.as_ref().map(|z| z[i]);
@@ -258,109 +252,66 @@ impl Pipeline {
                 (Some(z), Some((lz, o))) if z.to_bits() == lz.to_bits() => Ok(o),
                 _ => self.observer(z),
             };
-            let observer = match observer {
-                Ok(o) => o,
+            match observer {
+                Ok(o) => {
+                    observers[i] = o;
+                    last = z.map(|z| (z, o));
+                }
                 Err(e) => {
                     status[i] = format!("invalid: {e}");
-                    continue;
+                    skip[i] = true;
                 }
-            };
-            last = z.map(|z| (z, observer));
-            let h = |k: usize| &c.histories[k][i * nb..(i + 1) * nb];
-            let galaxy = SamGalaxy {
-                theta_deg: c.scalars[0][i],
-                m_dust: c.scalars[1][i],
-                r_dust: c.scalars[2][i],
-                r_disk: c.scalars[3][i],
-                r_bulge: c.scalars[4][i],
-                mass_disk: h(0),
-                metal_disk: h(1),
-                mass_bulge: h(2),
-                metal_bulge: h(3),
-            };
-            match self.converter.convert(&galaxy) {
-                Ok(inputs) => {
-                    observers[i] = observer;
-                    l_norm[i] = inputs.l_norm_disk + inputs.l_norm_bulge;
-                    b_to_t[i] = if l_norm[i] > 0.0 {
-                        inputs.l_norm_bulge / l_norm[i]
-                    } else {
-                        f64::NAN
-                    };
-                    gp.extend_from_slice(&inputs.gp);
-                    sfh_disk.extend_from_slice(&inputs.sfh_disk);
-                    sfh_bulge.extend_from_slice(&inputs.sfh_bulge);
-                    good.push(i);
-                }
-                Err(e) => status[i] = format!("invalid: {e}"),
+            }
+        }
+        let observers = Observers::PerRow(observers);
+        let rows = SamRows {
+            n_bins: c.n_bins,
+            scalars: c.scalars.each_ref().map(Vec::as_slice),
+            histories: c.histories.each_ref().map(Vec::as_slice),
+        };
+        let result = self
+            .phot
+            .compute(&self.model, &self.converter, &rows, &observers, &skip)
+            .with_context(|| format!("rows {}..{}", c.start, c.start + n as u64))?;
+        let conv = &result.converted;
+        for (i, e) in conv.errors.iter().enumerate() {
+            if let Some(e) = e {
+                status[i] = format!("invalid: {e}");
             }
         }
         let n_bands = self.phot.names().len();
         let mut bands = vec![f64::NAN; n * n_bands];
-        let n_lam = self.model.grid().lam_eval.len();
-        let mut spectra = self.spectra.then(|| vec![f32::NAN; n * n_lam]);
-        if !good.is_empty() {
-            debug_assert_eq!(gp.len(), good.len() * N_GP);
-            debug_assert_eq!(sfh_disk.len(), good.len() * N_SSP);
-            let batch = Batch::new(gp, sfh_disk, sfh_bulge, OutOfRange::Clip)
-                .with_context(|| format!("rows {}..{}", c.start, c.start + n as u64))?;
-            let obs: Vec<Observer> = good.iter().map(|&i| observers[i]).collect();
-            let flux = self
-                .phot
-                .fluxes(&self.model, &batch, self.component, &obs)?;
-            for (k, &i) in good.iter().enumerate() {
-                for b in 0..n_bands {
-                    let f = f64::from(flux[[k, b]]);
-                    bands[i * n_bands + b] = if self.magnitudes { ab_mag(f) } else { f };
-                }
-                // NaN fluxes are exactly the bands the model does not cover at this redshift.
-                let uncovered: Vec<&str> = (0..n_bands)
-                    .filter(|&b| flux[[k, b]].is_nan())
-                    .map(|b| self.phot.names()[b].as_str())
-                    .collect();
-                if !uncovered.is_empty() {
-                    status[i] = format!(
-                        "partial: outside the model at z = {}: {}",
-                        obs[k].redshift,
-                        uncovered.join(", ")
-                    );
-                }
+        for &i in &conv.good {
+            for b in 0..n_bands {
+                let f = f64::from(result.fluxes[[i, b]]);
+                bands[i * n_bands + b] = if self.magnitudes { ab_mag(f) } else { f };
             }
-            if let Some(out) = spectra.as_mut() {
-                let lum = self.model.spectrum(
-                    &batch,
-                    self.component,
-                    SpectralUnits::Luminosity,
-                    Observer::default(),
+            // NaN fluxes are exactly the bands the model does not cover at this redshift.
+            let uncovered: Vec<&str> = result
+                .uncovered(i)
+                .into_iter()
+                .map(|b| self.phot.names()[b].as_str())
+                .collect();
+            if !uncovered.is_empty() {
+                status[i] = format!(
+                    "partial: outside the model at z = {}: {}",
+                    observers.get(i).redshift,
+                    uncovered.join(", ")
                 );
-                let lam: &[f64] = &self.model.grid().lam_eval;
-                for (k, &i) in good.iter().enumerate() {
-                    let row = &mut out[i * n_lam..(i + 1) * n_lam];
-                    row.copy_from_slice(lum.row(k).as_slice().expect("standard layout"));
-                    if self.frame == Frame::Observed {
-                        // F_ν = λL_λ · λ_obs · u_ν · 10^(−0.4μ), as `galsed sed --units fnu`.
-                        let o = obs[k];
-                        let u = fnu_unit_jy() * distance_factor(o.distmod);
-                        let zp1 = (1.0 + o.redshift) as f32;
-                        for (v, &l) in row.iter_mut().zip(lam) {
-                            *v *= (f64::from(l as f32 * zp1) * u) as f32;
-                        }
-                    }
-                }
             }
         }
         let redshift = match &c.redshift {
             Some(z) if self.frame == Frame::Observed => z.clone(),
             _ => vec![0.0; n],
         };
-        let distmod = observers
+        let distmod = status
             .iter()
-            .zip(&status)
-            .map(|(o, s)| {
+            .enumerate()
+            .map(|(i, s)| {
                 if s.starts_with("invalid") {
                     f64::NAN
                 } else {
-                    o.distmod
+                    observers.get(i).distmod
                 }
             })
             .collect();
@@ -368,9 +319,9 @@ impl Pipeline {
             start: c.start,
             id: c.id.clone(),
             status,
-            scalars: [redshift, distmod, l_norm, b_to_t],
+            scalars: [redshift, distmod, conv.l_norm(), conv.b_to_t()],
             bands,
-            spectra,
+            spectra: result.spectra.map(|s| s.into_raw_vec_and_offset().0),
         })
     }
 }
@@ -421,11 +372,11 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
     if filters.is_empty() {
         bail!("--filters is empty");
     }
-    let components = sed::parse_components(&args.component)?;
+    let components = Component::parse_list(&args.component).context("--component")?;
     let [component] = components.as_slice() else {
         bail!("--component takes one component, got {:?}", args.component);
     };
-    let (cosmology, cosmology_name) = sed::parse_cosmology(&args.cosmology)?;
+    let (cosmology, cosmology_name) = Cosmology::parse(&args.cosmology).context("--cosmology")?;
     let grid = model::parse_grid(&args.grid)?;
 
     let dir = model::locate(args.model.as_deref())?;
@@ -433,17 +384,19 @@ fn run_catalog(args: &RunArgs) -> Result<()> {
     let converter = SamConverter::new(&files.ssp, bins.clone(), args.frac_recycle)
         .context("the SAM age bins")?;
     let sd = model::build(&files, &grid)?;
-    let phot = ObservedPhotometry::new(&sd, &filters);
+    let spectra = args.spectra.then_some(match args.frame {
+        Frame::Observed => SpectralUnits::Fnu,
+        Frame::Rest => SpectralUnits::Luminosity,
+    });
+    let phot = SamPhotometry::new(&sd, filters, *component, spectra);
     let lam: Vec<f64> = sd.grid().lam_eval.clone();
     let pipeline = Pipeline {
         model: sd,
         converter,
         phot,
-        component: *component,
         frame: args.frame,
         cosmology,
         magnitudes: args.mag == crate::MagArg::Ab,
-        spectra: args.spectra,
     };
 
     let bins_json = match &bins {

@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 
-use burn::prelude::Device;
 use galsed_core::filters::Filter;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::model_files::ModelFiles;
@@ -64,9 +63,7 @@ pub fn files() -> ModelFiles {
 }
 
 pub fn model(grid: WavelengthGrid) -> Starduster {
-    let files = files();
-    let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).expect("grid");
-    Starduster::new(&files.weights, &files.config, derived, &Device::flex()).expect("model")
+    Starduster::from_files(&files(), &grid).expect("model")
 }
 
 /// The 72 golden input rows, clipped like the reference.

@@ -6,16 +6,13 @@
 mod emulator;
 pub use emulator::*;
 
-use burn::prelude::Device;
-use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 
 /// The published model on `grid` together with the SSP library it was built from (one import).
 pub fn model_and_ssp(grid: WavelengthGrid) -> (Starduster, galsed_core::ssp::SspLibrary) {
     let files = files();
-    let derived = DerivedSsp::new(&files.ssp, &grid, files.config.eps_reduce).expect("grid");
-    let model =
-        Starduster::new(&files.weights, &files.config, derived, &Device::flex()).expect("model");
+    let model = Starduster::from_files(&files, &grid).expect("model");
     (model, files.ssp)
 }
 
