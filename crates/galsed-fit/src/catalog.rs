@@ -798,3 +798,333 @@ pub fn safe_file_stem(id: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// |a − b| ≤ 1e-12 |b|: unit conversions may differ from the hand value in the last bit.
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * b.abs()
+    }
+
+    fn table(cols: Vec<Column>) -> Table {
+        Table::new(cols).unwrap()
+    }
+
+    fn measurements(g: &Galaxy) -> Vec<(String, Measurement)> {
+        let (_, obs) = g.input.as_ref().unwrap();
+        obs.bands()
+            .iter()
+            .cloned()
+            .zip(obs.measurements().iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn magnitudes_limits_and_missing_bands() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::str("id", vec!["a".into(), "b".into()]),
+            Column::f64("redshift", vec![0.02, 0.03]),
+            Column::f64("distmod", vec![nan, 34.9]),
+            Column::f64("sdss_r0", vec![15.0, 16.0]),
+            Column::f64("sdss_r0_err", vec![0.1, 0.2]),
+            Column::f64("wise_w3", vec![13.0, nan]),
+            Column::f64("wise_w3_err", vec![0.15, nan]),
+            Column::f64("wise_w3_limit", vec![nan, 12.0]),
+            Column::f64("galex_FUV", vec![17.5, nan]),
+            Column::f64("galex_FUV_err", vec![0.1, nan]),
+        ]);
+        let (bands, gs) = galaxies(&t, &CatalogConfig::default()).unwrap();
+        // Bands found by name, in the order of the built-in filter list.
+        let mut sorted = bands.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["galex_FUV", "sdss_r0", "wise_w3"]);
+        assert_eq!(gs.len(), 2);
+        assert_eq!((gs[0].id.as_str(), gs[1].id.as_str()), ("a", "b"));
+
+        let a: BTreeMap<_, _> = measurements(&gs[0]).into_iter().collect();
+        assert_eq!(
+            a["sdss_r0"],
+            Measurement::Magnitude {
+                mag: 15.0,
+                sigma: 0.1
+            }
+        );
+        assert_eq!(
+            a["wise_w3"],
+            Measurement::Magnitude {
+                mag: 13.0,
+                sigma: 0.15
+            }
+        );
+        assert_eq!(
+            a["galex_FUV"],
+            Measurement::Magnitude {
+                mag: 17.5,
+                sigma: 0.1
+            }
+        );
+        // No distance modulus: Planck18's at the redshift.
+        assert!(gs[0].distmod > 34.0 && gs[0].distmod < 36.0);
+
+        // FUV missing without a limit: dropped; W3 missing with a 12 mag limit: an upper limit of
+        // 10^(−0.4 (12 − 8.9)) Jy with the noise limit / 3.
+        let b = measurements(&gs[1]);
+        assert_eq!(b.len(), 2);
+        let (used, _) = gs[1].input.as_ref().unwrap();
+        assert!(used.iter().all(|f| f.name != "galex_FUV"));
+        let b: BTreeMap<_, _> = b.into_iter().collect();
+        assert_eq!(
+            b["sdss_r0"],
+            Measurement::Magnitude {
+                mag: 16.0,
+                sigma: 0.2
+            }
+        );
+        let Measurement::UpperLimit { limit, sigma } = b["wise_w3"] else {
+            panic!("{:?}", b["wise_w3"]);
+        };
+        assert!(close(limit, 0.057543993733715694), "{limit}");
+        assert!(close(sigma, 0.019181331244571897), "{sigma}");
+        assert_eq!(gs[1].distmod, 34.9);
+    }
+
+    #[test]
+    fn fluxes_in_mjy() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![2.5]),
+            Column::f64("sdss_r0_err", vec![0.25]),
+            Column::f64("twomass_Ks", vec![nan]),
+            Column::f64("twomass_Ks_err", vec![0.2]),
+            Column::f64("twomass_Ks_limit", vec![0.6]),
+            Column::f64("wise_w3", vec![nan]),
+            Column::f64("wise_w3_err", vec![nan]),
+            Column::f64("wise_w3_limit", vec![0.6]),
+        ]);
+        let cfg = CatalogConfig {
+            quantity: Quantity::Flux,
+            flux_unit: "mJy".into(),
+            limit_nsigma: 2.5,
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        assert_eq!(gs[0].id, "0", "row numbers without an id column");
+        let m: BTreeMap<_, _> = measurements(&gs[0]).into_iter().collect();
+        let Measurement::Flux { flux, sigma } = m["sdss_r0"] else {
+            panic!("{:?}", m["sdss_r0"]);
+        };
+        assert!(
+            close(flux, 2.5e-3) && close(sigma, 2.5e-4),
+            "{flux} {sigma}"
+        );
+        // A flux limit with an error: the error is the noise.
+        let Measurement::UpperLimit { limit, sigma } = m["twomass_Ks"] else {
+            panic!("{:?}", m["twomass_Ks"]);
+        };
+        assert!(close(limit, 6e-4) && close(sigma, 2e-4), "{limit} {sigma}");
+        // Without an error: limit / limit_nsigma.
+        let Measurement::UpperLimit { limit, sigma } = m["wise_w3"] else {
+            panic!("{:?}", m["wise_w3"]);
+        };
+        assert!(
+            close(limit, 6e-4) && close(sigma, 2.4e-4),
+            "{limit} {sigma}"
+        );
+    }
+
+    #[test]
+    fn bad_rows_keep_their_reason() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02, 0.02, nan, 0.02, 0.0]),
+            Column::f64("sdss_r0", vec![15.0, 15.0, 15.0, nan, 15.0]),
+            Column::f64("sdss_r0_err", vec![-0.1, 0.0, 0.1, 0.1, 0.1]),
+        ]);
+        let (_, gs) = galaxies(&t, &CatalogConfig::default()).unwrap();
+        let err = |i: usize| gs[i].input.as_ref().unwrap_err().clone();
+        assert_eq!(
+            err(0),
+            "band sdss_r0: error -0.1 (errors must be finite and > 0)"
+        );
+        assert_eq!(
+            err(1),
+            "band sdss_r0: error 0 (errors must be finite and > 0)"
+        );
+        assert!(err(2).contains("redshift NaN"), "{}", err(2));
+        assert!(gs[2].distmod.is_nan());
+        assert_eq!(err(3), "no usable bands (every band is missing)");
+        assert!(
+            err(4).contains("need z > 0 or a distance modulus"),
+            "{}",
+            err(4)
+        );
+    }
+
+    #[test]
+    fn catalogue_errors_are_clear() {
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![15.0]),
+        ]);
+        let e = galaxies(&t, &CatalogConfig::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "band sdss_r0: no error column \"sdss_r0_err\" and no [catalog.sigma] entry"
+        );
+        // [catalog.sigma] replaces the missing errors.
+        let cfg = CatalogConfig {
+            sigma: BTreeMap::from([("sdss_r0".to_string(), 0.05)]),
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        assert_eq!(
+            measurements(&gs[0])[0].1,
+            Measurement::Magnitude {
+                mag: 15.0,
+                sigma: 0.05
+            }
+        );
+        let cfg = CatalogConfig {
+            sigma: BTreeMap::from([("sdss_r0".to_string(), 0.0)]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            galaxies(&t, &cfg),
+            Err(CatalogError::Sigma { .. })
+        ));
+        let cfg = CatalogConfig {
+            flux_unit: "furlongs".into(),
+            ..Default::default()
+        };
+        assert!(
+            galaxies(&t, &cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("furlongs")
+        );
+        let cfg = CatalogConfig {
+            bands: Some(vec!["no_such_band".into()]),
+            ..Default::default()
+        };
+        assert!(
+            galaxies(&t, &cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("no_such_band")
+        );
+        let none = table(vec![
+            Column::f64("redshift", vec![0.1]),
+            Column::f64("flux", vec![3.0]),
+        ]);
+        assert!(matches!(
+            galaxies(&none, &CatalogConfig::default()),
+            Err(CatalogError::NoBandColumns(_))
+        ));
+        let empty = table(vec![
+            Column::f64("redshift", vec![]),
+            Column::f64("sdss_r0", vec![]),
+        ]);
+        assert!(matches!(
+            galaxies(&empty, &CatalogConfig::default()),
+            Err(CatalogError::NoRows)
+        ));
+    }
+
+    #[test]
+    fn model_fit_rules() {
+        let filters: Vec<Filter> = ["sdss_r0", "sdss_g0"]
+            .iter()
+            .map(|n| Filter::builtin(n).unwrap())
+            .collect();
+        let cells = |v: [f64; 2], e: [f64; 2]| {
+            (0..2).map(move |i| BandCells {
+                value: v[i],
+                error: e[i],
+                limit: None,
+            })
+        };
+        let r = RowReader::model_fit_magnitudes();
+        let (used, obs) = r
+            .observations(&filters, cells([15.0, f64::NAN], [0.1, 0.1]))
+            .unwrap();
+        assert_eq!((used.len(), obs.bands()), (1, &["sdss_r0".to_string()][..]));
+        // Only NaN is "not observed"; an infinite magnitude is an error, as is a zero error
+        // (reported by the observations, not the catalogue's check).
+        assert!(matches!(
+            r.observations(&filters, cells([f64::INFINITY, 15.0], [0.1, 0.1])),
+            Err(RowError::Observations(_))
+        ));
+        let e = r
+            .observations(&filters, cells([15.0, 15.0], [0.0, 0.1]))
+            .unwrap_err();
+        assert!(matches!(e, RowError::Observations(_)), "{e}");
+        assert!(matches!(
+            r.observations(&filters, cells([f64::NAN; 2], [0.1; 2])),
+            Err(RowError::NoBands)
+        ));
+    }
+
+    #[test]
+    fn configuration_file() {
+        let f = FitFile::parse(
+            "[catalog]\nquantity = \"flux\"\nflux_unit = \"uJy\"\n[optimizer]\nmethod = \"adam\"\n",
+        )
+        .unwrap();
+        assert_eq!(f.catalog.quantity, Quantity::Flux);
+        assert_eq!(f.catalog.grid, None);
+        assert_eq!(f.catalog.grid(), "auto");
+        assert_eq!(f.fit.optimizer.method, crate::fit::OptimizerMethod::Adam);
+        assert!(FitFile::parse("[catalog]\nnot_a_key = 1\n").is_err());
+        assert!(
+            FitFile::parse("[optimizer")
+                .unwrap_err()
+                .to_string()
+                .contains("TOML")
+        );
+        let f = FitFile::parse("[catalog]\ngrid = \"base\"\n").unwrap();
+        assert_eq!(f.catalog.grid(), "base");
+    }
+
+    #[test]
+    fn records_round_trip_through_the_resume_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = resume_path(&dir.path().join("out.csv"));
+        assert!(path.ends_with("out.csv.partial.jsonl"));
+        let g = |row: usize| Galaxy {
+            row,
+            id: format!("g{row}"),
+            redshift: 0.1,
+            distmod: f64::NAN,
+            input: Err("no".into()),
+        };
+        let log = ResumeLog::open(&path).unwrap();
+        for row in [2, 0, 2, 7] {
+            log.append(&record(&g(row), &[], Err(format!("failed {row}"))))
+                .unwrap();
+        }
+        drop(log);
+        // A truncated last line (a killed run) is ignored.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"row\": 1, \"id\"")
+            .unwrap();
+        let done = read_records(&path).unwrap();
+        assert_eq!(done.len(), 4);
+        let gs: Vec<Galaxy> = (0..4).map(g).collect();
+        let todo: Vec<usize> = pending(&gs, &done).iter().map(|g| g.row).collect();
+        assert_eq!(todo, [1, 3]);
+        let fin = finished_records(&path, 4).unwrap();
+        assert_eq!(fin.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 0]);
+        let t = results_table(fin).unwrap();
+        assert_eq!(t.names(), ["row", "id", "status", "redshift", "distmod"]);
+        assert_eq!(t.str_column("status").unwrap(), ["failed 0", "failed 2"]);
+        assert!(t.f64_column("distmod").unwrap().iter().all(|v| v.is_nan()));
+        assert_eq!(safe_file_stem("a b/c.d"), "a_b_c.d");
+    }
+}
