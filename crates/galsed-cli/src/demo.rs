@@ -206,7 +206,14 @@ fn fit_catalog(
             })
             .collect::<Vec<_>>()
     });
-    write_table(output, &results_table(records)?)
+    let n_failed = records.iter().filter(|r| r.status != "ok").count();
+    let n_fitted = records.len() - n_failed;
+    write_table(output, &results_table(records)?)?;
+    eprintln!(
+        "fitted {n_fitted} galaxies ({n_failed} could not be fitted) → {}",
+        output.display()
+    );
+    Ok(())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
