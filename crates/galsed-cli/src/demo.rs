@@ -1,7 +1,7 @@
 //! `galsed demo`: draw a mock galaxy, fit its photometry, plot the fit.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use galsed_core::cosmology::Cosmology;
@@ -15,8 +15,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::filters_cmd::DEFAULT19;
 use crate::model::{self, Layout};
-use crate::{DemoArgs, FitArgs, fit_cmd};
-use galsed_io::table::read_table;
+use crate::{DemoArgs, corner, fit_plot};
+use galsed_emulator::model_files::ModelFiles;
+use galsed_fit::catalog::{
+    self, CatalogFitter, FitFile, results_table, safe_file_stem, truth_columns,
+};
+use galsed_fit::derived::Analyzer;
+use galsed_io::table::{read_table, write_table};
 
 /// The model for the demo: the usual lookup, fetching into the cache when nothing is there yet.
 fn ensure_model(explicit: Option<&Path>) -> Result<ModelDir> {
@@ -101,20 +106,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let config = args.out.join("demo_fit.toml");
     write_file(&config, &DEMO_CONFIG.replace("GRID", &args.grid))?;
 
-    // 2. Fit it exactly as `galsed fit` would.
+    // 2. Fit it exactly as `galsed fit` would (one worker, no resume file).
     let output = args.out.join("demo_fit.csv");
-    std::fs::remove_file(format!("{}.partial.jsonl", output.display())).ok();
     eprintln!("fitting a mock galaxy at z = {REDSHIFT} in 19 bands (swarm, then ensemble MCMC)…");
-    fit_cmd::run(&FitArgs {
-        catalog: catalog.clone(),
-        config: Some(config.clone()),
-        output: output.clone(),
-        plots: Some(args.out.clone()),
-        plot_format: args.format,
-        seed: Some(args.seed),
-        threads: Some(1),
-        model: Some(dir.path.clone()),
-    })?;
+    fit_catalog(&catalog, &config, &output, &files, args)?;
 
     // 3. How well it did.
     let res = read_table(&output)?;
@@ -146,6 +141,79 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         text.push_str(&format!("wrote {}\n", p.display()));
     }
     crate::progress::print_stdout(&text)
+}
+
+/// `galsed fit --threads 1 --plots OUT --seed SEED` of the demo's catalogue, through the library.
+fn fit_catalog(
+    catalog: &Path,
+    config: &Path,
+    output: &Path,
+    files: &ModelFiles,
+    args: &DemoArgs,
+) -> Result<()> {
+    let file = FitFile::read(config)?;
+    let mut fit_cfg = file.fit.clone();
+    fit_cfg.optimizer.pso.seed = args.seed;
+    fit_cfg.sampler.ensemble.seed = args.seed;
+    fit_cfg.sampler.nested.seed = args.seed;
+    let table = read_table(catalog)?;
+    let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)?;
+    // Gradients for the polish: the model on an autodiff device.
+    let sd = model::build_on(
+        files,
+        &model::parse_grid(file.catalog.grid())?,
+        &burn::prelude::Device::flex().autodiff(),
+    )?;
+    let param = Parametrization::from_config(&fit_cfg.parametrization, &files.ssp)?;
+    let analyzer = Analyzer::new(&sd, &files.ssp)?;
+    let truths = truth_columns(&table, &param.names())?;
+    let fitter = CatalogFitter {
+        model: &sd,
+        param: &param,
+        analyzer: &analyzer,
+        config: &fit_cfg,
+        bands: &bands,
+    };
+    // One single-threaded worker, as `galsed fit --threads 1`.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let records = pool.install(|| {
+        galaxies
+            .iter()
+            .map(|g| {
+                fitter.fit(g, |post, r, filters| {
+                    let plot = || -> Result<()> {
+                        let stem = args.out.join(safe_file_stem(&g.id));
+                        let ext = args.format.ext();
+                        fit_plot::plot_fit(&stem.with_extension(ext), post, r, filters, &g.id)?;
+                        if let Some(p) = &r.posterior {
+                            let truth = truths
+                                .as_ref()
+                                .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
+                            let path = PathBuf::from(format!("{}_corner.{ext}", stem.display()));
+                            corner::corner_plot(
+                                &path,
+                                &r.names,
+                                &p.samples,
+                                None,
+                                truth.as_deref(),
+                                Some(&r.best),
+                            )?;
+                        }
+                        Ok(())
+                    };
+                    plot().map_err(|e| format!("{e:#}"))
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    let n_failed = records.iter().filter(|r| r.status != "ok").count();
+    let n_fitted = records.len() - n_failed;
+    write_table(output, &results_table(records)?)?;
+    eprintln!(
+        "fitted {n_fitted} galaxies ({n_failed} could not be fitted) → {}",
+        output.display()
+    );
+    Ok(())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {

@@ -23,11 +23,18 @@
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
+use galsed_core::filters::Filter;
+use galsed_emulator::Starduster;
+use galsed_emulator::predict::Observer;
+
 use crate::derived::{Analyzer, DerivedError};
-use crate::likelihood::{LikelihoodSettings, Measurement};
+use crate::likelihood::{
+    Likelihood, LikelihoodError, LikelihoodSettings, Measurement, Observations,
+};
 use crate::optim::{Adam, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm};
 use crate::params::ParamConfig;
-use crate::posterior::{Posterior, Prior};
+use crate::params::Parametrization;
+use crate::posterior::{Posterior, PosteriorError, Prior};
 use crate::sample::{EnsembleSampler, NestedSampler, Start, Summary};
 
 /// The optimiser that finds the best fit.
@@ -132,6 +139,37 @@ impl Default for FitConfig {
             optimizer: OptimizerConfig::default(),
             sampler: SamplerConfig::default(),
         }
+    }
+}
+
+/// Errors setting up the posterior of one galaxy.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Bad likelihood settings.
+    #[error(transparent)]
+    Likelihood(#[from] LikelihoodError),
+    /// The posterior cannot be built (bands, model device, prior).
+    #[error(transparent)]
+    Posterior(#[from] PosteriorError),
+}
+
+impl FitConfig {
+    /// The posterior of one galaxy's observations under these settings (likelihood, prior,
+    /// selector penalty), as `galsed fit` and Python's `Model.fit` build it. `filters` are the
+    /// observed bands in the order of `obs`.
+    pub fn posterior<'m>(
+        &self,
+        model: &'m Starduster,
+        param: Parametrization,
+        filters: &[Filter],
+        observer: Observer,
+        obs: Observations,
+    ) -> Result<Posterior<'m>, SetupError> {
+        let like = Likelihood::new(obs, self.likelihood)?;
+        Ok(
+            Posterior::new(model, param, filters, observer, like, &self.prior)?
+                .with_selector_penalty(self.selector_penalty),
+        )
     }
 }
 

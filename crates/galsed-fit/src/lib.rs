@@ -10,11 +10,14 @@
 //! * [`sample`] — affine-invariant ensemble MCMC and nested sampling, posterior summaries.
 //! * [`bench`] — timings of posterior, gradient, Adam, swarm and MCMC next to the Python reference.
 //! * [`mock`] — mock galaxies in the valid region and their noisy photometry.
+//! * [`catalog`] — catalogues of galaxies: the configuration file, rows → observations,
+//!   results → rows, the resume file (shared by `galsed fit` and Python).
 //! * [`fit`] — one galaxy start to finish: optimiser, sampler, derived properties.
 //! * [`derived`] — physical properties of a fitted galaxy: stellar and dust masses, SFR, ages,
 //!   metallicities, bolometric and dust luminosities.
 
 pub mod bench;
+pub mod catalog;
 pub mod derived;
 pub mod fit;
 pub mod likelihood;

@@ -1,13 +1,14 @@
 //! `Model.fit`: one galaxy through galsed-fit's driver, as `galsed fit` fits a catalogue row.
 
 use galsed_core::cosmology::Cosmology;
+use galsed_core::filters::Filter;
 use galsed_core::units::ab_mag;
 use galsed_emulator::predict::Observer;
+use galsed_fit::catalog::{BandCells, FitFile, RowError, RowReader};
 use galsed_fit::derived::Analyzer;
 use galsed_fit::fit::{FitConfig, FitResult, fit_galaxy};
-use galsed_fit::likelihood::{Likelihood, Measurement, Observations};
+use galsed_fit::likelihood::Observations;
 use galsed_fit::params::Parametrization;
-use galsed_fit::posterior::Posterior;
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,48 +16,36 @@ use pyo3::types::PyDict;
 use crate::model::Inner;
 use crate::{bad, describe, resolve_filters, value_error, vector};
 
-/// Parses the TOML of a `galsed fit` configuration: the [`FitConfig`] sections, and `[catalog]`,
-/// of which only `grid` means something here (it must match the model's grid).
+/// Parses the TOML of a `galsed fit` configuration with the command line's parser
+/// ([`FitFile::parse`]): the [`FitConfig`] sections, and `[catalog]`, of which only `grid` means
+/// something here (when given, it must match the model's grid).
 pub(crate) fn parse_config(text: &str, model_grid: &str) -> PyResult<FitConfig> {
-    let mut table: toml::Table =
-        toml::from_str(text).map_err(|e| bad(format!("config is not valid TOML: {e}")))?;
-    if let Some(catalog) = table.remove("catalog") {
-        let grid = catalog.get("grid").map(|g| g.as_str().map(str::to_owned));
-        match grid {
-            Some(None) => return Err(bad("config: [catalog] grid must be a string")),
-            Some(Some(g)) if g != model_grid => {
-                return Err(bad(format!(
-                    "config: [catalog] grid = {g:?} but this Model uses the {model_grid:?} grid; load Model(grid={g:?}) to fit on it"
-                )));
-            }
-            _ => {}
-        }
+    let file = FitFile::parse(text).map_err(|e| bad(format!("config: {}", describe(&e))))?;
+    match &file.catalog.grid {
+        Some(g) if g != model_grid => Err(bad(format!(
+            "config: [catalog] grid = {g:?} but this Model uses the {model_grid:?} grid; load Model(grid={g:?}) to fit on it"
+        ))),
+        _ => Ok(file.fit),
     }
-    toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| bad(format!("config: {}", e.to_string().trim_end())))
 }
 
 /// Bands with a magnitude (NaN: not observed) as observations, with their filters.
 fn observations(
-    filters: Vec<galsed_core::filters::Filter>,
+    filters: &[Filter],
     mags: &[f64],
     errors: &[f64],
-) -> PyResult<(Vec<galsed_core::filters::Filter>, Observations)> {
-    let mut used = vec![];
-    let mut bands = vec![];
-    for ((f, &m), &e) in filters.into_iter().zip(mags).zip(errors) {
-        if m.is_nan() {
-            continue;
-        }
-        bands.push((f.name.clone(), Measurement::Magnitude { mag: m, sigma: e }));
-        used.push(f);
-    }
-    if bands.is_empty() {
-        return Err(bad("no band has a magnitude (all are NaN)"));
-    }
-    let obs = Observations::new(bands).map_err(value_error)?;
-    Ok((used, obs))
+) -> PyResult<(Vec<Filter>, Observations)> {
+    let cells = mags.iter().zip(errors).map(|(&value, &error)| BandCells {
+        value,
+        error,
+        limit: None,
+    });
+    RowReader::model_fit_magnitudes()
+        .observations(filters, cells)
+        .map_err(|e| match e {
+            RowError::NoBands => bad("no band has a magnitude (all are NaN)"),
+            e => value_error(e),
+        })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -75,7 +64,7 @@ pub(crate) fn fit<'py>(
     let nb = filters.len();
     let mags = vector(mags, "mags", Some(nb))?;
     let errors = vector(mag_errors, "mag_errors", Some(nb))?;
-    let (used, obs) = observations(filters, &mags, &errors)?;
+    let (used, obs) = observations(&filters, &mags, &errors)?;
     if !(redshift.is_finite() && redshift >= 0.0) {
         return Err(bad(format!(
             "redshift = {redshift}: must be finite and ≥ 0"
@@ -103,10 +92,9 @@ pub(crate) fn fit<'py>(
 
     let result: Result<FitResult, String> = py.detach(|| {
         let analyzer = Analyzer::new(&inner.sd, &inner.ssp).map_err(|e| describe(&e))?;
-        let like = Likelihood::new(obs, cfg.likelihood).map_err(|e| describe(&e))?;
-        let post = Posterior::new(&inner.sd, param, &used, observer, like, &cfg.prior)
-            .map_err(|e| describe(&e))?
-            .with_selector_penalty(cfg.selector_penalty);
+        let post = cfg
+            .posterior(&inner.sd, param, &used, observer, obs)
+            .map_err(|e| describe(&e))?;
         fit_galaxy(&post, &analyzer, &cfg, &mut |_, _, _| {}).map_err(|e| describe(&e))
     });
     let r = result.map_err(bad)?;

@@ -1,0 +1,1130 @@
+//! Catalogues of observed galaxies, fitted one row at a time (what `galsed fit` and Python's
+//! `Model.fit` share).
+//!
+//! * [`FitFile`] — the TOML configuration: `[catalog]` ([`CatalogConfig`]) plus the sections of
+//!   a [`FitConfig`]; one parser for the command line and Python.
+//! * [`galaxies`] — a catalogue [`Table`] → one [`Galaxy`] per row: bands from the columns,
+//!   redshift and distance modulus, observations ([`RowReader`]: magnitudes, fluxes, upper
+//!   limits), or the reason the row cannot be fitted.
+//! * [`CatalogFitter`] — one galaxy fitted into a [`Record`], the flat row of the results;
+//!   [`results_table`] puts the records in a table.
+//! * The resume file `<output>.partial.jsonl` ([`resume_path`], [`read_records`],
+//!   [`ResumeLog`], [`pending`], [`finished_records`]): one JSON record per finished galaxy, so
+//!   that an interrupted run resumes where it stopped.
+
+use std::collections::{BTreeMap, HashSet};
+use std::error::Error as StdError;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use galsed_core::cosmology::Cosmology;
+use galsed_core::filters::{Filter, FilterError, builtin_names};
+use galsed_core::units::{ab_mag, ab_to_jy};
+use galsed_emulator::Starduster;
+use galsed_emulator::predict::Observer;
+use galsed_io::table::{Column, Table};
+use serde::{Deserialize, Serialize};
+
+use crate::derived::Analyzer;
+use crate::fit::{FitConfig, FitResult, fit_galaxy};
+use crate::likelihood::{Measurement, Observations};
+use crate::params::Parametrization;
+use crate::posterior::Posterior;
+
+/// Errors of a catalogue or a configuration as a whole (problems of single rows are kept per
+/// [`Galaxy`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The configuration file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A problem in a configuration file, with its path.
+    #[error("in {}", path.display())]
+    In {
+        /// The file.
+        path: PathBuf,
+        /// The problem.
+        #[source]
+        source: Box<CatalogError>,
+    },
+    /// The configuration is not TOML.
+    #[error("not valid TOML")]
+    Toml(#[source] toml::de::Error),
+    /// The `[catalog]` section does not parse.
+    #[error("[catalog]")]
+    CatalogSection(#[source] toml::de::Error),
+    /// The fit sections do not parse.
+    #[error("fit settings")]
+    FitSections(#[source] toml::de::Error),
+    /// `[catalog] flux_unit` is not a known unit.
+    #[error("[catalog] flux_unit {0:?}: expected Jy, mJy, uJy or nJy")]
+    FluxUnit(String),
+    /// A `[catalog.sigma]` entry is not a positive error.
+    #[error("[catalog.sigma] {band} = {sigma}: errors must be > 0")]
+    Sigma {
+        /// The band.
+        band: String,
+        /// The error given.
+        sigma: f64,
+    },
+    /// The catalogue is empty.
+    #[error("the catalogue has no rows")]
+    NoRows,
+    /// No band column found.
+    #[error(
+        "no band columns: name columns after filters (see `galsed filters list`) or list them in \
+         [catalog] bands; columns found: {0}"
+    )]
+    NoBandColumns(String),
+    /// A band is not a filter.
+    #[error("unknown band {spec:?}")]
+    UnknownBand {
+        /// The band as written.
+        spec: String,
+        /// Why it does not resolve.
+        #[source]
+        source: FilterError,
+    },
+    /// A band has neither an error column nor a `[catalog.sigma]` entry.
+    #[error("band {band}: no error column {column:?} and no [catalog.sigma] entry")]
+    NoErrors {
+        /// The band.
+        band: String,
+        /// The error column looked for.
+        column: String,
+    },
+    /// A column is missing or not numeric.
+    #[error("{what}")]
+    Column {
+        /// Which column, as the user knows it.
+        what: String,
+        /// The table's message.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// A problem of the table itself (a column that is not numeric, columns of unequal lengths).
+    #[error(transparent)]
+    Table(BoxError),
+    /// The truth columns are incomplete.
+    #[error("the catalogue has truth_ columns but not truth_{0}")]
+    Truth(String),
+    /// Reading or writing the resume file.
+    #[error("{what} {}", path.display())]
+    Resume {
+        /// "reading" or "opening".
+        what: &'static str,
+        /// The resume file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A column problem reported by the table, under the name the user knows the column by.
+fn column_err<E: Into<BoxError>>(what: impl Into<String>) -> impl FnOnce(E) -> CatalogError {
+    let what = what.into();
+    move |e| CatalogError::Column {
+        what,
+        source: e.into(),
+    }
+}
+
+/// A problem reported by the table as it is.
+fn table_err<E: Into<BoxError>>(e: E) -> CatalogError {
+    CatalogError::Table(e.into())
+}
+
+/// Errors of the table model (`galsed_io::table`), kept with their causes.
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What the catalogue holds and how to read it (`[catalog]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `"mag"` (AB magnitudes) or `"flux"`.
+    pub quantity: Quantity,
+    /// Unit of flux columns: Jy, mJy, uJy or nJy.
+    pub flux_unit: String,
+    /// Bands to fit (filter names or filter files); default: every column named after a
+    /// built-in filter.
+    pub bands: Option<Vec<String>>,
+    /// Galaxy identifier column (default "id"; row numbers when absent).
+    pub id_column: String,
+    /// Redshift column (default "redshift").
+    pub redshift_column: String,
+    /// Distance-modulus column (optional; default "distmod" when present). Without it the
+    /// luminosity distance of Planck18 at the redshift is used.
+    pub distmod_column: String,
+    /// Error columns are `<band><error_suffix>` (default "_err").
+    pub error_suffix: String,
+    /// Upper-limit columns are `<band><limit_suffix>` (default "_limit"), used when the value is
+    /// missing (NaN): a flux or magnitude limit.
+    pub limit_suffix: String,
+    /// Significance of the limits, used for the noise when the error is missing (default 3).
+    pub limit_nsigma: f64,
+    /// Per-band magnitude errors that replace the catalogue's (the paper used 0.05/0.1/0.2 mag).
+    pub sigma: BTreeMap<String, f64>,
+    /// Wavelength grid of the emulator: "auto" (the default, as the reference's fits) or
+    /// "base"; see [`CatalogConfig::grid`]. `None` when the configuration does not say (Python
+    /// then fits on its `Model`'s grid).
+    pub grid: Option<String>,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            quantity: Quantity::Mag,
+            flux_unit: "Jy".into(),
+            bands: None,
+            id_column: "id".into(),
+            redshift_column: "redshift".into(),
+            distmod_column: "distmod".into(),
+            error_suffix: "_err".into(),
+            limit_suffix: "_limit".into(),
+            limit_nsigma: 3.0,
+            sigma: BTreeMap::new(),
+            grid: None,
+        }
+    }
+}
+
+impl CatalogConfig {
+    /// The wavelength grid: as configured, "auto" by default.
+    pub fn grid(&self) -> &str {
+        self.grid.as_deref().unwrap_or("auto")
+    }
+}
+
+/// Whether band columns are magnitudes or fluxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantity {
+    /// AB magnitudes.
+    Mag,
+    /// Flux densities in [`CatalogConfig::flux_unit`].
+    Flux,
+}
+
+/// The whole configuration file: `[catalog]` and the fit settings.
+#[derive(Debug, Clone, Default)]
+pub struct FitFile {
+    /// How to read the catalogue.
+    pub catalog: CatalogConfig,
+    /// How to fit each galaxy.
+    pub fit: FitConfig,
+}
+
+impl FitFile {
+    /// Parses the TOML text: `[catalog]` plus the sections of [`FitConfig`].
+    pub fn parse(text: &str) -> Result<Self, CatalogError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(CatalogError::Toml)?;
+        let catalog = match table.remove("catalog") {
+            Some(v) => v.try_into().map_err(CatalogError::CatalogSection)?,
+            None => CatalogConfig::default(),
+        };
+        let fit: FitConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(CatalogError::FitSections)?;
+        Ok(Self { catalog, fit })
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn read(path: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| CatalogError::In {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
+    }
+}
+
+/// Jansky per unit of a flux column.
+pub fn flux_unit_jy(unit: &str) -> Result<f64, CatalogError> {
+    Ok(match unit {
+        "Jy" | "jy" => 1.0,
+        "mJy" | "mjy" => 1e-3,
+        "uJy" | "ujy" | "µJy" => 1e-6,
+        "nJy" | "njy" => 1e-9,
+        other => return Err(CatalogError::FluxUnit(other.to_owned())),
+    })
+}
+
+/// The cells of one band in one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BandCells {
+    /// Magnitude or flux (in the catalogue's unit); NaN when not observed.
+    pub value: f64,
+    /// Its 1σ error.
+    pub error: f64,
+    /// Upper limit (magnitude or flux), used when the value is missing; `None` without a limit
+    /// column.
+    pub limit: Option<f64>,
+}
+
+/// Why one row gives no observations.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    /// An observed band whose error is not finite and > 0 (catalogue rules only).
+    #[error("band {band}: error {error} (errors must be finite and > 0)")]
+    BadError {
+        /// The band.
+        band: String,
+        /// The error given.
+        error: f64,
+    },
+    /// Every band is missing.
+    #[error("no usable bands (every band is missing)")]
+    NoBands,
+    /// The measurements do not make valid observations.
+    #[error(transparent)]
+    Observations(#[from] crate::likelihood::LikelihoodError),
+}
+
+/// Turns the cells of one row into observations.
+///
+/// Catalogue rules ([`RowReader::new`]): a band whose value is not finite is missing; it becomes
+/// an upper limit when its limit is finite, with the flux error as noise when the quantity is
+/// flux and the error is finite and > 0, else limit / `limit_nsigma`; an observed band must have
+/// an error that is finite and > 0 ([`RowError::BadError`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowReader {
+    quantity: Quantity,
+    unit_jy: f64,
+    limit_nsigma: f64,
+    only_nan_missing: bool,
+    check_errors: bool,
+}
+
+impl RowReader {
+    /// The catalogue's rules for the quantity, flux unit and limit significance of `cfg`.
+    pub fn new(cfg: &CatalogConfig) -> Result<Self, CatalogError> {
+        Ok(Self {
+            quantity: cfg.quantity,
+            unit_jy: flux_unit_jy(&cfg.flux_unit)?,
+            limit_nsigma: cfg.limit_nsigma,
+            only_nan_missing: false,
+            check_errors: true,
+        })
+    }
+
+    /// Python's `Model.fit` rules for magnitudes: only NaN marks a band as not observed (an
+    /// infinite magnitude is an error), and errors are checked by [`Observations::new`] (its
+    /// message) rather than by the catalogue's check.
+    pub fn model_fit_magnitudes() -> Self {
+        Self {
+            quantity: Quantity::Mag,
+            unit_jy: 1.0,
+            limit_nsigma: CatalogConfig::default().limit_nsigma,
+            only_nan_missing: true,
+            check_errors: false,
+        }
+    }
+
+    /// The observations of one row: the bands observed (or limited) and their measurements.
+    pub fn observations(
+        &self,
+        filters: &[Filter],
+        cells: impl IntoIterator<Item = BandCells>,
+    ) -> Result<(Vec<Filter>, Observations), RowError> {
+        let mut used = vec![];
+        let mut bands = vec![];
+        for (f, c) in filters.iter().zip(cells) {
+            let (v, e) = (c.value, c.error);
+            let observed = if self.only_nan_missing {
+                !v.is_nan()
+            } else {
+                v.is_finite()
+            };
+            let m = if observed {
+                if self.check_errors && !(e.is_finite() && e > 0.0) {
+                    return Err(RowError::BadError {
+                        band: f.name.clone(),
+                        error: e,
+                    });
+                }
+                match self.quantity {
+                    Quantity::Mag => Measurement::Magnitude { mag: v, sigma: e },
+                    Quantity::Flux => Measurement::Flux {
+                        flux: v * self.unit_jy,
+                        sigma: e * self.unit_jy,
+                    },
+                }
+            } else if let Some(l) = c.limit.filter(|l| l.is_finite()) {
+                let lim_jy = match self.quantity {
+                    Quantity::Mag => ab_to_jy(l),
+                    Quantity::Flux => l * self.unit_jy,
+                };
+                let sigma = match (self.quantity, e.is_finite() && e > 0.0) {
+                    (Quantity::Flux, true) => e * self.unit_jy,
+                    _ => lim_jy / self.limit_nsigma,
+                };
+                Measurement::UpperLimit {
+                    limit: lim_jy,
+                    sigma,
+                }
+            } else {
+                continue; // not observed
+            };
+            used.push(f.clone());
+            bands.push((f.name.clone(), m));
+        }
+        if bands.is_empty() {
+            return Err(RowError::NoBands);
+        }
+        Ok((used, Observations::new(bands)?))
+    }
+}
+
+/// One galaxy of the catalogue, ready to fit or with the reason it cannot be.
+#[derive(Debug, Clone)]
+pub struct Galaxy {
+    /// Row in the catalogue (0-based).
+    pub row: usize,
+    /// Identifier (the id column, or the row number).
+    pub id: String,
+    /// Redshift.
+    pub redshift: f64,
+    /// Distance modulus (NaN when it cannot be had).
+    pub distmod: f64,
+    /// The bands observed and the observations, or why the row cannot be fitted (the status
+    /// written in the results).
+    pub input: Result<(Vec<Filter>, Observations), String>,
+}
+
+/// A band's columns: values, errors and limits.
+type BandColumns = (Vec<f64>, Vec<f64>, Option<Vec<f64>>);
+
+/// Reads the catalogue into galaxies; returns the bands (as configured or found) and one
+/// [`Galaxy`] per row. Problems of single rows are kept per row.
+pub fn galaxies(
+    table: &Table,
+    cfg: &CatalogConfig,
+) -> Result<(Vec<String>, Vec<Galaxy>), CatalogError> {
+    let n = table.n_rows();
+    if n == 0 {
+        return Err(CatalogError::NoRows);
+    }
+    let band_specs: Vec<String> = match &cfg.bands {
+        Some(b) => b.clone(),
+        None => {
+            let names = table.names();
+            builtin_names()
+                .into_iter()
+                .filter(|b| names.contains(b))
+                .map(String::from)
+                .collect()
+        }
+    };
+    if band_specs.is_empty() {
+        return Err(CatalogError::NoBandColumns(table.names().join(", ")));
+    }
+    let mut filters = vec![];
+    for spec in &band_specs {
+        filters.push(
+            Filter::resolve(spec).map_err(|source| CatalogError::UnknownBand {
+                spec: spec.clone(),
+                source,
+            })?,
+        );
+    }
+    let reader = RowReader::new(cfg)?;
+    let ids = match table.get(&cfg.id_column) {
+        Some(c) => c.to_strings(),
+        None => (0..n).map(|i| i.to_string()).collect(),
+    };
+    let redshift = table
+        .f64_column(&cfg.redshift_column)
+        .map_err(column_err("[catalog] redshift_column"))?;
+    let distmod = match table.get(&cfg.distmod_column) {
+        Some(c) => Some(c.as_f64().map_err(table_err)?),
+        None => None,
+    };
+    let mut columns: Vec<BandColumns> = vec![];
+    for f in &filters {
+        let value = table
+            .f64_column(&f.name)
+            .map_err(column_err(format!("band {}", f.name)))?
+            .into_owned();
+        let err_name = format!("{}{}", f.name, cfg.error_suffix);
+        let err = match (table.get(&err_name), cfg.sigma.get(&f.name)) {
+            (_, Some(&s)) => vec![s; n],
+            (Some(c), None) => c.as_f64().map_err(table_err)?.into_owned(),
+            (None, None) => {
+                return Err(CatalogError::NoErrors {
+                    band: f.name.clone(),
+                    column: err_name,
+                });
+            }
+        };
+        let limit = match table.get(&format!("{}{}", f.name, cfg.limit_suffix)) {
+            Some(c) => Some(c.as_f64().map_err(table_err)?.into_owned()),
+            None => None,
+        };
+        columns.push((value, err, limit));
+    }
+    for (name, &s) in &cfg.sigma {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(CatalogError::Sigma {
+                band: name.clone(),
+                sigma: s,
+            });
+        }
+    }
+    let cosmology = Cosmology::planck18();
+    let mut out = Vec::with_capacity(n);
+    for row in 0..n {
+        let z = redshift[row];
+        let mu = match &distmod {
+            Some(d) if d[row].is_finite() => Ok(d[row]),
+            _ if z.is_finite() && z > 0.0 => {
+                cosmology.distance_modulus(z).map_err(|e| e.to_string())
+            }
+            _ => Err(format!("redshift {z}: need z > 0 or a distance modulus")),
+        };
+        let input = mu.clone().and_then(|_| {
+            if !(z.is_finite() && z >= 0.0) {
+                return Err(format!("redshift {z} is not a finite value ≥ 0"));
+            }
+            let cells = columns.iter().map(|(value, err, limit)| BandCells {
+                value: value[row],
+                error: err[row],
+                limit: limit.as_ref().map(|l| l[row]),
+            });
+            reader
+                .observations(&filters, cells)
+                .map_err(|e| e.to_string())
+        });
+        out.push(Galaxy {
+            row,
+            id: ids[row].clone(),
+            redshift: z,
+            distmod: mu.unwrap_or(f64::NAN),
+            input,
+        });
+    }
+    Ok((band_specs, out))
+}
+
+/// True parameter values of mock galaxies, from columns `truth_<parameter>` (all or none):
+/// one column per parameter, `None` without truth columns.
+pub fn truth_columns(
+    table: &Table,
+    names: &[String],
+) -> Result<Option<Vec<Vec<f64>>>, CatalogError> {
+    let cols: Vec<Option<&Column>> = names
+        .iter()
+        .map(|n| table.get(&format!("truth_{n}")))
+        .collect();
+    if cols.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let mut out = vec![];
+    for (name, c) in names.iter().zip(cols) {
+        let c = c.ok_or_else(|| CatalogError::Truth(name.clone()))?;
+        out.push(c.as_f64().map_err(table_err)?.into_owned());
+    }
+    Ok(Some(out))
+}
+
+/// One finished galaxy: a row of the results, as stored in the resume file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Row in the catalogue.
+    pub row: usize,
+    /// Identifier.
+    pub id: String,
+    /// "ok", or why the galaxy could not be fitted.
+    pub status: String,
+    /// Result columns. Non-finite values are stored as null (JSON has no NaN) and read back as
+    /// NaN.
+    pub values: BTreeMap<String, Option<f64>>,
+}
+
+/// A fit result flattened into a record: redshift, distance modulus, fit quality, best-fit
+/// parameters and derived properties, model magnitudes in `bands` (NaN for bands not used),
+/// percentiles when sampled. `fit` is the result and the names of the bands it used, or why the
+/// galaxy could not be fitted.
+pub fn record(
+    g: &Galaxy,
+    bands: &[String],
+    fit: Result<(FitResult, Vec<String>), String>,
+) -> Record {
+    let mut values = BTreeMap::new();
+    values.insert("redshift".into(), g.redshift);
+    values.insert("distmod".into(), g.distmod);
+    let status = match fit {
+        Err(e) => e,
+        Ok((r, used)) => {
+            let n_free = r.names.len();
+            values.insert("n_bands".into(), used.len() as f64);
+            values.insert("chi2".into(), r.chi2);
+            let dof = r.n_detections as f64 - n_free as f64;
+            values.insert(
+                "chi2_reduced".into(),
+                if dof > 0.0 { r.chi2 / dof } else { f64::NAN },
+            );
+            values.insert("neg_log_post".into(), r.best_value);
+            values.insert(
+                "optimizer_converged".into(),
+                f64::from(u8::from(r.optimizer.converged)),
+            );
+            values.insert("optimizer_spread".into(), r.optimizer.spread);
+            values.insert("n_evaluations".into(), r.optimizer.n_evaluations as f64);
+            for (name, v) in r.names.iter().zip(&r.best) {
+                values.insert(format!("par_{name}"), *v);
+            }
+            for (name, v) in r.derived_names.iter().zip(&r.derived_best) {
+                values.insert(name.clone(), *v);
+            }
+            for b in bands {
+                let flux = used.iter().position(|u| u == b).map(|i| r.model_flux[i]);
+                values.insert(format!("model_{b}"), flux.map(ab_mag).unwrap_or(f64::NAN));
+            }
+            if let Some(p) = &r.posterior {
+                for (i, name) in r.names.iter().enumerate() {
+                    values.insert(format!("par_{name}_p16"), p.summary.p16[i]);
+                    values.insert(format!("par_{name}_p50"), p.summary.median[i]);
+                    values.insert(format!("par_{name}_p84"), p.summary.p84[i]);
+                }
+                values.insert("sampler_converged".into(), f64::from(u8::from(p.converged)));
+                values.insert("sampler_acceptance".into(), p.acceptance);
+                values.insert("sampler_evaluations".into(), p.n_evaluations as f64);
+                values.insert("tau_max".into(), p.tau_max.unwrap_or(f64::NAN));
+                values.insert("log_z".into(), p.log_z.map_or(f64::NAN, |z| z.0));
+                values.insert("log_z_err".into(), p.log_z.map_or(f64::NAN, |z| z.1));
+            }
+            if let Some(s) = &r.derived_summary {
+                for (i, name) in r.derived_names.iter().enumerate() {
+                    values.insert(format!("{name}_p16"), s.p16[i]);
+                    values.insert(format!("{name}_p50"), s.median[i]);
+                    values.insert(format!("{name}_p84"), s.p84[i]);
+                }
+            }
+            "ok".into()
+        }
+    };
+    let values = values
+        .into_iter()
+        .map(|(k, v)| (k, Some(v).filter(|v| v.is_finite())))
+        .collect();
+    Record {
+        row: g.row,
+        id: g.id.clone(),
+        status,
+        values,
+    }
+}
+
+/// An error and its causes on one line, as `anyhow` prints them with `{:#}` ("a: b: c").
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What every galaxy of a catalogue is fitted with.
+pub struct CatalogFitter<'a> {
+    /// The emulator, on an autodiff device when the optimiser needs gradients.
+    pub model: &'a Starduster,
+    /// The parametrisation.
+    pub param: &'a Parametrization,
+    /// Derived properties of the fits.
+    pub analyzer: &'a Analyzer<'a>,
+    /// Fit settings.
+    pub config: &'a FitConfig,
+    /// Bands of the catalogue: the results have a model magnitude for each.
+    pub bands: &'a [String],
+}
+
+impl CatalogFitter<'_> {
+    /// Fits one galaxy into its record. `after` is called with each successful fit (to plot
+    /// it); its error, like any other, becomes the galaxy's status.
+    pub fn fit(
+        &self,
+        g: &Galaxy,
+        after: impl FnOnce(&Posterior<'_>, &FitResult, &[Filter]) -> Result<(), String>,
+    ) -> Record {
+        let fitted = g.input.clone().and_then(|(filters, obs)| {
+            let observer = Observer::new(g.redshift, g.distmod).map_err(|e| chain(&e))?;
+            let post = self
+                .config
+                .posterior(self.model, self.param.clone(), &filters, observer, obs)
+                .map_err(|e| chain(&e))?;
+            let r = fit_galaxy(&post, self.analyzer, self.config, &mut |_, _, _| {})
+                .map_err(|e| chain(&e))?;
+            after(&post, &r, &filters)?;
+            Ok((r, filters.iter().map(|f| f.name.clone()).collect()))
+        });
+        record(g, self.bands, fitted)
+    }
+}
+
+/// The flat results table: `row`, `id`, `status`, then one float column per value (redshift,
+/// distance modulus and fit quality first), rows in catalogue order.
+pub fn results_table(mut records: Vec<Record>) -> Result<Table, CatalogError> {
+    records.sort_by_key(|r| r.row);
+    let mut keys: Vec<String> = vec![];
+    let mut seen = HashSet::new();
+    for r in &records {
+        for k in r.values.keys() {
+            if seen.insert(k.clone()) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let front = [
+        "redshift",
+        "distmod",
+        "n_bands",
+        "chi2",
+        "chi2_reduced",
+        "neg_log_post",
+    ];
+    keys.sort_by_key(|k| front.iter().position(|f| f == k).unwrap_or(front.len()));
+    let mut cols = vec![
+        Column::i64("row", records.iter().map(|r| r.row as i64).collect()),
+        Column::str("id", records.iter().map(|r| r.id.clone()).collect()),
+        Column::str("status", records.iter().map(|r| r.status.clone()).collect()),
+    ];
+    for k in keys {
+        cols.push(Column::f64(
+            k.clone(),
+            records
+                .iter()
+                .map(|r| r.values.get(&k).copied().flatten().unwrap_or(f64::NAN))
+                .collect(),
+        ));
+    }
+    Table::new(cols).map_err(table_err)
+}
+
+/// The resume file of a results table: `<output>.partial.jsonl`.
+pub fn resume_path(output: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.partial.jsonl", output.display()))
+}
+
+/// Records already in a resume file, none when it does not exist (a truncated last line from a
+/// kill is ignored).
+pub fn read_records(path: &Path) -> Result<Vec<Record>, CatalogError> {
+    let Ok(f) = File::open(path) else {
+        return Ok(vec![]);
+    };
+    let mut out = vec![];
+    for line in BufReader::new(f).lines() {
+        let line = line.map_err(|source| CatalogError::Resume {
+            what: "reading",
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Ok(r) = serde_json::from_str::<Record>(&line) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The galaxies without a record yet.
+pub fn pending<'g>(galaxies: &'g [Galaxy], done: &[Record]) -> Vec<&'g Galaxy> {
+    let done_rows: HashSet<usize> = done.iter().map(|r| r.row).collect();
+    galaxies
+        .iter()
+        .filter(|g| !done_rows.contains(&g.row))
+        .collect()
+}
+
+/// The records of a finished run: those of the resume file for rows of a catalogue of
+/// `n_galaxies`, the first of each row.
+pub fn finished_records(path: &Path, n_galaxies: usize) -> Result<Vec<Record>, CatalogError> {
+    let mut records = read_records(path)?;
+    records.retain(|r| r.row < n_galaxies);
+    let mut seen = HashSet::new();
+    records.retain(|r| seen.insert(r.row));
+    Ok(records)
+}
+
+/// A resume file open for appending, shared by the workers.
+pub struct ResumeLog(Mutex<File>);
+
+impl ResumeLog {
+    /// Opens (creates) the resume file for appending.
+    pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| CatalogError::Resume {
+                what: "opening",
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self(Mutex::new(f)))
+    }
+
+    /// Appends one record as a JSON line and flushes it.
+    pub fn append(&self, rec: &Record) -> std::io::Result<()> {
+        let line = serde_json::to_string(rec).map_err(std::io::Error::other)?;
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        writeln!(f, "{line}").and_then(|()| f.flush())
+    }
+}
+
+/// Safe file name for a galaxy's plots: characters other than ASCII letters, digits, `-`, `_`
+/// and `.` become `_`.
+pub fn safe_file_stem(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// |a − b| ≤ 1e-12 |b|: unit conversions may differ from the hand value in the last bit.
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * b.abs()
+    }
+
+    fn table(cols: Vec<Column>) -> Table {
+        Table::new(cols).unwrap()
+    }
+
+    fn measurements(g: &Galaxy) -> Vec<(String, Measurement)> {
+        let (_, obs) = g.input.as_ref().unwrap();
+        obs.bands()
+            .iter()
+            .cloned()
+            .zip(obs.measurements().iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn magnitudes_limits_and_missing_bands() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::str("id", vec!["a".into(), "b".into()]),
+            Column::f64("redshift", vec![0.02, 0.03]),
+            Column::f64("distmod", vec![nan, 34.9]),
+            Column::f64("sdss_r0", vec![15.0, 16.0]),
+            Column::f64("sdss_r0_err", vec![0.1, 0.2]),
+            Column::f64("wise_w3", vec![13.0, nan]),
+            Column::f64("wise_w3_err", vec![0.15, nan]),
+            Column::f64("wise_w3_limit", vec![nan, 12.0]),
+            Column::f64("galex_FUV", vec![17.5, nan]),
+            Column::f64("galex_FUV_err", vec![0.1, nan]),
+        ]);
+        let (bands, gs) = galaxies(&t, &CatalogConfig::default()).unwrap();
+        // Bands found by name, in the order of the built-in filter list.
+        let mut sorted = bands.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["galex_FUV", "sdss_r0", "wise_w3"]);
+        assert_eq!(gs.len(), 2);
+        assert_eq!((gs[0].id.as_str(), gs[1].id.as_str()), ("a", "b"));
+
+        let a: BTreeMap<_, _> = measurements(&gs[0]).into_iter().collect();
+        assert_eq!(
+            a["sdss_r0"],
+            Measurement::Magnitude {
+                mag: 15.0,
+                sigma: 0.1
+            }
+        );
+        assert_eq!(
+            a["wise_w3"],
+            Measurement::Magnitude {
+                mag: 13.0,
+                sigma: 0.15
+            }
+        );
+        assert_eq!(
+            a["galex_FUV"],
+            Measurement::Magnitude {
+                mag: 17.5,
+                sigma: 0.1
+            }
+        );
+        // No distance modulus: Planck18's at the redshift.
+        assert!(gs[0].distmod > 34.0 && gs[0].distmod < 36.0);
+
+        // FUV missing without a limit: dropped; W3 missing with a 12 mag limit: an upper limit of
+        // 10^(−0.4 (12 − 8.9)) Jy with the noise limit / 3.
+        let b = measurements(&gs[1]);
+        assert_eq!(b.len(), 2);
+        let (used, _) = gs[1].input.as_ref().unwrap();
+        assert!(used.iter().all(|f| f.name != "galex_FUV"));
+        let b: BTreeMap<_, _> = b.into_iter().collect();
+        assert_eq!(
+            b["sdss_r0"],
+            Measurement::Magnitude {
+                mag: 16.0,
+                sigma: 0.2
+            }
+        );
+        let Measurement::UpperLimit { limit, sigma } = b["wise_w3"] else {
+            panic!("{:?}", b["wise_w3"]);
+        };
+        assert!(close(limit, 0.057543993733715694), "{limit}");
+        assert!(close(sigma, 0.019181331244571897), "{sigma}");
+        assert_eq!(gs[1].distmod, 34.9);
+    }
+
+    #[test]
+    fn fluxes_in_mjy() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![2.5]),
+            Column::f64("sdss_r0_err", vec![0.25]),
+            Column::f64("twomass_Ks", vec![nan]),
+            Column::f64("twomass_Ks_err", vec![0.2]),
+            Column::f64("twomass_Ks_limit", vec![0.6]),
+            Column::f64("wise_w3", vec![nan]),
+            Column::f64("wise_w3_err", vec![nan]),
+            Column::f64("wise_w3_limit", vec![0.6]),
+        ]);
+        let cfg = CatalogConfig {
+            quantity: Quantity::Flux,
+            flux_unit: "mJy".into(),
+            limit_nsigma: 2.5,
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        assert_eq!(gs[0].id, "0", "row numbers without an id column");
+        let m: BTreeMap<_, _> = measurements(&gs[0]).into_iter().collect();
+        let Measurement::Flux { flux, sigma } = m["sdss_r0"] else {
+            panic!("{:?}", m["sdss_r0"]);
+        };
+        assert!(
+            close(flux, 2.5e-3) && close(sigma, 2.5e-4),
+            "{flux} {sigma}"
+        );
+        // A flux limit with an error: the error is the noise.
+        let Measurement::UpperLimit { limit, sigma } = m["twomass_Ks"] else {
+            panic!("{:?}", m["twomass_Ks"]);
+        };
+        assert!(close(limit, 6e-4) && close(sigma, 2e-4), "{limit} {sigma}");
+        // Without an error: limit / limit_nsigma.
+        let Measurement::UpperLimit { limit, sigma } = m["wise_w3"] else {
+            panic!("{:?}", m["wise_w3"]);
+        };
+        assert!(
+            close(limit, 6e-4) && close(sigma, 2.4e-4),
+            "{limit} {sigma}"
+        );
+    }
+
+    #[test]
+    fn bad_rows_keep_their_reason() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02, 0.02, nan, 0.02, 0.0]),
+            Column::f64("sdss_r0", vec![15.0, 15.0, 15.0, nan, 15.0]),
+            Column::f64("sdss_r0_err", vec![-0.1, 0.0, 0.1, 0.1, 0.1]),
+        ]);
+        let (_, gs) = galaxies(&t, &CatalogConfig::default()).unwrap();
+        let err = |i: usize| gs[i].input.as_ref().unwrap_err().clone();
+        assert_eq!(
+            err(0),
+            "band sdss_r0: error -0.1 (errors must be finite and > 0)"
+        );
+        assert_eq!(
+            err(1),
+            "band sdss_r0: error 0 (errors must be finite and > 0)"
+        );
+        assert!(err(2).contains("redshift NaN"), "{}", err(2));
+        assert!(gs[2].distmod.is_nan());
+        assert_eq!(err(3), "no usable bands (every band is missing)");
+        assert!(
+            err(4).contains("need z > 0 or a distance modulus"),
+            "{}",
+            err(4)
+        );
+    }
+
+    #[test]
+    fn catalogue_errors_are_clear() {
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![15.0]),
+        ]);
+        let e = galaxies(&t, &CatalogConfig::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "band sdss_r0: no error column \"sdss_r0_err\" and no [catalog.sigma] entry"
+        );
+        // [catalog.sigma] replaces the missing errors.
+        let cfg = CatalogConfig {
+            sigma: BTreeMap::from([("sdss_r0".to_string(), 0.05)]),
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        assert_eq!(
+            measurements(&gs[0])[0].1,
+            Measurement::Magnitude {
+                mag: 15.0,
+                sigma: 0.05
+            }
+        );
+        let cfg = CatalogConfig {
+            sigma: BTreeMap::from([("sdss_r0".to_string(), 0.0)]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            galaxies(&t, &cfg),
+            Err(CatalogError::Sigma { .. })
+        ));
+        let cfg = CatalogConfig {
+            flux_unit: "furlongs".into(),
+            ..Default::default()
+        };
+        assert!(
+            galaxies(&t, &cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("furlongs")
+        );
+        let cfg = CatalogConfig {
+            bands: Some(vec!["no_such_band".into()]),
+            ..Default::default()
+        };
+        assert!(
+            galaxies(&t, &cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("no_such_band")
+        );
+        let none = table(vec![
+            Column::f64("redshift", vec![0.1]),
+            Column::f64("flux", vec![3.0]),
+        ]);
+        assert!(matches!(
+            galaxies(&none, &CatalogConfig::default()),
+            Err(CatalogError::NoBandColumns(_))
+        ));
+        let empty = table(vec![
+            Column::f64("redshift", vec![]),
+            Column::f64("sdss_r0", vec![]),
+        ]);
+        assert!(matches!(
+            galaxies(&empty, &CatalogConfig::default()),
+            Err(CatalogError::NoRows)
+        ));
+    }
+
+    #[test]
+    fn model_fit_rules() {
+        let filters: Vec<Filter> = ["sdss_r0", "sdss_g0"]
+            .iter()
+            .map(|n| Filter::builtin(n).unwrap())
+            .collect();
+        let cells = |v: [f64; 2], e: [f64; 2]| {
+            (0..2).map(move |i| BandCells {
+                value: v[i],
+                error: e[i],
+                limit: None,
+            })
+        };
+        let r = RowReader::model_fit_magnitudes();
+        let (used, obs) = r
+            .observations(&filters, cells([15.0, f64::NAN], [0.1, 0.1]))
+            .unwrap();
+        assert_eq!((used.len(), obs.bands()), (1, &["sdss_r0".to_string()][..]));
+        // Only NaN is "not observed"; an infinite magnitude is an error, as is a zero error
+        // (reported by the observations, not the catalogue's check).
+        assert!(matches!(
+            r.observations(&filters, cells([f64::INFINITY, 15.0], [0.1, 0.1])),
+            Err(RowError::Observations(_))
+        ));
+        let e = r
+            .observations(&filters, cells([15.0, 15.0], [0.0, 0.1]))
+            .unwrap_err();
+        assert!(matches!(e, RowError::Observations(_)), "{e}");
+        assert!(matches!(
+            r.observations(&filters, cells([f64::NAN; 2], [0.1; 2])),
+            Err(RowError::NoBands)
+        ));
+    }
+
+    #[test]
+    fn configuration_file() {
+        let f = FitFile::parse(
+            "[catalog]\nquantity = \"flux\"\nflux_unit = \"uJy\"\n[optimizer]\nmethod = \"adam\"\n",
+        )
+        .unwrap();
+        assert_eq!(f.catalog.quantity, Quantity::Flux);
+        assert_eq!(f.catalog.grid, None);
+        assert_eq!(f.catalog.grid(), "auto");
+        assert_eq!(f.fit.optimizer.method, crate::fit::OptimizerMethod::Adam);
+        assert!(FitFile::parse("[catalog]\nnot_a_key = 1\n").is_err());
+        assert!(
+            FitFile::parse("[optimizer")
+                .unwrap_err()
+                .to_string()
+                .contains("TOML")
+        );
+        let f = FitFile::parse("[catalog]\ngrid = \"base\"\n").unwrap();
+        assert_eq!(f.catalog.grid(), "base");
+    }
+
+    #[test]
+    fn records_round_trip_through_the_resume_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = resume_path(&dir.path().join("out.csv"));
+        assert!(path.ends_with("out.csv.partial.jsonl"));
+        let g = |row: usize| Galaxy {
+            row,
+            id: format!("g{row}"),
+            redshift: 0.1,
+            distmod: f64::NAN,
+            input: Err("no".into()),
+        };
+        let log = ResumeLog::open(&path).unwrap();
+        for row in [2, 0, 2, 7] {
+            log.append(&record(&g(row), &[], Err(format!("failed {row}"))))
+                .unwrap();
+        }
+        drop(log);
+        // A truncated last line (a killed run) is ignored.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"row\": 1, \"id\"")
+            .unwrap();
+        let done = read_records(&path).unwrap();
+        assert_eq!(done.len(), 4);
+        let gs: Vec<Galaxy> = (0..4).map(g).collect();
+        let todo: Vec<usize> = pending(&gs, &done).iter().map(|g| g.row).collect();
+        assert_eq!(todo, [1, 3]);
+        let fin = finished_records(&path, 4).unwrap();
+        assert_eq!(fin.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 0]);
+        let t = results_table(fin).unwrap();
+        assert_eq!(t.names(), ["row", "id", "status", "redshift", "distmod"]);
+        assert_eq!(t.str_column("status").unwrap(), ["failed 0", "failed 2"]);
+        assert!(t.f64_column("distmod").unwrap().iter().all(|v| v.is_nan()));
+        assert_eq!(safe_file_stem("a b/c.d"), "a_b_c.d");
+    }
+}

@@ -1,0 +1,149 @@
+//! Posterior summaries ([`Summary`]) and their quantile helpers.
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use super::config_err;
+use super::nested::kish_ess;
+use crate::optim::OptimError;
+
+/// Per-parameter posterior summary: median, 16th and 84th percentiles, mean and standard
+/// deviation (population form, normalised by the total weight).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// 50th percentile.
+    pub median: Vec<f64>,
+    /// 16th percentile.
+    pub p16: Vec<f64>,
+    /// 84th percentile.
+    pub p84: Vec<f64>,
+    /// Mean.
+    pub mean: Vec<f64>,
+    /// Standard deviation.
+    pub std: Vec<f64>,
+    /// Samples used.
+    pub n_samples: usize,
+    /// Effective number of samples of the weights (Kish; `n_samples` when unweighted). Not
+    /// corrected for autocorrelation.
+    pub n_effective: f64,
+}
+
+/// Quantile `q ∈ [0, 1]` of sorted values, linear interpolation between order statistics
+/// (numpy's default).
+fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let i = pos.floor() as usize;
+    let frac = pos - i as f64;
+    if i + 1 < sorted.len() {
+        sorted[i] + frac * (sorted[i + 1] - sorted[i])
+    } else {
+        sorted[i]
+    }
+}
+
+/// Weighted quantile: the cumulative normalised weight of the sorted values, linearly
+/// interpolated (dynesty's `quantile`; clamps to the extreme samples).
+fn weighted_quantile(sorted: &[(f64, f64)], cdf: &[f64], q: f64) -> f64 {
+    if q <= cdf[0] {
+        return sorted[0].0;
+    }
+    let k = cdf.partition_point(|&c| c < q);
+    if k >= cdf.len() {
+        return sorted[sorted.len() - 1].0;
+    }
+    let (c0, c1) = (cdf[k - 1], cdf[k]);
+    let (x0, x1) = (sorted[k - 1].0, sorted[k].0);
+    if c1 > c0 {
+        x0 + (q - c0) / (c1 - c0) * (x1 - x0)
+    } else {
+        x1
+    }
+}
+
+impl Summary {
+    /// Summary of equally weighted samples (n × dim). Percentiles interpolate linearly between
+    /// order statistics (numpy's default).
+    pub fn from_samples(samples: ArrayView2<f64>) -> Result<Self, OptimError> {
+        let n = samples.nrows();
+        if n == 0 || samples.ncols() == 0 {
+            return Err(config_err("no samples to summarise".into()));
+        }
+        let mut s = Summary {
+            median: vec![],
+            p16: vec![],
+            p84: vec![],
+            mean: vec![],
+            std: vec![],
+            n_samples: n,
+            n_effective: n as f64,
+        };
+        for col in samples.columns() {
+            let mut v = col.to_vec();
+            v.sort_by(f64::total_cmp);
+            let mean = v.iter().sum::<f64>() / n as f64;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            s.median.push(quantile_sorted(&v, 0.5));
+            s.p16.push(quantile_sorted(&v, 0.16));
+            s.p84.push(quantile_sorted(&v, 0.84));
+            s.mean.push(mean);
+            s.std.push(var.sqrt());
+        }
+        Ok(s)
+    }
+
+    /// Summary of weighted samples (n × dim, weights ≥ 0, not all 0; they need not be
+    /// normalised). Percentiles interpolate the weighted empirical CDF (dynesty's `quantile`).
+    pub fn from_weighted(samples: ArrayView2<f64>, weights: &[f64]) -> Result<Self, OptimError> {
+        let n = samples.nrows();
+        if n == 0 || samples.ncols() == 0 {
+            return Err(config_err("no samples to summarise".into()));
+        }
+        if weights.len() != n {
+            return Err(OptimError::Dimension {
+                what: "weights",
+                expected: n,
+                got: weights.len(),
+            });
+        }
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(config_err("weights must be finite and ≥ 0".into()));
+        }
+        let total: f64 = weights.iter().sum();
+        if total <= 0.0 {
+            return Err(config_err("weights sum to 0".into()));
+        }
+        let mut s = Summary {
+            median: vec![],
+            p16: vec![],
+            p84: vec![],
+            mean: vec![],
+            std: vec![],
+            n_samples: n,
+            n_effective: kish_ess(weights),
+        };
+        for col in samples.columns() {
+            let mut v: Vec<(f64, f64)> = col
+                .iter()
+                .copied()
+                .zip(weights.iter().map(|w| w / total))
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut cdf = Vec::with_capacity(n);
+            let mut c = 0.0;
+            for (_, w) in &v {
+                c += w;
+                cdf.push(c);
+            }
+            let last = c;
+            cdf.iter_mut().for_each(|x| *x /= last);
+            let mean = v.iter().map(|(x, w)| x * w).sum::<f64>();
+            let var = v.iter().map(|(x, w)| w * (x - mean).powi(2)).sum::<f64>();
+            s.median.push(weighted_quantile(&v, &cdf, 0.5));
+            s.p16.push(weighted_quantile(&v, &cdf, 0.16));
+            s.p84.push(weighted_quantile(&v, &cdf, 0.84));
+            s.mean.push(mean);
+            s.std.push(var.sqrt());
+        }
+        Ok(s)
+    }
+}
