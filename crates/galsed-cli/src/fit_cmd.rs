@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use galsed_io::table::{Column, Table, read_table, write_table};
-use crate::{FitArgs, corner, fit_plot, model, progress};
+use crate::{FitArgs, model, progress};
 
 /// What the catalogue holds and how to read it (`[catalog]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -527,8 +527,10 @@ pub fn run(args: &FitArgs) -> Result<()> {
                     let r = fit_galaxy(&post, &analyzer, &fit_cfg, &mut |_, _, _| {})?;
                     if let Some(dir) = &args.plots {
                         let stem = dir.join(safe_file_stem(&g.id));
-                        fit_plot::plot_fit(
-                            &stem.with_extension(args.plot_format.ext()),
+                        let path = stem.with_extension(args.plot_format.ext());
+                        galsed_plot::fit::plot_fit(
+                            &path,
+                            galsed_plot::Format::from_path(&path)?,
                             &post,
                             &r,
                             &filters,
@@ -543,8 +545,9 @@ pub fn run(args: &FitArgs) -> Result<()> {
                             let truth = truths
                                 .as_ref()
                                 .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
-                            corner::corner_plot(
+                            galsed_plot::corner::corner_plot(
                                 &path,
+                                galsed_plot::Format::from_path(&path)?,
                                 &r.names,
                                 &p.samples,
                                 None,

@@ -11,6 +11,8 @@
 //! * [`bench`] — timings of posterior, gradient, Adam, swarm and MCMC next to the Python reference.
 //! * [`mock`] — mock galaxies in the valid region and their noisy photometry.
 //! * [`fit`] — one galaxy start to finish: optimiser, sampler, derived properties.
+//! * [`marginals`] — the statistics of corner plots: weighted quantiles, histograms, contour
+//!   levels.
 //! * [`derived`] — physical properties of a fitted galaxy: stellar and dust masses, SFR, ages,
 //!   metallicities, bolometric and dust luminosities.
 
@@ -18,6 +20,7 @@ pub mod bench;
 pub mod derived;
 pub mod fit;
 pub mod likelihood;
+pub mod marginals;
 pub mod mock;
 pub mod optim;
 pub mod params;
