@@ -82,136 +82,126 @@ impl Marginals {
         truths: Option<&[f64]>,
         best: Option<&[f64]>,
     ) -> Result<Self, MarginalsError> {
-        prepare(names, samples, weights, truths, best)
-    }
-}
-
-fn prepare(
-    names: &[String],
-    samples: &Array2<f64>,
-    weights: Option<&[f64]>,
-    truths: Option<&[f64]>,
-    best: Option<&[f64]>,
-) -> Result<Marginals, MarginalsError> {
-    let (n, dim) = samples.dim();
-    if dim == 0 {
-        return Err(invalid!("no parameters to plot"));
-    }
-    if dim > MAX_PARAMS {
-        return Err(invalid!(
-            "{dim} parameters are too many for one corner plot (at most {MAX_PARAMS})"
-        ));
-    }
-    if names.len() != dim {
-        return Err(invalid!(
-            "{} parameter names for {dim} sample columns",
-            names.len()
-        ));
-    }
-    if n == 0 {
-        return Err(invalid!("no samples to plot"));
-    }
-    for (what, v) in [("truths", truths), ("best-fit values", best)] {
-        if let Some(v) = v
-            && v.len() != dim
-        {
-            return Err(invalid!("{} {what} for {dim} parameters", v.len()));
+        let (n, dim) = samples.dim();
+        if dim == 0 {
+            return Err(invalid!("no parameters to plot"));
         }
-    }
-    if let Some(w) = weights {
-        if w.len() != n {
-            return Err(invalid!("{} weights for {n} samples", w.len()));
-        }
-        if let Some((k, x)) = w
-            .iter()
-            .enumerate()
-            .find(|(_, x)| !x.is_finite() || **x < 0.0)
-        {
+        if dim > MAX_PARAMS {
             return Err(invalid!(
-                "weight {} of sample {} is not a finite number ≥ 0",
-                x,
-                k + 1
+                "{dim} parameters are too many for one corner plot (at most {MAX_PARAMS})"
             ));
         }
-    }
-    let keep: Vec<usize> = (0..n)
-        .filter(|&i| samples.row(i).iter().all(|v| v.is_finite()))
-        .collect();
-    if keep.is_empty() {
-        let never = (0..dim)
-            .find(|&j| samples.column(j).iter().all(|v| !v.is_finite()))
-            .map(|j| format!(": parameter '{}' is never finite", names[j]))
-            .unwrap_or_default();
-        return Err(invalid!(
-            "no sample has finite values for every parameter{never}"
-        ));
-    }
-    let mut w: Vec<f64> = keep
-        .iter()
-        .map(|&i| weights.map_or(1.0, |w| w[i]))
-        .collect();
-    let total: f64 = w.iter().sum();
-    if total <= 0.0 || !total.is_finite() {
-        return Err(invalid!("the weights of the finite samples sum to {total}"));
-    }
-    w.iter_mut().for_each(|x| *x /= total);
-    let n_eff = 1.0 / w.iter().map(|x| x * x).sum::<f64>();
-    let cols: Vec<Vec<f64>> = (0..dim)
-        .map(|j| keep.iter().map(|&i| samples[[i, j]]).collect())
-        .collect();
-    let mut ranges = vec![];
-    let mut quantiles = vec![];
-    for (j, c) in cols.iter().enumerate() {
-        let q = weighted_quantiles(
-            c,
-            &w,
-            &[
-                RANGE_Q.0,
-                QUANTILES[0],
-                QUANTILES[1],
-                QUANTILES[2],
-                RANGE_Q.1,
-            ],
-        );
-        quantiles.push([q[1], q[2], q[3]]);
-        let (mut lo, mut hi) = (q[0], q[4]);
-        for extra in [truths, best].into_iter().flatten() {
-            let v = extra[j];
-            if v.is_finite() {
-                lo = lo.min(v);
-                hi = hi.max(v);
+        if names.len() != dim {
+            return Err(invalid!(
+                "{} parameter names for {dim} sample columns",
+                names.len()
+            ));
+        }
+        if n == 0 {
+            return Err(invalid!("no samples to plot"));
+        }
+        for (what, v) in [("truths", truths), ("best-fit values", best)] {
+            if let Some(v) = v
+                && v.len() != dim
+            {
+                return Err(invalid!("{} {what} for {dim} parameters", v.len()));
             }
         }
-        let scale = lo.abs().max(hi.abs());
-        if hi - lo <= 1e-9 * scale || hi - lo < f64::MIN_POSITIVE * 1e6 {
-            // A constant parameter: an interval around its value.
-            let half = if scale > 0.0 { 0.01 * scale } else { 0.5 };
-            let mid = 0.5 * (lo + hi);
-            (lo, hi) = (mid - half, mid + half);
-        } else {
-            let pad = 0.05 * (hi - lo);
-            (lo, hi) = (lo - pad, hi + pad);
+        if let Some(w) = weights {
+            if w.len() != n {
+                return Err(invalid!("{} weights for {n} samples", w.len()));
+            }
+            if let Some((k, x)) = w
+                .iter()
+                .enumerate()
+                .find(|(_, x)| !x.is_finite() || **x < 0.0)
+            {
+                return Err(invalid!(
+                    "weight {} of sample {} is not a finite number ≥ 0",
+                    x,
+                    k + 1
+                ));
+            }
         }
-        ranges.push((lo, hi));
+        let keep: Vec<usize> = (0..n)
+            .filter(|&i| samples.row(i).iter().all(|v| v.is_finite()))
+            .collect();
+        if keep.is_empty() {
+            let never = (0..dim)
+                .find(|&j| samples.column(j).iter().all(|v| !v.is_finite()))
+                .map(|j| format!(": parameter '{}' is never finite", names[j]))
+                .unwrap_or_default();
+            return Err(invalid!(
+                "no sample has finite values for every parameter{never}"
+            ));
+        }
+        let mut w: Vec<f64> = keep
+            .iter()
+            .map(|&i| weights.map_or(1.0, |w| w[i]))
+            .collect();
+        let total: f64 = w.iter().sum();
+        if total <= 0.0 || !total.is_finite() {
+            return Err(invalid!("the weights of the finite samples sum to {total}"));
+        }
+        w.iter_mut().for_each(|x| *x /= total);
+        let n_eff = 1.0 / w.iter().map(|x| x * x).sum::<f64>();
+        let cols: Vec<Vec<f64>> = (0..dim)
+            .map(|j| keep.iter().map(|&i| samples[[i, j]]).collect())
+            .collect();
+        let mut ranges = vec![];
+        let mut quantiles = vec![];
+        for (j, c) in cols.iter().enumerate() {
+            let q = weighted_quantiles(
+                c,
+                &w,
+                &[
+                    RANGE_Q.0,
+                    QUANTILES[0],
+                    QUANTILES[1],
+                    QUANTILES[2],
+                    RANGE_Q.1,
+                ],
+            );
+            quantiles.push([q[1], q[2], q[3]]);
+            let (mut lo, mut hi) = (q[0], q[4]);
+            for extra in [truths, best].into_iter().flatten() {
+                let v = extra[j];
+                if v.is_finite() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+            let scale = lo.abs().max(hi.abs());
+            if hi - lo <= 1e-9 * scale || hi - lo < f64::MIN_POSITIVE * 1e6 {
+                // A constant parameter: an interval around its value.
+                let half = if scale > 0.0 { 0.01 * scale } else { 0.5 };
+                let mid = 0.5 * (lo + hi);
+                (lo, hi) = (mid - half, mid + half);
+            } else {
+                let pad = 0.05 * (hi - lo);
+                (lo, hi) = (lo - pad, hi + pad);
+            }
+            ranges.push((lo, hi));
+        }
+        // Odd, so that a constant parameter falls in the middle of a bin.
+        let bins1 = (n_eff.sqrt().round() as usize).clamp(8, 40) | 1;
+        let bins2 = ((2.0 * n_eff.cbrt()).round() as usize).clamp(8, 30) | 1;
+        Ok(Marginals {
+            names: names.to_vec(),
+            cols,
+            w,
+            dropped: n - keep.len(),
+            n_eff,
+            weighted: weights.is_some(),
+            ranges,
+            quantiles,
+            truths: truths.map(<[f64]>::to_vec),
+            best: best.map(<[f64]>::to_vec),
+            bins1,
+            bins2,
+            scatter: keep.len() < 300 || n_eff < 60.0,
+        })
     }
-    // Odd, so that a constant parameter falls in the middle of a bin.
-    let bins1 = (n_eff.sqrt().round() as usize).clamp(8, 40) | 1;
-    let bins2 = ((2.0 * n_eff.cbrt()).round() as usize).clamp(8, 30) | 1;
-    Ok(Marginals {
-        names: names.to_vec(),
-        cols,
-        w,
-        dropped: n - keep.len(),
-        n_eff,
-        weighted: weights.is_some(),
-        ranges,
-        quantiles,
-        truths: truths.map(<[f64]>::to_vec),
-        best: best.map(<[f64]>::to_vec),
-        bins1,
-        bins2,
-        scatter: keep.len() < 300 || n_eff < 60.0,
-    })
 }
 
 /// Weighted quantiles as corner.py: interpolation in the cumulative weight
