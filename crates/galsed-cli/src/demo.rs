@@ -13,9 +13,9 @@ use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDir
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::DemoArgs;
 use crate::filters_cmd::DEFAULT19;
 use crate::model::{self, Layout};
-use crate::{DemoArgs, corner, fit_plot};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_fit::catalog::{
     self, CatalogFitter, FitFile, results_table, safe_file_stem, truth_columns,
@@ -184,14 +184,17 @@ fn fit_catalog(
                     let plot = || -> Result<()> {
                         let stem = args.out.join(safe_file_stem(&g.id));
                         let ext = args.format.ext();
-                        fit_plot::plot_fit(&stem.with_extension(ext), post, r, filters, &g.id)?;
+                        let path = stem.with_extension(ext);
+                        let format = galsed_plot::Format::from_path(&path)?;
+                        galsed_plot::fit::plot_fit(&path, format, post, r, filters, &g.id)?;
                         if let Some(p) = &r.posterior {
                             let truth = truths
                                 .as_ref()
                                 .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
                             let path = PathBuf::from(format!("{}_corner.{ext}", stem.display()));
-                            corner::corner_plot(
+                            galsed_plot::corner::corner_plot(
                                 &path,
+                                format,
                                 &r.names,
                                 &p.samples,
                                 None,

@@ -20,7 +20,7 @@ use galsed_fit::derived::Analyzer;
 use galsed_fit::params::Parametrization;
 use rayon::prelude::*;
 
-use crate::{FitArgs, corner, fit_plot, model, progress};
+use crate::{FitArgs, model, progress};
 use galsed_io::table::{read_table, write_table};
 
 /// Builds the emulator on an autodiff device (gradients for L-BFGS-B, Adam and polish).
@@ -95,8 +95,10 @@ pub fn run(args: &FitArgs) -> Result<()> {
                 };
                 let plot = || -> Result<()> {
                     let stem = dir.join(safe_file_stem(&g.id));
-                    fit_plot::plot_fit(
-                        &stem.with_extension(args.plot_format.ext()),
+                    let path = stem.with_extension(args.plot_format.ext());
+                    galsed_plot::fit::plot_fit(
+                        &path,
+                        galsed_plot::Format::from_path(&path)?,
                         post,
                         r,
                         filters,
@@ -111,8 +113,9 @@ pub fn run(args: &FitArgs) -> Result<()> {
                         let truth = truths
                             .as_ref()
                             .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
-                        corner::corner_plot(
+                        galsed_plot::corner::corner_plot(
                             &path,
+                            galsed_plot::Format::from_path(&path)?,
                             &r.names,
                             &p.samples,
                             None,

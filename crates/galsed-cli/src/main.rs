@@ -2,18 +2,13 @@
 
 mod bench_cmd;
 mod catalog;
-mod corner;
 mod demo;
 mod filters_cmd;
 mod fit_cmd;
-mod fit_plot;
 mod input;
 mod model;
-mod optir_attribution_plot;
 mod optir_cmd;
-mod optir_plots;
 mod output;
-mod plot;
 mod progress;
 mod sed;
 mod skirt_cmd;

@@ -25,8 +25,10 @@ use galsed_optir::survey_io::{read_survey, write_survey};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use crate::{model, optir_attribution_plot, optir_plots, progress};
+use crate::{model, progress};
 use galsed_io::table::{Column, Table, write_table};
+use galsed_plot::Format;
+use galsed_plot::optir as plots;
 
 #[derive(Debug, Subcommand)]
 pub enum OptirCommand {
@@ -658,9 +660,13 @@ fn evaluate_models(
 fn write_report(out: &Path, stem: &str, report: &Report) -> Result<()> {
     report.write_csv(&out.join(format!("{stem}.csv")))?;
     std::fs::write(out.join(format!("{stem}.md")), report.to_markdown())?;
-    optir_plots::pp_plot(&out.join(format!("{stem}_pp.png")), report)?;
-    optir_plots::chi_histograms(&out.join(format!("{stem}_chi.png")), report)?;
-    optir_plots::colour_colour(&out.join(format!("{stem}_colours.png")), report)?;
+    plots::pp_plot(&out.join(format!("{stem}_pp.png")), Format::Png, report)?;
+    plots::chi_histograms(&out.join(format!("{stem}_chi.png")), Format::Png, report)?;
+    plots::colour_colour(
+        &out.join(format!("{stem}_colours.png")),
+        Format::Png,
+        report,
+    )?;
     print!("{}", report.to_markdown());
     Ok(())
 }
@@ -756,7 +762,7 @@ fn occlude_models(
         stacks.push((name, chosen.len(), stack.finish()));
     }
     write_attribution(out, &stacks)?;
-    optir_attribution_plot::attribution_plot(&out.join("attribution.png"), &stacks)?;
+    plots::attribution_plot(&out.join("attribution.png"), Format::Png, &stacks)?;
     println!("wrote attribution to {}", out.display());
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_train::data::{PrepReport, Preparation, TrainingSet};
@@ -14,12 +14,9 @@ use galsed_train::train::{
     Checkpointing, Network, Outcome, Progress, Sizes, TrainConfig, TrainReport, Trainer,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use plotters::coord::Shift;
-use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::model;
-use crate::plot::{FAMILY, register};
 
 const TRAIN_AFTER_HELP: &str = "\
 DATA
@@ -293,7 +290,11 @@ fn train(args: &RunArgs) -> Result<()> {
     let json = serde_json::to_string_pretty(&record)?;
     std::fs::write(output.join("training.json"), json)
         .with_context(|| format!("writing {}/training.json", output.display()))?;
-    plot_losses(&output.join("loss_curves.png"), &report)?;
+    galsed_plot::training::plot_losses(
+        &output.join("loss_curves.png"),
+        galsed_plot::Format::Png,
+        &report.networks,
+    )?;
     for n in &report.networks {
         let best = &n.runs[n.best];
         let last = best.history.last().map_or(f64::NAN, |e| e.valid_loss);
@@ -415,130 +416,4 @@ impl Reporter {
             bar.finish();
         }
     }
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("drawing the loss curves: {e}")
-}
-
-/// Ticks m·10ⁿ (m = 1, 2, 5, or every m when that gives fewer than three) inside [lo, hi].
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let decades = (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32);
-    let ticks = |ms: &[f64]| -> Vec<f64> {
-        decades
-            .clone()
-            .flat_map(|e| ms.iter().map(move |m| m * 10f64.powi(e)))
-            .filter(|v| (lo..=hi).contains(v))
-            .collect()
-    };
-    let coarse = ticks(&[1.0, 2.0, 5.0]);
-    if coarse.len() >= 3 {
-        coarse
-    } else {
-        ticks(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
-    }
-}
-
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(140, 86, 75),
-];
-
-/// One panel per network: training (dashed) and validation (solid) loss per epoch, one colour per
-/// maximum learning rate, log scale.
-fn plot_losses(path: &Path, report: &TrainReport) -> Result<()> {
-    register()?;
-    let n = report.networks.len();
-    let cols = n.min(3);
-    let rows = n.div_ceil(cols);
-    let size = (460 * cols as u32, 380 * rows as u32);
-    let root = BitMapBackend::new(path, size).into_drawing_area();
-    draw_losses(root, report, rows, cols).with_context(|| format!("writing {}", path.display()))
-}
-
-fn draw_losses<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    report: &TrainReport,
-    rows: usize,
-    cols: usize,
-) -> Result<()> {
-    root.fill(&WHITE).map_err(err)?;
-    for (area, net) in root.split_evenly((rows, cols)).iter().zip(&report.networks) {
-        let values = net
-            .runs
-            .iter()
-            .flat_map(|r| r.history.iter().flat_map(|e| [e.train_loss, e.valid_loss]));
-        let (lo, hi) = values
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
-        if lo > hi {
-            continue;
-        }
-        let epochs = net
-            .runs
-            .iter()
-            .map(|r| r.history.len())
-            .max()
-            .unwrap_or(1)
-            .max(2);
-        let (ylo, yhi) = (lo / 1.3, hi * 1.3);
-        let mut chart = ChartBuilder::on(&area.margin(8, 8, 8, 8))
-            .caption(net.network.name(), (FAMILY, 20))
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(
-                1f64..epochs as f64,
-                (ylo..yhi).log_scale().with_key_points(log_ticks(ylo, yhi)),
-            )
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("loss per sample")
-            .axis_desc_style((FAMILY, 15))
-            .label_style((FAMILY, 13))
-            .y_label_formatter(&|v| format!("{v:.0e}"))
-            .draw()
-            .map_err(err)?;
-        for (i, run) in net.runs.iter().enumerate() {
-            let c = COLORS[i % COLORS.len()];
-            let pts = |f: fn(&galsed_train::train::EpochRecord) -> f64| -> Vec<(f64, f64)> {
-                run.history
-                    .iter()
-                    .map(|e| ((e.epoch + 1) as f64, f(e)))
-                    .filter(|(_, v)| v.is_finite() && *v > 0.0)
-                    .collect()
-            };
-            chart
-                .draw_series(DashedLineSeries::new(
-                    pts(|e| e.train_loss),
-                    6,
-                    4,
-                    c.stroke_width(1),
-                ))
-                .map_err(err)?;
-            let kept = if i == net.best { " (kept)" } else { "" };
-            chart
-                .draw_series(LineSeries::new(pts(|e| e.valid_loss), c.stroke_width(2)))
-                .map_err(err)?
-                .label(format!("max lr {:.0e}{kept}", run.max_lr))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(err)?;
-    }
-    root.present().map_err(err)
 }

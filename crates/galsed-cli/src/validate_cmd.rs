@@ -1,17 +1,14 @@
 //! `galsed validate`: error distributions of a model on a data set (per wavelength, per sample and
 //! in 20 filters), as a CSV table, a PNG and a summary on stdout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use clap::Args;
 use galsed_train::data::TrainingSet;
-use galsed_train::validate::{ReportRow, ValidationReport, validate};
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use galsed_train::validate::{ValidationReport, validate};
 
 use crate::model;
-use crate::plot::{FAMILY, register};
 
 const VALIDATE_AFTER_HELP: &str = "\
 The data set has the layout of `galsed train` (docs/training.md) and is prepared with the same
@@ -54,7 +51,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         .plot
         .clone()
         .unwrap_or_else(|| args.output.with_extension("png"));
-    plot(&png, &report)?;
+    galsed_plot::validation::plot_validation(&png, galsed_plot::Format::Png, &report)?;
     print!("{}", summary(&report));
     println!("wrote {} and {}", args.output.display(), png.display());
     Ok(())
@@ -88,208 +85,4 @@ fn summary(r: &ValidationReport) -> String {
         }
     }
     s
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("drawing the validation plot: {e}")
-}
-
-/// Axis label: 0 for the rounding residue at zero, two decimals from 0.1, else mantissa·10ⁿ.
-fn tick(v: f64) -> String {
-    if v.abs() < 1e-9 {
-        "0".into()
-    } else if v.abs() >= 0.1 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.1e}")
-    }
-}
-
-const DISK: RGBColor = RGBColor(31, 119, 180);
-const BULGE: RGBColor = RGBColor(214, 39, 40);
-const DUST: RGBColor = RGBColor(44, 160, 44);
-
-/// Panels: attenuation error vs λ (disk, bulge), emission error vs λ, magnitude errors per filter
-/// (combine, attenuated stars, dust); bands are the 16–84 % (dark) and 2.5–97.5 % (light) ranges,
-/// lines the medians.
-fn plot(path: &Path, r: &ValidationReport) -> Result<()> {
-    register()?;
-    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
-    draw(root, r).with_context(|| format!("writing {}", path.display()))
-}
-
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &ValidationReport) -> Result<()> {
-    root.fill(&WHITE).map_err(err)?;
-    let areas = root.margin(10, 10, 10, 10).split_evenly((2, 2));
-    let att: Vec<(Vec<&ReportRow>, RGBColor, &str)> = vec![
-        (r.series("attenuation_disk"), DISK, "disk"),
-        (r.series("attenuation_bulge"), BULGE, "bulge"),
-    ];
-    band_panel(&areas[0], "attenuation curves: Â − A [mag]", &att, true)?;
-    band_panel(
-        &areas[1],
-        "dust emission: −2.5 log₁₀(ŷ/y) [mag]",
-        &[(r.series("dust_emission"), DUST, "dust")],
-        true,
-    )?;
-    let mags: Vec<(Vec<&ReportRow>, RGBColor, &str)> = vec![
-        (r.series("mag_combine"), RGBColor(20, 20, 20), "total"),
-        (r.series("mag_dust_attenuation"), DISK, "attenuated stars"),
-        (r.series("mag_dust_emission"), DUST, "dust emission"),
-    ];
-    band_panel(&areas[2], "20 filters: m̂ − m [AB mag]", &mags, false)?;
-    per_sample_panel(&areas[3], r)?;
-    root.present().map_err(err)
-}
-
-/// Median lines (continuous) or points with bars (filters) and percentile ranges against λ.
-fn band_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    series: &[(Vec<&ReportRow>, RGBColor, &str)],
-    continuous: bool,
-) -> Result<()> {
-    let rows: Vec<&ReportRow> = series
-        .iter()
-        .flat_map(|s| s.0.iter().copied())
-        .filter(|r| r.summary.n > 0)
-        .collect();
-    if rows.is_empty() {
-        area.titled(&format!("{title}: no data"), (FAMILY, 18))
-            .map_err(err)?;
-        return Ok(());
-    }
-    let (xlo, xhi) = rows.iter().fold((f64::MAX, f64::MIN), |(a, b), r| {
-        (a.min(r.lam_um), b.max(r.lam_um))
-    });
-    let ymax = rows
-        .iter()
-        .map(|r| r.summary.p2_5.abs().max(r.summary.p97_5.abs()))
-        .filter(|v| v.is_finite())
-        .fold(1e-6, f64::max);
-    let mut chart = ChartBuilder::on(&area.margin(6, 6, 6, 6))
-        .caption(title, (FAMILY, 18))
-        .x_label_area_size(36)
-        .y_label_area_size(70)
-        .build_cartesian_2d((xlo / 1.2..xhi * 1.2).log_scale(), -ymax * 1.1..ymax * 1.1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("λ [µm]")
-        .axis_desc_style((FAMILY, 15))
-        .label_style((FAMILY, 13))
-        .x_label_formatter(&|v| format!("{v}"))
-        .y_label_formatter(&|v| tick(*v))
-        .draw()
-        .map_err(err)?;
-    for (k, (rows, color, label)) in series.iter().enumerate() {
-        let rows: Vec<&&ReportRow> = rows.iter().filter(|r| r.summary.n > 0).collect();
-        let c = *color;
-        if continuous {
-            let wide = |r: &ReportRow| (r.summary.p2_5, r.summary.p97_5);
-            let narrow = |r: &ReportRow| (r.summary.p16, r.summary.p84);
-            for (range, alpha) in [
-                (&wide as &dyn Fn(&ReportRow) -> (f64, f64), 0.15),
-                (&narrow, 0.3),
-            ] {
-                let mut poly: Vec<(f64, f64)> =
-                    rows.iter().map(|r| (r.lam_um, range(r).1)).collect();
-                poly.extend(rows.iter().rev().map(|r| (r.lam_um, range(r).0)));
-                chart
-                    .draw_series(std::iter::once(Polygon::new(poly, c.mix(alpha).filled())))
-                    .map_err(err)?;
-            }
-            chart
-                .draw_series(LineSeries::new(
-                    rows.iter().map(|r| (r.lam_um, r.summary.p50)),
-                    c.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(*label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-        } else {
-            // Side by side: each series shifted by a few per cent in λ.
-            let shift = 1.0 + 0.04 * (k as f64 - 1.0);
-            chart
-                .draw_series(rows.iter().map(|r| {
-                    ErrorBar::new_vertical(
-                        r.lam_um * shift,
-                        r.summary.p2_5,
-                        r.summary.p50,
-                        r.summary.p97_5,
-                        c.stroke_width(1),
-                        6,
-                    )
-                }))
-                .map_err(err)?;
-            chart
-                .draw_series(rows.iter().map(|r| {
-                    ErrorBar::new_vertical(
-                        r.lam_um * shift,
-                        r.summary.p16,
-                        r.summary.p50,
-                        r.summary.p84,
-                        c.stroke_width(3),
-                        0,
-                    )
-                }))
-                .map_err(err)?;
-            chart
-                .draw_series(
-                    rows.iter()
-                        .map(|r| Circle::new((r.lam_um * shift, r.summary.p50), 3, c.filled())),
-                )
-                .map_err(err)?
-                .label(*label)
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
-        }
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()
-        .map_err(err)?;
-    Ok(())
-}
-
-/// The per-sample figures as a table.
-fn per_sample_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    r: &ValidationReport,
-) -> Result<()> {
-    let area = area
-        .margin(20, 20, 30, 20)
-        .titled("per sample", (FAMILY, 18))
-        .map_err(err)?;
-    let style = (FAMILY, 15).into_font();
-    // Columns at fixed offsets: the font is proportional.
-    let columns = [0, 250, 330, 440, 550];
-    let line = |y: i32, cells: [String; 5]| -> Result<()> {
-        for (x, text) in columns.iter().zip(cells) {
-            area.draw(&Text::new(text, (*x, y), style.clone()))
-                .map_err(err)?;
-        }
-        Ok(())
-    };
-    line(
-        0,
-        ["quantity", "n", "mean", "median", "p95(|x|)"].map(String::from),
-    )?;
-    for (i, row) in r.rows.iter().filter(|x| x.key == "sample").enumerate() {
-        let m = &row.summary;
-        let cells = [
-            row.quantity.clone(),
-            m.n.to_string(),
-            format!("{:.3e}", m.mean),
-            format!("{:.3e}", m.p50),
-            format!("{:.3e}", m.abs_p95),
-        ];
-        line(26 * (i as i32 + 1), cells)?;
-    }
-    Ok(())
 }

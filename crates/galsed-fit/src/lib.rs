@@ -13,6 +13,8 @@
 //! * [`catalog`] — catalogues of galaxies: the configuration file, rows → observations,
 //!   results → rows, the resume file (shared by `galsed fit` and Python).
 //! * [`fit`] — one galaxy start to finish: optimiser, sampler, derived properties.
+//! * [`marginals`] — the statistics of corner plots: weighted quantiles, histograms, contour
+//!   levels.
 //! * [`derived`] — physical properties of a fitted galaxy: stellar and dust masses, SFR, ages,
 //!   metallicities, bolometric and dust luminosities.
 
@@ -21,6 +23,7 @@ pub mod catalog;
 pub mod derived;
 pub mod fit;
 pub mod likelihood;
+pub mod marginals;
 pub mod mock;
 pub mod optim;
 pub mod params;

@@ -17,6 +17,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use galsed_core::numeric::{QuantileMethod, quantile_sorted};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
@@ -275,17 +276,6 @@ pub fn star_forming_from_spectrum(
     dn4000(loglam, flux, ivar, redshift).map(|d| d < DN4000_STAR_FORMING)
 }
 
-/// Value at quantile q of sorted values (linear interpolation).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (i, f) = (pos.floor() as usize, pos.fract());
-    if i + 1 < sorted.len() {
-        sorted[i] * (1.0 - f) + sorted[i + 1] * f
-    } else {
-        sorted[i]
-    }
-}
-
 /// The paper's subsets of `rows`: all, redshift terciles, bright/faint halves in r (split at the
 /// median r of `rows`), star-forming/quiescent ([`Truth::quiescent`](crate::survey::Truth) if the
 /// survey has a truth, otherwise [`star_forming_from_spectrum`]; unmeasurable galaxies are in
@@ -307,7 +297,10 @@ pub fn standard_splits(survey: &Survey, rows: &[usize]) -> Result<Vec<Subset>, O
     }
     let mut z: Vec<f64> = rows.iter().map(|&r| survey.redshift[r]).collect();
     z.sort_by(f64::total_cmp);
-    let (z1, z2) = (quantile(&z, 1.0 / 3.0), quantile(&z, 2.0 / 3.0));
+    let (z1, z2) = (
+        quantile_sorted(&z, 1.0 / 3.0, QuantileMethod::LinearBlend),
+        quantile_sorted(&z, 2.0 / 3.0, QuantileMethod::LinearBlend),
+    );
     let pick =
         |f: &dyn Fn(usize) -> bool| rows.iter().copied().filter(|&r| f(r)).collect::<Vec<_>>();
     let zr = |r: usize| survey.redshift[r];
@@ -334,7 +327,7 @@ pub fn standard_splits(survey: &Survey, rows: &[usize]) -> Result<Vec<Subset>, O
             .collect();
         if !rm.is_empty() {
             rm.sort_by(f64::total_cmp);
-            let med = quantile(&rm, 0.5);
+            let med = quantile_sorted(&rm, 0.5, QuantileMethod::LinearBlend);
             let r_of = |r: usize| survey.ugriz[[r, 2]];
             out.push(Subset {
                 name: "r_bright".into(),

@@ -8,6 +8,7 @@
 //! the window; per scale a pixel gets the mean over the windows covering it, and the attribution
 //! is the mean over scales. Galaxies are stacked in the rest frame, so that features line up.
 
+use galsed_core::numeric::{QuantileMethod, quantile_sorted};
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -199,11 +200,7 @@ fn median_and_variance(v: &[f32]) -> (f64, f64) {
     let mut s: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    let median = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        0.5 * (s[n / 2 - 1] + s[n / 2])
-    };
+    let median = quantile_sorted(&s, 0.5, QuantileMethod::Midpoint);
     let mean = s.iter().sum::<f64>() / n as f64;
     let var = s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
     (median, var)

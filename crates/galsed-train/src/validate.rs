@@ -25,6 +25,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use galsed_core::filters::Filter;
+use galsed_core::numeric::{QuantileMethod, quantile_sorted};
 use galsed_core::ssp::WavelengthGrid;
 use galsed_core::units::ab_mag;
 use galsed_emulator::inputs::{Batch, OutOfRange};
@@ -85,14 +86,11 @@ pub struct Summary {
     pub abs_p95: f64,
 }
 
-/// numpy's `percentile` (linear interpolation) of sorted values, q in [0, 100].
+/// numpy's `percentile` (linear interpolation) of sorted values, q in [0, 100] (NaN for none).
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q / 100.0 * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
+    // + 0.0: the top order statistic was always returned as x + 0·0, which turns a single −0.0
+    // into +0.0; kept so that the reports stay bit for bit.
+    quantile_sorted(sorted, q / 100.0, QuantileMethod::Linear) + 0.0
 }
 
 impl Summary {

@@ -1,5 +1,6 @@
-//! Posterior summaries ([`Summary`]) and their quantile helpers.
+//! Posterior summaries ([`Summary`]).
 
+use galsed_core::numeric::{QuantileMethod, quantile_sorted, weighted_quantile_sorted};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -28,38 +29,6 @@ pub struct Summary {
     pub n_effective: f64,
 }
 
-/// Quantile `q ∈ [0, 1]` of sorted values, linear interpolation between order statistics
-/// (numpy's default).
-fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let i = pos.floor() as usize;
-    let frac = pos - i as f64;
-    if i + 1 < sorted.len() {
-        sorted[i] + frac * (sorted[i + 1] - sorted[i])
-    } else {
-        sorted[i]
-    }
-}
-
-/// Weighted quantile: the cumulative normalised weight of the sorted values, linearly
-/// interpolated (dynesty's `quantile`; clamps to the extreme samples).
-fn weighted_quantile(sorted: &[(f64, f64)], cdf: &[f64], q: f64) -> f64 {
-    if q <= cdf[0] {
-        return sorted[0].0;
-    }
-    let k = cdf.partition_point(|&c| c < q);
-    if k >= cdf.len() {
-        return sorted[sorted.len() - 1].0;
-    }
-    let (c0, c1) = (cdf[k - 1], cdf[k]);
-    let (x0, x1) = (sorted[k - 1].0, sorted[k].0);
-    if c1 > c0 {
-        x0 + (q - c0) / (c1 - c0) * (x1 - x0)
-    } else {
-        x1
-    }
-}
-
 impl Summary {
     /// Summary of equally weighted samples (n × dim). Percentiles interpolate linearly between
     /// order statistics (numpy's default).
@@ -82,9 +51,12 @@ impl Summary {
             v.sort_by(f64::total_cmp);
             let mean = v.iter().sum::<f64>() / n as f64;
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-            s.median.push(quantile_sorted(&v, 0.5));
-            s.p16.push(quantile_sorted(&v, 0.16));
-            s.p84.push(quantile_sorted(&v, 0.84));
+            s.median
+                .push(quantile_sorted(&v, 0.5, QuantileMethod::Linear));
+            s.p16
+                .push(quantile_sorted(&v, 0.16, QuantileMethod::Linear));
+            s.p84
+                .push(quantile_sorted(&v, 0.84, QuantileMethod::Linear));
             s.mean.push(mean);
             s.std.push(var.sqrt());
         }
@@ -138,9 +110,10 @@ impl Summary {
             cdf.iter_mut().for_each(|x| *x /= last);
             let mean = v.iter().map(|(x, w)| x * w).sum::<f64>();
             let var = v.iter().map(|(x, w)| w * (x - mean).powi(2)).sum::<f64>();
-            s.median.push(weighted_quantile(&v, &cdf, 0.5));
-            s.p16.push(weighted_quantile(&v, &cdf, 0.16));
-            s.p84.push(weighted_quantile(&v, &cdf, 0.84));
+            let xs: Vec<f64> = v.iter().map(|p| p.0).collect();
+            s.median.push(weighted_quantile_sorted(&xs, &cdf, 0.5));
+            s.p16.push(weighted_quantile_sorted(&xs, &cdf, 0.16));
+            s.p84.push(weighted_quantile_sorted(&xs, &cdf, 0.84));
             s.mean.push(mean);
             s.std.push(var.sqrt());
         }

@@ -1,15 +1,20 @@
 //! Plots of the optical–infrared evaluation ([`galsed_optir::evaluate::Report`]): PP curves,
-//! χ histograms and W1−W2 vs W2−W3 colour–colour diagrams. PNG or SVG by the file extension.
+//! χ histograms and W1−W2 vs W2−W3 colour–colour diagrams; and the occlusion attribution
+//! ([`attribution_plot`]).
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use galsed_core::numeric::{QuantileMethod, quantile_sorted};
 use galsed_optir::evaluate::{ColourColour, Report};
+use galsed_optir::occlude::{LINE_MARKERS, RestStack};
 use galsed_optir::survey::WISE_BANDS;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{FAMILY, register};
+use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, LEGEND_BORDER, render};
+use crate::{Format, PlotError};
+
+type Result<T> = std::result::Result<T, PlotError>;
 
 /// Line colours of the methods, in report order (cycled).
 const COLOURS: [RGBColor; 6] = [
@@ -20,37 +25,20 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(120, 120, 120),
     RGBColor(200, 40, 90),
 ];
-const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
-const GRID_LIGHT: RGBColor = RGBColor(242, 242, 242);
 
 fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("drawing the optical–infrared plot: {e}")
-}
-
-fn is_svg(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
-}
-
-/// Calls `$draw(root)` on an SVG or bitmap drawing area for `$path` of `$size`.
-macro_rules! render {
-    ($path:expr, $size:expr, $draw:expr) => {{
-        register()?;
-        if is_svg($path) {
-            $draw(SVGBackend::new($path, $size).into_drawing_area())
-        } else {
-            $draw(BitMapBackend::new($path, $size).into_drawing_area())
-        }
-    }};
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw(format!("drawing the optical–infrared plot: {e}"))
 }
 
 fn check(report: &Report) -> Result<()> {
     if report.details.is_empty() {
-        return Err(anyhow!("the report holds no method to plot"));
+        return Err(PlotError::Input(
+            "the report holds no method to plot".into(),
+        ));
     }
     Ok(())
 }
@@ -64,9 +52,9 @@ fn thin(n: usize, max: usize) -> Vec<usize> {
 }
 
 /// PP plot: one panel per band, the curve of every method, and the diagonal.
-pub fn pp_plot(path: &Path, report: &Report) -> Result<()> {
+pub fn pp_plot(path: &Path, format: Format, report: &Report) -> Result<()> {
     check(report)?;
-    render!(path, (1000, 900), |root| draw_pp(root, report))
+    render!(path, format, (1000, 900), |root| draw_pp(root, report))
 }
 
 fn draw_pp<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -> Result<()> {
@@ -127,7 +115,7 @@ fn draw_pp<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) ->
             .position(SeriesLabelPosition::UpperLeft)
             .label_font((FAMILY, 13))
             .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
+            .border_style(LEGEND_BORDER)
             .draw()
             .map_err(err)?;
     }
@@ -136,9 +124,9 @@ fn draw_pp<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) ->
 
 /// Histograms of χ = (ŷ − y)/σ per band (all methods, as densities in [−5, 5]) with the N(0, 1)
 /// density.
-pub fn chi_histograms(path: &Path, report: &Report) -> Result<()> {
+pub fn chi_histograms(path: &Path, format: Format, report: &Report) -> Result<()> {
     check(report)?;
-    render!(path, (1000, 900), |root| draw_chi(root, report))
+    render!(path, format, (1000, 900), |root| draw_chi(root, report))
 }
 
 const CHI_RANGE: f64 = 5.0;
@@ -225,7 +213,7 @@ fn draw_chi<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -
             .position(SeriesLabelPosition::UpperRight)
             .label_font((FAMILY, 13))
             .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
+            .border_style(LEGEND_BORDER)
             .draw()
             .map_err(err)?;
     }
@@ -235,22 +223,23 @@ fn draw_chi<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -
 /// W1−W2 against W2−W3: the observed colours in the first panel, each method's predicted
 /// colours of the same galaxies in the next ones, on common axes (the 0.5–99.5 percentiles of
 /// the data, widened by 10 %).
-pub fn colour_colour(path: &Path, report: &Report) -> Result<()> {
+pub fn colour_colour(path: &Path, format: Format, report: &Report) -> Result<()> {
     check(report)?;
     let data = &report.details[0].colours;
     if data.data.is_empty() {
-        return Err(anyhow!("no galaxy is detected in W1, W2 and W3"));
+        return Err(PlotError::Input(
+            "no galaxy is detected in W1, W2 and W3".into(),
+        ));
     }
     let n = report.details.len() + 1;
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
     let size = (360 * cols as u32 + 20, 340 * rows as u32 + 50);
-    render!(path, size, |root| draw_cc(root, report, (rows, cols)))
-}
-
-fn percentile(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)]
+    render!(path, format, size, |root| draw_cc(
+        root,
+        report,
+        (rows, cols)
+    ))
 }
 
 fn draw_cc<DB: DrawingBackend>(
@@ -266,7 +255,11 @@ fn draw_cc<DB: DrawingBackend>(
     let data = &report.details[0].colours;
     let range = |k: usize| {
         let mut v: Vec<f64> = data.data.iter().map(|p| p[k]).collect();
-        let (lo, hi) = (percentile(&mut v, 0.005), percentile(&mut v, 0.995));
+        v.sort_by(f64::total_cmp);
+        let (lo, hi) = (
+            quantile_sorted(&v, 0.005, QuantileMethod::Nearest),
+            quantile_sorted(&v, 0.995, QuantileMethod::Nearest),
+        );
         let pad = 0.1 * (hi - lo).max(0.1);
         (lo - pad)..(hi + pad)
     };
@@ -314,6 +307,133 @@ fn draw_cc<DB: DrawingBackend>(
             .map_err(err)?;
     }
     root.present().map_err(err)
+}
+
+const BAND_COLOURS: [RGBColor; 4] = [
+    RGBColor(40, 90, 200),
+    RGBColor(40, 150, 70),
+    RGBColor(220, 90, 30),
+    RGBColor(200, 40, 90),
+];
+
+fn attribution_err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw(format!("drawing the attribution plot: {e}"))
+}
+
+/// The occlusion attribution plot: mean |Δχ| per rest-frame pixel for each WISE band, one panel
+/// per (class name, number of galaxies, stack), with the spectral features of [`LINE_MARKERS`]
+/// marked.
+pub fn attribution_plot(
+    path: &Path,
+    format: Format,
+    stacks: &[(&str, usize, RestStack)],
+) -> Result<()> {
+    if stacks.is_empty() {
+        return Err(PlotError::Input("no attribution to plot".into()));
+    }
+    let size = (1400, 420 * stacks.len() as u32);
+    render!(path, format, size, |root| draw_attribution(root, stacks))
+}
+
+fn draw_attribution<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    stacks: &[(&str, usize, RestStack)],
+) -> Result<()> {
+    root.fill(&WHITE).map_err(attribution_err)?;
+    let root = root
+        .margin(10, 10, 10, 10)
+        .titled(
+            "Multiscale occlusion: mean |Δχ| of the predicted WISE bands per rest-frame pixel",
+            (FAMILY, 22),
+        )
+        .map_err(attribution_err)?;
+    for (panel, (name, n, stack)) in root.split_evenly((stacks.len(), 1)).iter().zip(stacks) {
+        let lam: Vec<f64> = stack.loglam_rest.iter().map(|l| 10f64.powf(*l)).collect();
+        let (x0, x1) = (lam[0], lam[lam.len() - 1]);
+        let y_max = stack
+            .mean
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            .max(1e-6)
+            * 1.15;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!("{} ({n} test galaxies)", name.replace('_', "-")),
+                (FAMILY, 18),
+            )
+            .margin(8)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, 0f64..y_max)
+            .map_err(attribution_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("rest-frame wavelength [Å]")
+            .y_desc("mean |Δχ|")
+            .axis_desc_style((FAMILY, 15))
+            .label_style((FAMILY, 13))
+            .light_line_style(RGBColor(245, 245, 245))
+            .draw()
+            .map_err(attribution_err)?;
+        for (k, &(label, l)) in LINE_MARKERS.iter().enumerate() {
+            if l < x0 || l > x1 {
+                continue;
+            }
+            // Neighbouring features are close: stagger their labels over three heights.
+            let y_label = y_max * (0.97 - 0.06 * (k % 3) as f64);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(l, 0.0), (l, y_max)],
+                    RGBColor(190, 190, 190),
+                )))
+                .map_err(attribution_err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.to_string(),
+                    (l, y_label),
+                    (FAMILY, 11),
+                )))
+                .map_err(attribution_err)?;
+        }
+        for b in 0..4 {
+            // Pixels no galaxy covers (NaN) break the line.
+            let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for (j, &m) in stack.mean.row(b).iter().enumerate() {
+                if m.is_finite() {
+                    segments
+                        .last_mut()
+                        .expect("at least one segment")
+                        .push((lam[j], m));
+                } else if !segments.last().expect("at least one segment").is_empty() {
+                    segments.push(Vec::new());
+                }
+            }
+            let c = BAND_COLOURS[b];
+            let mut first = true;
+            for seg in segments.into_iter().filter(|s| !s.is_empty()) {
+                let series = chart
+                    .draw_series(LineSeries::new(seg, c.stroke_width(1)))
+                    .map_err(attribution_err)?;
+                if first {
+                    series.label(WISE_BANDS[b]).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
+                    });
+                    first = false;
+                }
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(LEGEND_BORDER)
+            .draw()
+            .map_err(attribution_err)?;
+    }
+    root.present().map_err(attribution_err)
 }
 
 #[cfg(test)]
@@ -364,7 +484,7 @@ mod tests {
     fn plots_write_png_and_svg() {
         let rep = report();
         let dir = tempfile::tempdir().unwrap();
-        type Plot = fn(&Path, &Report) -> Result<()>;
+        type Plot = fn(&Path, Format, &Report) -> Result<()>;
         let plots: [(&str, Plot); 3] = [
             ("pp", pp_plot),
             ("chi", chi_histograms),
@@ -372,12 +492,12 @@ mod tests {
         ];
         for (name, f) in plots {
             let png = dir.path().join(format!("{name}.png"));
-            f(&png, &rep).unwrap();
+            f(&png, Format::Png, &rep).unwrap();
             let bytes = std::fs::read(&png).unwrap();
             assert!(bytes.len() > 1000, "{name}.png is {} bytes", bytes.len());
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is not a PNG");
             let svg = dir.path().join(format!("{name}.svg"));
-            f(&svg, &rep).unwrap();
+            f(&svg, Format::Svg, &rep).unwrap();
             let text = std::fs::read_to_string(&svg).unwrap();
             assert!(
                 text.contains("<svg") && text.trim_end().ends_with("</svg>"),
@@ -389,6 +509,31 @@ mod tests {
             rows: vec![],
             details: vec![],
         };
-        assert!(pp_plot(&dir.path().join("x.png"), &empty).is_err());
+        assert!(pp_plot(&dir.path().join("x.png"), Format::Png, &empty).is_err());
+    }
+
+    #[test]
+    fn attribution_writes_png_and_svg() {
+        let mut stack = RestStack::new((3600.0, 7000.0));
+        let n = stack.loglam_rest.len();
+        for b in 0..4 {
+            for k in 0..n {
+                // A gap of uncovered pixels (NaN) in the middle.
+                stack.mean[[b, k]] = if (n / 3..n / 2).contains(&k) {
+                    f64::NAN
+                } else {
+                    0.1 * (b + 1) as f64 * (1.0 + (k as f64 * 0.01).sin())
+                };
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let stacks = [("star_forming", 12, stack.clone()), ("quiescent", 7, stack)];
+        let png = dir.path().join("attribution.png");
+        attribution_plot(&png, Format::Png, &stacks).unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+        let svg = dir.path().join("attribution.svg");
+        attribution_plot(&svg, Format::Svg, &stacks).unwrap();
+        assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+        assert!(attribution_plot(&png, Format::Png, &[]).is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! Corner plots of posterior samples (in the manner of corner.py), PNG or SVG by extension.
+//! Corner plots of posterior samples (in the manner of corner.py); the statistics are
+//! [`galsed_fit::marginals`].
 //!
 //! Diagonal: the weighted 1-D histogram of each parameter, its 16th, 50th and 84th percentiles
 //! (dashed) and a title `name = median +upper −lower`. Below the diagonal: each pair as a
@@ -12,31 +13,22 @@
 //! Samples with a non-finite value in any parameter are left out and counted in the legend;
 //! a parameter that never has a finite value, bad weights or inconsistent lengths are errors.
 
-// Until `galsed fit` uses it.
-
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use galsed_fit::marginals::{LEVELS, Marginals, histogram, histogram2, smooth, thresholds};
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::element::BitMapElement;
 use plotters::prelude::*;
+use plotters::style::FontTransform;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontStyle, FontTransform, register_font};
 
-/// DejaVu Sans (Bitstream Vera licence, see `assets/DejaVuSans-LICENSE.txt`), as in `plot.rs`.
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+use crate::style::{FAMILY, render, superscript};
+use crate::{Format, PlotError};
 
-/// Most parameters drawn (the image grows with the square of the count).
-pub const MAX_PARAMS: usize = 30;
+pub use galsed_fit::marginals::MAX_PARAMS;
 
-/// Enclosed weight of the 2-D contours: 1σ and 2σ of a 2-D Gaussian.
-const LEVELS: [f64; 2] = [0.393_469_340_287_366_6, 0.864_664_716_763_387_3];
-/// Percentiles marked on the diagonal.
-const QUANTILES: [f64; 3] = [0.16, 0.5, 0.84];
-/// Quantiles bounding the axis ranges.
-const RANGE_Q: (f64, f64) = (0.001, 0.999);
+type Result<T> = std::result::Result<T, PlotError>;
 
 const INK: RGBColor = RGBColor(20, 40, 90);
 const HIST_FILL: RGBColor = RGBColor(208, 220, 240);
@@ -45,319 +37,31 @@ const TRUTH: RGBColor = RGBColor(230, 120, 20);
 const BEST: RGBColor = RGBColor(200, 20, 60);
 const FRAME: RGBColor = RGBColor(60, 60, 60);
 
-/// Writes a corner plot of `samples` (n_samples × dim, one column per name) to `path` (`.png`
-/// or `.svg`). `weights` (one per sample, ≥ 0) default to equal; `truths` and `best` (one
-/// per parameter, NaN to skip one) are drawn when given.
+/// Writes a corner plot of `samples` (n_samples × dim, one column per name) to `path` in
+/// `format`. `weights` (one per sample, ≥ 0) default to equal; `truths` and `best` (one per
+/// parameter, NaN to skip one) are drawn when given.
 pub fn corner_plot(
     path: &Path,
+    format: Format,
     names: &[String],
     samples: &Array2<f64>,
     weights: Option<&[f64]>,
     truths: Option<&[f64]>,
     best: Option<&[f64]>,
 ) -> Result<()> {
-    let svg = match path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("png") => false,
-        Some("svg") => true,
-        _ => bail!(
-            "cannot tell the image format of {}: use a .png or .svg file name",
-            path.display()
-        ),
-    };
-    let prep = prepare(names, samples, weights, truths, best)
-        .map_err(|e| e.context(format!("corner plot {}", path.display())))?;
-    register_font(FAMILY, FontStyle::Normal, FONT)
-        .map_err(|_| anyhow!("the embedded font is invalid"))?;
+    let prep = Marginals::new(names, samples, weights, truths, best)
+        .map_err(|e| PlotError::from(e).at("corner plot", path))?;
     let layout = Layout::new(&prep);
     let size = (layout.width, layout.height);
-    let drawn = if svg {
-        draw(
-            SVGBackend::new(path, size).into_drawing_area(),
-            &prep,
-            &layout,
-        )
-    } else {
-        draw(
-            BitMapBackend::new(path, size).into_drawing_area(),
-            &prep,
-            &layout,
-        )
-    };
-    drawn.map_err(|e| e.context(format!("writing {}", path.display())))
+    render!(path, format, size, |root| draw(root, &prep, &layout))
+        .map_err(|e| e.at("writing", path))
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("{e}")
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw(e.to_string())
 }
 
-// ---- Statistics -------------------------------------------------------------------------------
-
-/// Everything drawn, in data units.
-struct Prepared {
-    names: Vec<String>,
-    /// Finite samples, one vector per parameter.
-    cols: Vec<Vec<f64>>,
-    /// Weights of the kept samples (sum 1).
-    w: Vec<f64>,
-    /// Samples left out for non-finite values.
-    dropped: usize,
-    /// Kish effective sample size.
-    n_eff: f64,
-    weighted: bool,
-    ranges: Vec<(f64, f64)>,
-    /// 16th, 50th, 84th percentiles.
-    quantiles: Vec<[f64; 3]>,
-    truths: Option<Vec<f64>>,
-    best: Option<Vec<f64>>,
-    bins1: usize,
-    bins2: usize,
-    scatter: bool,
-}
-
-impl Prepared {
-    fn dim(&self) -> usize {
-        self.names.len()
-    }
-}
-
-fn prepare(
-    names: &[String],
-    samples: &Array2<f64>,
-    weights: Option<&[f64]>,
-    truths: Option<&[f64]>,
-    best: Option<&[f64]>,
-) -> Result<Prepared> {
-    let (n, dim) = samples.dim();
-    if dim == 0 {
-        bail!("no parameters to plot");
-    }
-    if dim > MAX_PARAMS {
-        bail!("{dim} parameters are too many for one corner plot (at most {MAX_PARAMS})");
-    }
-    if names.len() != dim {
-        bail!("{} parameter names for {dim} sample columns", names.len());
-    }
-    if n == 0 {
-        bail!("no samples to plot");
-    }
-    for (what, v) in [("truths", truths), ("best-fit values", best)] {
-        if let Some(v) = v
-            && v.len() != dim
-        {
-            bail!("{} {what} for {dim} parameters", v.len());
-        }
-    }
-    if let Some(w) = weights {
-        if w.len() != n {
-            bail!("{} weights for {n} samples", w.len());
-        }
-        if let Some((k, x)) = w
-            .iter()
-            .enumerate()
-            .find(|(_, x)| !x.is_finite() || **x < 0.0)
-        {
-            bail!(
-                "weight {} of sample {} is not a finite number ≥ 0",
-                x,
-                k + 1
-            );
-        }
-    }
-    let keep: Vec<usize> = (0..n)
-        .filter(|&i| samples.row(i).iter().all(|v| v.is_finite()))
-        .collect();
-    if keep.is_empty() {
-        let never = (0..dim)
-            .find(|&j| samples.column(j).iter().all(|v| !v.is_finite()))
-            .map(|j| format!(": parameter '{}' is never finite", names[j]))
-            .unwrap_or_default();
-        bail!("no sample has finite values for every parameter{never}");
-    }
-    let mut w: Vec<f64> = keep
-        .iter()
-        .map(|&i| weights.map_or(1.0, |w| w[i]))
-        .collect();
-    let total: f64 = w.iter().sum();
-    if total <= 0.0 || !total.is_finite() {
-        bail!("the weights of the finite samples sum to {total}");
-    }
-    w.iter_mut().for_each(|x| *x /= total);
-    let n_eff = 1.0 / w.iter().map(|x| x * x).sum::<f64>();
-    let cols: Vec<Vec<f64>> = (0..dim)
-        .map(|j| keep.iter().map(|&i| samples[[i, j]]).collect())
-        .collect();
-    let mut ranges = vec![];
-    let mut quantiles = vec![];
-    for (j, c) in cols.iter().enumerate() {
-        let q = weighted_quantiles(
-            c,
-            &w,
-            &[
-                RANGE_Q.0,
-                QUANTILES[0],
-                QUANTILES[1],
-                QUANTILES[2],
-                RANGE_Q.1,
-            ],
-        );
-        quantiles.push([q[1], q[2], q[3]]);
-        let (mut lo, mut hi) = (q[0], q[4]);
-        for extra in [truths, best].into_iter().flatten() {
-            let v = extra[j];
-            if v.is_finite() {
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-        }
-        let scale = lo.abs().max(hi.abs());
-        if hi - lo <= 1e-9 * scale || hi - lo < f64::MIN_POSITIVE * 1e6 {
-            // A constant parameter: an interval around its value.
-            let half = if scale > 0.0 { 0.01 * scale } else { 0.5 };
-            let mid = 0.5 * (lo + hi);
-            (lo, hi) = (mid - half, mid + half);
-        } else {
-            let pad = 0.05 * (hi - lo);
-            (lo, hi) = (lo - pad, hi + pad);
-        }
-        ranges.push((lo, hi));
-    }
-    // Odd, so that a constant parameter falls in the middle of a bin.
-    let bins1 = (n_eff.sqrt().round() as usize).clamp(8, 40) | 1;
-    let bins2 = ((2.0 * n_eff.cbrt()).round() as usize).clamp(8, 30) | 1;
-    Ok(Prepared {
-        names: names.to_vec(),
-        cols,
-        w,
-        dropped: n - keep.len(),
-        n_eff,
-        weighted: weights.is_some(),
-        ranges,
-        quantiles,
-        truths: truths.map(<[f64]>::to_vec),
-        best: best.map(<[f64]>::to_vec),
-        bins1,
-        bins2,
-        scatter: keep.len() < 300 || n_eff < 60.0,
-    })
-}
-
-/// Weighted quantiles as corner.py: interpolation in the cumulative weight.
-fn weighted_quantiles(x: &[f64], w: &[f64], qs: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let total: f64 = w.iter().sum();
-    let mut cdf = Vec::with_capacity(x.len());
-    let mut acc = 0.0;
-    for &i in &idx {
-        acc += w[i];
-        cdf.push(acc / total);
-    }
-    qs.iter()
-        .map(|&q| {
-            let k = cdf.partition_point(|&c| c < q);
-            if k == 0 {
-                x[idx[0]]
-            } else if k >= cdf.len() {
-                x[idx[cdf.len() - 1]]
-            } else {
-                let (c0, c1) = (cdf[k - 1], cdf[k]);
-                let (x0, x1) = (x[idx[k - 1]], x[idx[k]]);
-                if c1 > c0 {
-                    x0 + (q - c0) / (c1 - c0) * (x1 - x0)
-                } else {
-                    x1
-                }
-            }
-        })
-        .collect()
-}
-
-/// Weighted histogram over `range` (values outside are ignored).
-fn histogram(x: &[f64], w: &[f64], range: (f64, f64), bins: usize) -> Vec<f64> {
-    let mut h = vec![0.0; bins];
-    let scale = bins as f64 / (range.1 - range.0);
-    for (&v, &wt) in x.iter().zip(w) {
-        let b = ((v - range.0) * scale).floor();
-        if b >= 0.0 && b < bins as f64 {
-            h[b as usize] += wt;
-        }
-    }
-    h
-}
-
-/// Weighted 2-D histogram, `h[iy][ix]`.
-fn histogram2(
-    x: &[f64],
-    y: &[f64],
-    w: &[f64],
-    rx: (f64, f64),
-    ry: (f64, f64),
-    bins: usize,
-) -> Vec<Vec<f64>> {
-    let mut h = vec![vec![0.0; bins]; bins];
-    let (sx, sy) = (bins as f64 / (rx.1 - rx.0), bins as f64 / (ry.1 - ry.0));
-    for ((&u, &v), &wt) in x.iter().zip(y).zip(w) {
-        let (bx, by) = (((u - rx.0) * sx).floor(), ((v - ry.0) * sy).floor());
-        if bx >= 0.0 && by >= 0.0 && bx < bins as f64 && by < bins as f64 {
-            h[by as usize][bx as usize] += wt;
-        }
-    }
-    h
-}
-
-/// Gaussian smoothing with σ = 1 bin (mass leaving the grid is lost, as in corner.py).
-fn smooth(h: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let k: Vec<f64> = (-2i32..=2)
-        .map(|d| (-0.5 * f64::from(d * d)).exp())
-        .collect();
-    let norm: f64 = k.iter().sum();
-    let n = h.len();
-    let pass = |get: &dyn Fn(usize, i64) -> f64| -> Vec<Vec<f64>> {
-        (0..n)
-            .map(|a| {
-                (0..n)
-                    .map(|b| {
-                        (0..5)
-                            .map(|t| k[t] * get(a, b as i64 + t as i64 - 2))
-                            .sum::<f64>()
-                            / norm
-                    })
-                    .collect()
-            })
-            .collect()
-    };
-    let inside = |i: i64| (0..n as i64).contains(&i);
-    let rows = pass(&|a, b| if inside(b) { h[a][b as usize] } else { 0.0 });
-    let cols_t = pass(&|a, b| if inside(b) { rows[b as usize][a] } else { 0.0 });
-    // cols_t[x][y]: transpose back.
-    (0..n)
-        .map(|y| (0..n).map(|x| cols_t[x][y]).collect())
-        .collect()
-}
-
-/// Density thresholds enclosing the given fractions of the histogram's weight.
-fn thresholds(h: &[Vec<f64>], fractions: &[f64]) -> Vec<f64> {
-    let mut v: Vec<f64> = h.iter().flatten().copied().filter(|x| *x > 0.0).collect();
-    v.sort_by(|a, b| b.total_cmp(a));
-    let total: f64 = v.iter().sum();
-    fractions
-        .iter()
-        .map(|&f| {
-            let mut acc = 0.0;
-            for &x in &v {
-                acc += x;
-                if acc >= f * total {
-                    return x;
-                }
-            }
-            v.last().copied().unwrap_or(0.0)
-        })
-        .collect()
-}
+// ---- Contours -------------------------------------------------------------------------------
 
 /// Marching squares on `g[iy][ix]` (a grid of points): segments in grid coordinates.
 fn contour_segments(g: &[Vec<f64>], t: f64) -> Vec<((f64, f64), (f64, f64))> {
@@ -467,7 +171,7 @@ fn exp_suffix(exp: i32) -> String {
     if exp == 0 {
         String::new()
     } else {
-        format!(" (×10{})", crate::plot::superscript(exp))
+        format!(" (×10{})", superscript(exp))
     }
 }
 
@@ -499,9 +203,9 @@ fn title_value(q: [f64; 3]) -> String {
     if exp == 0 {
         body
     } else if up.max(down) <= 0.0 {
-        format!("{body}×10{}", crate::plot::superscript(exp))
+        format!("{body}×10{}", superscript(exp))
     } else {
-        format!("({body})×10{}", crate::plot::superscript(exp))
+        format!("({body})×10{}", superscript(exp))
     }
 }
 
@@ -521,7 +225,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(p: &Prepared) -> Self {
+    fn new(p: &Marginals) -> Self {
         let dim = p.dim();
         let panel = (2400 / dim as i32).clamp(150, 360);
         let gap = (panel / 30).max(5);
@@ -693,7 +397,7 @@ fn clear_of_edges(offset: i32, extent: i32, l: &Layout) -> bool {
     offset >= half && l.panel - offset >= half
 }
 
-fn draw<DB: DrawingBackend>(root: Area<DB>, p: &Prepared, l: &Layout) -> Result<()> {
+fn draw<DB: DrawingBackend>(root: Area<DB>, p: &Marginals, l: &Layout) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let dim = p.dim();
     let exps: Vec<i32> = p.ranges.iter().map(|&r| axis_exponent(r)).collect();
@@ -807,7 +511,7 @@ fn draw<DB: DrawingBackend>(root: Area<DB>, p: &Prepared, l: &Layout) -> Result<
 
 fn draw_diagonal<DB: DrawingBackend>(
     a: &Area<DB>,
-    p: &Prepared,
+    p: &Marginals,
     l: &Layout,
     k: usize,
     (x0, y0): (i32, i32),
@@ -897,7 +601,7 @@ fn draw_diagonal<DB: DrawingBackend>(
 
 fn draw_pair<DB: DrawingBackend>(
     a: &Area<DB>,
-    p: &Prepared,
+    p: &Marginals,
     f: Frame,
     row: usize,
     col: usize,
@@ -943,7 +647,7 @@ fn draw_pair<DB: DrawingBackend>(
         }
         let element =
             BitMapElement::with_owned_buffer((f.x0, f.y0), (size as u32, size as u32), image)
-                .ok_or_else(|| anyhow!("internal error: bad image size"))?;
+                .ok_or_else(|| PlotError::Draw("internal error: bad image size".into()))?;
         a.draw(&element).map_err(err)?;
         // Contours on the grid of bin centres, padded with zeros so that they close.
         let mut g = vec![vec![0.0; n + 2]; n + 2];
@@ -995,7 +699,7 @@ fn draw_pair<DB: DrawingBackend>(
 }
 
 /// Key and sample counts in the empty upper-right triangle.
-fn draw_legend<DB: DrawingBackend>(a: &Area<DB>, p: &Prepared, l: &Layout) -> Result<()> {
+fn draw_legend<DB: DrawingBackend>(a: &Area<DB>, p: &Marginals, l: &Layout) -> Result<()> {
     let dim = p.dim();
     let font = l.tick_font + 1;
     let n = p.cols[0].len();
@@ -1077,6 +781,26 @@ fn draw_legend<DB: DrawingBackend>(a: &Area<DB>, p: &Prepared, l: &Layout) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::corner_plot`] in the format of the file name.
+    fn corner_plot(
+        path: &Path,
+        names: &[String],
+        samples: &Array2<f64>,
+        weights: Option<&[f64]>,
+        truths: Option<&[f64]>,
+        best: Option<&[f64]>,
+    ) -> Result<()> {
+        super::corner_plot(
+            path,
+            Format::from_path(path)?,
+            names,
+            samples,
+            weights,
+            truths,
+            best,
+        )
+    }
 
     /// n samples of a correlated Gaussian in `dim` dimensions (deterministic).
     fn gaussian(n: usize, dim: usize, seed: u64) -> Array2<f64> {
@@ -1262,10 +986,6 @@ mod tests {
 
     #[test]
     fn statistics() {
-        let x = [3.0, 1.0, 2.0, 4.0];
-        let w = [0.25; 4];
-        let q = weighted_quantiles(&x, &w, &[0.0, 0.5, 1.0]);
-        assert_eq!(q, vec![1.0, 2.0, 4.0]);
         let (t, step) = ticks((0.13, 0.97), 4);
         assert_eq!(step, 0.25);
         assert_eq!(t, vec![0.25, 0.5, 0.75]);

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
 use galsed_core::filters::Filter;
 use galsed_core::units::{ab_mag, ab_to_jy};
 use galsed_emulator::Component;
@@ -15,7 +14,10 @@ use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{FAMILY, register, superscript};
+use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, LEGEND_BORDER, render, superscript};
+use crate::{Format, PlotError};
+
+type Result<T> = std::result::Result<T, PlotError>;
 
 /// Model curves: component, colour, width, dashed, label.
 const CURVES: [(Component, RGBColor, u32, bool, &str); 4] = [
@@ -44,14 +46,37 @@ const CURVES: [(Component, RGBColor, u32, bool, &str); 4] = [
 ];
 const DATA: RGBColor = RGBColor(230, 120, 0);
 
-/// One observed band as plotted: pivot λ_obs [µm], flux and 1σ [Jy], model flux, residual.
-struct Point {
-    lam: f64,
-    flux: f64,
-    err: f64,
-    limit: bool,
-    model: f64,
-    chi: f64,
+/// One observed band as plotted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Pivot wavelength, observed frame \[µm\].
+    pub lam: f64,
+    /// Observed flux (or upper limit) \[Jy\].
+    pub flux: f64,
+    /// Its 1σ error \[Jy\] (0 for a limit).
+    pub err: f64,
+    /// Whether `flux` is an upper limit.
+    pub limit: bool,
+    /// Model flux in the band \[Jy\].
+    pub model: f64,
+    /// Residual (data − model)/σ (NaN for a limit).
+    pub chi: f64,
+}
+
+/// Everything the fit plot draws, as plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitFigure {
+    /// Title (the galaxy's name).
+    pub title: String,
+    /// Second line of the title.
+    pub subtitle: String,
+    /// Observed-frame wavelengths of the model spectra \[µm\].
+    pub lam: Vec<f64>,
+    /// F_ν \[Jy\] at `lam` of the total, the dust-free stars, the attenuated stars and the dust
+    /// emission, in this order.
+    pub curves: [Vec<f64>; 4],
+    /// The observed bands.
+    pub points: Vec<Point>,
 }
 
 fn points(post: &Posterior<'_>, r: &FitResult, filters: &[Filter]) -> Vec<Point> {
@@ -101,66 +126,72 @@ fn points(post: &Posterior<'_>, r: &FitResult, filters: &[Filter]) -> Vec<Point>
         .collect()
 }
 
-/// Writes the plot (PNG or SVG by extension) of fit `r` of the galaxy `title`.
-pub fn plot_fit(
-    path: &Path,
-    post: &Posterior<'_>,
-    r: &FitResult,
-    filters: &[Filter],
-    title: &str,
-) -> Result<()> {
-    register()?;
-    let best = Array2::from_shape_vec((1, r.best.len()), r.best.clone())?;
-    let batch = post.batch(best.view())?;
-    let observer = post.observer();
-    let model = post.model();
-    let lam_obs: Vec<f64> = observer
-        .observed_grid(&model.grid().lam_eval)
-        .iter()
-        .map(|&l| f64::from(l))
-        .collect();
-    let curves: Vec<Vec<f64>> = CURVES
-        .iter()
-        .map(|c| {
+impl FitFigure {
+    /// The figure of fit `r` of the galaxy `title`, observed with `filters` (in the order of the
+    /// likelihood's measurements): the model spectra at the best fit and the bands.
+    pub fn new(
+        post: &Posterior<'_>,
+        r: &FitResult,
+        filters: &[Filter],
+        title: &str,
+    ) -> Result<Self> {
+        let best = Array2::from_shape_vec((1, r.best.len()), r.best.clone())?;
+        let batch = post.batch(best.view())?;
+        let observer = post.observer();
+        let model = post.model();
+        let lam: Vec<f64> = observer
+            .observed_grid(&model.grid().lam_eval)
+            .iter()
+            .map(|&l| f64::from(l))
+            .collect();
+        let curves = CURVES.map(|c| {
             model
                 .spectrum(&batch, c.0, SpectralUnits::Fnu, observer)
                 .iter()
                 .map(|&v| f64::from(v))
                 .collect()
+        });
+        let subtitle = format!(
+            "z = {:.4}, χ² = {:.1} for {} detections, −ln p = {:.2}",
+            observer.redshift, r.chi2, r.n_detections, r.best_value
+        );
+        Ok(Self {
+            title: title.to_owned(),
+            subtitle,
+            lam,
+            curves,
+            points: points(post, r, filters),
         })
-        .collect();
-    let pts = points(post, r, filters);
-    let subtitle = format!(
-        "z = {:.4}, χ² = {:.1} for {} detections, −ln p = {:.2}",
-        observer.redshift, r.chi2, r.n_detections, r.best_value
-    );
-    let size = (1000, 720);
-    let is_svg = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-    if is_svg {
-        draw(
-            SVGBackend::new(path, size).into_drawing_area(),
-            title,
-            &subtitle,
-            &lam_obs,
-            &curves,
-            &pts,
-        )
-    } else {
-        draw(
-            BitMapBackend::new(path, size).into_drawing_area(),
-            title,
-            &subtitle,
-            &lam_obs,
-            &curves,
-            &pts,
-        )
+    }
+
+    /// Writes the figure to `path` in `format`.
+    pub fn write(&self, path: &Path, format: Format) -> Result<()> {
+        render!(path, format, (1000, 720), |root| draw(
+            root,
+            &self.title,
+            &self.subtitle,
+            &self.lam,
+            &self.curves,
+            &self.points
+        ))
     }
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("drawing the fit plot: {e}")
+/// Writes the plot of fit `r` of the galaxy `title` (observed with `filters`, in the order of
+/// the likelihood's measurements) to `path` in `format`.
+pub fn plot_fit(
+    path: &Path,
+    format: Format,
+    post: &Posterior<'_>,
+    r: &FitResult,
+    filters: &[Filter],
+    title: &str,
+) -> Result<()> {
+    FitFigure::new(post, r, filters, title)?.write(path, format)
+}
+
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw(format!("drawing the fit plot: {e}"))
 }
 
 fn decades(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
@@ -204,7 +235,9 @@ fn draw<DB: DrawingBackend>(
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     if ymax <= 0.0 {
-        return Err(anyhow!("nothing to plot: the model and the data are zero"));
+        return Err(PlotError::Input(
+            "nothing to plot: the model and the data are zero".into(),
+        ));
     }
     let ymin_data = pts
         .iter()
@@ -238,8 +271,8 @@ fn draw<DB: DrawingBackend>(
         .label_style((FAMILY, 16))
         .x_label_formatter(&|_| String::new())
         .y_label_formatter(&|v| format!("10{}", superscript(v.log10().round() as i32)))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
         .draw()
         .map_err(err)?;
     for ((_, color, width, dashed, label), y) in CURVES.iter().zip(curves) {
@@ -306,7 +339,7 @@ fn draw<DB: DrawingBackend>(
         .position(SeriesLabelPosition::UpperLeft)
         .label_font((FAMILY, 15))
         .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
+        .border_style(LEGEND_BORDER)
         .draw()
         .map_err(err)?;
 
@@ -341,8 +374,8 @@ fn draw<DB: DrawingBackend>(
             }
         })
         .y_labels(5)
-        .bold_line_style(RGBColor(215, 215, 215))
-        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
         .draw()
         .map_err(err)?;
     res.draw_series(LineSeries::new(
@@ -357,4 +390,55 @@ fn draw<DB: DrawingBackend>(
     )
     .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_png_and_svg() {
+        let lam: Vec<f64> = (0..400).map(|k| 0.09 * 1.03f64.powi(k)).collect();
+        let bump = |c: f64, s: f64| -> Vec<f64> {
+            lam.iter()
+                .map(|l| 1e-3 * (-(l.ln() - c).powi(2) / s).exp())
+                .collect()
+        };
+        let points: Vec<Point> = [0.35, 0.6, 1.2, 3.4, 22.0, 250.0]
+            .iter()
+            .enumerate()
+            .map(|(k, &l)| Point {
+                lam: l,
+                flux: 5e-4,
+                err: if k == 5 { 0.0 } else { 5e-5 },
+                limit: k == 5,
+                model: 4.5e-4,
+                chi: if k == 5 { f64::NAN } else { 1.0 },
+            })
+            .collect();
+        let fig = FitFigure {
+            title: "galaxy 1".into(),
+            subtitle: "z = 0.1000".into(),
+            curves: [
+                bump(0.0, 3.0),
+                bump(-0.5, 1.0),
+                bump(0.0, 2.0),
+                bump(4.0, 1.0),
+            ],
+            lam,
+            points,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("fit.png");
+        fig.write(&png, Format::Png).unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+        let svg = dir.path().join("fit.svg");
+        fig.write(&svg, Format::Svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.starts_with("<svg") && text.contains("galaxy 1"));
+        let mut empty = fig.clone();
+        empty.curves[0].fill(0.0);
+        empty.points.clear();
+        assert!(empty.write(&png, Format::Png).is_err());
+    }
 }
