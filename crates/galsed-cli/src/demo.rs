@@ -6,17 +6,17 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
-use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDirSource};
 use galsed_emulator::predict::{Observer, Photometry};
 use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
+use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDirSource};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::filters_cmd::DEFAULT19;
 use crate::model::{self, Layout};
-use galsed_io::table::read_table;
 use crate::{DemoArgs, FitArgs, fit_cmd};
+use galsed_io::table::read_table;
 
 /// The model for the demo: the usual lookup, fetching into the cache when nothing is there yet.
 fn ensure_model(explicit: Option<&Path>) -> Result<ModelDir> {

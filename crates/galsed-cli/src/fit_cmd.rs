@@ -27,8 +27,8 @@ use galsed_fit::posterior::Posterior;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use galsed_io::table::{Column, Table, read_table, write_table};
 use crate::{FitArgs, corner, fit_plot, model, progress};
+use galsed_io::table::{Column, Table, read_table, write_table};
 
 /// What the catalogue holds and how to read it (`[catalog]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,11 +7,11 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use galsed_core::params::GALAXY_PARAMS;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_emulator::Starduster;
+use galsed_emulator::model_files::{MANIFEST, ModelFiles};
 use galsed_io::store::{
     self, DEFAULT_BASE_URL, FetchEvent, MODEL_DIR_ENV, ModelDir, ModelDirSource,
 };
-use galsed_emulator::Starduster;
-use galsed_emulator::model_files::{MANIFEST, ModelFiles};
 
 use crate::input::short;
 use crate::progress;

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galsed_io::checkpoint::{self, Checkpoint, TensorF32};
 use galsed_core::ssp::SspLibrary;
+use galsed_io::checkpoint::{self, Checkpoint, TensorF32};
 use ndarray::{Array2, Array3};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};

@@ -12,11 +12,11 @@
 
 #[cfg(feature = "model")]
 pub mod checkpoint;
+#[cfg(feature = "npz")]
+pub mod npz;
 #[cfg(feature = "model")]
 pub mod pickle;
 #[cfg(feature = "model")]
 pub mod store;
-#[cfg(feature = "npz")]
-pub mod npz;
 #[cfg(feature = "tables")]
 pub mod table;

@@ -417,7 +417,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Where [`fetch`] reads from.
 enum Source {
     #[cfg(feature = "download")]
-    Http { agent: ureq::Agent, base: String },
+    Http {
+        agent: ureq::Agent,
+        base: String,
+    },
     Local(PathBuf),
 }
 

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use galsed_io::checkpoint::TensorF32;
 use galsed_emulator::config::{AttenuationCurveConfig, EmissionConfig, MlpConfig};
 use galsed_emulator::weights::{Weights, insert_linear};
+use galsed_io::checkpoint::TensorF32;
 use rand::{Rng, RngExt};
 
 /// Draws `{name}.weight` (out, in) and `{name}.bias` (out).
