@@ -13,12 +13,16 @@
 //! * [`evaluate`] — reduced χ², probability of the data, PP curves, colours, splits.
 //! * [`occlude`] — multiscale occlusion attribution.
 //! * [`readers`] — SDSS spec-lite FITS and AllWISE-style catalogues (CSV or FITS).
+//! * [`pipeline`] — the steps end to end (simulate, train, encode, evaluate, occlude, run), and
+//!   [`run_dir`], where each step puts its files.
 
 pub mod evaluate;
 pub mod occlude;
 pub mod pca;
+pub mod pipeline;
 pub mod predictor;
 pub mod readers;
+pub mod run_dir;
 pub mod sedfit;
 pub mod simulate;
 pub mod spender;
@@ -28,13 +32,18 @@ pub mod survey_io;
 /// Errors of the optical–infrared pipeline, with the file or the quantity at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum OptirError {
+    /// Input that cannot be used: mismatched shapes, bad settings, nothing left to fit.
     #[error("{0}")]
     Input(String),
+    /// A file that cannot be read or written.
     #[error("{path}: {message}")]
     File {
+        /// The file.
         path: std::path::PathBuf,
+        /// What went wrong.
         message: String,
     },
+    /// The emulator failed.
     #[error(transparent)]
     Model(#[from] galsed_emulator::ModelError),
 }

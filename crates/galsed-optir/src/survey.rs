@@ -5,7 +5,7 @@
 //! magnitudes; a WISE non-detection carries its 2σ upper limit as magnitude and
 //! [`UNDETECTED_SIGMA`] as error, which is how the predictor's likelihood ignores it.
 
-use ndarray::{Array2, ArrayView1};
+use ndarray::{Array2, ArrayView1, Axis};
 
 use crate::OptirError;
 
@@ -122,6 +122,17 @@ pub enum Split {
     Test,
 }
 
+impl Split {
+    /// The split's name in tables: `train`, `validation` or `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+}
+
 /// The paper's 70/10/20 split, as a seeded permutation of `n` galaxies.
 ///
 /// ```
@@ -149,6 +160,24 @@ pub fn split(n: usize, seed: u64) -> Vec<Split> {
         };
     }
     out
+}
+
+/// Rows of the training, validation and test splits of [`split`], each in survey order.
+///
+/// ```
+/// use galsed_optir::survey::split_rows;
+/// let [train, validation, test] = split_rows(1000, 7);
+/// assert_eq!((train.len(), validation.len(), test.len()), (700, 100, 200));
+/// assert!(test.windows(2).all(|w| w[0] < w[1]));
+/// ```
+pub fn split_rows(n: usize, seed: u64) -> [Vec<usize>; 3] {
+    let s = split(n, seed);
+    let rows = |which| (0..n).filter(|&i| s[i] == which).collect::<Vec<_>>();
+    [
+        rows(Split::Train),
+        rows(Split::Validation),
+        rows(Split::Test),
+    ]
 }
 
 /// Median observed flux of a spectrum in the rest-frame [`NORM_WINDOW`], over unmasked pixels
@@ -224,4 +253,26 @@ pub fn normalise(spectra: &Spectra, redshift: &[f64]) -> Result<Normalised, Opti
         norms.push(norm);
     }
     Ok((flux, ivar, norms))
+}
+
+/// [`normalise`] for the galaxies `rows` of a survey only (a whole survey's normalised copy
+/// would be gigabytes), with their redshifts.
+pub fn normalise_rows(
+    survey: &Survey,
+    rows: &[usize],
+) -> Result<(Normalised, Vec<f64>), OptirError> {
+    if let Some(&i) = rows.iter().find(|&&i| i >= survey.len()) {
+        return Err(OptirError::Input(format!(
+            "galaxy {i} is not in the survey ({} galaxies)",
+            survey.len()
+        )));
+    }
+    let z: Vec<f64> = rows.iter().map(|&i| survey.redshift[i]).collect();
+    let spectra = Spectra {
+        loglam: survey.spectra.loglam.clone(),
+        flux: survey.spectra.flux.select(Axis(0), rows),
+        ivar: survey.spectra.ivar.select(Axis(0), rows),
+        and_mask: survey.spectra.and_mask.select(Axis(0), rows),
+    };
+    Ok((normalise(&spectra, &z)?, z))
 }
