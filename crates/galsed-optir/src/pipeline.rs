@@ -873,7 +873,7 @@ pub fn run<E: From<OptirError>>(
         settings.simulate.n_galaxies
     ));
     let survey = simulate_survey(emulator, &settings.simulate, progress)?;
-    write_survey(&dir.survey(), &survey)?;
+    write_survey(dir.survey(), &survey)?;
     let simulate_s = t0.elapsed().as_secs_f64();
 
     let t = Instant::now();
