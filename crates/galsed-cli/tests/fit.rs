@@ -5,8 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// GALSED_MODEL_DIR when set (worktrees sit at another depth), else the shared reference pack.
 fn model_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/starduster/original")
+    std::env::var_os("GALSED_MODEL_DIR").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/reference/starduster/original")
+        },
+        PathBuf::from,
+    )
 }
 
 fn galsed(tmp: &Path, args: &[&str]) -> Output {
