@@ -1,0 +1,142 @@
+//! `galsed fit`: fit a catalogue of observed galaxies.
+//!
+//! Each row is one galaxy. Its bands, redshift and distance are read from the catalogue as the
+//! `[catalog]` section of the configuration says; the rest of the configuration is a
+//! [`galsed_fit::fit::FitConfig`]. Reading rows, flattening results and the resume file are
+//! [`galsed_fit::catalog`]'s; here are the files, the worker pool (one single-threaded worker
+//! per core), the progress bar and the plots.
+
+mod args;
+
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use galsed_emulator::Starduster;
+use galsed_emulator::model_files::ModelFiles;
+use galsed_fit::catalog::{
+    self, CatalogFitter, FitFile, ResumeLog, finished_records, pending, read_records,
+    results_table, resume_path, safe_file_stem, truth_columns,
+};
+use galsed_fit::derived::Analyzer;
+use galsed_fit::params::Parametrization;
+use rayon::prelude::*;
+
+use galsed_io::table::{read_table, write_table};
+
+pub use args::FitArgs;
+
+use crate::shared::plots::plot_galaxy;
+use crate::shared::{model, progress};
+
+/// Builds the emulator on an autodiff device (gradients for L-BFGS-B, Adam and polish).
+fn build_model(files: &ModelFiles, grid: &str) -> Result<Starduster> {
+    let grid = model::parse_grid(grid)?;
+    model::build_on(files, &grid, &burn::prelude::Device::flex().autodiff())
+}
+
+pub fn run(args: &FitArgs) -> Result<()> {
+    let file = match &args.config {
+        Some(p) => FitFile::read(p)?,
+        None => FitFile::default(),
+    };
+    let mut fit_cfg = file.fit.clone();
+    if let Some(s) = args.seed {
+        fit_cfg.optimizer.pso.seed = s;
+        fit_cfg.sampler.ensemble.seed = s;
+        fit_cfg.sampler.nested.seed = s;
+    }
+    let table = read_table(&args.catalog)
+        .with_context(|| format!("reading the catalogue {}", args.catalog.display()))?;
+    let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)
+        .with_context(|| format!("in {}", args.catalog.display()))?;
+    galsed_io::Format::from_path(&args.output)?;
+    if let Some(dir) = &args.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+
+    let dir = model::locate(args.model.as_deref())?;
+    let files = model::load_files(&dir)?;
+    let sd = build_model(&files, file.catalog.grid())?;
+    let param = Parametrization::from_config(&fit_cfg.parametrization, &files.ssp)
+        .context("[parametrization]")?;
+    let analyzer = Analyzer::new(&sd, &files.ssp)?;
+    let truths = truth_columns(&table, &param.names())?;
+
+    let partial_path = resume_path(&args.output);
+    let done = read_records(&partial_path)?;
+    let todo = pending(&galaxies, &done);
+    if !done.is_empty() {
+        eprintln!(
+            "resuming: {} of {} galaxies already fitted ({})",
+            done.len(),
+            galaxies.len(),
+            partial_path.display()
+        );
+    }
+    let partial = ResumeLog::open(&partial_path)?;
+    let bar = progress::rows_bar(galaxies.len() as u64);
+    bar.set_position(done.len() as u64);
+
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let fitter = CatalogFitter {
+        model: &sd,
+        param: &param,
+        analyzer: &analyzer,
+        config: &fit_cfg,
+        bands: &bands,
+    };
+    let failures: Mutex<Vec<String>> = Mutex::new(vec![]);
+    pool.install(|| {
+        todo.par_iter().with_max_len(1).for_each(|g| {
+            // One galaxy per worker: the batch predictions inside stay single-threaded.
+            let rec = fitter.fit(g, |post, r, filters| {
+                let Some(dir) = &args.plots else {
+                    return Ok(());
+                };
+                let stem = dir.join(safe_file_stem(&g.id));
+                let truth = || {
+                    truths
+                        .as_ref()
+                        .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>())
+                };
+                plot_galaxy(
+                    &stem,
+                    args.plot_format.ext(),
+                    (post, r, filters),
+                    &g.id,
+                    truth,
+                )
+                .map_err(|e| format!("{e:#}"))
+            });
+            if rec.status != "ok" {
+                failures
+                    .lock()
+                    .expect("no panics while holding the lock")
+                    .push(format!("{} (row {}): {}", rec.id, rec.row, rec.status));
+            }
+            // A failed write only costs the resume of this galaxy.
+            let _ = partial.append(&rec);
+            bar.inc(1);
+        });
+    });
+    bar.finish_and_clear();
+
+    let records = finished_records(&partial_path, galaxies.len())?;
+    write_table(&args.output, &results_table(records.clone())?)?;
+    std::fs::remove_file(&partial_path).ok();
+    for f in failures.into_inner().expect("no poisoned lock") {
+        eprintln!("warning: {f}");
+    }
+    let n_failed = records.iter().filter(|r| r.status != "ok").count();
+    eprintln!(
+        "fitted {} galaxies ({n_failed} could not be fitted) → {}",
+        records.len() - n_failed,
+        args.output.display()
+    );
+    Ok(())
+}
