@@ -1,6 +1,7 @@
 //! `galsed sed`: evaluate the emulator on a table of galaxies.
 
 mod args;
+mod check;
 mod input;
 mod options;
 mod output;
@@ -47,9 +48,9 @@ pub fn run(args: &SedArgs) -> Result<()> {
     }
 
     let galaxies = input::read(&args.input, in_format)?;
-    let gp = input::to_unit_space(&galaxies, space, args.clip_inputs)
+    let gp = check::to_unit_space(&galaxies, space, args.clip_inputs)
         .with_context(|| format!("checking {}", args.input.display()))?;
-    if let Some(w) = input::sfh_sum_warning(&galaxies, &gp) {
+    if let Some(w) = check::sfh_sum_warning(&galaxies, &gp) {
         eprintln!("{w}");
     }
     let policy = if args.clip_inputs {
