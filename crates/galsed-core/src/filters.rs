@@ -229,6 +229,34 @@ fn did_you_mean(suggestions: &[String]) -> String {
     }
 }
 
+/// Why a list of filter specs (see [`Filter::parse_list`]) gives no usable filter set.
+///
+/// `E` is the error of the function that resolves one spec ([`FilterError`] for
+/// [`Filter::resolve`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FilterListError<E: std::error::Error + 'static = FilterError> {
+    /// One spec could not be resolved.
+    #[error("filter {spec:?}")]
+    Filter {
+        /// The spec as written.
+        spec: String,
+        /// Why it could not be resolved.
+        #[source]
+        source: E,
+    },
+    /// The list holds no spec.
+    #[error("the filter list names no filter")]
+    Empty,
+    /// A filter appears twice (after expanding `default19`).
+    #[error("filter {0} is listed twice")]
+    Duplicate(String),
+}
+
+/// The non-empty, trimmed items of a comma-separated filter list.
+pub fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// A filter transmission curve on its own wavelength grid.
 ///
 /// Invariants (established by every constructor): at least 2 points, finite values, wavelengths > 0
@@ -244,6 +272,52 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Parses a comma-separated list of built-in names, filter files and the `default19` preset
+    /// (e.g. `"default19,sdss_r0,my.par"`), each resolved with [`Filter::resolve`].
+    ///
+    /// Errors if a spec cannot be resolved, the list is empty, or a filter appears twice.
+    pub fn parse_list(list: &str) -> Result<Vec<Filter>, FilterListError> {
+        Self::resolve_list(split_list(list), Filter::resolve)
+    }
+
+    /// Resolves filter specs with `resolve`, expanding the preset `default19` into
+    /// [`DEFAULT19`]'s names, then checks that there is at least one filter and no name twice.
+    pub fn resolve_list<S, E>(
+        specs: impl IntoIterator<Item = S>,
+        mut resolve: impl FnMut(&str) -> Result<Filter, E>,
+    ) -> Result<Vec<Filter>, FilterListError<E>>
+    where
+        S: AsRef<str>,
+        E: std::error::Error + 'static,
+    {
+        let mut one = |spec: &str| {
+            resolve(spec).map_err(|source| FilterListError::Filter {
+                spec: spec.to_owned(),
+                source,
+            })
+        };
+        let mut filters: Vec<Filter> = vec![];
+        for spec in specs {
+            let spec = spec.as_ref();
+            if spec == "default19" {
+                for name in DEFAULT19 {
+                    filters.push(one(name)?);
+                }
+            } else {
+                filters.push(one(spec)?);
+            }
+        }
+        if filters.is_empty() {
+            return Err(FilterListError::Empty);
+        }
+        for (i, f) in filters.iter().enumerate() {
+            if filters[..i].iter().any(|g| g.name == f.name) {
+                return Err(FilterListError::Duplicate(f.name.clone()));
+            }
+        }
+        Ok(filters)
+    }
+
     /// Builds a filter from points, validating them and applying sedpy's cleaning: points are sorted
     /// by wavelength, then leading and trailing points with transmission at or below 1e-5 of the
     /// peak are trimmed, keeping one such point on each side of the passband if present.

@@ -487,3 +487,24 @@ fn resolve_prefers_builtins_then_files() {
     let msg = err.to_string();
     assert!(msg.contains("neither") && msg.contains("sdss_g0"), "{msg}");
 }
+
+#[test]
+fn filter_lists_expand_the_preset_and_refuse_empty_and_repeated_lists() {
+    use galsed_core::filters::{DEFAULT19, FilterListError};
+    let f = Filter::parse_list(" default19 , , bessell_V").unwrap();
+    assert_eq!(f.len(), 20);
+    assert_eq!(f[0].name, DEFAULT19[0]);
+    assert_eq!(f[19].name, "bessell_V");
+    assert!(matches!(
+        Filter::parse_list(" , "),
+        Err(FilterListError::Empty)
+    ));
+    assert!(matches!(
+        Filter::parse_list("sdss_r0,default19"),
+        Err(FilterListError::Duplicate(name)) if name == "sdss_r0"
+    ));
+    assert!(matches!(
+        Filter::parse_list("bessell_V,no_such_filter"),
+        Err(FilterListError::Filter { spec, .. }) if spec == "no_such_filter"
+    ));
+}

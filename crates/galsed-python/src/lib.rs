@@ -24,7 +24,7 @@ mod fit;
 mod model;
 mod sam;
 
-use galsed_core::filters::{DEFAULT19, Filter, builtin_names};
+use galsed_core::filters::{DEFAULT19, Filter, FilterListError, builtin_names, split_list};
 
 /// An error and its causes, "outer: inner: …" (causes already quoted by the outer message are
 /// not repeated).
@@ -154,33 +154,16 @@ fn filter(spec: &str) -> PyResult<Filter> {
 /// string, as `galsed sed --filters`.
 pub(crate) fn resolve_filters(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Filter>> {
     let specs: Vec<String> = if let Ok(s) = obj.extract::<String>() {
-        s.split(',')
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect()
+        split_list(&s).map(str::to_owned).collect()
     } else {
         obj.extract::<Vec<String>>()
             .map_err(|_| bad("filters must be a list of filter names (or filter file paths)"))?
     };
-    let mut filters: Vec<Filter> = vec![];
-    for spec in &specs {
-        if spec == "default19" {
-            for name in DEFAULT19 {
-                filters.push(filter(name)?);
-            }
-        } else {
-            filters.push(filter(spec)?);
-        }
-    }
-    if filters.is_empty() {
-        return Err(bad("filters names no filter"));
-    }
-    for (i, f) in filters.iter().enumerate() {
-        if filters[..i].iter().any(|g| g.name == f.name) {
-            return Err(bad(format!("filter {} is listed twice", f.name)));
-        }
-    }
-    Ok(filters)
+    Filter::resolve_list(&specs, filter).map_err(|e| match e {
+        FilterListError::Filter { source, .. } => source,
+        FilterListError::Empty => bad("filters names no filter"),
+        FilterListError::Duplicate(name) => bad(format!("filter {name} is listed twice")),
+    })
 }
 
 /// Names of the built-in filters (sedpy's curves), sorted. Any of them, a filter file

@@ -1,114 +1,60 @@
-//! Finding and loading the model; the `galsed model …` commands.
+//! `galsed model …`: download, inspect and convert the model files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::Device;
+use clap::{Args, Subcommand};
 use galsed_core::params::GALAXY_PARAMS;
-use galsed_core::ssp::{DerivedSsp, GridSpecError, WavelengthGrid};
-use galsed_emulator::model_files::{MANIFEST, ModelFiles};
-use galsed_emulator::{ModelError, Starduster};
-use galsed_io::store::{
-    self, DEFAULT_BASE_URL, FetchEvent, MODEL_DIR_ENV, ModelDir, ModelDirSource,
+use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
+use galsed_emulator::model_files::MANIFEST;
+use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV};
+
+use crate::shared::args::ModelArgs;
+use crate::shared::model::{
+    ModelFormat, fetch_into, load_files, locate, model_format, reason, short,
 };
+use crate::shared::progress;
 
-use crate::input::short;
-use crate::progress;
-use crate::{FetchArgs, ImportArgs, ModelArgs};
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download (or copy) the published model files and verify their checksums.
+    Fetch(FetchArgs),
+    /// Show where the model is found, why, and what it holds.
+    Info(ModelArgs),
+    /// Write the model found by --model / GALSED_MODEL_DIR / the cache in galsed's native format.
+    Import(ImportArgs),
+}
 
-/// Why a directory was chosen, in words.
-fn reason(source: ModelDirSource) -> String {
-    match source {
-        ModelDirSource::Explicit => "given with --model".to_owned(),
-        ModelDirSource::Env => format!("from the {MODEL_DIR_ENV} environment variable"),
-        ModelDirSource::Cache => {
-            format!("the user cache directory (no --model given and {MODEL_DIR_ENV} is unset)")
-        }
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Source: an https:// or file:// URL, or a local directory holding the published files
+    /// [default: the pinned commit of the public Starduster repository].
+    #[arg(long, value_name = "URL|DIR")]
+    pub from: Option<String>,
+    /// Destination directory [default: the user cache directory].
+    #[arg(long, value_name = "DIR")]
+    pub dest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Directory to write the native model to (created; must not already hold a model).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+}
+
+pub fn run(cmd: &ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Fetch(args) => fetch_cmd(args),
+        ModelCommand::Info(args) => info_cmd(args),
+        ModelCommand::Import(args) => import_cmd(args),
     }
 }
 
-/// Which kind of model files a directory holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelFormat {
-    Native,
-    Published,
-    Nothing,
-}
-
-pub fn model_format(dir: &Path) -> ModelFormat {
-    if dir.join(MANIFEST).is_file() {
-        ModelFormat::Native
-    } else if dir.join(store::MODEL_FILES[0].name).is_file() {
-        ModelFormat::Published
-    } else {
-        ModelFormat::Nothing
-    }
-}
-
-/// The former names, still used by demo.rs (being rewritten on another branch); the lead drops
-/// them when merging it.
-pub use self::{ModelFormat as Layout, model_format as layout};
-
-/// Resolves the model directory and checks that it holds a model.
-pub fn locate(explicit: Option<&Path>) -> Result<ModelDir> {
-    let dir = store::resolve_model_dir(explicit)?;
-    if model_format(&dir.path) == ModelFormat::Nothing {
-        if dir.source == ModelDirSource::Cache {
-            bail!(
-                "no model files found: the user cache {} is empty. Download them with \
-                 `galsed model fetch` (or copy a local copy with `galsed model fetch --from DIR`), \
-                 or point --model DIR / {MODEL_DIR_ENV} at a directory holding them",
-                dir.path.display()
-            );
-        }
-        bail!(
-            "{} ({}) holds neither a galsed model ({MANIFEST}) nor the published Starduster files; \
-             run `galsed model fetch --dest {}` or choose another directory",
-            dir.path.display(),
-            reason(dir.source),
-            dir.path.display()
-        );
-    }
-    Ok(dir)
-}
-
-/// Reads the model files of a located directory.
-pub fn load_files(dir: &ModelDir) -> Result<ModelFiles> {
-    ModelFiles::load(&dir.path).with_context(|| {
-        format!(
-            "loading the model from {} ({})",
-            dir.path.display(),
-            reason(dir.source)
-        )
-    })
-}
-
-/// Builds the emulator on a wavelength grid.
-pub fn build(files: &ModelFiles, grid: &WavelengthGrid) -> Result<Starduster> {
-    build_on(files, grid, &Device::flex())
-}
-
-/// Builds the emulator on a device (`Device::flex().autodiff()` for gradients).
-pub fn build_on(files: &ModelFiles, grid: &WavelengthGrid, device: &Device) -> Result<Starduster> {
-    Starduster::from_files_on(files, grid, device).map_err(|e| {
-        let what = match e {
-            ModelError::Ssp(_) => "building the wavelength grid",
-            _ => "building the emulator",
-        };
-        anyhow::Error::new(e).context(what)
-    })
-}
-
-/// Parses `--grid`: a grid name or a file with one wavelength [µm] per line.
-pub fn parse_grid(spec: &str) -> Result<WavelengthGrid> {
-    WavelengthGrid::parse(spec).map_err(|e| match e {
-        GridSpecError::Unknown(_) => anyhow::anyhow!("--grid {e}"),
-        e => e.into(),
-    })
-}
-
-pub fn fetch_cmd(args: &FetchArgs) -> Result<()> {
+fn fetch_cmd(args: &FetchArgs) -> Result<()> {
     let dest = match &args.dest {
         Some(d) => d.clone(),
         None => store::default_cache_dir().context(
@@ -135,32 +81,7 @@ pub fn fetch_cmd(args: &FetchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fetches and verifies the published files, with a progress bar on a terminal.
-pub fn fetch_into(dest: &Path, from: &str) -> Result<()> {
-    let bar = progress::bytes_bar();
-    let say = |text: String| {
-        if bar.is_hidden() {
-            eprintln!("{text}");
-        } else {
-            bar.println(text);
-        }
-    };
-    store::fetch(dest, from, |event| match event {
-        FetchEvent::AlreadyPresent { name } => say(format!("  {name}: already present")),
-        FetchEvent::Started { name, total } => {
-            bar.set_length(total);
-            bar.set_position(0);
-            bar.set_message(name);
-        }
-        FetchEvent::Progress { done, .. } => bar.set_position(done),
-        FetchEvent::Finished { name } => say(format!("  {name}: verified")),
-    })
-    .context("fetching the model files")?;
-    bar.finish_and_clear();
-    store::verify_dir(dest).context("verifying the fetched files")
-}
-
-pub fn info_cmd(args: &ModelArgs) -> Result<()> {
+fn info_cmd(args: &ModelArgs) -> Result<()> {
     let dir = locate(args.model.as_deref())?;
     let mut out = String::new();
     let mut line = |s: String| {
@@ -256,7 +177,7 @@ fn join(v: &[f64], f: impl Fn(f64) -> String) -> String {
     v.iter().map(|&x| f(x)).collect::<Vec<_>>().join(" ")
 }
 
-pub fn import_cmd(args: &ImportArgs) -> Result<()> {
+fn import_cmd(args: &ImportArgs) -> Result<()> {
     let dir = locate(args.model.model.as_deref())?;
     if model_format(&args.to) != ModelFormat::Nothing {
         bail!(

@@ -8,7 +8,7 @@ use clap::Args;
 use galsed_train::data::TrainingSet;
 use galsed_train::validate::{ValidationReport, validate};
 
-use crate::model;
+use crate::shared::model;
 
 const VALIDATE_AFTER_HELP: &str = "\
 The data set has the layout of `galsed train` (docs/training.md) and is prepared with the same
@@ -37,7 +37,7 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     #[command(flatten)]
-    pub prep: crate::PrepArgs,
+    pub prep: crate::shared::args::PrepArgs,
 }
 
 pub fn run(args: &ValidateArgs) -> Result<()> {

@@ -5,11 +5,38 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use galsed_emulator::bench::{Case, Output, default_reps, measure, model_for};
 
-use crate::BenchArgs;
-use crate::model::{build_on, load_files, locate};
+use crate::shared::args::ModelArgs;
+use crate::shared::model::{build_on, load_files, locate};
 use burn::prelude::Device;
+use clap::Args;
 use galsed_core::ssp::WavelengthGrid;
 use galsed_fit::optim::ParticleSwarm;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64, 1024, 16384])]
+    pub batch: Vec<usize>,
+    /// Worker-thread counts to time (the reference was measured with 1 and 2).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    pub threads: Vec<usize>,
+    /// Also write the table as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Time the fitting instead (posterior, gradient, Adam, the paper's particle swarm, MCMC to
+    /// convergence) on one core, `auto` grid, next to the Python reference.
+    #[arg(long)]
+    pub fit: bool,
+    /// With --fit: swarm iterations (the paper's 2000).
+    #[arg(long, default_value_t = 2000)]
+    pub pso_iterations: usize,
+    /// With --fit: swarm restarts (the paper's 10).
+    #[arg(long, default_value_t = 10)]
+    pub pso_restarts: usize,
+}
 
 /// Peak float32 FLOP/s of one core: clock × 2 AVX-512 FMA units × 16 lanes × 2.
 fn core_peak_flops() -> Option<f64> {

@@ -2,12 +2,38 @@
 //! disk and bulge histories with metallicity falling with age, dust masses, sizes, inclinations
 //! and light-cone redshifts), written block by block so that any size fits in memory.
 
+use std::path::PathBuf;
+
 use anyhow::{Result, bail};
+use clap::Args;
 use galsed_io::sam::{SamChunk, write_catalogue};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::SynthArgs;
+use crate::shared::progress;
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output catalogue: .h5/.hdf5 or .parquet.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Number of galaxies.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Number of SAM age bins (log-spaced edges from 10^5.8 to 10^10.5 yr).
+    #[arg(long, default_value_t = 10)]
+    pub bins: usize,
+    /// Highest redshift (uniform in [0.01, z_max]).
+    #[arg(long, default_value_t = 0.5)]
+    pub z_max: f64,
+    /// Fraction of deliberately invalid rows (negative or NaN entries), to exercise the per-row
+    /// error reports.
+    #[arg(long, default_value_t = 1e-4)]
+    pub invalid_fraction: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
 
 /// Galaxies generated (and written) at once.
 const BLOCK: u64 = 65_536;
@@ -115,7 +141,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         bail!("--invalid-fraction must be in [0, 1]");
     }
     let edges = age_edges(args.bins);
-    let bar = crate::progress::rate_bar(args.rows);
+    let bar = progress::rate_bar(args.rows);
     let chunks = (0..args.rows).step_by(BLOCK as usize).map(|first| {
         let len = BLOCK.min(args.rows - first);
         let b = block(first, len, &edges, args);

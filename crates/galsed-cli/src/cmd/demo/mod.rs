@@ -1,32 +1,50 @@
 //! `galsed demo`: draw a mock galaxy, fit its photometry, plot the fit.
 
-use std::io::Write;
+mod fit;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use galsed_core::cosmology::Cosmology;
-use galsed_core::filters::Filter;
+use galsed_core::filters::{DEFAULT19, Filter};
 use galsed_emulator::predict::{Observer, Photometry};
 use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
 use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV, ModelDir, ModelDirSource};
+use galsed_io::table::read_table;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::DemoArgs;
-use crate::filters_cmd::DEFAULT19;
-use crate::model::{self, Layout};
-use galsed_emulator::model_files::ModelFiles;
-use galsed_fit::catalog::{
-    self, CatalogFitter, FitFile, results_table, safe_file_stem, truth_columns,
-};
-use galsed_fit::derived::Analyzer;
-use galsed_io::table::{read_table, write_table};
+use crate::shared::args::PlotFormat;
+use crate::shared::model::{self, ModelFormat};
+use fit::{fit_catalog, write_file};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output directory (created if missing).
+    #[arg(long, default_value = "galsed-demo", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Model directory (overrides GALSED_MODEL_DIR and the user cache).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Plot format.
+    #[arg(long, value_enum, default_value = "png")]
+    pub format: PlotFormat,
+    /// Wavelength grid: auto (2086 points, as the reference's fits), base (495), full or a file
+    /// of wavelengths [µm].
+    #[arg(long, default_value = "auto", value_name = "base|auto|full|FILE")]
+    pub grid: String,
+    /// Seed of the mock galaxy, its noise and the fit.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
 
 /// The model for the demo: the usual lookup, fetching into the cache when nothing is there yet.
 fn ensure_model(explicit: Option<&Path>) -> Result<ModelDir> {
     let dir = store::resolve_model_dir(explicit)?;
-    if dir.source != ModelDirSource::Cache || model::layout(&dir.path) != Layout::Nothing {
+    if dir.source != ModelDirSource::Cache || model::model_format(&dir.path) != ModelFormat::Nothing
+    {
         return model::locate(explicit);
     }
     let bytes: u64 = store::MODEL_FILES.iter().map(|f| f.size).sum();
@@ -140,88 +158,5 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     for p in &written {
         text.push_str(&format!("wrote {}\n", p.display()));
     }
-    crate::progress::print_stdout(&text)
-}
-
-/// `galsed fit --threads 1 --plots OUT --seed SEED` of the demo's catalogue, through the library.
-fn fit_catalog(
-    catalog: &Path,
-    config: &Path,
-    output: &Path,
-    files: &ModelFiles,
-    args: &DemoArgs,
-) -> Result<()> {
-    let file = FitFile::read(config)?;
-    let mut fit_cfg = file.fit.clone();
-    fit_cfg.optimizer.pso.seed = args.seed;
-    fit_cfg.sampler.ensemble.seed = args.seed;
-    fit_cfg.sampler.nested.seed = args.seed;
-    let table = read_table(catalog)?;
-    let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)?;
-    // Gradients for the polish: the model on an autodiff device.
-    let sd = model::build_on(
-        files,
-        &model::parse_grid(file.catalog.grid())?,
-        &burn::prelude::Device::flex().autodiff(),
-    )?;
-    let param = Parametrization::from_config(&fit_cfg.parametrization, &files.ssp)?;
-    let analyzer = Analyzer::new(&sd, &files.ssp)?;
-    let truths = truth_columns(&table, &param.names())?;
-    let fitter = CatalogFitter {
-        model: &sd,
-        param: &param,
-        analyzer: &analyzer,
-        config: &fit_cfg,
-        bands: &bands,
-    };
-    // One single-threaded worker, as `galsed fit --threads 1`.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let records = pool.install(|| {
-        galaxies
-            .iter()
-            .map(|g| {
-                fitter.fit(g, |post, r, filters| {
-                    let plot = || -> Result<()> {
-                        let stem = args.out.join(safe_file_stem(&g.id));
-                        let ext = args.format.ext();
-                        let path = stem.with_extension(ext);
-                        let format = galsed_plot::Format::from_path(&path)?;
-                        galsed_plot::fit::plot_fit(&path, format, post, r, filters, &g.id)?;
-                        if let Some(p) = &r.posterior {
-                            let truth = truths
-                                .as_ref()
-                                .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
-                            let path = PathBuf::from(format!("{}_corner.{ext}", stem.display()));
-                            galsed_plot::corner::corner_plot(
-                                &path,
-                                format,
-                                &r.names,
-                                &p.samples,
-                                None,
-                                truth.as_deref(),
-                                Some(&r.best),
-                            )?;
-                        }
-                        Ok(())
-                    };
-                    plot().map_err(|e| format!("{e:#}"))
-                })
-            })
-            .collect::<Vec<_>>()
-    });
-    let n_failed = records.iter().filter(|r| r.status != "ok").count();
-    let n_fitted = records.len() - n_failed;
-    write_table(output, &results_table(records)?)?;
-    eprintln!(
-        "fitted {n_fitted} galaxies ({n_failed} could not be fitted) → {}",
-        output.display()
-    );
-    Ok(())
-}
-
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::shared::progress::print_stdout(&text)
 }

@@ -1,40 +1,35 @@
-//! Filter lists: `--filters` parsing and the `galsed filters …` commands.
+//! `galsed filters …`: list and inspect the filter curves.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use clap::Subcommand;
 use galsed_core::filters::{Filter, builtin_names};
 
-use crate::progress::print_stdout;
+use crate::shared::progress::print_stdout;
 
-pub use galsed_core::filters::DEFAULT19;
-
-/// Parses a comma-separated list of built-in names, filter files and the `default19` preset.
-pub fn parse_list(list: &str) -> Result<Vec<Filter>> {
-    let mut filters: Vec<Filter> = vec![];
-    for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if spec == "default19" {
-            for name in DEFAULT19 {
-                filters.push(Filter::builtin(name)?);
-            }
-        } else {
-            filters.push(Filter::resolve(spec).with_context(|| format!("filter {spec:?}"))?);
-        }
-    }
-    if filters.is_empty() {
-        bail!("--filters {list:?} names no filter");
-    }
-    for (i, f) in filters.iter().enumerate() {
-        if filters[..i].iter().any(|g| g.name == f.name) {
-            bail!("filter {} is listed twice", f.name);
-        }
-    }
-    Ok(filters)
+#[derive(Debug, Subcommand)]
+pub enum FiltersCommand {
+    /// List the built-in filters with their pivot wavelengths.
+    List,
+    /// Print a filter's summary and its transmission curve (wavelength in Å, transmission).
+    Show {
+        /// Built-in name or filter file.
+        #[arg(value_name = "NAME|FILE")]
+        filter: String,
+    },
 }
 
-pub fn pivot_um(f: &Filter) -> f64 {
+pub fn run(cmd: &FiltersCommand) -> Result<()> {
+    match cmd {
+        FiltersCommand::List => list(),
+        FiltersCommand::Show { filter } => show(filter),
+    }
+}
+
+fn pivot_um(f: &Filter) -> f64 {
     f.pivot_wavelength_angstrom() * 1e-4
 }
 
-pub fn list() -> Result<()> {
+fn list() -> Result<()> {
     let mut rows: Vec<(f64, String, f64, f64)> = builtin_names()
         .into_iter()
         .filter_map(|name| {
@@ -63,7 +58,7 @@ pub fn list() -> Result<()> {
     print_stdout(&out)
 }
 
-pub fn show(spec: &str) -> Result<()> {
+fn show(spec: &str) -> Result<()> {
     let f = Filter::resolve(spec).with_context(|| format!("filter {spec:?}"))?;
     let lam = &f.wavelength_angstrom;
     let mut out = format!(

@@ -6,7 +6,8 @@
 //! [`galsed_fit::catalog`]'s; here are the files, the worker pool (one single-threaded worker
 //! per core), the progress bar and the plots.
 
-use std::path::PathBuf;
+mod args;
+
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
@@ -20,8 +21,12 @@ use galsed_fit::derived::Analyzer;
 use galsed_fit::params::Parametrization;
 use rayon::prelude::*;
 
-use crate::{FitArgs, model, progress};
 use galsed_io::table::{read_table, write_table};
+
+pub use args::FitArgs;
+
+use crate::shared::plots::plot_galaxy;
+use crate::shared::{model, progress};
 
 /// Builds the emulator on an autodiff device (gradients for L-BFGS-B, Adam and polish).
 fn build_model(files: &ModelFiles, grid: &str) -> Result<Starduster> {
@@ -93,39 +98,20 @@ pub fn run(args: &FitArgs) -> Result<()> {
                 let Some(dir) = &args.plots else {
                     return Ok(());
                 };
-                let plot = || -> Result<()> {
-                    let stem = dir.join(safe_file_stem(&g.id));
-                    let path = stem.with_extension(args.plot_format.ext());
-                    galsed_plot::fit::plot_fit(
-                        &path,
-                        galsed_plot::Format::from_path(&path)?,
-                        post,
-                        r,
-                        filters,
-                        &g.id,
-                    )?;
-                    if let Some(p) = &r.posterior {
-                        let path = PathBuf::from(format!(
-                            "{}_corner.{}",
-                            stem.display(),
-                            args.plot_format.ext()
-                        ));
-                        let truth = truths
-                            .as_ref()
-                            .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>());
-                        galsed_plot::corner::corner_plot(
-                            &path,
-                            galsed_plot::Format::from_path(&path)?,
-                            &r.names,
-                            &p.samples,
-                            None,
-                            truth.as_deref(),
-                            Some(&r.best),
-                        )?;
-                    }
-                    Ok(())
+                let stem = dir.join(safe_file_stem(&g.id));
+                let truth = || {
+                    truths
+                        .as_ref()
+                        .map(|t| t.iter().map(|c| c[g.row]).collect::<Vec<f64>>())
                 };
-                plot().map_err(|e| format!("{e:#}"))
+                plot_galaxy(
+                    &stem,
+                    args.plot_format.ext(),
+                    (post, r, filters),
+                    &g.id,
+                    truth,
+                )
+                .map_err(|e| format!("{e:#}"))
             });
             if rec.status != "ok" {
                 failures

@@ -1,102 +1,25 @@
 //! `galsed sed`: evaluate the emulator on a table of galaxies.
 
+mod args;
+mod check;
+mod input;
+mod options;
+mod output;
+
 use anyhow::{Context, Result, bail};
-use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
 use galsed_emulator::Component;
 use galsed_emulator::inputs::{Batch, OutOfRange};
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
 
-use crate::input::{self, InputFormat};
-use crate::output::{self, OutputFormat, Results, Series};
-use crate::{MagArg, SedArgs, UnitsArg, filters_cmd, model, progress};
+pub use args::SedArgs;
+use args::UnitsArg;
+use input::InputFormat;
+use options::{V_WINDOW, Wanted, key, observer};
+use output::{OutputFormat, Results, Series};
 
-/// What `--outputs` can ask for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Wanted {
-    pub spectrum: bool,
-    pub photometry: bool,
-    pub absorption: bool,
-    pub selectors: bool,
-    pub attenuation: bool,
-}
-
-impl Wanted {
-    pub fn parse(list: Option<&str>, have_filters: bool) -> Result<Self> {
-        let Some(list) = list else {
-            return Ok(Self {
-                spectrum: true,
-                photometry: have_filters,
-                ..Self::default()
-            });
-        };
-        let mut w = Self::default();
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match item {
-                "spectrum" => w.spectrum = true,
-                "photometry" => w.photometry = true,
-                "absorption" => w.absorption = true,
-                "selectors" => w.selectors = true,
-                "attenuation" => w.attenuation = true,
-                "all" => {
-                    w = Self {
-                        spectrum: true,
-                        photometry: have_filters,
-                        absorption: true,
-                        selectors: true,
-                        attenuation: true,
-                    }
-                }
-                other => bail!(
-                    "unknown output {other:?} in --outputs: expected spectrum, photometry, absorption, \
-                     selectors, attenuation or all"
-                ),
-            }
-        }
-        if w == Self::default() {
-            bail!("--outputs {list:?} asks for nothing");
-        }
-        if w.photometry && !have_filters {
-            bail!("--outputs photometry needs --filters (e.g. --filters default19)");
-        }
-        Ok(w)
-    }
-}
-
-/// The observer from `--redshift`, `--distmod` and `--cosmology`, and a note on where μ came from.
-pub fn observer(
-    redshift: f64,
-    distmod: Option<f64>,
-    cosmology: &str,
-) -> Result<(Observer, Option<String>)> {
-    Observer::new(redshift, 0.0).context("--redshift")?;
-    let (c, name) = Cosmology::parse(cosmology).context("--cosmology")?;
-    let (mu, note) = match distmod {
-        Some(mu) => (mu, None),
-        None if redshift > 0.0 => {
-            let mu = c.distance_modulus(redshift).context("distance modulus")?;
-            (
-                mu,
-                Some(format!(
-                    "distance modulus at z = {redshift}: {mu:.6} mag ({name})"
-                )),
-            )
-        }
-        None => (0.0, None),
-    };
-    Ok((Observer::new(redshift, mu).context("--distmod")?, note))
-}
-
-/// The key of a per-component output: `combine` has no suffix.
-pub fn key(base: &str, c: Component) -> String {
-    match c {
-        Component::Combine => base.to_owned(),
-        _ => format!("{base}_{}", c.name()),
-    }
-}
-
-/// Rest-frame V-band window of the attenuation output [Å].
-pub const V_WINDOW: (f64, f64) = (5450.0, 5550.0);
+use crate::shared::args::{MagArg, parse_filters};
+use crate::shared::{model, progress};
 
 pub fn run(args: &SedArgs) -> Result<()> {
     let in_format = InputFormat::from_path(&args.input)?;
@@ -111,7 +34,7 @@ pub fn run(args: &SedArgs) -> Result<()> {
     let space = args.input_space.unwrap_or(in_format.default_space());
     let comps = Component::parse_list(&args.component).context("--component")?;
     let filters: Vec<Filter> = match &args.filters {
-        Some(list) => filters_cmd::parse_list(list)?,
+        Some(list) => parse_filters(list)?,
         None => vec![],
     };
     let wanted = Wanted::parse(args.outputs.as_deref(), !filters.is_empty())?;
@@ -125,9 +48,9 @@ pub fn run(args: &SedArgs) -> Result<()> {
     }
 
     let galaxies = input::read(&args.input, in_format)?;
-    let gp = input::to_unit_space(&galaxies, space, args.clip_inputs)
+    let gp = check::to_unit_space(&galaxies, space, args.clip_inputs)
         .with_context(|| format!("checking {}", args.input.display()))?;
-    if let Some(w) = input::sfh_sum_warning(&galaxies, &gp) {
+    if let Some(w) = check::sfh_sum_warning(&galaxies, &gp) {
         eprintln!("{w}");
     }
     let policy = if args.clip_inputs {
@@ -183,7 +106,7 @@ pub fn run(args: &SedArgs) -> Result<()> {
     if let Some(p) = &phot {
         res.filters = filters
             .iter()
-            .map(|f| (f.name.clone(), filters_cmd::pivot_um(f)))
+            .map(|f| (f.name.clone(), f.pivot_wavelength_angstrom() * 1e-4))
             .collect();
         debug_assert_eq!(p.names().len(), filters.len());
         res.photometry = comps
@@ -267,42 +190,4 @@ pub fn run(args: &SedArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outputs_parse() {
-        let w = Wanted::parse(None, true).unwrap();
-        assert!(w.spectrum && w.photometry && !w.absorption);
-        assert!(Wanted::parse(Some("photometry"), false).is_err());
-        assert!(Wanted::parse(Some("spectra"), true).is_err());
-        let w = Wanted::parse(Some("all"), false).unwrap();
-        assert!(w.spectrum && !w.photometry && w.attenuation);
-    }
-
-    #[test]
-    fn cosmology_and_observer() {
-        let (o, note) = observer(0.05, None, "planck18").unwrap();
-        // Planck18 as astropy 6.0.1 (spec §6).
-        assert!(
-            (o.distmod - 36.80751187885012).abs() < 1e-8,
-            "{}",
-            o.distmod
-        );
-        assert!(note.unwrap().contains("Planck18"));
-        assert_eq!(
-            observer(0.05, Some(30.0), "planck18").unwrap().0.distmod,
-            30.0
-        );
-        assert_eq!(observer(0.0, None, "planck18").unwrap().0.distmod, 0.0);
-        assert!(observer(0.0, None, "nonsense").is_err());
-        assert!(observer(-0.1, None, "planck18").is_err());
-        assert!(observer(0.1, None, "flat:70").is_err());
-        assert!(observer(0.1, None, "flat:70,-0.3").is_err());
-        let (o, _) = observer(0.1, None, "flat:70,0.3").unwrap();
-        assert!(o.distmod > 38.0 && o.distmod < 38.5, "{}", o.distmod);
-    }
 }

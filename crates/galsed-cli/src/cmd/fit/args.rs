@@ -1,0 +1,69 @@
+//! The arguments of `galsed fit`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::shared::args::PlotFormat;
+
+const FIT_AFTER_HELP: &str = "\
+CATALOGUE (.csv, .fits or .parquet; one row per galaxy)
+  id                 galaxy identifier (optional; row numbers otherwise)
+  redshift           z ≥ 0; the distance modulus is Planck18's at z unless a column distmod is given
+  <band>             AB magnitude (default) or flux ([catalog] quantity = \"flux\", flux_unit = \"mJy\"…)
+  <band>_err         its 1σ error (> 0)
+  <band>_limit       upper limit used when <band> is empty/NaN (non-detection)
+  Bands are the columns named after filters (`galsed filters list`), or [catalog] bands = [...]
+  (filter names or filter files). A band missing for a galaxy (NaN, no limit) is skipped.
+
+CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key)
+  [catalog]          quantity, flux_unit, bands, id_column, redshift_column, distmod_column,
+                     error_suffix, limit_suffix, limit_nsigma, sigma.<band>, grid
+  [parametrization]  boundary, shared_sfh, sfh.model, mh.model, bounds.<name>, fixed.<name>
+  [likelihood]       mag_offset, model_error
+  [prior]            smoothed_uniform, gaussian = [{ name, mean, sigma }]
+  selector_penalty   true
+  [optimizer]        method = pso|adam|lbfgsb|nelder_mead, polish, [optimizer.pso] …
+  [sampler]          method = none|ensemble|nested, n_derived, [sampler.ensemble] …, [sampler.nested] …
+
+OUTPUT
+  One row per galaxy: row, id, status (\"ok\" or why the galaxy could not be fitted), redshift,
+  distmod, n_bands, chi2, chi2_reduced, neg_log_post, par_<parameter> (best-fit free parameters),
+  <property> (derived properties of the best fit: m_star, sfr, m_dust, …, docs/fitting.md),
+  model_<band> (AB mag); with a sampler also par_<parameter>_p16/_p50/_p84 and <property>_p16/_p50/
+  _p84, and its diagnostics (sampler_converged, sampler_acceptance, tau_max, log_z, log_z_err).
+  With --plots DIR: DIR/<id>.png (data vs model SED and residuals) and DIR/<id>_corner.png.
+
+RESUME
+  Finished galaxies are appended to <output>.partial.jsonl; run the same command again after an
+  interruption and only the missing galaxies are fitted.";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = FIT_AFTER_HELP)]
+pub struct FitArgs {
+    /// Catalogue of observed galaxies (.csv, .fits, .parquet; see below).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: PathBuf,
+    /// Configuration (TOML); defaults: the reference tutorial's parametrisation, magnitudes,
+    /// particle swarm with the paper's settings, no sampler.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Results table (.csv, .parquet or .fits).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Write per-galaxy plots (SED fit, corner plot) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Plot format.
+    #[arg(long, value_enum, default_value = "png")]
+    pub plot_format: PlotFormat,
+    /// Seed of the swarm and samplers (overrides the configuration).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (galaxies fitted at once); default: all cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Model directory (overrides GALSED_MODEL_DIR and the user cache).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
