@@ -43,8 +43,11 @@ pub enum CosmologyError {
     /// A parameter outside its valid range.
     #[error("invalid cosmological parameter {name} = {value}: must be {requirement}")]
     InvalidParameter {
+        /// Name of the parameter (e.g. `H0`).
         name: &'static str,
+        /// The value given.
         value: f64,
+        /// The range it must lie in, in words.
         requirement: &'static str,
     },
     /// The neutrino mass list does not match the number of species implied by Neff.
@@ -52,8 +55,11 @@ pub enum CosmologyError {
         "{masses} neutrino masses given but Neff = {neff} implies floor(Neff) = {species} species"
     )]
     NeutrinoCount {
+        /// Number of neutrino masses given.
         masses: usize,
+        /// Effective number of neutrino species N_eff.
         neff: f64,
+        /// Number of massive species implied by N_eff: floor(N_eff).
         species: usize,
     },
     /// A cosmology specification that is neither `planck18` nor `flat:H0,Om0`.

@@ -7,28 +7,41 @@ use crate::units::fnu_unit_jy;
 /// A filter curve that cannot be used on a grid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PhotometryError {
+    /// The filter transmits nowhere inside the model's observed wavelength grid.
     #[error(
         "filter '{name}' ({lo:.4}–{hi:.4} µm) does not overlap the model's observed wavelength range \
          {grid_lo:.4}–{grid_hi:.4} µm at this redshift"
     )]
     NoOverlap {
+        /// Filter name.
         name: String,
+        /// First wavelength of the filter curve [µm].
         lo: f64,
+        /// Last wavelength of the filter curve [µm].
         hi: f64,
+        /// First wavelength of the observed-frame grid [µm].
         grid_lo: f64,
+        /// Last wavelength of the observed-frame grid [µm].
         grid_hi: f64,
     },
+    /// The filter transmits partly outside the grid and partial overlap was not allowed.
     #[error(
         "filter '{name}' extends beyond the model's observed wavelength range \
          ({lo:.4}–{hi:.4} µm vs {grid_lo:.4}–{grid_hi:.4} µm): its flux would be truncated"
     )]
     PartialOverlap {
+        /// Filter name.
         name: String,
+        /// First wavelength of the filter curve [µm].
         lo: f64,
+        /// Last wavelength of the filter curve [µm].
         hi: f64,
+        /// First wavelength of the observed-frame grid [µm].
         grid_lo: f64,
+        /// Last wavelength of the observed-frame grid [µm].
         grid_hi: f64,
     },
+    /// The wavelength grid is not strictly increasing and positive.
     #[error("the wavelength grid must be strictly increasing and positive")]
     BadGrid,
 }
@@ -117,6 +130,8 @@ pub struct Passband {
 const BUCKETS_PER_NODE: usize = 4;
 
 impl Passband {
+    /// Prepares a curve: `wavelength_angstrom` [Å, increasing, at least one point] and the
+    /// transmission at each wavelength (any normalisation).
     pub fn new(name: &str, wavelength_angstrom: &[f64], transmission: &[f64]) -> Self {
         let lam_um: Vec<f64> = wavelength_angstrom.iter().map(|w| w * 1e-4).collect();
         let nonzero = |&(_, &t): &(&f64, &f64)| t > 0.0;
