@@ -41,7 +41,8 @@ pub enum PhotometryError {
         /// Last wavelength of the observed-frame grid [µm].
         grid_hi: f64,
     },
-    /// The wavelength grid is not strictly increasing and positive.
+    /// The grid has fewer than two points, starts at a wavelength <= 0, or is not strictly
+    /// increasing under the filter.
     #[error("the wavelength grid must be strictly increasing and positive")]
     BadGrid,
 }
