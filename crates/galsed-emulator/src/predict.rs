@@ -25,7 +25,9 @@ pub const CHUNK: usize = 256;
 /// observed-frame F_ν.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Observer {
+    /// Redshift of the galaxy (z ≥ 0).
     pub redshift: f64,
+    /// Luminosity-distance modulus μ [mag].
     pub distmod: f64,
 }
 
@@ -349,7 +351,9 @@ pub enum SpectralUnits {
 /// Attenuation curves −2.5 log10(F_att/F_free) on the grid points with λ_obs < 1 µm.
 #[derive(Debug, Clone)]
 pub struct AttenuationCurves {
+    /// Observed-frame wavelengths [µm] of the points kept (those below 1 µm).
     pub lam_um: Vec<f32>,
+    /// Attenuation [mag], (N, number of wavelengths).
     pub mag: Array2<f32>,
 }
 

@@ -175,9 +175,11 @@ pub struct Forward {
     pub b_to_t: Tensor<2>,
     /// Stellar light of disk and bulge, (N, n_λ), per unit l_norm, unweighted by b_to_t.
     pub l_disk_intrinsic: Tensor<2>,
+    /// Stellar light of the bulge, as for the disk.
     pub l_bulge_intrinsic: Tensor<2>,
     /// Transmissions on the grid, (N, n_λ) (None when the component does not need them).
     pub trans_disk: Option<Tensor<2>>,
+    /// Transmission of the bulge, as for the disk.
     pub trans_bulge: Option<Tensor<2>>,
     /// Absorbed fraction of the intrinsic light, (N, 1).
     pub frac: Option<Tensor<2>>,
@@ -470,10 +472,15 @@ impl Forward {
 /// The weights of the five published networks.
 #[derive(Debug, Clone, Default)]
 pub struct ModelWeights {
+    /// Attenuation-curve network of the disk.
     pub curve_disk: Weights,
+    /// Attenuation-curve network of the bulge.
     pub curve_bulge: Weights,
+    /// Dust-emission network (`distri.`), with the absorbed-fraction networks (`frac_disk.`, `frac_bulge.`).
     pub dust_emission: Weights,
+    /// Selector network of the disk (see [`Starduster::selector_logits`]).
     pub selector_disk: Weights,
+    /// Selector network of the bulge (see [`Starduster::selector_logits`]).
     pub selector_bulge: Weights,
 }
 
