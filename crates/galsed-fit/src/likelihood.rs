@@ -19,11 +19,26 @@ use burn::prelude::*;
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Measurement {
     /// AB magnitude and its 1σ error [mag].
-    Magnitude { mag: f64, sigma: f64 },
+    Magnitude {
+        /// AB magnitude [mag].
+        mag: f64,
+        /// 1σ error [mag].
+        sigma: f64,
+    },
     /// Flux density and its 1σ error [Jy].
-    Flux { flux: f64, sigma: f64 },
+    Flux {
+        /// Flux density [Jy].
+        flux: f64,
+        /// 1σ error [Jy].
+        sigma: f64,
+    },
     /// Non-detection: flux upper limit and the band's 1σ noise [Jy].
-    UpperLimit { limit: f64, sigma: f64 },
+    UpperLimit {
+        /// Flux upper limit [Jy].
+        limit: f64,
+        /// 1σ noise of the band [Jy].
+        sigma: f64,
+    },
 }
 
 impl Measurement {
@@ -69,10 +84,13 @@ impl Default for LikelihoodSettings {
 /// Errors in observations or likelihood settings.
 #[derive(Debug, thiserror::Error)]
 pub enum LikelihoodError {
+    /// A measurement is invalid (non-finite, non-positive error, duplicate band, …).
     #[error("invalid observation: {0}")]
     Value(String),
+    /// Every band is missing or flagged.
     #[error("no usable bands: every band is missing or flagged")]
     NoBands,
+    /// A likelihood setting is out of range.
     #[error("invalid likelihood setting: {0}")]
     Setting(String),
 }
