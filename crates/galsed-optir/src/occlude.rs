@@ -48,6 +48,7 @@ pub struct OcclusionSettings {
     pub window_lengths: Vec<usize>,
     /// Variance of the replacement noise in units of the window's flux variance (paper: 5).
     pub variance_factor: f64,
+    /// Seed of the replacement noise.
     pub seed: u64,
 }
 
@@ -68,9 +69,13 @@ pub type Predict<'a> =
 /// One galaxy's normalised spectrum and what the predictor is compared with.
 #[derive(Debug, Clone, Copy)]
 pub struct Galaxy<'a> {
+    /// Normalised flux per observed pixel.
     pub flux: ArrayView1<'a, f32>,
+    /// Inverse variance of the normalised flux per pixel.
     pub ivar: ArrayView1<'a, f32>,
+    /// The normalisation the spectrum was divided by.
     pub norm: f64,
+    /// Redshift of the galaxy.
     pub redshift: f64,
     /// WISE errors [mag]; undetected bands get no attribution (NaN).
     pub wise_err: [f64; 4],
@@ -80,7 +85,9 @@ pub struct Galaxy<'a> {
 /// (n_scales, 4, n_pix) before averaging.
 #[derive(Debug, Clone)]
 pub struct Attribution {
+    /// Attribution averaged over the window scales, (4, n_pix).
     pub mean: Array2<f64>,
+    /// Attribution of each window scale, (4, n_pix) each.
     pub per_scale: Vec<Array2<f64>>,
 }
 

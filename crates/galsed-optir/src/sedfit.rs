@@ -56,7 +56,9 @@ const FLAMBDA_TO_JY: f64 = 1e6 / 2.997_924_58e18;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SedModel {
+    /// All seven galaxy parameters free, with a separate SFH and metallicity for disk and bulge.
     Full,
+    /// One SFH and metallicity shared by disk and bulge, geometry fixed ([`SEPARABLE_FIXED`]).
     Separable,
 }
 
@@ -96,15 +98,19 @@ impl SedModel {
 pub struct SedFitSettings {
     /// Swarm particles, iterations and restarts.
     pub particles: usize,
+    /// Swarm iterations per restart.
     pub iterations: usize,
+    /// Independent swarm restarts.
     pub restarts: usize,
     /// Ensemble MCMC walkers and steps after the best fit (0 steps: best fit only).
     pub walkers: usize,
+    /// MCMC steps after the best fit (0: best fit only).
     pub steps: usize,
     /// Posterior draws whose WISE magnitudes are predicted.
     pub draws: usize,
     /// Fractional calibration error added in quadrature to the top-hat fluxes.
     pub calibration: f64,
+    /// Seed of the random number generator.
     pub seed: u64,
 }
 
@@ -128,9 +134,11 @@ impl Default for SedFitSettings {
 pub struct SedFitPrediction {
     /// Posterior median and standard deviation of the WISE Vega magnitudes.
     pub wise: [f64; 4],
+    /// Posterior standard deviation of the WISE Vega magnitudes [mag].
     pub wise_std: [f64; 4],
     /// χ² of the top-hat fluxes at the best fit, and the number of bands used.
     pub chi2: f64,
+    /// Number of bands used.
     pub n_bands: usize,
 }
 

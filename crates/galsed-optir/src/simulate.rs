@@ -110,8 +110,11 @@ use crate::survey::{
 pub struct SimulateConfig {
     /// Number of accepted galaxies (r < `r_limit`).
     pub n_galaxies: usize,
+    /// Seed of the random streams.
     pub seed: u64,
+    /// Lowest redshift drawn (volume-weighted).
     pub z_min: f64,
+    /// Highest redshift drawn.
     pub z_max: f64,
     /// Magnitude limit in emulator r_AB.
     pub r_limit: f64,
@@ -208,6 +211,7 @@ const SKY_LINES: [(f64, f64, f64); 28] = [
 /// What [`simulate_detailed`] returns beyond the survey: the noise-free observables.
 #[derive(Debug, Clone)]
 pub struct Simulated {
+    /// The simulated survey, noise included.
     pub survey: Survey,
     /// Noise-free spectra on the survey grid (same units as the survey's), (n, n_pix).
     pub flux_true: Array2<f32>,

@@ -69,9 +69,11 @@ pub struct Truth {
     pub gp: Array2<f32>,
     /// Disk and bulge SSP weights, (n, 36) each.
     pub sfh_disk: Array2<f32>,
+    /// Bulge SSP weights, (n, 36).
     pub sfh_bulge: Array2<f32>,
     /// log10 stellar mass [M_sun] and star-formation rate [M_sun/yr] (averaged over 100 Myr).
     pub log_mstar: Vec<f64>,
+    /// log10 star-formation rate [M_sun/yr], averaged over 100 Myr.
     pub log_sfr: Vec<f64>,
     /// Drawn as quiescent by the population model.
     pub quiescent: Vec<bool>,
@@ -84,15 +86,21 @@ pub struct Truth {
 /// A survey: spectra, photometry and (for synthetic surveys) the truth behind them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Survey {
+    /// Identifier of each galaxy.
     pub id: Vec<i64>,
+    /// Redshift of each galaxy.
     pub redshift: Vec<f64>,
+    /// The spectra, their inverse variances and masks.
     pub spectra: Spectra,
     /// AB magnitudes and errors, (n, 5).
     pub ugriz: Array2<f64>,
+    /// Errors of the ugriz magnitudes [mag], (n, 5).
     pub ugriz_err: Array2<f64>,
     /// Vega magnitudes and errors, (n, 4); see [`UNDETECTED_SIGMA`].
     pub wise: Array2<f64>,
+    /// Errors of the WISE magnitudes [mag], (n, 4).
     pub wise_err: Array2<f64>,
+    /// What the simulator drew (synthetic surveys only).
     pub truth: Option<Truth>,
 }
 
@@ -117,8 +125,11 @@ impl Survey {
 /// Which part of the survey a galaxy belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Split {
+    /// The 70% the predictors are trained on.
     Train,
+    /// The 10% used for early stopping.
     Validation,
+    /// The 20% held out for the evaluation.
     Test,
 }
 
