@@ -48,6 +48,11 @@ impl SamChunk {
     pub fn len(&self) -> usize {
         self.id.len()
     }
+
+    /// True if the chunk holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
 }
 
 /// A catalogue that can be read by row ranges from any thread.
