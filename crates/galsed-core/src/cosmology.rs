@@ -333,7 +333,7 @@ const WGK: [f64; 8] = [
     0.20443294007529889,
     0.20948214108472782,
 ];
-/// Gauss weights for the nodes XGK[1], XGK[3], XGK[5], XGK[7].
+/// Gauss weights for the nodes XGK\[1\], XGK\[3\], XGK\[5\], XGK\[7\].
 const WG: [f64; 4] = [
     0.1294849661688697,
     0.27970539148927664,

@@ -175,7 +175,7 @@ pub enum CurveProblem {
     NonPositiveWavelength {
         /// Index of the offending point.
         index: usize,
-        /// The wavelength found [Å].
+        /// The wavelength found \[Å\].
         value: f64,
     },
     /// A negative transmission (only [`Filter::new`]; file readers drop such points like sedpy).

@@ -6,7 +6,7 @@ use std::fmt;
 /// How a physical value maps to u ∈ [−1, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Transform {
-    /// Inclination θ [deg]: u = 2cos θ − 1 (u = +1 face-on, −1 edge-on).
+    /// Inclination θ \[deg\]: u = 2cos θ − 1 (u = +1 face-on, −1 edge-on).
     Theta,
     /// u = 2(log10 x − a)/(b − a) − 1.
     Log {

@@ -15,13 +15,13 @@ pub enum PhotometryError {
     NoOverlap {
         /// Filter name.
         name: String,
-        /// First wavelength of the filter curve [µm].
+        /// First wavelength of the filter curve \[µm\].
         lo: f64,
-        /// Last wavelength of the filter curve [µm].
+        /// Last wavelength of the filter curve \[µm\].
         hi: f64,
-        /// First wavelength of the observed-frame grid [µm].
+        /// First wavelength of the observed-frame grid \[µm\].
         grid_lo: f64,
-        /// Last wavelength of the observed-frame grid [µm].
+        /// Last wavelength of the observed-frame grid \[µm\].
         grid_hi: f64,
     },
     /// The filter transmits partly outside the grid and partial overlap was not allowed.
@@ -32,13 +32,13 @@ pub enum PhotometryError {
     PartialOverlap {
         /// Filter name.
         name: String,
-        /// First wavelength of the filter curve [µm].
+        /// First wavelength of the filter curve \[µm\].
         lo: f64,
-        /// Last wavelength of the filter curve [µm].
+        /// Last wavelength of the filter curve \[µm\].
         hi: f64,
-        /// First wavelength of the observed-frame grid [µm].
+        /// First wavelength of the observed-frame grid \[µm\].
         grid_lo: f64,
-        /// Last wavelength of the observed-frame grid [µm].
+        /// Last wavelength of the observed-frame grid \[µm\].
         grid_hi: f64,
     },
     /// The grid has fewer than two points, starts at a wavelength <= 0, or is not strictly
@@ -60,7 +60,7 @@ pub fn trapz_weights(x: &[f64]) -> Vec<f64> {
 }
 
 /// W_f on the observed grid: t / trapz(t/λ, λ) · u_ν with t the filter transmission interpolated
-/// at `lam_obs_um` (0 outside the curve). Then F_ν [Jy] = trapz(λL_λ · W_f, λ_obs) · 10^(−0.4μ).
+/// at `lam_obs_um` (0 outside the curve). Then F_ν \[Jy\] = trapz(λL_λ · W_f, λ_obs) · 10^(−0.4μ).
 ///
 /// A filter that reaches beyond the grid is rejected unless `allow_partial` (its flux would be
 /// silently truncated).
@@ -115,7 +115,7 @@ pub struct Passband {
     name: String,
     lam_um: Vec<f64>,
     transmission: Vec<f64>,
-    /// Where the transmission is non-zero: (first, last) wavelength [µm], if anywhere.
+    /// Where the transmission is non-zero: (first, last) wavelength \[µm\], if anywhere.
     transmitting: Option<(f64, f64)>,
     /// `bucket_node[b]`: the largest curve node at or below the left edge of bucket b of
     /// [`BUCKETS_PER_NODE`]·n equal slices of the curve's range, so that finding the node of a
