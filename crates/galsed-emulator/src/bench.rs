@@ -44,7 +44,7 @@ pub struct Case {
 pub struct Measurement {
     /// The configuration measured.
     pub case: Case,
-    /// Median wall time of one call [s].
+    /// Median wall time of one call \[s\].
     pub seconds: f64,
     /// Throughput: SEDs per second of wall time.
     pub seds_per_second: f64,

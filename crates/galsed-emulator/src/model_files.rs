@@ -7,7 +7,7 @@
 //! * `weights.safetensors` — float32 weights, named `<network>.<PyTorch state-dict key>` with
 //!   network ∈ {curve_disk, curve_bulge, dust_emission, selector_disk, selector_bulge};
 //! * `ssp.safetensors` — float64 SSP library: `lam` (µm), `met` (absolute Z), `tau` (yr),
-//!   `tau_edges` (yr), `flx` (lam, met, age) [L_sun/µm], `norm` (met, age) [L_sun], `lam_main` (µm).
+//!   `tau_edges` (yr), `flx` (lam, met, age) [L_sun/µm], `norm` (met, age) \[L_sun\], `lam_main` (µm).
 //!
 //! # Original files
 //! The seven files of the public repository (`curve_disk.pt`, …, `FSPS_Chabrier_neb_compact.pickle`,

@@ -215,7 +215,7 @@ pub struct CurveTrace {
     pub y_unnormalised: Tensor<2>,
     /// Normalisation head (after softplus), (N, 1).
     pub norm: Tensor<2>,
-    /// The curve A(λ) [mag], (N, output_size).
+    /// The curve A(λ) \[mag\], (N, output_size).
     pub a_mag: Tensor<2>,
 }
 
@@ -366,7 +366,7 @@ impl AttenuationCurve {
         Ok(Weights::new(out))
     }
 
-    /// A(λ) [mag], shape (N, output_size).
+    /// A(λ) \[mag\], shape (N, output_size).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.trace(x).a_mag
     }
@@ -453,7 +453,7 @@ pub struct EmissionDistribution {
 pub struct EmissionTrace {
     /// Output of each layer of the trunk.
     pub hidden: Vec<Tensor<2>>,
-    /// Increasing black-body scales μ_m [µm] (y = μ_m/λ), (N, n_mix).
+    /// Increasing black-body scales μ_m \[µm\] (y = μ_m/λ), (N, n_mix).
     pub mu: Tensor<2>,
     /// Mixture weights (softmax), (N, n_mix).
     pub w: Tensor<2>,

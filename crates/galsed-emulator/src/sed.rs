@@ -96,7 +96,7 @@ impl std::str::FromStr for Component {
     }
 }
 
-/// Linear interpolation onto the model grid as a gather: v = y[lo] + w·(y[hi] − y[lo]),
+/// Linear interpolation onto the model grid as a gather: v = y\[lo\] + w·(y\[hi\] − y\[lo\]),
 /// then `fill` where the target lies outside the source range (spec §3.4).
 #[derive(Debug, Clone)]
 struct Regrid {
@@ -169,7 +169,7 @@ pub struct Starduster {
 pub struct Forward {
     /// Clipped galaxy parameters (N, 7).
     pub gp: Tensor<2>,
-    /// Intrinsic luminosity L [L_sun], (N, 1).
+    /// Intrinsic luminosity L \[L_sun\], (N, 1).
     pub l_norm: Tensor<2>,
     /// Bulge-to-total ratio, (N, 1).
     pub b_to_t: Tensor<2>,
@@ -399,7 +399,7 @@ impl Starduster {
         (frac_disk, frac_bulge)
     }
 
-    /// λL_λ [L_sun] of a component, (N, n_λ).
+    /// λL_λ \[L_sun\] of a component, (N, n_λ).
     pub fn luminosity(
         &self,
         gp: Tensor<2>,
@@ -449,7 +449,7 @@ impl Forward {
         d * self.b_to_t.clone().neg().add_scalar(1.0) + b * self.b_to_t.clone()
     }
 
-    /// λL_λ [L_sun] of a component. The component must be one this forward pass was run for
+    /// λL_λ \[L_sun\] of a component. The component must be one this forward pass was run for
     /// (or `DustFree`, which needs nothing extra).
     pub fn component(&self, component: Component) -> Tensor<2> {
         let per_l = match component {
