@@ -33,7 +33,7 @@ pub const PYTHON_BATCH_RATE: f64 = 2228.0;
 pub struct Timing {
     /// What was timed.
     pub task: String,
-    /// Wall time [s].
+    /// Wall time \[s\].
     pub seconds: f64,
     /// The Python reference's time for the same task: measured (§8) or, where marked in
     /// `note`, estimated from its measured throughput.

@@ -225,7 +225,7 @@ pub struct PosteriorSamples {
     pub samples: Array2<f64>,
     /// Median, 16th/84th percentiles, mean and standard deviation of each free parameter.
     pub summary: Summary,
-    /// Ensemble: maximum integrated autocorrelation time [steps].
+    /// Ensemble: maximum integrated autocorrelation time \[steps\].
     pub tau_max: Option<f64>,
     /// Ensemble: mean acceptance fraction; nested: random-walk acceptance.
     pub acceptance: f64,
@@ -250,7 +250,7 @@ pub struct FitResult {
     pub chi2: f64,
     /// Number of detections entering χ².
     pub n_detections: usize,
-    /// Model band fluxes [Jy] at the best point, in band order.
+    /// Model band fluxes \[Jy\] at the best point, in band order.
     pub model_flux: Vec<f64>,
     /// What the optimiser reports.
     pub optimizer: OptimizerReport,

@@ -271,7 +271,7 @@ impl<'m> Posterior<'m> {
         Batch::from_adapted(gp, sd, sb)
     }
 
-    /// Model band fluxes [Jy] (N × n_bands) of parameter rows.
+    /// Model band fluxes \[Jy\] (N × n_bands) of parameter rows.
     pub fn model_fluxes(&self, x: ArrayView2<f64>) -> Result<ndarray::Array2<f32>, ModelError> {
         Ok(self
             .model
