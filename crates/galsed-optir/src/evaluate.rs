@@ -235,9 +235,9 @@ pub struct Subset {
     pub rows: Vec<usize>,
 }
 
-/// Rest-frame band windows of the narrow 4000 Å break (Balogh et al. 1999) [Å].
+/// Rest-frame band windows of the narrow 4000 Å break (Balogh et al. 1999) \[Å\].
 pub const DN4000_BLUE: (f64, f64) = (3850.0, 3950.0);
-/// Red window of Dn4000 [Å] (rest frame).
+/// Red window of Dn4000 \[Å\] (rest frame).
 pub const DN4000_RED: (f64, f64) = (4000.0, 4100.0);
 /// Galaxies with Dn4000 below this are called star-forming (Kauffmann et al. 2003 place the
 /// division of the bimodal distribution near 1.5–1.6).

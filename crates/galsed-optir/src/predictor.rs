@@ -363,7 +363,7 @@ pub struct MlpPredictor {
     pub x_mean: Vec<f64>,
     /// Standard deviation of each input over the training rows.
     pub x_std: Vec<f64>,
-    /// Output map: W_b = offset + y_mean[b] + y_scale[b]·net_b(x').
+    /// Output map: W_b = offset + y_mean\[b\] + y_scale\[b\]·net_b(x').
     pub y_mean: [f64; N_BANDS],
     /// Output scale per band.
     pub y_scale: [f64; N_BANDS],
@@ -384,7 +384,7 @@ pub struct MlpEpoch {
     pub valid_nll: f64,
     /// Best epoch so far.
     pub best_epoch: usize,
-    /// Wall time of the epoch [s].
+    /// Wall time of the epoch \[s\].
     pub seconds: f64,
 }
 

@@ -76,7 +76,7 @@ pub struct SpenderConfig {
     pub z_max: f64,
     /// Observed-frame wavelength range \[Å\] the rest-frame grid must cover at every 0 ≤ z ≤ z_max.
     pub obs_lambda_min: f64,
-    /// Upper end of that range [Å].
+    /// Upper end of that range \[Å\].
     pub obs_lambda_max: f64,
     /// Step of the rest-frame grid in log10 λ.
     pub rest_loglam_step: f64,
