@@ -116,13 +116,13 @@ impl Part {
 /// optional ones as `None`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainingSet {
-    /// The model grid [µm] (n_λ).
+    /// The model grid \[µm\] (n_λ).
     pub lam: Vec<f64>,
     /// Galaxy parameters in unit space, (N, 7).
     pub params: Array2<f64>,
-    /// Attenuation curves A(λ) [mag] of the disk stars on the first 297 points of `lam`, (N, 297).
+    /// Attenuation curves A(λ) \[mag\] of the disk stars on the first 297 points of `lam`, (N, 297).
     pub curve_disk: Option<Array2<f64>>,
-    /// Attenuation curves A(λ) [mag] of the bulge stars, (N, 297).
+    /// Attenuation curves A(λ) \[mag\] of the bulge stars, (N, 297).
     pub curve_bulge: Option<Array2<f64>>,
     /// Light fractions of the 36 SSPs in the disk, (N, 36).
     pub sfh_disk: Option<Array2<f64>>,
@@ -189,7 +189,7 @@ impl PrepSpecError {
 
 impl Preparation {
     /// The preparation given as text: Savitzky–Golay filters as `window,order` (e.g. `15,3`)
-    /// for the curves and the emission spectra, and `max_k100` as a number [mag] or `none`.
+    /// for the curves and the emission spectra, and `max_k100` as a number \[mag\] or `none`.
     ///
     /// ```
     /// use galsed_train::data::Preparation;
