@@ -38,7 +38,7 @@ pub struct Timing {
     /// The Python reference's time for the same task: measured (§8) or, where marked in
     /// `note`, estimated from its measured throughput.
     pub python_seconds: Option<f64>,
-    /// How the Python time was obtained, or empty.
+    /// How the Python time was obtained (measured or estimated), with details of the run.
     pub note: String,
 }
 
