@@ -43,8 +43,11 @@ pub enum CosmologyError {
     /// A parameter outside its valid range.
     #[error("invalid cosmological parameter {name} = {value}: must be {requirement}")]
     InvalidParameter {
+        /// Name of the parameter (e.g. `H0`).
         name: &'static str,
+        /// The value given.
         value: f64,
+        /// The range it must lie in, in words.
         requirement: &'static str,
     },
     /// The neutrino mass list does not match the number of species implied by Neff.
@@ -52,8 +55,11 @@ pub enum CosmologyError {
         "{masses} neutrino masses given but Neff = {neff} implies floor(Neff) = {species} species"
     )]
     NeutrinoCount {
+        /// Number of neutrino masses given.
         masses: usize,
+        /// Effective number of neutrino species N_eff.
         neff: f64,
+        /// Number of massive species implied by N_eff: floor(N_eff).
         species: usize,
     },
     /// A cosmology specification that is neither `planck18` nor `flat:H0,Om0`.
@@ -327,7 +333,7 @@ const WGK: [f64; 8] = [
     0.20443294007529889,
     0.20948214108472782,
 ];
-/// Gauss weights for the nodes XGK[1], XGK[3], XGK[5], XGK[7].
+/// Gauss weights for the nodes XGK\[1\], XGK\[3\], XGK\[5\], XGK\[7\].
 const WG: [f64; 4] = [
     0.1294849661688697,
     0.27970539148927664,

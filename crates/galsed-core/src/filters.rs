@@ -156,7 +156,9 @@ pub enum CurveProblem {
     /// The two arrays differ in length.
     #[error("wavelength has {wavelength} points but transmission has {transmission}")]
     LengthMismatch {
+        /// Number of wavelength points.
         wavelength: usize,
+        /// Number of transmission points.
         transmission: usize,
     },
     /// Fewer than two points (after dropping negative transmissions, for files).
@@ -164,13 +166,26 @@ pub enum CurveProblem {
     TooFewPoints(usize),
     /// A NaN or infinite value.
     #[error("non-finite value at point {index}")]
-    NonFinite { index: usize },
+    NonFinite {
+        /// Index of the offending point.
+        index: usize,
+    },
     /// A wavelength that is zero or negative.
     #[error("wavelength must be > 0 Å, got {value} at point {index}")]
-    NonPositiveWavelength { index: usize, value: f64 },
+    NonPositiveWavelength {
+        /// Index of the offending point.
+        index: usize,
+        /// The wavelength found \[Å\].
+        value: f64,
+    },
     /// A negative transmission (only [`Filter::new`]; file readers drop such points like sedpy).
     #[error("transmission must be >= 0, got {value} at point {index}")]
-    NegativeTransmission { index: usize, value: f64 },
+    NegativeTransmission {
+        /// Index of the offending point.
+        index: usize,
+        /// The transmission found.
+        value: f64,
+    },
     /// Transmission zero everywhere.
     #[error("transmission is zero everywhere")]
     AllZero,
@@ -185,40 +200,59 @@ pub enum FilterError {
     /// No built-in filter has this name.
     #[error("unknown built-in filter '{name}'{}", did_you_mean(.suggestions))]
     UnknownBuiltin {
+        /// The name asked for.
         name: String,
+        /// Built-in names close to it, for the message.
         suggestions: Vec<String>,
     },
     /// [`Filter::resolve`] found neither a built-in name nor a file.
     #[error("'{spec}' is neither a built-in filter name nor an existing file{}", did_you_mean(.suggestions))]
     Unresolved {
+        /// The specification given (a name or a path).
         spec: String,
+        /// Built-in names close to it, for the message.
         suggestions: Vec<String>,
     },
     /// The file could not be read.
     #[error("cannot read filter file {}: {source}", .path.display())]
     Io {
+        /// The filter file.
         path: PathBuf,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
     /// A line of a filter file could not be parsed.
     #[error("filter file {}, line {line}: {message}", .path.display())]
     Parse {
+        /// The filter file.
         path: PathBuf,
+        /// Line number (1-based).
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
     /// The file holds no data rows (empty, or only comments/header).
     #[error("filter file {} has no data rows (expected 'wavelength transmission' lines)", .path.display())]
-    NoData { path: PathBuf },
+    NoData {
+        /// The filter file.
+        path: PathBuf,
+    },
     /// The file parsed but its curve is unusable.
     #[error("filter file {}: {problem}", .path.display())]
     InvalidFile {
+        /// The filter file.
         path: PathBuf,
+        /// What is wrong with the curve.
         problem: CurveProblem,
     },
     /// The points given to [`Filter::new`] are unusable.
     #[error("filter '{name}': {problem}")]
-    InvalidCurve { name: String, problem: CurveProblem },
+    InvalidCurve {
+        /// Name given to the filter.
+        name: String,
+        /// What is wrong with the curve.
+        problem: CurveProblem,
+    },
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {

@@ -162,7 +162,7 @@ pub fn interp_with_edges<T: Float>(xp: &[T], fp: &[T], x: T, left: T, right: T) 
     interp_from_node(xp, fp, x, j)
 }
 
-/// NumPy's interpolation from node j, the largest with xp[j] ≤ x (xp[0] ≤ x ≤ xp[last]).
+/// NumPy's interpolation from node j, the largest with xp\[j\] ≤ x (xp\[0\] ≤ x ≤ xp\[last\]).
 pub fn interp_from_node<T: Float>(xp: &[T], fp: &[T], x: T, j: usize) -> T {
     if j == xp.len() - 1 || xp[j] == x {
         return fp[j];
@@ -170,7 +170,7 @@ pub fn interp_from_node<T: Float>(xp: &[T], fp: &[T], x: T, j: usize) -> T {
     interp_with_slope(xp, fp, (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]), x, j)
 }
 
-/// [`interp_from_node`] strictly inside segment j with its slope (fp[j+1] − fp[j]) / (xp[j+1] − xp[j])
+/// [`interp_from_node`] strictly inside segment j with its slope (fp[j+1] − fp\[j\]) / (xp[j+1] − xp\[j\])
 /// already computed, for callers that interpolate the same curve many times.
 pub fn interp_with_slope<T: Float>(xp: &[T], fp: &[T], slope: T, x: T, j: usize) -> T {
     let v = slope * (x - xp[j]) + fp[j];

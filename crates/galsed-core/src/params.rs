@@ -6,10 +6,15 @@ use std::fmt;
 /// How a physical value maps to u ∈ [−1, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Transform {
-    /// Inclination θ [deg]: u = 2cos θ − 1 (u = +1 face-on, −1 edge-on).
+    /// Inclination θ \[deg\]: u = 2cos θ − 1 (u = +1 face-on, −1 edge-on).
     Theta,
     /// u = 2(log10 x − a)/(b − a) − 1.
-    Log { a: f64, b: f64 },
+    Log {
+        /// log10 of the value mapped to u = −1.
+        a: f64,
+        /// log10 of the value mapped to u = +1.
+        b: f64,
+    },
     /// u = 2x − 1.
     Frac,
 }
@@ -17,9 +22,13 @@ pub enum Transform {
 /// One galaxy parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GalaxyParam {
+    /// Column name, as in the Starduster inputs (e.g. `theta`, `b_to_t`).
     pub name: &'static str,
+    /// Map from the physical value to unit space.
     pub transform: Transform,
+    /// Unit of the physical value (empty when dimensionless).
     pub unit: &'static str,
+    /// One-line meaning of the parameter.
     pub description: &'static str,
 }
 
@@ -73,8 +82,11 @@ pub const GALAXY_PARAMS: [GalaxyParam; 7] = [
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{name} = {value} is outside the domain of its transform ({domain})")]
 pub struct DomainError {
+    /// Name of the parameter.
     pub name: &'static str,
+    /// The physical value given.
     pub value: f64,
+    /// The transform's domain, in words.
     pub domain: &'static str,
 }
 

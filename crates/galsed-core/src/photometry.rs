@@ -7,28 +7,42 @@ use crate::units::fnu_unit_jy;
 /// A filter curve that cannot be used on a grid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PhotometryError {
+    /// The filter transmits nowhere inside the model's observed wavelength grid.
     #[error(
         "filter '{name}' ({lo:.4}–{hi:.4} µm) does not overlap the model's observed wavelength range \
          {grid_lo:.4}–{grid_hi:.4} µm at this redshift"
     )]
     NoOverlap {
+        /// Filter name.
         name: String,
+        /// First wavelength of the filter curve \[µm\].
         lo: f64,
+        /// Last wavelength of the filter curve \[µm\].
         hi: f64,
+        /// First wavelength of the observed-frame grid \[µm\].
         grid_lo: f64,
+        /// Last wavelength of the observed-frame grid \[µm\].
         grid_hi: f64,
     },
+    /// The filter transmits partly outside the grid and partial overlap was not allowed.
     #[error(
         "filter '{name}' extends beyond the model's observed wavelength range \
          ({lo:.4}–{hi:.4} µm vs {grid_lo:.4}–{grid_hi:.4} µm): its flux would be truncated"
     )]
     PartialOverlap {
+        /// Filter name.
         name: String,
+        /// First wavelength of the filter curve \[µm\].
         lo: f64,
+        /// Last wavelength of the filter curve \[µm\].
         hi: f64,
+        /// First wavelength of the observed-frame grid \[µm\].
         grid_lo: f64,
+        /// Last wavelength of the observed-frame grid \[µm\].
         grid_hi: f64,
     },
+    /// The grid has fewer than two points, starts at a wavelength <= 0, or is not strictly
+    /// increasing under the filter.
     #[error("the wavelength grid must be strictly increasing and positive")]
     BadGrid,
 }
@@ -46,7 +60,7 @@ pub fn trapz_weights(x: &[f64]) -> Vec<f64> {
 }
 
 /// W_f on the observed grid: t / trapz(t/λ, λ) · u_ν with t the filter transmission interpolated
-/// at `lam_obs_um` (0 outside the curve). Then F_ν [Jy] = trapz(λL_λ · W_f, λ_obs) · 10^(−0.4μ).
+/// at `lam_obs_um` (0 outside the curve). Then F_ν \[Jy\] = trapz(λL_λ · W_f, λ_obs) · 10^(−0.4μ).
 ///
 /// A filter that reaches beyond the grid is rejected unless `allow_partial` (its flux would be
 /// silently truncated).
@@ -101,7 +115,7 @@ pub struct Passband {
     name: String,
     lam_um: Vec<f64>,
     transmission: Vec<f64>,
-    /// Where the transmission is non-zero: (first, last) wavelength [µm], if anywhere.
+    /// Where the transmission is non-zero: (first, last) wavelength \[µm\], if anywhere.
     transmitting: Option<(f64, f64)>,
     /// `bucket_node[b]`: the largest curve node at or below the left edge of bucket b of
     /// [`BUCKETS_PER_NODE`]·n equal slices of the curve's range, so that finding the node of a
@@ -117,6 +131,8 @@ pub struct Passband {
 const BUCKETS_PER_NODE: usize = 4;
 
 impl Passband {
+    /// Prepares a curve: `wavelength_angstrom` [Å, increasing, at least one point] and the
+    /// transmission at each wavelength (any normalisation).
     pub fn new(name: &str, wavelength_angstrom: &[f64], transmission: &[f64]) -> Self {
         let lam_um: Vec<f64> = wavelength_angstrom.iter().map(|w| w * 1e-4).collect();
         let nonzero = |&(_, &t): &(&f64, &f64)| t > 0.0;

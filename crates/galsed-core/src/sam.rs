@@ -143,7 +143,7 @@ pub struct SamConverter {
     matrix: Vec<f64>,
     /// Float32 metallicities (as f64).
     met: Vec<f64>,
-    /// `met_gap[k]` = float32(met[k] − met[k−1]) for k ≥ 1 (`met_gap[0]` unused).
+    /// `met_gap\[k\]` = float32(met\[k\] − met[k−1]) for k ≥ 1 (`met_gap[0]` unused).
     met_gap: Vec<f64>,
     /// Float32 `norm`, flattened metallicity-major.
     norm: [f32; N_SSP],

@@ -68,19 +68,19 @@ pub enum SspError {
 /// normalised by `norm[i_met, i_age]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SspLibrary {
-    /// Wavelengths of the spectra [µm], strictly increasing.
+    /// Wavelengths of the spectra \[µm\], strictly increasing.
     pub lam: Vec<f64>,
     /// Metallicities (absolute Z), ascending.
     pub met: Vec<f64>,
-    /// Ages [yr], ascending.
+    /// Ages \[yr\], ascending.
     pub tau: Vec<f64>,
-    /// Edges of the age bins [yr] (`tau.len() + 1` values).
+    /// Edges of the age bins \[yr\] (`tau.len() + 1` values).
     pub tau_edges: Vec<f64>,
     /// Spectra L_λ [L_sun/µm], indexed (lam, met, age).
     pub flx: Array3<f64>,
-    /// Bolometric luminosities [L_sun], indexed (met, age).
+    /// Bolometric luminosities \[L_sun\], indexed (met, age).
     pub norm: Array2<f64>,
-    /// The training grid of the networks ("lam_base") [µm], uniform in ln λ.
+    /// The training grid of the networks ("lam_base") \[µm\], uniform in ln λ.
     pub lam_main: Vec<f64>,
 }
 
@@ -105,7 +105,7 @@ pub enum WavelengthGrid {
     Auto,
     /// `lam_main` plus every SSP wavelength ≥ `lam_main[0]`.
     Full,
-    /// A user grid [µm]: finite, strictly increasing and inside `[lam_main[0], lam_main[last]]`
+    /// A user grid \[µm\]: finite, strictly increasing and inside `[lam_main[0], lam_main[last]]`
     /// (0.1011–10000 µm for the built-in library), the range where the attenuation and emission
     /// networks are defined. Stellar light is exactly 0 beyond the last SSP wavelength
     /// (99.08 µm), the attenuation curve is taken as 1 beyond its last point (99.51 µm).
@@ -143,7 +143,7 @@ pub enum GridSpecError {
 
 impl WavelengthGrid {
     /// Parses a grid specification: `base`, `auto`, `full`, or the path of a text file with one
-    /// wavelength [µm] per line (`#` starts a comment; blank lines are skipped).
+    /// wavelength \[µm\] per line (`#` starts a comment; blank lines are skipped).
     ///
     /// ```
     /// use galsed_core::ssp::WavelengthGrid;
@@ -197,7 +197,7 @@ impl std::str::FromStr for WavelengthGrid {
 pub struct DerivedSsp {
     /// The grid the request was made with.
     pub grid: WavelengthGrid,
-    /// Evaluation wavelengths [µm]; the model uses their float32 rounding.
+    /// Evaluation wavelengths \[µm\]; the model uses their float32 rounding.
     pub lam_eval: Vec<f64>,
     /// Normalised SSP spectra λL_λ/L_bol on `lam_eval`, shape (n_ssp, n_λ), before the
     /// float32 rounding the model applies.
@@ -433,7 +433,7 @@ impl SspLibrary {
         Ok(reduce_rows(&self.log_lam(), y, self.n_ssp(), eps))
     }
 
-    /// Builds the evaluation wavelengths [µm] of a grid (§3.3), validating custom grids.
+    /// Builds the evaluation wavelengths \[µm\] of a grid (§3.3), validating custom grids.
     pub fn lam_eval(&self, grid: &WavelengthGrid) -> Result<Vec<f64>, SspError> {
         // The fields are public, so re-check the one invariant indexed below.
         let (Some(&lo), Some(&hi)) = (self.lam_main.first(), self.lam_main.last()) else {

@@ -1,8 +1,8 @@
 //! Physical constants and unit conversions of the SED model (astropy's values, as the reference).
 
-/// Solar luminosity [W] (IAU 2015 nominal, astropy `L_sun`).
+/// Solar luminosity \[W\] (IAU 2015 nominal, astropy `L_sun`).
 pub const L_SUN_W: f64 = 3.828e26;
-/// Parsec [m].
+/// Parsec \[m\].
 pub const PARSEC_M: f64 = 3.085_677_581_491_367e16;
 /// Speed of light [m/s].
 pub const C_M_PER_S: f64 = 299_792_458.0;
@@ -11,7 +11,7 @@ pub const JANSKY: f64 = 1e-26;
 /// AB magnitude of a 1 Jy source: m_AB = −2.5 log10(F_ν / Jy) + 8.9.
 pub const AB_ZERO_POINT_MAG: f64 = 8.9;
 
-/// F_ν [Jy] at 10 pc of a source with λL_λ = 1 L_sun at λ = 1 µm: F_ν = λL_λ · λ[µm] · u_ν.
+/// F_ν \[Jy\] at 10 pc of a source with λL_λ = 1 L_sun at λ = 1 µm: F_ν = λL_λ · λ\[µm\] · u_ν.
 ///
 /// ```
 /// let u = galsed_core::units::fnu_unit_jy();

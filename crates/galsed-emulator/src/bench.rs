@@ -29,18 +29,24 @@ pub enum Output {
 /// One benchmark configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Case {
+    /// Use the automatic wavelength grid instead of the base grid.
     pub auto_grid: bool,
+    /// Galaxies per call.
     pub batch: usize,
+    /// What each call returns.
     pub output: Output,
+    /// Number of worker threads.
     pub threads: usize,
 }
 
 /// A measured configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Measurement {
+    /// The configuration measured.
     pub case: Case,
-    /// Median wall time of one call [s].
+    /// Median wall time of one call \[s\].
     pub seconds: f64,
+    /// Throughput: SEDs per second of wall time.
     pub seds_per_second: f64,
     /// The PyTorch reference at the same setting, SEDs per second.
     pub python_seds_per_second: Option<f64>,

@@ -7,7 +7,7 @@
 //! * `weights.safetensors` — float32 weights, named `<network>.<PyTorch state-dict key>` with
 //!   network ∈ {curve_disk, curve_bulge, dust_emission, selector_disk, selector_bulge};
 //! * `ssp.safetensors` — float64 SSP library: `lam` (µm), `met` (absolute Z), `tau` (yr),
-//!   `tau_edges` (yr), `flx` (lam, met, age) [L_sun/µm], `norm` (met, age) [L_sun], `lam_main` (µm).
+//!   `tau_edges` (yr), `flx` (lam, met, age) [L_sun/µm], `norm` (met, age) \[L_sun\], `lam_main` (µm).
 //!
 //! # Original files
 //! The seven files of the public repository (`curve_disk.pt`, …, `FSPS_Chabrier_neb_compact.pickle`,
@@ -43,18 +43,31 @@ const NORM_FIX: f64 = 0.1;
 /// Errors reading or writing model files.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
+    /// A published PyTorch checkpoint could not be read.
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    /// The SSP library could not be read or is unusable.
     #[error(transparent)]
     Ssp(#[from] galsed_core::ssp::SspError),
+    /// A file's content is malformed (e.g. an invalid manifest).
     #[error("{path}: {message}")]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read, written or created.
     #[error("cannot {action} {path}: {source}")]
     Io {
+        /// What was being done (e.g. `read`), for the message.
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The directory holds neither a native model nor the published Starduster files.
     #[error(
         "{0} holds neither a galsed model ({MANIFEST}) nor the published Starduster files \
          (curve_disk.pt, …); run `galsed model fetch` or pass --model DIR"
@@ -72,9 +85,13 @@ fn format_err(path: &Path, message: impl Into<String>) -> ModelFileError {
 /// Everything needed to build the emulator: hyper-parameters, weights and the SSP library.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
+    /// Name of the model (e.g. `starduster-v1`).
     pub name: String,
+    /// Hyper-parameters of the networks.
     pub config: ModelConfig,
+    /// Weights of the networks.
     pub weights: ModelWeights,
+    /// The SSP library.
     pub ssp: SspLibrary,
 }
 

@@ -28,7 +28,9 @@ pub(crate) fn softplus_torch<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Which columns of a wider input a network reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputColumns {
+    /// Indices of the columns read, in order.
     pub columns: Vec<usize>,
+    /// Width of the wider input.
     pub width: usize,
 }
 
@@ -201,12 +203,19 @@ pub(crate) struct CurveLayout {
 
 /// Layer-by-layer values of an attenuation curve (for testing against the reference).
 pub struct CurveTrace {
+    /// Output of each layer of the trunk.
     pub hidden: Vec<Tensor<2>>,
+    /// Decreasing baseline after smoothing, (N, output_size).
     pub baseline_smoothed: Tensor<2>,
+    /// Each bump after smoothing, on its own index range.
     pub bumps: Vec<Tensor<2>>,
+    /// The trough after smoothing, on its own index range.
     pub trough: Tensor<2>,
+    /// Baseline plus bumps minus trough, before normalisation, (N, output_size).
     pub y_unnormalised: Tensor<2>,
+    /// Normalisation head (after softplus), (N, 1).
     pub norm: Tensor<2>,
+    /// The curve A(λ) \[mag\], (N, output_size).
     pub a_mag: Tensor<2>,
 }
 
@@ -357,7 +366,7 @@ impl AttenuationCurve {
         Ok(Weights::new(out))
     }
 
-    /// A(λ) [mag], shape (N, output_size).
+    /// A(λ) \[mag\], shape (N, output_size).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.trace(x).a_mag
     }
@@ -442,10 +451,15 @@ pub struct EmissionDistribution {
 
 /// Layer-by-layer values of the emission network.
 pub struct EmissionTrace {
+    /// Output of each layer of the trunk.
     pub hidden: Vec<Tensor<2>>,
+    /// Increasing black-body scales μ_m \[µm\] (y = μ_m/λ), (N, n_mix).
     pub mu: Tensor<2>,
+    /// Mixture weights (softmax), (N, n_mix).
     pub w: Tensor<2>,
+    /// Planck mixture normalised to unit integral over ln λ, (N, n).
     pub y0: Tensor<2>,
+    /// The mixture reshaped by the transfer module (the output), (N, n).
     pub y1: Tensor<2>,
 }
 

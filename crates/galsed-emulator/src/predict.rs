@@ -25,7 +25,9 @@ pub const CHUNK: usize = 256;
 /// observed-frame F_ν.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Observer {
+    /// Redshift of the galaxy (z ≥ 0).
     pub redshift: f64,
+    /// Luminosity-distance modulus μ \[mag\].
     pub distmod: f64,
 }
 
@@ -45,14 +47,14 @@ impl Observer {
         Ok(Self { redshift, distmod })
     }
 
-    /// Observed wavelengths [µm] of a model grid: float32(λ)·(1+z) in float32, as the reference.
+    /// Observed wavelengths \[µm\] of a model grid: float32(λ)·(1+z) in float32, as the reference.
     pub fn observed_grid(&self, lam_eval: &[f64]) -> Vec<f32> {
         let zp1 = (1.0 + self.redshift) as f32;
         lam_eval.iter().map(|&l| l as f32 * zp1).collect()
     }
 
     /// Per grid point, the float32 factor λ_obs·u_ν·10^(−0.4μ) that turns a rest-frame λL_λ
-    /// [L_sun] into the observed F_ν [Jy] on [`Observer::observed_grid`] (multiplied in float32).
+    /// \[L_sun\] into the observed F_ν \[Jy\] on [`Observer::observed_grid`] (multiplied in float32).
     pub fn fnu_factors(&self, lam_eval: &[f64]) -> Vec<f32> {
         let u = fnu_unit_jy() * distance_factor(self.distmod);
         self.observed_grid(lam_eval)
@@ -93,7 +95,7 @@ impl Observers {
 #[derive(Debug, Clone)]
 pub struct Photometry {
     names: Vec<String>,
-    /// Qᵀ[f, l] = ω_l · W_f(λ_l) · 10^(−0.4μ): band flux [Jy] = Σ_l λL_λ[L_sun] · Qᵀ[f, l].
+    /// Qᵀ[f, l] = ω_l · W_f(λ_l) · 10^(−0.4μ): band flux \[Jy\] = Σ_l λL_λ\[L_sun\] · Qᵀ[f, l].
     q_t: Vec<f32>,
     weights: Array2<f64>,
 }
@@ -153,7 +155,7 @@ impl Photometry {
         &self.names
     }
 
-    /// Band fluxes [Jy] of spectra λL_λ [L_sun] (N × n_λ) as a tensor (N × n_filters), on the
+    /// Band fluxes \[Jy\] of spectra λL_λ \[L_sun\] (N × n_λ) as a tensor (N × n_filters), on the
     /// spectra's device: the differentiable counterpart of [`Starduster::fluxes`].
     pub fn band_fluxes(&self, lum: Tensor<2>) -> Tensor<2> {
         let [_, n_lam] = lum.dims();
@@ -271,7 +273,7 @@ impl ObservedPhotometry {
             .collect()
     }
 
-    /// Band fluxes [Jy], (N, n_filters), galaxy i seen by `observers[i]`; NaN for bands outside
+    /// Band fluxes \[Jy\], (N, n_filters), galaxy i seen by `observers[i]`; NaN for bands outside
     /// the model's coverage at that galaxy's redshift.
     pub fn fluxes(
         &self,
@@ -339,17 +341,19 @@ fn photometry_error(e: photometry::PhotometryError) -> ModelError {
 /// Spectral units of [`Starduster::spectrum`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SpectralUnits {
-    /// λL_λ [L_sun] (rest frame; redshift and distance ignored).
+    /// λL_λ \[L_sun\] (rest frame; redshift and distance ignored).
     #[default]
     Luminosity,
-    /// F_ν [Jy] on the observed grid.
+    /// F_ν \[Jy\] on the observed grid.
     Fnu,
 }
 
 /// Attenuation curves −2.5 log10(F_att/F_free) on the grid points with λ_obs < 1 µm.
 #[derive(Debug, Clone)]
 pub struct AttenuationCurves {
+    /// Observed-frame wavelengths \[µm\] of the points kept (those below 1 µm).
     pub lam_um: Vec<f32>,
+    /// Attenuation \[mag\], (N, number of wavelengths).
     pub mag: Array2<f32>,
 }
 
@@ -383,7 +387,7 @@ impl Starduster {
             .expect("chunk outputs have `width` columns")
     }
 
-    /// The SED of a component, (N, n_λ): λL_λ [L_sun] or F_ν [Jy] on the observed grid.
+    /// The SED of a component, (N, n_λ): λL_λ \[L_sun\] or F_ν \[Jy\] on the observed grid.
     pub fn spectrum(
         &self,
         batch: &Batch,
@@ -410,7 +414,7 @@ impl Starduster {
         })
     }
 
-    /// The SED of a component, (N, n_λ): λL_λ [L_sun], or F_ν [Jy] with galaxy i seen by
+    /// The SED of a component, (N, n_λ): λL_λ \[L_sun\], or F_ν \[Jy\] with galaxy i seen by
     /// `observers.get(i)` (λL_λ times [`Observer::fnu_factors`], in float32, as
     /// [`Starduster::spectrum`]).
     pub fn spectra(
@@ -441,7 +445,7 @@ impl Starduster {
         lum
     }
 
-    /// Band fluxes [Jy], (N, n_filters), through `filters`. One observer: the dense weights of
+    /// Band fluxes \[Jy\], (N, n_filters), through `filters`. One observer: the dense weights of
     /// [`Photometry`] (a band the model does not cover is an error). One per galaxy:
     /// [`ObservedPhotometry`] (a band not covered at a galaxy's redshift is NaN).
     pub fn band_fluxes(
@@ -462,7 +466,7 @@ impl Starduster {
         }
     }
 
-    /// Band fluxes [Jy], (N, n_filters).
+    /// Band fluxes \[Jy\], (N, n_filters).
     pub fn fluxes(&self, batch: &Batch, component: Component, phot: &Photometry) -> Array2<f32> {
         let n_lam = self.grid().lam_eval.len();
         self.per_chunk(batch, phot.names.len(), |_, gp, sd, sb| {
@@ -500,7 +504,7 @@ impl Starduster {
         .0
     }
 
-    /// Dust luminosity L_IR = frac · L [L_sun], (N).
+    /// Dust luminosity L_IR = frac · L \[L_sun\], (N).
     pub fn l_ir(&self, batch: &Batch) -> Vec<f64> {
         let frac = self.absorption_fraction(batch);
         frac.iter()

@@ -18,9 +18,9 @@ use crate::{Component, ModelError, N_GP, N_SSP, Starduster};
 pub struct SamRows<'a> {
     /// Number of SAM age bins (width of each history).
     pub n_bins: usize,
-    /// `theta` [deg], `m_dust` [M_sun], `r_dust`, `r_disk`, `r_bulge` [kpc]: N values each.
+    /// `theta` \[deg\], `m_dust` \[M_sun\], `r_dust`, `r_disk`, `r_bulge` \[kpc\]: N values each.
     pub scalars: [&'a [f64]; 5],
-    /// `mass_disk`, `metal_disk`, `mass_bulge`, `metal_bulge` [M_sun]: row-major N × n_bins each.
+    /// `mass_disk`, `metal_disk`, `mass_bulge`, `metal_bulge` \[M_sun\]: row-major N × n_bins each.
     pub histories: [&'a [f64]; 4],
 }
 
@@ -62,9 +62,9 @@ pub struct Converted {
     pub sfh_disk: Vec<f64>,
     /// Bulge light fractions, N × 36.
     pub sfh_bulge: Vec<f64>,
-    /// Intrinsic luminosity of the disk [L_sun], N.
+    /// Intrinsic luminosity of the disk \[L_sun\], N.
     pub l_norm_disk: Vec<f64>,
-    /// Intrinsic luminosity of the bulge [L_sun], N.
+    /// Intrinsic luminosity of the bulge \[L_sun\], N.
     pub l_norm_bulge: Vec<f64>,
     /// Per row, why it could not be converted (`None` for converted and skipped rows).
     pub errors: Vec<Option<SamError>>,
@@ -125,7 +125,7 @@ impl Converted {
         .map(Some)
     }
 
-    /// Total intrinsic luminosity l_norm_disk + l_norm_bulge [L_sun], N (NaN where not converted).
+    /// Total intrinsic luminosity l_norm_disk + l_norm_bulge \[L_sun\], N (NaN where not converted).
     pub fn l_norm(&self) -> Vec<f64> {
         self.l_norm_disk
             .iter()
@@ -158,7 +158,7 @@ pub struct SamPhotometry {
 pub struct SamResult {
     /// The conversion of the rows (inputs, luminosities, per-row errors).
     pub converted: Converted,
-    /// Band fluxes [Jy], N × n_filters; NaN rows where a galaxy was not converted, NaN entries
+    /// Band fluxes \[Jy\], N × n_filters; NaN rows where a galaxy was not converted, NaN entries
     /// where a band lies outside the model's coverage at that galaxy's redshift.
     pub fluxes: Array2<f32>,
     /// Spectra, N × n_λ, in the units asked for (NaN rows where a galaxy was not converted).

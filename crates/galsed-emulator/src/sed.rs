@@ -96,7 +96,7 @@ impl std::str::FromStr for Component {
     }
 }
 
-/// Linear interpolation onto the model grid as a gather: v = y[lo] + w·(y[hi] − y[lo]),
+/// Linear interpolation onto the model grid as a gather: v = y\[lo\] + w·(y\[hi\] − y\[lo\]),
 /// then `fill` where the target lies outside the source range (spec §3.4).
 #[derive(Debug, Clone)]
 struct Regrid {
@@ -169,15 +169,17 @@ pub struct Starduster {
 pub struct Forward {
     /// Clipped galaxy parameters (N, 7).
     pub gp: Tensor<2>,
-    /// Intrinsic luminosity L [L_sun], (N, 1).
+    /// Intrinsic luminosity L \[L_sun\], (N, 1).
     pub l_norm: Tensor<2>,
     /// Bulge-to-total ratio, (N, 1).
     pub b_to_t: Tensor<2>,
     /// Stellar light of disk and bulge, (N, n_λ), per unit l_norm, unweighted by b_to_t.
     pub l_disk_intrinsic: Tensor<2>,
+    /// Stellar light of the bulge, as for the disk.
     pub l_bulge_intrinsic: Tensor<2>,
     /// Transmissions on the grid, (N, n_λ) (None when the component does not need them).
     pub trans_disk: Option<Tensor<2>>,
+    /// Transmission of the bulge, as for the disk.
     pub trans_bulge: Option<Tensor<2>>,
     /// Absorbed fraction of the intrinsic light, (N, 1).
     pub frac: Option<Tensor<2>>,
@@ -397,7 +399,7 @@ impl Starduster {
         (frac_disk, frac_bulge)
     }
 
-    /// λL_λ [L_sun] of a component, (N, n_λ).
+    /// λL_λ \[L_sun\] of a component, (N, n_λ).
     pub fn luminosity(
         &self,
         gp: Tensor<2>,
@@ -447,7 +449,7 @@ impl Forward {
         d * self.b_to_t.clone().neg().add_scalar(1.0) + b * self.b_to_t.clone()
     }
 
-    /// λL_λ [L_sun] of a component. The component must be one this forward pass was run for
+    /// λL_λ \[L_sun\] of a component. The component must be one this forward pass was run for
     /// (or `DustFree`, which needs nothing extra).
     pub fn component(&self, component: Component) -> Tensor<2> {
         let per_l = match component {
@@ -470,10 +472,15 @@ impl Forward {
 /// The weights of the five published networks.
 #[derive(Debug, Clone, Default)]
 pub struct ModelWeights {
+    /// Attenuation-curve network of the disk.
     pub curve_disk: Weights,
+    /// Attenuation-curve network of the bulge.
     pub curve_bulge: Weights,
+    /// Dust-emission network (`distri.`), with the absorbed-fraction networks (`frac_disk.`, `frac_bulge.`).
     pub dust_emission: Weights,
+    /// Selector network of the disk (see [`Starduster::selector_logits`]).
     pub selector_disk: Weights,
+    /// Selector network of the bulge (see [`Starduster::selector_logits`]).
     pub selector_bulge: Weights,
 }
 

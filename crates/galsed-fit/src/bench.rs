@@ -31,11 +31,14 @@ pub const PYTHON_BATCH_RATE: f64 = 2228.0;
 /// One timed task.
 #[derive(Debug, Clone)]
 pub struct Timing {
+    /// What was timed.
     pub task: String,
+    /// Wall time \[s\].
     pub seconds: f64,
     /// The Python reference's time for the same task: measured (§8) or, where marked in
     /// `note`, estimated from its measured throughput.
     pub python_seconds: Option<f64>,
+    /// How the Python time was obtained (measured or estimated), with details of the run.
     pub note: String,
 }
 
@@ -49,14 +52,19 @@ impl Timing {
 /// Errors of the benchmark.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// Setting up a posterior failed.
     #[error(transparent)]
     Posterior(#[from] PosteriorError),
+    /// An optimiser or sampler failed.
     #[error(transparent)]
     Optim(#[from] OptimError),
+    /// Loading or running the emulator failed.
     #[error(transparent)]
     Model(#[from] galsed_emulator::ModelError),
+    /// A benchmark filter could not be built.
     #[error(transparent)]
     Filter(#[from] galsed_core::filters::FilterError),
+    /// The synthetic observations are invalid.
     #[error(transparent)]
     Likelihood(#[from] crate::likelihood::LikelihoodError),
 }

@@ -56,12 +56,17 @@ pub enum OptimizerMethod {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimizerConfig {
+    /// The optimiser to run (default PSO).
     pub method: OptimizerMethod,
     /// Refine the optimiser's best point with L-BFGS-B (default true).
     pub polish: bool,
+    /// Settings of the particle swarm.
     pub pso: ParticleSwarm,
+    /// Settings of Adam.
     pub adam: Adam,
+    /// Settings of L-BFGS-B (also used by `polish`).
     pub lbfgsb: Lbfgsb,
+    /// Settings of Nelder–Mead.
     pub nelder_mead: NelderMead,
 }
 
@@ -95,8 +100,11 @@ pub enum SamplerMethod {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplerConfig {
+    /// The sampler to run, if any (default none).
     pub method: SamplerMethod,
+    /// Settings of the ensemble sampler.
     pub ensemble: EnsembleSampler,
+    /// Settings of the nested sampler.
     pub nested: NestedSampler,
     /// Posterior draws whose derived properties are computed (default 500).
     pub n_derived: usize,
@@ -120,12 +128,17 @@ impl Default for SamplerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FitConfig {
+    /// Which parameters are free and how they are mapped.
     pub parametrization: ParamConfig,
+    /// Likelihood settings.
     pub likelihood: LikelihoodSettings,
+    /// Prior over the free parameters.
     pub prior: Prior,
     /// Add the selectors' −ln p (keeps fits inside the emulator's valid region; default true).
     pub selector_penalty: bool,
+    /// How the best fit is found.
     pub optimizer: OptimizerConfig,
+    /// How the posterior is sampled.
     pub sampler: SamplerConfig,
 }
 
@@ -176,12 +189,16 @@ impl FitConfig {
 /// Errors of a fit.
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
+    /// The optimiser or sampler failed.
     #[error(transparent)]
     Optim(#[from] OptimError),
+    /// The derived properties could not be computed.
     #[error(transparent)]
     Derived(#[from] DerivedError),
+    /// The emulator failed.
     #[error(transparent)]
     Model(#[from] galsed_emulator::ModelError),
+    /// Every point the optimiser evaluated had an infinite −ln p.
     #[error(
         "the posterior is infinite everywhere the optimiser looked (is the photometry consistent with the model?)"
     )]
@@ -191,7 +208,9 @@ pub enum FitError {
 /// What the optimiser reports beside the best point.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OptimizerReport {
+    /// The optimiser that ran.
     pub method: OptimizerMethod,
+    /// Posterior evaluations spent by the optimiser.
     pub n_evaluations: usize,
     /// PSO: all restarts reached the same optimum within the tolerance. Others: converged flag.
     pub converged: bool,
@@ -204,8 +223,9 @@ pub struct OptimizerReport {
 pub struct PosteriorSamples {
     /// Equal-weight samples (n × P).
     pub samples: Array2<f64>,
+    /// Median, 16th/84th percentiles, mean and standard deviation of each free parameter.
     pub summary: Summary,
-    /// Ensemble: maximum integrated autocorrelation time [steps].
+    /// Ensemble: maximum integrated autocorrelation time \[steps\].
     pub tau_max: Option<f64>,
     /// Ensemble: mean acceptance fraction; nested: random-walk acceptance.
     pub acceptance: f64,
@@ -213,6 +233,7 @@ pub struct PosteriorSamples {
     pub converged: bool,
     /// Nested: ln Z and its error.
     pub log_z: Option<(f64, f64)>,
+    /// Posterior evaluations spent by the sampler.
     pub n_evaluations: usize,
 }
 
@@ -221,6 +242,7 @@ pub struct PosteriorSamples {
 pub struct FitResult {
     /// Free-parameter names.
     pub names: Vec<String>,
+    /// Best-fit value of each free parameter, in the order of `names`.
     pub best: Vec<f64>,
     /// −ln p at the best point.
     pub best_value: f64,
@@ -228,9 +250,11 @@ pub struct FitResult {
     pub chi2: f64,
     /// Number of detections entering χ².
     pub n_detections: usize,
-    /// Model band fluxes [Jy] at the best point, in band order.
+    /// Model band fluxes \[Jy\] at the best point, in band order.
     pub model_flux: Vec<f64>,
+    /// What the optimiser reports.
     pub optimizer: OptimizerReport,
+    /// Posterior samples, when a sampler ran.
     pub posterior: Option<PosteriorSamples>,
     /// Derived-property column names.
     pub derived_names: Vec<String>,

@@ -4,9 +4,9 @@
 //!
 //! * **magnitude** (paper eq. 24): −ln L = ½((m + Δm − m_obs)/σ)² + ½ ln(2πσ²), with m the model AB
 //!   magnitude and Δm an optional systematic offset of the model (the paper's −0.006 mag);
-//! * **flux** [Jy]: Gaussian with the observational error and a fractional model-error floor f,
+//! * **flux** \[Jy\]: Gaussian with the observational error and a fractional model-error floor f,
 //!   σ_tot² = σ² + (f·F_model)², −ln L = ½(F − F_obs)²/σ_tot² + ½ ln(2πσ_tot²);
-//! * **upper limit** [Jy] for a non-detection: the probability that the measured flux lies below
+//! * **upper limit** \[Jy\] for a non-detection: the probability that the measured flux lies below
 //!   the limit, −ln L = −ln Φ((F_lim − F)/σ_tot), with σ the 1σ noise of the band (Sawicki 2012).
 //!
 //! The terms are written with burn tensor operations so the same code gives values for a batch of
@@ -18,12 +18,27 @@ use burn::prelude::*;
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Measurement {
-    /// AB magnitude and its 1σ error [mag].
-    Magnitude { mag: f64, sigma: f64 },
-    /// Flux density and its 1σ error [Jy].
-    Flux { flux: f64, sigma: f64 },
-    /// Non-detection: flux upper limit and the band's 1σ noise [Jy].
-    UpperLimit { limit: f64, sigma: f64 },
+    /// AB magnitude and its 1σ error \[mag\].
+    Magnitude {
+        /// AB magnitude \[mag\].
+        mag: f64,
+        /// 1σ error \[mag\].
+        sigma: f64,
+    },
+    /// Flux density and its 1σ error \[Jy\].
+    Flux {
+        /// Flux density \[Jy\].
+        flux: f64,
+        /// 1σ error \[Jy\].
+        sigma: f64,
+    },
+    /// Non-detection: flux upper limit and the band's 1σ noise \[Jy\].
+    UpperLimit {
+        /// Flux upper limit \[Jy\].
+        limit: f64,
+        /// 1σ noise of the band \[Jy\].
+        sigma: f64,
+    },
 }
 
 impl Measurement {
@@ -51,7 +66,7 @@ impl Measurement {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LikelihoodSettings {
-    /// Systematic offset Δm added to model magnitudes [mag] (paper: −0.006).
+    /// Systematic offset Δm added to model magnitudes \[mag\] (paper: −0.006).
     pub mag_offset: f64,
     /// Fractional model-error floor f for flux measurements and upper limits.
     pub model_error: f64,
@@ -69,10 +84,13 @@ impl Default for LikelihoodSettings {
 /// Errors in observations or likelihood settings.
 #[derive(Debug, thiserror::Error)]
 pub enum LikelihoodError {
+    /// A measurement is invalid (non-finite, non-positive error, duplicate band, …).
     #[error("invalid observation: {0}")]
     Value(String),
+    /// Every band is missing or flagged.
     #[error("no usable bands: every band is missing or flagged")]
     NoBands,
+    /// A likelihood setting is out of range.
     #[error("invalid likelihood setting: {0}")]
     Setting(String),
 }
@@ -223,7 +241,7 @@ impl Likelihood {
         }
     }
 
-    /// −ln L for model band fluxes [Jy] (N × n_bands, bands in observation order) → (N × 1).
+    /// −ln L for model band fluxes \[Jy\] (N × n_bands, bands in observation order) → (N × 1).
     pub fn neg_log_like(&self, flux: Tensor<2>) -> Tensor<2> {
         let device = flux.device();
         let c = self.constants(&device);

@@ -24,17 +24,23 @@ use crate::params::Parametrization;
 /// Errors when setting up a posterior.
 #[derive(Debug, thiserror::Error)]
 pub enum PosteriorError {
+    /// The model is not on an autodiff device, which the gradients need.
     #[error(
         "the model must live on an autodiff device (Device::flex().autodiff()) to give gradients"
     )]
     NoAutodiff,
+    /// The filters are not the observed bands, in the same order.
     #[error("filters {filters:?} do not match the observed bands {bands:?}")]
     Bands {
+        /// Names of the filters given.
         filters: Vec<String>,
+        /// Names of the observed bands.
         bands: Vec<String>,
     },
+    /// The prior is invalid (unknown parameter, bad mean or σ, …).
     #[error("prior: {0}")]
     Prior(String),
+    /// The emulator failed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -45,7 +51,9 @@ pub enum PosteriorError {
 pub struct GaussianPrior {
     /// Free-parameter name (see [`Parametrization::names`]).
     pub name: String,
+    /// Mean, in the parameter's own units.
     pub mean: f64,
+    /// Standard deviation (> 0), in the same units.
     pub sigma: f64,
 }
 
@@ -263,7 +271,7 @@ impl<'m> Posterior<'m> {
         Batch::from_adapted(gp, sd, sb)
     }
 
-    /// Model band fluxes [Jy] (N × n_bands) of parameter rows.
+    /// Model band fluxes \[Jy\] (N × n_bands) of parameter rows.
     pub fn model_fluxes(&self, x: ArrayView2<f64>) -> Result<ndarray::Array2<f32>, ModelError> {
         Ok(self
             .model

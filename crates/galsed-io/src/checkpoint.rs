@@ -155,7 +155,7 @@ pub fn read_ssp_pickle(path: &Path) -> Result<SspTables> {
     SspTables::from_bytes(&bytes).map_err(|e| in_file(path, e))
 }
 
-/// Reads `lam_main.pickle`: the 495-point wavelength grid [µm].
+/// Reads `lam_main.pickle`: the 495-point wavelength grid \[µm\].
 pub fn read_lam_main_pickle(path: &Path) -> Result<Vec<f64>> {
     let bytes = read_file(path)?;
     lam_main_from_bytes(&bytes).map_err(|e| in_file(path, e))
@@ -661,17 +661,17 @@ fn nest(flat: &[Json], shape: &[usize]) -> Json {
 /// The SSP table from `FSPS_Chabrier_neb_compact.pickle` (all float64, as shipped).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SspTables {
-    /// Wavelengths [µm], ascending (5493).
+    /// Wavelengths \[µm\], ascending (5493).
     pub lam: Vec<f64>,
     /// Metallicities, absolute Z (6).
     pub met: Vec<f64>,
-    /// SSP ages [yr] (6).
+    /// SSP ages \[yr\] (6).
     pub tau: Vec<f64>,
     /// Specific luminosity [L_sun/µm] indexed (lam, met, age).
     pub flx: Array3<f64>,
-    /// Bolometric normalisation [L_sun] indexed (met, age).
+    /// Bolometric normalisation \[L_sun\] indexed (met, age).
     pub norm: Array2<f64>,
-    /// Age-bin edges [yr] (len(tau) + 1).
+    /// Age-bin edges \[yr\] (len(tau) + 1).
     pub tau_edges: Vec<f64>,
 }
 

@@ -6,7 +6,7 @@
 //! process-wide error-message stack, so every call into it happens under one lock, which an open
 //! file holds until it is closed.
 //!
-//! * [`read`], [`write`] — catalogue tables (see [`crate::table`]);
+//! * [`read`], [`write`](fn@write) — catalogue tables (see [`crate::table`]);
 //! * [`describe`], [`read_rows`] — a table's layout and rows of its numeric columns, in chunks;
 //! * [`crate::sdss`] and [`crate::wise`] use the file handle directly.
 

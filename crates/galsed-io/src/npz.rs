@@ -24,6 +24,7 @@ fn options() -> SimpleFileOptions {
 }
 
 impl Npz<BufWriter<File>> {
+    /// Creates the archive at `path`, replacing any file there.
     pub fn create(path: &Path) -> Result<Self> {
         let file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -60,6 +61,7 @@ impl<W: Write + Seek> Npz<W> {
             .with_context(|| format!("cannot write array {name}"))
     }
 
+    /// Writes the archive's directory and flushes: the archive is incomplete until this returns.
     pub fn finish(self) -> Result<()> {
         let mut w = self.zip.finish().context("cannot finish the npz archive")?;
         w.flush().context("cannot write the npz archive")

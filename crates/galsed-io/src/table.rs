@@ -76,6 +76,11 @@ impl ColumnData {
         }
     }
 
+    /// True if the column holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// `"float64"`, `"int64"` or `"string"`, for messages.
     #[cfg(test)]
     pub fn type_name(&self) -> &'static str {
@@ -133,6 +138,11 @@ impl Column {
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.data.len()
+    }
+
+    /// True if the column holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 
     /// The values as f64: borrowed for `F64`, converted for `I64`, parsed for `Str` with the CSV

@@ -231,11 +231,13 @@ pub struct Subset {
     pub name: String,
     /// How it was selected, e.g. "0.05 ≤ z < 0.08".
     pub description: String,
+    /// Survey rows in the subset.
     pub rows: Vec<usize>,
 }
 
-/// Rest-frame band windows of the narrow 4000 Å break (Balogh et al. 1999) [Å].
+/// Rest-frame band windows of the narrow 4000 Å break (Balogh et al. 1999) \[Å\].
 pub const DN4000_BLUE: (f64, f64) = (3850.0, 3950.0);
+/// Red window of Dn4000 \[Å\] (rest frame).
 pub const DN4000_RED: (f64, f64) = (4000.0, 4100.0);
 /// Galaxies with Dn4000 below this are called star-forming (Kauffmann et al. 2003 place the
 /// division of the bimodal distribution near 1.5–1.6).
@@ -383,18 +385,26 @@ pub fn standard_splits(survey: &Survey, rows: &[usize]) -> Result<Vec<Subset>, O
 /// may hold anything (NaN).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodResult {
+    /// Name of the method (e.g. `sedfit_full`).
     pub name: String,
+    /// Predicted WISE magnitudes, (n_survey, 4).
     pub predictions: Array2<f64>,
 }
 
 /// One line of the long-format table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportRow {
+    /// Name of the method.
     pub method: String,
+    /// Name of the subset (see [`Subset::name`]).
     pub split: String,
+    /// Name of the WISE band.
     pub band: String,
+    /// Detected galaxies of the subset in this band.
     pub n: usize,
+    /// Mean χ² (NaN if n = 0).
     pub chi2_n: f64,
+    /// Mean exp(−χ²/2) (NaN if n = 0).
     pub p_hat: f64,
     /// Kolmogorov–Smirnov distance of the PP curve.
     pub pp_max_deviation: f64,
@@ -403,17 +413,20 @@ pub struct ReportRow {
 /// Everything about one method on the whole evaluated set (for plots).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodDetail {
+    /// Name of the method.
     pub name: String,
     /// Per band, over all evaluated rows.
     pub bands: Vec<BandStats>,
     /// Per band.
     pub pp: Vec<PpCurve>,
+    /// Colour–colour comparison of predictions and observations.
     pub colours: ColourColour,
 }
 
 /// The evaluation of several methods on one set of galaxies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The subsets evaluated.
     pub subsets: Vec<Subset>,
     /// method × subset × band.
     pub rows: Vec<ReportRow>,

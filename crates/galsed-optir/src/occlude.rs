@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::survey::{LOGLAM_STEP, UNDETECTED_SIGMA};
 use crate::{OptirError, SpectrumEncoder};
 
-/// Rest-frame features marked on attribution plots: (label, λ [Å]).
+/// Rest-frame features marked on attribution plots: (label, λ \[Å\]).
 pub const LINE_MARKERS: [(&str, f64); 18] = [
     ("[OII]", 3727.4),
     ("CaII K", 3933.7),
@@ -44,10 +44,11 @@ pub const LINE_MARKERS: [(&str, f64); 18] = [
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OcclusionSettings {
-    /// Window lengths [pixels].
+    /// Window lengths \[pixels\].
     pub window_lengths: Vec<usize>,
     /// Variance of the replacement noise in units of the window's flux variance (paper: 5).
     pub variance_factor: f64,
+    /// Seed of the replacement noise.
     pub seed: u64,
 }
 
@@ -68,11 +69,15 @@ pub type Predict<'a> =
 /// One galaxy's normalised spectrum and what the predictor is compared with.
 #[derive(Debug, Clone, Copy)]
 pub struct Galaxy<'a> {
+    /// Normalised flux per observed pixel.
     pub flux: ArrayView1<'a, f32>,
+    /// Inverse variance of the normalised flux per pixel.
     pub ivar: ArrayView1<'a, f32>,
+    /// The normalisation the spectrum was divided by.
     pub norm: f64,
+    /// Redshift of the galaxy.
     pub redshift: f64,
-    /// WISE errors [mag]; undetected bands get no attribution (NaN).
+    /// WISE errors \[mag\]; undetected bands get no attribution (NaN).
     pub wise_err: [f64; 4],
 }
 
@@ -80,7 +85,9 @@ pub struct Galaxy<'a> {
 /// (n_scales, 4, n_pix) before averaging.
 #[derive(Debug, Clone)]
 pub struct Attribution {
+    /// Attribution averaged over the window scales, (4, n_pix).
     pub mean: Array2<f64>,
+    /// Attribution of each window scale, (4, n_pix) each.
     pub per_scale: Vec<Array2<f64>>,
 }
 
@@ -209,7 +216,7 @@ fn median_and_variance(v: &[f32]) -> (f64, f64) {
 /// Attributions of many galaxies stacked on a common rest-frame log-λ grid.
 #[derive(Debug, Clone)]
 pub struct RestStack {
-    /// log10 of rest-frame λ [Å].
+    /// log10 of rest-frame λ \[Å\].
     pub loglam_rest: Vec<f64>,
     /// Mean attribution per band, (4, n_rest); NaN where no galaxy covers a pixel.
     pub mean: Array2<f64>,
@@ -218,7 +225,7 @@ pub struct RestStack {
 }
 
 impl RestStack {
-    /// An empty stack covering `rest_range` [Å] in steps of the SDSS pixel.
+    /// An empty stack covering `rest_range` \[Å\] in steps of the SDSS pixel.
     pub fn new(rest_range: (f64, f64)) -> Self {
         let (lo, hi) = (rest_range.0.log10(), rest_range.1.log10());
         let n = ((hi - lo) / LOGLAM_STEP).ceil() as usize + 1;

@@ -346,9 +346,13 @@ impl Default for MlpConfig {
 /// One dense layer: `weight` row-major (d_out, d_in) as in PyTorch, `bias` (d_out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dense {
+    /// Input width.
     pub d_in: usize,
+    /// Output width.
     pub d_out: usize,
+    /// Weights, row-major (d_out, d_in).
     pub weight: Vec<f32>,
+    /// Biases (d_out).
     pub bias: Vec<f32>,
 }
 
@@ -357,9 +361,11 @@ pub struct Dense {
 pub struct MlpPredictor {
     /// Input standardisation from the training rows: x' = (x − mean)/std.
     pub x_mean: Vec<f64>,
+    /// Standard deviation of each input over the training rows.
     pub x_std: Vec<f64>,
-    /// Output map: W_b = offset + y_mean[b] + y_scale[b]·net_b(x').
+    /// Output map: W_b = offset + y_mean\[b\] + y_scale\[b\]·net_b(x').
     pub y_mean: [f64; N_BANDS],
+    /// Output scale per band.
     pub y_scale: [f64; N_BANDS],
     /// Dense layers, ReLU after all but the last.
     pub layers: Vec<Dense>,
@@ -378,17 +384,22 @@ pub struct MlpEpoch {
     pub valid_nll: f64,
     /// Best epoch so far.
     pub best_epoch: usize,
+    /// Wall time of the epoch \[s\].
     pub seconds: f64,
 }
 
 /// What a training did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MlpReport {
+    /// Number of training galaxies.
     pub n_train: usize,
+    /// Number of validation galaxies.
     pub n_valid: usize,
+    /// One record per epoch run.
     pub history: Vec<MlpEpoch>,
     /// Epoch whose weights were kept.
     pub best_epoch: usize,
+    /// Validation NLL of the best epoch.
     pub best_valid_nll: f64,
     /// Stopped before `epochs` because the validation NLL stopped improving.
     pub stopped_early: bool,
@@ -774,7 +785,9 @@ fn load_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, OptirError>
 /// weights 1/σ² over the detected training rows, solved from the normal equations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearPredictor {
+    /// Mean of each input over the training rows.
     pub x_mean: Vec<f64>,
+    /// Standard deviation of each input over the training rows.
     pub x_std: Vec<f64>,
     /// Per band: intercept then one coefficient per standardised input, (4, d + 1).
     pub coef: Vec<Vec<f64>>,

@@ -37,7 +37,7 @@ use crate::survey::{Survey, WISE_FILTERS, WISE_ZERO_POINT_JY};
 
 /// Number of top-hat bands the spectrum is reduced to.
 pub const N_BOXCAR: usize = 10;
-/// Observed-frame range of the top-hat bands [Å].
+/// Observed-frame range of the top-hat bands \[Å\].
 pub const BOXCAR_RANGE: (f64, f64) = (3800.0, 9200.0);
 /// Minimum fraction of unmasked pixels for a top-hat band to be used.
 pub const MIN_COVERAGE: f64 = 0.5;
@@ -49,14 +49,16 @@ pub const SEPARABLE_FIXED: [(&str, f64); 5] = [
     ("r_bulge", 1.0),
     ("b_to_t", 0.2),
 ];
-/// F_ν [Jy] per F_λ [10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹] per λ² [Å²]: 10⁻¹⁷ · 10²³ / c [Å/s].
+/// F_ν \[Jy\] per F_λ [10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹] per λ² \[Å²\]: 10⁻¹⁷ · 10²³ / c [Å/s].
 const FLAMBDA_TO_JY: f64 = 1e6 / 2.997_924_58e18;
 
 /// Which model the optical is fitted with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SedModel {
+    /// All seven galaxy parameters free, with a separate SFH and metallicity for disk and bulge.
     Full,
+    /// One SFH and metallicity shared by disk and bulge, geometry fixed ([`SEPARABLE_FIXED`]).
     Separable,
 }
 
@@ -96,15 +98,19 @@ impl SedModel {
 pub struct SedFitSettings {
     /// Swarm particles, iterations and restarts.
     pub particles: usize,
+    /// Swarm iterations per restart.
     pub iterations: usize,
+    /// Independent swarm restarts.
     pub restarts: usize,
     /// Ensemble MCMC walkers and steps after the best fit (0 steps: best fit only).
     pub walkers: usize,
+    /// MCMC steps after the best fit (0: best fit only).
     pub steps: usize,
     /// Posterior draws whose WISE magnitudes are predicted.
     pub draws: usize,
     /// Fractional calibration error added in quadrature to the top-hat fluxes.
     pub calibration: f64,
+    /// Seed of the random number generator.
     pub seed: u64,
 }
 
@@ -128,9 +134,11 @@ impl Default for SedFitSettings {
 pub struct SedFitPrediction {
     /// Posterior median and standard deviation of the WISE Vega magnitudes.
     pub wise: [f64; 4],
+    /// Posterior standard deviation of the WISE Vega magnitudes \[mag\].
     pub wise_std: [f64; 4],
     /// χ² of the top-hat fluxes at the best fit, and the number of bands used.
     pub chi2: f64,
+    /// Number of bands used.
     pub n_bands: usize,
 }
 
@@ -152,7 +160,7 @@ pub fn boxcar_filters() -> Vec<Filter> {
         .collect()
 }
 
-/// Top-hat fluxes [Jy] and errors of one spectrum (F_λ in SDSS units on `loglam`), or `None` for
+/// Top-hat fluxes \[Jy\] and errors of one spectrum (F_λ in SDSS units on `loglam`), or `None` for
 /// a band with less than [`MIN_COVERAGE`] of its pixels unmasked.
 ///
 /// The model's band flux is the photon-weighted mean of F_ν, ∫F_ν T dλ/λ / ∫T dλ/λ; on pixels

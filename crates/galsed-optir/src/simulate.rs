@@ -61,11 +61,11 @@
 //!   around bright sky lines (O I 5577, Na D, O I 6300/6364 and the strong OH lines), and
 //!   q = 0.1 (×10⁻¹⁷) the source Poisson term. A galaxy at r ≈ 17.7 has a median S/N per pixel of
 //!   ≈ 5–10 in r. Pixels within a few Å of the brightest lines get ivar = 0 and the
-//!   [`BRIGHTSKY`](crate::survey::BRIGHTSKY) bit. Flux = noise-free + N(0, σ).
+//!   [`BRIGHTSKY`] bit. Flux = noise-free + N(0, σ).
 //! * **ugriz**: σ_m = floor ⊕ 1.0857·σ_F/F with σ_F the flux at the 5σ depth (u, g, r, i, z =
 //!   22.0, 22.2, 22.2, 21.3, 20.5 AB) / 5 and floors 0.03, 0.02, 0.02, 0.02, 0.03 mag; m + N(0, σ_m).
 //! * **WISE**: flux noise σ_n = (F_5σ/5)·√(N_ref/N_exp) with F_5σ at the 5σ depths
-//!   ([`WISE_DEPTH_5SIGMA`](crate::survey::WISE_DEPTH_5SIGMA), configurable), reached at N_ref = 12
+//!   ([`WISE_DEPTH_5SIGMA`], configurable), reached at N_ref = 12
 //!   exposures, and N_exp drawn per galaxy (12–40). The depths are those of the WISE Explanatory
 //!   Supplement for the nominal survey coverage (0.08, 0.11, 1, 6 mJy at 8 exposures ≈ 16.5, 15.5,
 //!   11.3, 7.9 mag), so they are scaled from that coverage rather than treated as single frames
@@ -73,7 +73,7 @@
 //!   single-exposure depths, in quadrature with a calibration floor (2 % W1–W3, 5 % W4) of the true flux. Detected
 //!   if the noisy flux has F/σ_n ≥ 2 (AllWISE): magnitude −2.5 log10(F/F₀) with error
 //!   1.0857/SNR ⊕ 1.0857·floor; otherwise the magnitude is the 2σ upper limit
-//!   −2.5 log10((max(F, 0) + 2σ_n)/F₀) and the error [`UNDETECTED_SIGMA`](crate::survey::UNDETECTED_SIGMA).
+//!   −2.5 log10((max(F, 0) + 2σ_n)/F₀) and the error [`UNDETECTED_SIGMA`].
 //!
 //! # Reproducibility
 //!
@@ -110,12 +110,15 @@ use crate::survey::{
 pub struct SimulateConfig {
     /// Number of accepted galaxies (r < `r_limit`).
     pub n_galaxies: usize,
+    /// Seed of the random streams.
     pub seed: u64,
+    /// Lowest redshift drawn (volume-weighted).
     pub z_min: f64,
+    /// Highest redshift drawn.
     pub z_max: f64,
     /// Magnitude limit in emulator r_AB.
     pub r_limit: f64,
-    /// Range of log10 stellar mass drawn [M_sun].
+    /// Range of log10 stellar mass drawn \[M_sun\].
     pub log_mass_range: (f64, f64),
     /// Spectral resolution λ/FWHM.
     pub resolution: f64,
@@ -158,22 +161,22 @@ impl Default for SimulateConfig {
 
 /// 5σ depths of ugriz [AB mag].
 const SDSS_DEPTH_5SIGMA: [f64; 5] = [22.0, 22.2, 22.2, 21.3, 20.5];
-/// Calibration floors of ugriz [mag].
+/// Calibration floors of ugriz \[mag\].
 const SDSS_FLOOR: [f64; 5] = [0.03, 0.02, 0.02, 0.02, 0.03];
 /// Solar metallicity of the Analyzer's conventions.
 const Z_SUN: f64 = 0.019;
-/// Time scale of the recorded SFR [yr].
+/// Time scale of the recorded SFR \[yr\].
 const SFR_TIME: f64 = 1e8;
 /// Oversampling of the SDSS pixels for smoothing.
 const N_SUB: usize = 4;
 /// Sub-pixels of margin at each end of the oversampled grid.
 const SUB_MARGIN: usize = 24;
-/// Rest wavelengths [µm] of the SSP points kept for spectra (covers z ≤ 0.85 on 3800–9200 Å).
+/// Rest wavelengths \[µm\] of the SSP points kept for spectra (covers z ≤ 0.85 on 3800–9200 Å).
 const FINE_RANGE_UM: (f64, f64) = (0.2, 0.95);
-/// Margin [mag] of the dust-free r-band pre-selection (attenuation only dims).
+/// Margin \[mag\] of the dust-free r-band pre-selection (attenuation only dims).
 const PRESELECT_MARGIN: f64 = 0.5;
 
-/// Bright sky lines: centre [Å], relative noise amplitude, masked half-width [Å] (0: not masked).
+/// Bright sky lines: centre \[Å\], relative noise amplitude, masked half-width \[Å\] (0: not masked).
 const SKY_LINES: [(f64, f64, f64); 28] = [
     (5577.3, 8.0, 4.0),
     (5890.0, 3.0, 3.5),
@@ -208,6 +211,7 @@ const SKY_LINES: [(f64, f64, f64); 28] = [
 /// What [`simulate_detailed`] returns beyond the survey: the noise-free observables.
 #[derive(Debug, Clone)]
 pub struct Simulated {
+    /// The simulated survey, noise included.
     pub survey: Survey,
     /// Noise-free spectra on the survey grid (same units as the survey's), (n, n_pix).
     pub flux_true: Array2<f32>,
@@ -285,9 +289,9 @@ pub fn simulate_detailed(
     })
 }
 
-/// The noise-free stellar spectra λL_λ [L_sun] (rest frame) of a batch on the SSP library's own
+/// The noise-free stellar spectra λL_λ \[L_sun\] (rest frame) of a batch on the SSP library's own
 /// wavelengths within [`lam_min_um`, `lam_max_um`] (µm), built as the emulator builds its SED
-/// (module documentation), without dust emission. Returns (λ [µm], (n, n_λ)).
+/// (module documentation), without dust emission. Returns (λ \[µm\], (n, n_λ)).
 pub fn fine_rest_spectra(
     files: &ModelFiles,
     model: &Starduster,
@@ -365,7 +369,7 @@ fn check_config(cfg: &SimulateConfig) -> Result<(), OptirError> {
 /// Points of the attenuation curves (lam_main[0..297]).
 const N_ATT: usize = galsed_core::ssp::N_LAM_ATTENUATION;
 
-/// A(λ) [mag] of the disk and bulge curves on lam_main[0..297], each (n × 297) row-major.
+/// A(λ) \[mag\] of the disk and bulge curves on lam_main[0..297], each (n × 297) row-major.
 fn attenuation(model: &Starduster, batch: &Batch) -> (Vec<f32>, Vec<f32>) {
     let n = batch.len();
     let gp = Tensor::<2>::from_data(
@@ -419,7 +423,7 @@ impl FineSsp {
         })
     }
 
-    /// λL_λ [L_sun] at the points `range` of one galaxy (clipped inputs, curves A on 297 points).
+    /// λL_λ \[L_sun\] at the points `range` of one galaxy (clipped inputs, curves A on 297 points).
     fn luminosity(
         &self,
         range: std::ops::Range<usize>,
@@ -534,7 +538,7 @@ struct Context<'a> {
     mass: Table,
     tau_edges: Vec<f64>,
     log_met: Vec<f64>,
-    /// norm[met][age]: bolometric luminosity per solar mass.
+    /// `norm[met][age]`: bolometric luminosity per solar mass.
     norm: Vec<f64>,
     /// Dust-free r-band flux per unit L at 10 pc of each SSP, on a uniform z grid.
     pre_z0: f64,
@@ -542,7 +546,7 @@ struct Context<'a> {
     pre_r: Vec<[f64; N_SSP]>,
     fine: FineSsp,
     phot: ObservedPhotometry,
-    /// Oversampled observed wavelengths [Å].
+    /// Oversampled observed wavelengths \[Å\].
     sub_lam: Vec<f64>,
     kernel: Vec<f64>,
     /// Relative sky noise and mask per survey pixel.

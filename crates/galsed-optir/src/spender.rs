@@ -76,6 +76,7 @@ pub struct SpenderConfig {
     pub z_max: f64,
     /// Observed-frame wavelength range \[Å\] the rest-frame grid must cover at every 0 ≤ z ≤ z_max.
     pub obs_lambda_min: f64,
+    /// Upper end of that range \[Å\].
     pub obs_lambda_max: f64,
     /// Step of the rest-frame grid in log10 λ.
     pub rest_loglam_step: f64,
@@ -193,6 +194,7 @@ impl SpenderConfig {
 pub struct TrainSettings {
     /// Maximum number of epochs.
     pub epochs: usize,
+    /// Spectra per optimiser step.
     pub batch_size: usize,
     /// Peak learning rate of the one-cycle schedule.
     pub learning_rate: f64,
@@ -236,9 +238,11 @@ pub struct EpochRecord {
 /// What a training did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// One record per epoch run.
     pub history: Vec<EpochRecord>,
     /// Epoch whose weights were kept, and its validation loss.
     pub best_epoch: usize,
+    /// Validation loss of the best epoch.
     pub best_val_loss: f64,
     /// Training stopped before `epochs` (patience ran out).
     pub stopped_early: bool,
@@ -455,6 +459,7 @@ fn interp_row(
 /// The trained autoencoder: configuration, the observed grid it was trained on, and weights.
 #[derive(Debug, Clone)]
 pub struct Autoencoder {
+    /// Architecture of the network.
     pub config: SpenderConfig,
     /// log10 λ of the observed pixels the encoder reads.
     pub obs_loglam: Vec<f64>,

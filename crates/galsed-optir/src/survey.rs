@@ -24,11 +24,11 @@ pub const NODATA: u32 = 1 << 24;
 pub const WISE_BANDS: [&str; 4] = ["W1", "W2", "W3", "W4"];
 /// Built-in filter names of the WISE bands.
 pub const WISE_FILTERS: [&str; 4] = ["wise_w1", "wise_w2", "wise_w3", "wise_w4"];
-/// Vega zero points of W1–W4 [Jy] (Jarrett et al. 2011), as the paper uses.
+/// Vega zero points of W1–W4 \[Jy\] (Jarrett et al. 2011), as the paper uses.
 pub const WISE_ZERO_POINT_JY: [f64; 4] = [309.540, 171.787, 31.674, 8.363];
 /// Single-exposure 5σ point-source depths of W1–W4 [Vega mag].
 pub const WISE_DEPTH_5SIGMA: [f64; 4] = [16.8, 15.6, 11.3, 8.0];
-/// Error [mag] given to undetected bands, so that they carry no weight in the likelihood.
+/// Error \[mag\] given to undetected bands, so that they carry no weight in the likelihood.
 pub const UNDETECTED_SIGMA: f64 = 1e4;
 
 /// SDSS bands, in column order.
@@ -38,7 +38,7 @@ pub const SDSS_FILTERS: [&str; 5] = ["sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0",
 /// SDSS main-sample limit: Petrosian r < 17.77.
 pub const R_LIMIT: f64 = 17.77;
 
-/// Rest-frame window of the flux normalisation [Å] (spender).
+/// Rest-frame window of the flux normalisation \[Å\] (spender).
 pub const NORM_WINDOW: (f64, f64) = (5300.0, 5850.0);
 
 /// log10(λ/Å) of the survey pixels.
@@ -69,9 +69,11 @@ pub struct Truth {
     pub gp: Array2<f32>,
     /// Disk and bulge SSP weights, (n, 36) each.
     pub sfh_disk: Array2<f32>,
+    /// Bulge SSP weights, (n, 36).
     pub sfh_bulge: Array2<f32>,
-    /// log10 stellar mass [M_sun] and star-formation rate [M_sun/yr] (averaged over 100 Myr).
+    /// log10 stellar mass \[M_sun\] and star-formation rate [M_sun/yr] (averaged over 100 Myr).
     pub log_mstar: Vec<f64>,
+    /// log10 star-formation rate [M_sun/yr], averaged over 100 Myr.
     pub log_sfr: Vec<f64>,
     /// Drawn as quiescent by the population model.
     pub quiescent: Vec<bool>,
@@ -84,15 +86,21 @@ pub struct Truth {
 /// A survey: spectra, photometry and (for synthetic surveys) the truth behind them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Survey {
+    /// Identifier of each galaxy.
     pub id: Vec<i64>,
+    /// Redshift of each galaxy.
     pub redshift: Vec<f64>,
+    /// The spectra, their inverse variances and masks.
     pub spectra: Spectra,
     /// AB magnitudes and errors, (n, 5).
     pub ugriz: Array2<f64>,
+    /// Errors of the ugriz magnitudes \[mag\], (n, 5).
     pub ugriz_err: Array2<f64>,
     /// Vega magnitudes and errors, (n, 4); see [`UNDETECTED_SIGMA`].
     pub wise: Array2<f64>,
+    /// Errors of the WISE magnitudes \[mag\], (n, 4).
     pub wise_err: Array2<f64>,
+    /// What the simulator drew (synthetic surveys only).
     pub truth: Option<Truth>,
 }
 
@@ -117,8 +125,11 @@ impl Survey {
 /// Which part of the survey a galaxy belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Split {
+    /// The 70% the predictors are trained on.
     Train,
+    /// The 10% used for early stopping.
     Validation,
+    /// The 20% held out for the evaluation.
     Test,
 }
 

@@ -7,11 +7,11 @@
 //! `quiescent` (n, u8 0/1) and `wise_true` (n × 4, f64).
 //!
 //! **Parquet** — one row per galaxy: `id` (Int64), `redshift` (Float64), `flux`, `ivar`
-//! (FixedSizeList<Float32>[n_pix]), `and_mask` (FixedSizeList<UInt32>[n_pix]), `ugriz`,
-//! `ugriz_err` (FixedSizeList<Float64>[5]), `wise`, `wise_err` ([4]); truth columns `truth_gp`
-//! (Float32[7]), `truth_sfh_disk`, `truth_sfh_bulge` (Float32[36]), `truth_log_mstar`,
+//! (`FixedSizeList<Float32>[n_pix]`), `and_mask` (`FixedSizeList<UInt32>[n_pix]`), `ugriz`,
+//! `ugriz_err` (`FixedSizeList<Float64>[5]`), `wise`, `wise_err` (\[4\]); truth columns `truth_gp`
+//! (Float32\[7\]), `truth_sfh_disk`, `truth_sfh_bulge` (Float32\[36\]), `truth_log_mstar`,
 //! `truth_log_sfr`, `truth_distmod` (Float64), `truth_quiescent` (Boolean), `truth_wise_true`
-//! (Float64[4]). The wavelength grid is the key-value metadata `galsed.loglam` (a JSON array).
+//! (Float64\[4\]). The wavelength grid is the key-value metadata `galsed.loglam` (a JSON array).
 //!
 //! Values round-trip bitwise in both formats.
 

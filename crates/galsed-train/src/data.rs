@@ -74,7 +74,12 @@ pub const K_EXCLUSION_LAM_UM: f64 = 100.0;
 pub enum DataError {
     /// A file that cannot be read or written, or whose content is malformed.
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A set whose members are inconsistent or out of range.
     #[error("training set: {0}")]
     Invalid(String),
@@ -88,7 +93,9 @@ fn invalid(message: impl Into<String>) -> DataError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
+    /// The stellar disk.
     Disk,
+    /// The stellar bulge.
     Bulge,
 }
 
@@ -109,16 +116,27 @@ impl Part {
 /// optional ones as `None`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainingSet {
+    /// The model grid \[µm\] (n_λ).
     pub lam: Vec<f64>,
+    /// Galaxy parameters in unit space, (N, 7).
     pub params: Array2<f64>,
+    /// Attenuation curves A(λ) \[mag\] of the disk stars on the first 297 points of `lam`, (N, 297).
     pub curve_disk: Option<Array2<f64>>,
+    /// Attenuation curves A(λ) \[mag\] of the bulge stars, (N, 297).
     pub curve_bulge: Option<Array2<f64>>,
+    /// Light fractions of the 36 SSPs in the disk, (N, 36).
     pub sfh_disk: Option<Array2<f64>>,
+    /// Light fractions of the 36 SSPs in the bulge, (N, 36).
     pub sfh_bulge: Option<Array2<f64>>,
+    /// Fraction of the intrinsic stellar luminosity absorbed by dust, in [0, 1], (N).
     pub frac_abs: Option<Vec<f64>>,
+    /// Dust emission λL_λ/L_dust on `lam`, normalised to ∫ y d ln λ = 1, (N, n_λ).
     pub dust_emission: Option<Array2<f64>>,
+    /// Whether each sample's disk curve is usable (N).
     pub valid_disk: Option<Vec<bool>>,
+    /// Whether each sample's bulge curve is usable (N).
     pub valid_bulge: Option<Vec<bool>>,
+    /// Whether each sample's emission run is usable (N).
     pub valid_emission: Option<Vec<bool>>,
 }
 
@@ -171,7 +189,7 @@ impl PrepSpecError {
 
 impl Preparation {
     /// The preparation given as text: Savitzky–Golay filters as `window,order` (e.g. `15,3`)
-    /// for the curves and the emission spectra, and `max_k100` as a number [mag] or `none`.
+    /// for the curves and the emission spectra, and `max_k100` as a number \[mag\] or `none`.
     ///
     /// ```
     /// use galsed_train::data::Preparation;

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// A Savitzky–Golay filter: odd window length and polynomial order < window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavGol {
+    /// Window length (odd).
     pub window: usize,
+    /// Order of the fitted polynomial (< window).
     pub order: usize,
 }
 

@@ -28,7 +28,9 @@ const CHUNK: usize = 1024;
 pub struct PriorSample {
     /// Unit-space parameters (n, 7) and light fractions of disk and bulge (n, 36).
     pub gp: Array2<f64>,
+    /// Light fractions of the 36 SSPs in the disk, (n, 36).
     pub sfh_disk: Array2<f64>,
+    /// Light fractions of the 36 SSPs in the bulge, (n, 36).
     pub sfh_bulge: Array2<f64>,
 }
 

@@ -55,7 +55,12 @@ pub enum TrainError {
     Ssp(#[from] galsed_core::ssp::SspError),
     /// A checkpoint cannot be read, written or used.
     #[error("checkpoint {path}: {message}")]
-    Checkpoint { path: PathBuf, message: String },
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn config_err(message: impl Into<String>) -> TrainError {
@@ -66,10 +71,15 @@ fn config_err(message: impl Into<String>) -> TrainError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Network {
+    /// Attenuation curve of the disk.
     CurveDisk,
+    /// Attenuation curve of the bulge.
     CurveBulge,
+    /// Dust emission, with the absorbed fractions.
     DustEmission,
+    /// Selector of the disk.
     SelectorDisk,
+    /// Selector of the bulge.
     SelectorBulge,
 }
 
@@ -160,7 +170,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Adam's β₁, β₂ and ε (PyTorch's defaults).
     pub adam_beta1: f64,
+    /// Adam's β₂.
     pub adam_beta2: f64,
+    /// Adam's ε.
     pub adam_epsilon: f64,
 }
 
@@ -235,9 +247,11 @@ impl RunReport {
 /// All runs of one network and the one kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkReport {
+    /// The network trained.
     pub network: Network,
     /// Samples the network learnt from and was validated on.
     pub n_train: usize,
+    /// Number of validation samples.
     pub n_valid: usize,
     /// One run per maximum learning rate, in the order given.
     pub runs: Vec<RunReport>,
@@ -248,7 +262,9 @@ pub struct NetworkReport {
 /// What `train` did: the settings and every network's runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// The settings used.
     pub config: TrainConfig,
+    /// Hidden-layer widths of the networks.
     pub sizes: Sizes,
     /// The trained networks, in training order.
     pub networks: Vec<NetworkReport>,
@@ -269,21 +285,28 @@ pub enum Outcome {
 pub struct Trained {
     /// The trained networks plus the base model's others.
     pub model: ModelFiles,
+    /// The settings and every network's runs.
     pub report: TrainReport,
 }
 
 /// Progress after each optimiser step (and, with the validation loss, after each epoch).
 #[derive(Debug, Clone)]
 pub struct Progress {
+    /// The network being trained.
     pub network: Network,
     /// 0-based index of the run (maximum learning rate) and their number.
     pub run: usize,
+    /// Number of runs.
     pub runs: usize,
+    /// Maximum learning rate of this run.
     pub max_lr: f64,
     /// 0-based epoch and step within it.
     pub epoch: usize,
+    /// Number of epochs.
     pub epochs: usize,
+    /// 0-based step within the epoch.
     pub step: usize,
+    /// Steps per epoch.
     pub steps_per_epoch: usize,
     /// Mean training loss of the epoch so far.
     pub train_loss: f64,
@@ -681,11 +704,15 @@ pub fn trained_config(
 pub struct Trainer<'a> {
     /// SSP library, fixed hyper-parameters and the networks that are not trained.
     pub base: &'a ModelFiles,
+    /// Training settings.
     pub config: TrainConfig,
+    /// Hidden-layer widths of the networks.
     pub sizes: Sizes,
     /// Prepared training and validation sets.
     pub train: &'a TrainingSet,
+    /// Prepared validation set.
     pub valid: &'a TrainingSet,
+    /// Where checkpoints go and how existing ones are treated.
     pub checkpoints: Checkpointing,
 }
 

@@ -75,14 +75,21 @@ const CHUNK: usize = 1024;
 pub struct Summary {
     /// Number of finite values, their mean and percentiles.
     pub n: usize,
+    /// Mean.
     pub mean: f64,
+    /// 2.5th percentile.
     pub p2_5: f64,
+    /// 16th percentile.
     pub p16: f64,
+    /// Median.
     pub p50: f64,
+    /// 84th percentile.
     pub p84: f64,
+    /// 97.5th percentile.
     pub p97_5: f64,
     /// Median and 95th percentile of the absolute values.
     pub abs_p50: f64,
+    /// 95th percentile of the absolute values.
     pub abs_p95: f64,
 }
 
@@ -128,6 +135,7 @@ pub struct ReportRow {
     pub key: String,
     /// Wavelength \[µm\] (pivot wavelength for filters); NaN for per-sample rows.
     pub lam_um: f64,
+    /// Statistics of the values.
     pub summary: Summary,
 }
 

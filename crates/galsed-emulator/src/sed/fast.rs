@@ -196,7 +196,7 @@ fn trapz_dx(y: &[f32], dx: f32) -> f32 {
     (sum(y) - (y[0] + y[y.len() - 1]) * 0.5) * dx
 }
 
-/// Rows of `a` and `b` dotted pairwise: out[i] = a_i · b_i (each `width` wide).
+/// Rows of `a` and `b` dotted pairwise: out\[i\] = a_i · b_i (each `width` wide).
 pub(crate) fn row_dots(a: &[f32], b: &[f32], width: usize) -> Vec<f32> {
     struct RowDots<'a>(&'a [f32], &'a [f32], usize);
     impl Kernel for RowDots<'_> {
@@ -469,7 +469,7 @@ impl Kernel for EmissionKernel<'_> {
     }
 }
 
-/// Fixed linear interpolation onto the model grid (spec §3.4): y[i−1] + w·(y[i] − y[i−1]),
+/// Fixed linear interpolation onto the model grid (spec §3.4): y[i−1] + w·(y\[i\] − y[i−1]),
 /// `fill` outside the source range.
 #[derive(Debug, Clone)]
 pub(crate) struct FastRegrid {
@@ -666,7 +666,7 @@ impl FastForward {
         out
     }
 
-    /// λL_λ [L_sun] of a component (which this forward pass was run for, or `DustFree`).
+    /// λL_λ \[L_sun\] of a component (which this forward pass was run for, or `DustFree`).
     pub(crate) fn component(&self, component: Component) -> Vec<f32> {
         let mut per_l = match component {
             Component::DustEmission => self

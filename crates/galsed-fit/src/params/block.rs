@@ -47,7 +47,7 @@ impl VanillaGrid {
 
 /// An SFH model and a metallicity model combined into the SSP grid (the reference's
 /// `CompositeGrid`): parameters [SFH parameters, MH parameters];
-/// grid[6·i_met + i_age] = w_age[i_age]·W_met[i_met, i_age]. For mass-weighted (analytic) SFH
+/// grid[6·i_met + i_age] = w_age\[i_age\]·W_met[i_met, i_age]. For mass-weighted (analytic) SFH
 /// models the grid is multiplied by the SSP luminosities per unit mass `norm[i_met, i_age]`
 /// (float32) and renormalised to sum 1, giving light fractions.
 #[derive(Debug, Clone, PartialEq)]

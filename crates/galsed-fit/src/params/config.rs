@@ -21,8 +21,8 @@ fn default_n_sub() -> usize {
 ///
 /// Bounds and fixed values are keyed by the user-facing parameter names of
 /// [`Parametrization::names`](super::Parametrization::names): galaxy parameters in physical
-/// units (`theta` [deg], `den_dust` [M_sun/kpc²], `r_dust_to_rd`, `r_disk` [kpc], `r_bulge`
-/// [kpc], `l_norm` [L_sun], `b_to_t`), SFH/MH parameters in their own units with the suffix
+/// units (`theta` \[deg\], `den_dust` [M_sun/kpc²], `r_dust_to_rd`, `r_disk` \[kpc\], `r_bulge`
+/// \[kpc\], `l_norm` \[L_sun\], `b_to_t`), SFH/MH parameters in their own units with the suffix
 /// `_disk`/`_bulge` (no suffix with `shared_sfh`), e.g. `log_tau_disk`, `log_met_bulge`.
 ///
 /// ```toml

@@ -188,8 +188,8 @@ pub enum AnalyticKind {
 }
 
 /// Exponential or delayed-exponential SFH (the reference's `ExponentialSFH` and
-/// `DelayedExponentialSFH`), parameters `log10_tau` (log10 τ_sf [yr]) and `log10_t0` (log10 t₀
-/// [yr]).
+/// `DelayedExponentialSFH`), parameters `log10_tau` (log10 τ_sf \[yr\]) and `log10_t0` (log10 t₀
+/// \[yr\]).
 ///
 /// Each age bin (between `tau_edges`) is split into `n_sub` log-uniform sub-steps; the SFR is
 /// evaluated at t = min(t_age, t₀) and integrated with the trapezoid rule per sub-step, then
@@ -231,7 +231,7 @@ impl AnalyticSfh {
         })
     }
 
-    /// Like [`AnalyticSfh::new`] with a given sub-grid of stellar ages [yr] instead of the
+    /// Like [`AnalyticSfh::new`] with a given sub-grid of stellar ages \[yr\] instead of the
     /// log-uniform one: n_age·n_sub + 1 finite, positive, strictly increasing values, each run of
     /// `n_sub` steps making up one age bin.
     pub fn with_t_age(
@@ -269,7 +269,7 @@ impl AnalyticSfh {
         self.n_sub
     }
 
-    /// The float32 sub-grid of stellar ages [yr] (n_age·n_sub + 1 points).
+    /// The float32 sub-grid of stellar ages \[yr\] (n_age·n_sub + 1 points).
     pub fn t_age(&self) -> &[f32] {
         &self.t_age
     }

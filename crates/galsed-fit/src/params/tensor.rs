@@ -24,11 +24,11 @@ pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// Weights of linear interpolation of each x (a column, (R, 1)) on the ascending grid `xp`
 /// (D ≥ 2 points), shape (R, D), exactly as the reference's `compute_interp_weights`:
 ///
-/// i = first grid index with xp[i] ≥ x (a left search), forced into [1, D−1];
-/// w_{i−1} = (xp[i] − x)/(xp[i] − xp[i−1]), w_i = 1 − w_{i−1}, all other weights 0.
+/// i = first grid index with xp\[i\] ≥ x (a left search), forced into [1, D−1];
+/// w_{i−1} = (xp\[i\] − x)/(xp\[i\] − xp[i−1]), w_i = 1 − w_{i−1}, all other weights 0.
 ///
 /// The segment is chosen with comparisons (no gradient); the weights are differentiable
-/// arithmetic in x, so d w / d x = ∓1/(xp[i] − xp[i−1]) inside a segment (and the same linear
+/// arithmetic in x, so d w / d x = ∓1/(xp\[i\] − xp[i−1]) inside a segment (and the same linear
 /// extrapolation outside the grid).
 pub(crate) fn interp_weights(x: Tensor<2>, xp: &[f32]) -> Tensor<2> {
     let device = x.device();

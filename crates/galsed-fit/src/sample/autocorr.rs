@@ -47,7 +47,7 @@ fn tau_from_acf(f: &[f64], c: f64) -> f64 {
 /// functions of the walkers are averaged, `τ(M) = 2 Σ_{k=0}^{M} ρ(k) − 1`, and the window is
 /// the smallest `M ≥ c·τ(M)` (Sokal's automatic window; emcee's default `c = 5`). A parameter
 /// that some walker never changes gets `τ = ∞`. No "chain too short" check is made here (see
-/// [`EnsembleResult::converged`]).
+/// [`EnsembleResult::converged`](super::EnsembleResult::converged)).
 pub fn integrated_time(chain: ArrayView3<f64>, c: f64) -> Vec<f64> {
     let (n, m, d) = chain.dim();
     let mut planner = FftPlanner::new();

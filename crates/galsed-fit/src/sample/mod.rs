@@ -1,4 +1,4 @@
-//! Posterior samplers over the box of an [`Objective`] (whose values are −ln p):
+//! Posterior samplers over the box of an [`Objective`](crate::optim::Objective) (whose values are −ln p):
 //! affine-invariant ensemble MCMC ([`EnsembleSampler`], emcee's stretch move), nested sampling
 //! with evidence ([`NestedSampler`]), and posterior summaries ([`Summary`]).
 //!

@@ -43,6 +43,11 @@ impl ChunkResult {
     pub fn len(&self) -> usize {
         self.id.len()
     }
+
+    /// True if the chunk holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
 }
 
 /// The columns of the results: id, status, [`SCALAR_COLUMNS`], one per band, and optionally

@@ -2,9 +2,9 @@
 //! whatever the catalogue size.
 //!
 //! Every format holds the same columns (see `galsed catalog run --help`): per galaxy `theta`
-//! [deg], `m_dust` [M_sun], `r_dust`, `r_disk`, `r_bulge` [kpc], optionally `id` and `redshift`,
+//! \[deg\], `m_dust` \[M_sun\], `r_dust`, `r_disk`, `r_bulge` \[kpc\], optionally `id` and `redshift`,
 //! and the star-formation histories `mass_disk`, `metal_disk`, `mass_bulge`, `metal_bulge`
-//! [M_sun] with one value per SAM age bin: 2-D datasets (N × n_bins) in HDF5, fixed-size-list
+//! \[M_sun\] with one value per SAM age bin: 2-D datasets (N × n_bins) in HDF5, fixed-size-list
 //! columns in Parquet, vector columns (TFORM `nD`) in FITS, or in Parquet and FITS flat columns
 //! `mass_disk_0 … mass_disk_<n−1>`.
 
@@ -47,6 +47,11 @@ impl SamChunk {
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.id.len()
+    }
+
+    /// True if the chunk holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
     }
 }
 

@@ -1,7 +1,7 @@
 //! From SKIRT outputs to a training set.
 //!
 //! * **Attenuation curves** (disk and bulge runs): A_λ = −2.5 log10(F_total / F_transparent)
-//!   [mag] at the instrument wavelengths, interpolated linearly in ln λ onto the networks'
+//!   \[mag\] at the instrument wavelengths, interpolated linearly in ln λ onto the networks'
 //!   attenuation grid (the first 297 points of `lam_main`, spec §4.1). Where either flux is zero
 //!   the curve is undefined: the sample's curve is stored as NaN and flagged invalid.
 //! * **Dust emission** (emission runs): the dust flux F_dust = direct + scattered secondary flux,
@@ -93,7 +93,7 @@ fn interp_ln(
     })
 }
 
-/// The attenuation curve A_λ [mag] of an extinction run on `lam_target` [µm]; `None` where a
+/// The attenuation curve A_λ \[mag\] of an extinction run on `lam_target` \[µm\]; `None` where a
 /// needed flux is zero.
 pub fn attenuation_curve(
     sed: &SedOutput,

@@ -45,8 +45,8 @@ const MAX_ID_LEN: usize = 64;
 pub struct Sample {
     /// Identifier, used as the prefix of the sample's files.
     pub id: String,
-    /// Physical parameters in the column order of [`GALAXY_PARAMS`]: θ [deg], den_dust
-    /// [M_sun/kpc²], r_dust_to_rd, r_disk [kpc], r_bulge [kpc], l_norm [L_sun], b_to_t.
+    /// Physical parameters in the column order of [`GALAXY_PARAMS`]: θ \[deg\], den_dust
+    /// [M_sun/kpc²], r_dust_to_rd, r_disk \[kpc\], r_bulge \[kpc\], l_norm \[L_sun\], b_to_t.
     pub physical: [f64; 7],
     /// The same parameters in the networks' unit space (`gp`).
     pub unit: [f64; 7],
@@ -198,8 +198,8 @@ pub fn draw_samples(
 /// Reads samples from a CSV table with a header row.
 ///
 /// Columns (any order, others ignored, `#` starts a comment line): the seven physical parameters
-/// `theta` [deg], `den_dust` [M_sun/kpc²], `r_dust_to_rd`, `r_disk` [kpc], `r_bulge` [kpc],
-/// `l_norm` [L_sun], `b_to_t`; optionally `id`; optionally the SFHs `sfh_disk_0 …
+/// `theta` \[deg\], `den_dust` [M_sun/kpc²], `r_dust_to_rd`, `r_disk` \[kpc\], `r_bulge` \[kpc\],
+/// `l_norm` \[L_sun\], `b_to_t`; optionally `id`; optionally the SFHs `sfh_disk_0 …
 /// sfh_disk_{n−1}` and `sfh_bulge_0 … sfh_bulge_{n−1}` (n = `n_ssp`, both or neither; each
 /// normalised to sum 1). Without SFH columns the SFHs are drawn as in [`draw_samples`] from the
 /// stream of `seed`. This is the layout of `galsed sed`'s CSV input and of the index written by

@@ -112,7 +112,7 @@ pub struct SedColumn {
 pub struct SedOutput {
     /// The file read.
     pub path: PathBuf,
-    /// Wavelengths [µm], strictly increasing.
+    /// Wavelengths \[µm\], strictly increasing.
     pub lam_um: Vec<f64>,
     /// Line of each row.
     pub lines: Vec<usize>,

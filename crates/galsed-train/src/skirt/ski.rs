@@ -21,9 +21,9 @@ use super::{INSTRUMENT_NAME, Run, SkirtError};
 /// A logarithmic wavelength grid of SKIRT (`LogWavelengthGrid`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogGrid {
-    /// Shortest wavelength [µm].
+    /// Shortest wavelength \[µm\].
     pub min_um: f64,
-    /// Longest wavelength [µm].
+    /// Longest wavelength \[µm\].
     pub max_um: f64,
     /// Number of wavelengths.
     pub n: usize,
@@ -48,7 +48,7 @@ pub struct SkiConfig {
     /// (vertical) scale; sets the power-law ratio of the meshes (0.1). Meshes whose uniform bins
     /// are already that fine stay uniform (ratio 1).
     pub grid_inner_fraction: f64,
-    /// Wavelength range of the stellar sources [µm] (0.09–100).
+    /// Wavelength range of the stellar sources \[µm\] (0.09–100).
     pub source_range_um: (f64, f64),
     /// Wavelength grid of the SED instrument (0.09–10⁴ µm, 500 points: the model grid
     /// `lam_main` is its points 5 … 499).
@@ -57,7 +57,7 @@ pub struct SkiConfig {
     pub radiation_field_grid: LogGrid,
     /// Wavelengths of the dust emission spectrum (1–10⁴ µm, 300).
     pub dust_emission_grid: LogGrid,
-    /// Distance of the instrument [Mpc] (100; cancels in everything collected).
+    /// Distance of the instrument \[Mpc\] (100; cancels in everything collected).
     pub distance_mpc: f64,
 }
 
@@ -152,23 +152,23 @@ impl SkiConfig {
 /// The SKIRT quantities of one sample, derived from its physical parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Geometry {
-    /// Inclination of the instrument [deg] (0 = face-on).
+    /// Inclination of the instrument \[deg\] (0 = face-on).
     pub inclination_deg: f64,
-    /// Stellar disk scale length [pc].
+    /// Stellar disk scale length \[pc\].
     pub disk_scale_length_pc: f64,
-    /// Stellar disk scale height [pc].
+    /// Stellar disk scale height \[pc\].
     pub disk_scale_height_pc: f64,
-    /// Dust disk scale length r_dust = r_dust_to_rd · r_disk [pc].
+    /// Dust disk scale length r_dust = r_dust_to_rd · r_disk \[pc\].
     pub dust_scale_length_pc: f64,
-    /// Dust disk scale height [pc].
+    /// Dust disk scale height \[pc\].
     pub dust_scale_height_pc: f64,
-    /// Bulge effective radius [pc].
+    /// Bulge effective radius \[pc\].
     pub bulge_radius_pc: f64,
-    /// Dust mass den_dust · 2π r_dust² [M_sun].
+    /// Dust mass den_dust · 2π r_dust² \[M_sun\].
     pub dust_mass_msun: f64,
-    /// Radius of the grid [pc].
+    /// Radius of the grid \[pc\].
     pub grid_radius_pc: f64,
-    /// Half-height of the grid [pc] (it spans −h … +h).
+    /// Half-height of the grid \[pc\] (it spans −h … +h).
     pub grid_half_height_pc: f64,
     /// Width ratio of the last to the first radial bin (`PowMesh`).
     pub grid_ratio_radial: f64,
@@ -239,7 +239,7 @@ pub fn power_mesh_ratio(extent: f64, first: f64, n: usize) -> f64 {
 pub struct Source<'a> {
     /// File name of its `FileSED` spectrum (relative to SKIRT's input directory).
     pub sed_file: &'a str,
-    /// Luminosity inside the source wavelength range [L_sun].
+    /// Luminosity inside the source wavelength range \[L_sun\].
     pub luminosity_lsun: f64,
 }
 

@@ -18,7 +18,7 @@ use super::SkirtError;
 /// inside the published source range 0.09–100 µm).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentSed {
-    /// Wavelengths [µm], strictly increasing: the SSP wavelengths inside the source range plus
+    /// Wavelengths \[µm\], strictly increasing: the SSP wavelengths inside the source range plus
     /// the nearest one beyond each end (where the table has one), so that SKIRT interpolates the
     /// range completely.
     pub lam_um: Vec<f64>,
@@ -30,7 +30,7 @@ pub struct ComponentSed {
 }
 
 /// The spectrum of a component with light fractions `sfh` (length `lib.n_ssp()`, order
-/// `k = n_age·i_met + i_age`) restricted to `range` [µm].
+/// `k = n_age·i_met + i_age`) restricted to `range` \[µm\].
 pub fn component_sed(
     lib: &SspLibrary,
     sfh: &[f64],
@@ -89,7 +89,7 @@ fn integrate_linear(x: &[f64], y: &[f64], lo: f64, hi: f64) -> f64 {
     total
 }
 
-/// Writes a SKIRT `FileSED` text file: two columns, wavelength [micron] and L_λ per unit
+/// Writes a SKIRT `FileSED` text file: two columns, wavelength \[micron\] and L_λ per unit
 /// bolometric luminosity [Lsun/micron] (the parameter file sets the luminosity).
 pub fn write_sed_file(
     path: &Path,
