@@ -1,5 +1,8 @@
 //! `galsed`: galaxy spectral energy distributions from the Starduster emulator (Qiu & Kang 2022).
 
+// Doc comments on arguments are also the `--help` text, where "[µm]" is a unit, not a Rust link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cmd;
 mod shared;
 

@@ -11,6 +11,10 @@
 //! GIL is released while Rust computes. Bad input raises `ValueError` with galsed's message; a
 //! missing model raises `FileNotFoundError`. Nothing here panics on user input.
 
+// Doc comments here are also the Python docstrings, where "[yr]" is a unit, not a Rust link; the
+// items are private because the crate's interface is the Python module.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
+
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::{Mutex, OnceLock};
