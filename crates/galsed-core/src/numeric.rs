@@ -290,6 +290,24 @@ pub fn weighted_quantile_sorted(sorted: &[f64], cdf: &[f64], q: f64) -> f64 {
     }
 }
 
+/// A number for messages and listings: at most four decimals without trailing zeros for
+/// magnitudes in [1e−3, 1e5) (and 0), three-digit scientific notation otherwise.
+///
+/// ```rust
+/// use galsed_core::numeric::short_number;
+/// assert_eq!(short_number(0.5), "0.5");
+/// assert_eq!(short_number(90.0), "90");
+/// assert_eq!(short_number(3.1622776e7), "3.162e7");
+/// ```
+pub fn short_number(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e5).contains(&x.abs()) {
+        let t = format!("{x:.4}");
+        t.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

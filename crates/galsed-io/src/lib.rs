@@ -13,6 +13,7 @@
 //! * [`sam`] — SAM catalogues read and written in chunks, and the result files of catalogue
 //!   runs (feature `sam`).
 //! * [`npz`] — numpy `.npz` archives (feature `npz`).
+//! * [`galaxies`] — tables of galaxies for the emulator, `.npz` or CSV (feature `galaxies`).
 //! * [`atomic_write`] — replacing a file atomically (always available).
 //!
 //! A build with `default-features = false, features = ["model"]` is pure Rust: no TLS, no
@@ -32,6 +33,9 @@ pub mod store;
 
 #[cfg(feature = "npz")]
 pub mod npz;
+
+#[cfg(feature = "galaxies")]
+pub mod galaxies;
 
 #[cfg(feature = "table")]
 pub mod table;

@@ -5,15 +5,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use galsed_core::numeric::short_number;
 use galsed_core::params::GALAXY_PARAMS;
 use galsed_core::ssp::{DerivedSsp, WavelengthGrid};
 use galsed_emulator::model_files::MANIFEST;
 use galsed_io::store::{self, DEFAULT_BASE_URL, MODEL_DIR_ENV};
 
 use crate::shared::args::ModelArgs;
-use crate::shared::model::{
-    ModelFormat, fetch_into, load_files, locate, model_format, reason, short,
-};
+use crate::shared::model::{ModelFormat, fetch_into, load_files, locate, model_format, reason};
 use crate::shared::progress;
 
 #[derive(Debug, Subcommand)]
@@ -165,8 +164,8 @@ fn info_cmd(args: &ModelArgs) -> Result<()> {
         line(format!(
             "  {j} {:<13} [{unit:<11}] {:>8} … {:<8} {}",
             p.name,
-            short(lo.min(hi)),
-            short(lo.max(hi)),
+            short_number(lo.min(hi)),
+            short_number(lo.max(hi)),
             p.description
         ));
     }

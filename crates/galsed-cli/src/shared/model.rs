@@ -122,13 +122,3 @@ pub fn fetch_into(dest: &Path, from: &str) -> Result<()> {
     bar.finish_and_clear();
     store::verify_dir(dest).context("verifying the fetched files")
 }
-
-/// Compact number: plain for moderate values, scientific otherwise.
-pub fn short(x: f64) -> String {
-    if x == 0.0 || (1e-3..1e5).contains(&x.abs()) {
-        let t = format!("{x:.4}");
-        t.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        format!("{x:.3e}")
-    }
-}

@@ -1,20 +1,18 @@
 //! `galsed sed`: evaluate the emulator on a table of galaxies.
 
 mod args;
-mod check;
-mod input;
 mod options;
 mod output;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use galsed_core::filters::Filter;
 use galsed_emulator::Component;
-use galsed_emulator::inputs::{Batch, OutOfRange};
+use galsed_emulator::inputs::{Batch, OutOfRange, ParamSpace, sfh_sum_warning, unit_space_gp};
 use galsed_emulator::predict::{Observer, Photometry, SpectralUnits};
+use galsed_io::galaxies::{GalaxyFormat, read_galaxy_table};
 
 pub use args::SedArgs;
-use args::UnitsArg;
-use input::InputFormat;
+use args::{InputSpace, UnitsArg};
 use options::{V_WINDOW, Wanted, key, observer};
 use output::{OutputFormat, Results, Series};
 
@@ -22,7 +20,7 @@ use crate::shared::args::{MagArg, parse_filters};
 use crate::shared::{model, progress};
 
 pub fn run(args: &SedArgs) -> Result<()> {
-    let in_format = InputFormat::from_path(&args.input)?;
+    let in_format = GalaxyFormat::from_path(&args.input)?;
     let out_format = OutputFormat::from_path(&args.output)?;
     // Fail before a long computation rather than after it.
     if let Some(parent) = args.output.parent()
@@ -31,7 +29,14 @@ pub fn run(args: &SedArgs) -> Result<()> {
     {
         bail!("the output directory {} does not exist", parent.display());
     }
-    let space = args.input_space.unwrap_or(in_format.default_space());
+    // The reference's npz files hold unit space; CSV tables are written by hand in physical units.
+    let space = match args.input_space.unwrap_or(match in_format {
+        GalaxyFormat::Npz => InputSpace::Unit,
+        GalaxyFormat::Csv => InputSpace::Physical,
+    }) {
+        InputSpace::Unit => ParamSpace::Unit,
+        InputSpace::Physical => ParamSpace::Physical,
+    };
     let comps = Component::parse_list(&args.component).context("--component")?;
     let filters: Vec<Filter> = match &args.filters {
         Some(list) => parse_filters(list)?,
@@ -47,17 +52,26 @@ pub fn run(args: &SedArgs) -> Result<()> {
         eprintln!("{note}");
     }
 
-    let galaxies = input::read(&args.input, in_format)?;
-    let gp = check::to_unit_space(&galaxies, space, args.clip_inputs)
-        .with_context(|| format!("checking {}", args.input.display()))?;
-    if let Some(w) = check::sfh_sum_warning(&galaxies, &gp) {
-        eprintln!("{w}");
-    }
+    let galaxies = read_galaxy_table(&args.input, in_format)?;
     let policy = if args.clip_inputs {
         OutOfRange::Clip
     } else {
         OutOfRange::Error
     };
+    let gp = unit_space_gp(&galaxies, space, policy)
+        .map_err(|e| {
+            let hint = if e.out_of_range {
+                "\nrows are numbered from 0; pass --clip-inputs to clip out-of-range values into \
+                 the model's domain as the published Starduster library does"
+            } else {
+                ""
+            };
+            anyhow!("{e}{hint}")
+        })
+        .with_context(|| format!("checking {}", args.input.display()))?;
+    if let Some(w) = sfh_sum_warning(&galaxies, &gp) {
+        eprintln!("{w}");
+    }
     let batch = Batch::new(
         gp,
         galaxies.sfh_disk.clone(),
