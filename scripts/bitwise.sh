@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks that two galsed binaries give bit-identical results on the same inputs: `sed` (both grids,
 # every output, npz/csv/parquet), `fit` (a mock catalogue, CSV/Parquet/FITS results, 1 and 2
-# threads), `catalog run` (HDF5 and Parquet, observed and rest frame) and `optir evaluate` (on one
-# trained quick run). Used to show that a refactoring changes no output bit.
+# threads, the SED and corner figures in PNG and SVG), `catalog run` (HDF5 and Parquet, observed
+# and rest frame) and `optir evaluate` (on one trained quick run, with its figures).
+# Used to show that a refactoring changes no output bit.
 #
 # Usage: scripts/bitwise.sh BEFORE_BIN AFTER_BIN [WORKDIR]
 #   e.g. git worktree add /tmp/before <old commit> && (cd /tmp/before && cargo build --release -p galsed-cli)
@@ -116,6 +117,11 @@ for threads in 1 2; do
         run_both "fit-t$threads-$ext" fit --catalog "$cat_dir/catalogue.csv" --config "$cat_dir/fit.toml" \
             --threads "$threads" --output "@OUT@/results.$ext"
     done
+done
+# The per-galaxy figures (SED fit and corner plot), PNG and SVG.
+for plot_format in png svg; do
+    run_both "fit-plots-$plot_format" fit --catalog "$cat_dir/catalogue.csv" --config "$cat_dir/fit.toml" \
+        --threads 1 --output "@OUT@/results.csv" --plots "@OUT@/plots" --plot-format "$plot_format"
 done
 
 # ---- catalog run: a synthetic SAM catalogue, both input formats, both frames ------------------------
