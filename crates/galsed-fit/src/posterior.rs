@@ -21,6 +21,11 @@ use crate::likelihood::Likelihood;
 use crate::optim::Objective;
 use crate::params::Parametrization;
 
+/// burn-autodiff keeps its graph in global state: concurrent `backward()` calls can lose a
+/// gradient or deadlock (tracel-ai/burn#5573, #5193). Fits run in parallel workers, so their
+/// gradient evaluations take turns; the batch values (no autodiff) stay parallel.
+static AUTODIFF: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Errors when setting up a posterior.
 #[derive(Debug, thiserror::Error)]
 pub enum PosteriorError {
@@ -371,6 +376,10 @@ impl Objective for Posterior<'_> {
         if self.is_outside(x) {
             return (f64::INFINITY, vec![0.0; x.len()]);
         }
+        // Held until every autodiff tensor of this call is dropped (declared first, dropped last).
+        let _autodiff = AUTODIFF
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let p: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let p = Tensor::<2>::from_data(TensorData::new(p, [1, x.len()]), self.model.device())
             .require_grad();

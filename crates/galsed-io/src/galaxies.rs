@@ -150,12 +150,31 @@ fn read_npz(path: &Path) -> Result<GalaxyTable> {
     })
 }
 
+/// The file without its comment lines (those starting with `#`), and the file line of each line
+/// kept: the csv crate skips comments without counting them, so its line numbers would drift.
+fn without_comments(bytes: &[u8]) -> (Vec<u8>, Vec<u64>) {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut lines = vec![];
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        if !line.starts_with(b"#") {
+            kept.extend_from_slice(line);
+            lines.push(i as u64 + 1);
+        }
+    }
+    (kept, lines)
+}
+
 fn read_csv(path: &Path) -> Result<GalaxyTable> {
+    let bytes = std::fs::read(path).context("cannot open the file")?;
+    let (text, file_lines) = without_comments(&bytes);
+    let file_line = |p: Option<&::csv::Position>| {
+        p.and_then(|p| file_lines.get(usize::try_from(p.line()).ok()?.checked_sub(1)?))
+            .copied()
+            .unwrap_or(0)
+    };
     let mut reader = ::csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
         .trim(::csv::Trim::All)
-        .from_path(path)
-        .context("cannot open the file")?;
+        .from_reader(text.as_slice());
     let header = reader
         .headers()
         .context("cannot read the header row")?
@@ -192,8 +211,8 @@ fn read_csv(path: &Path) -> Result<GalaxyTable> {
     let cols: Vec<usize> = wanted.iter().map(|c| index[c.as_str()]).collect();
     let (mut gp, mut sfh_disk, mut sfh_bulge, mut lines) = (vec![], vec![], vec![], vec![]);
     for record in reader.records() {
-        let record = record.map_err(|e| anyhow!("{}", csv_error(&e)))?;
-        let line = record.position().map_or(0, |p| p.line());
+        let record = record.map_err(|e| anyhow!("{}", csv_error(&e, file_line)))?;
+        let line = file_line(record.position());
         let mut values = Vec::with_capacity(cols.len());
         for (&c, name) in cols.iter().zip(&wanted) {
             let field = record.get(c).unwrap_or("");
@@ -216,7 +235,7 @@ fn read_csv(path: &Path) -> Result<GalaxyTable> {
     })
 }
 
-fn csv_error(e: &::csv::Error) -> String {
+fn csv_error(e: &::csv::Error, file_line: impl Fn(Option<&::csv::Position>) -> u64) -> String {
     match e.kind() {
         ::csv::ErrorKind::UnequalLengths {
             pos,
@@ -224,7 +243,7 @@ fn csv_error(e: &::csv::Error) -> String {
             len,
         } => format!(
             "line {}: {len} fields, but the header has {expected_len} columns",
-            pos.as_ref().map_or(0, |p| p.line())
+            file_line(pos.as_ref())
         ),
         _ => e.to_string(),
     }

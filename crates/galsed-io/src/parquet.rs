@@ -183,12 +183,18 @@ pub fn write(path: &Path, table: &Table) -> Result<()> {
     } else {
         RecordBatch::try_new(schema.clone(), arrays)?
     };
+    write_batch(path, &batch)
+}
+
+/// Writes one Arrow record batch (with its schema and metadata) as Parquet (Snappy) to `path`,
+/// not atomically; galsed's Parquet files are all written here.
+pub fn write_batch(path: &Path, batch: &RecordBatch) -> Result<()> {
     let file = File::create(path).context("cannot create the file")?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
-    writer.write(&batch)?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    writer.write(batch)?;
     writer.close()?;
     Ok(())
 }

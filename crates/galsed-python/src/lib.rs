@@ -33,13 +33,15 @@ use galsed_core::filters::{DEFAULT19, Filter, FilterListError, builtin_names, sp
 /// An error and its causes, "outer: inner: …" (causes already quoted by the outer message are
 /// not repeated).
 pub(crate) fn describe(e: &(dyn Error + 'static)) -> String {
-    let mut text = e.to_string();
+    // Some messages (TOML's) end in a newline; a Python exception message does not.
+    let mut text = e.to_string().trim_end().to_owned();
     let mut source = e.source();
     while let Some(s) = source {
         let t = s.to_string();
-        if !text.contains(&t) {
+        let t = t.trim_end();
+        if !text.contains(t) {
             text.push_str(": ");
-            text.push_str(&t);
+            text.push_str(t);
         }
         source = s.source();
     }

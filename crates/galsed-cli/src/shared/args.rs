@@ -72,3 +72,12 @@ pub fn parse_filters(list: &str) -> anyhow::Result<Vec<Filter>> {
         e => e.into(),
     })
 }
+
+/// The worker pool of `--threads N` (default: one worker per core).
+pub fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?)
+}

@@ -16,7 +16,7 @@ use super::args::{Frame, RunArgs};
 use super::parts::{Manifest, chunk_ranges, parse_shard, parts_dir, prepare_parts, shard_ranges};
 use super::pipeline::{Pipeline, age_bins};
 use crate::shared::args::MagArg;
-use crate::shared::args::parse_filters;
+use crate::shared::args::{parse_filters, thread_pool};
 use crate::shared::{model, progress};
 
 pub fn run_catalog(args: &RunArgs) -> Result<()> {
@@ -141,12 +141,7 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
         );
     }
 
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = thread_pool(args.threads)?;
     let bar = progress::rate_bar(total);
     bar.set_position(already);
     let failed = AtomicBool::new(false);
@@ -178,8 +173,9 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
         sam::OutputFormat::Hdf5 => "HDF5",
     };
     eprintln!(
-        "{computed} galaxies in {secs:.1} s ({:.0} galaxies/s on {threads} threads); wrote {total} rows to {} ({format_name})",
+        "{computed} galaxies in {secs:.1} s ({:.0} galaxies/s on {} threads); wrote {total} rows to {} ({format_name})",
         computed as f64 / secs.max(1e-9),
+        pool.current_num_threads(),
         args.output.display()
     );
     Ok(())

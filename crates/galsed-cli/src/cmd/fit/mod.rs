@@ -25,6 +25,7 @@ use galsed_io::table::{read_table, write_table};
 
 pub use args::FitArgs;
 
+use crate::shared::args::thread_pool;
 use crate::shared::plots::plot_galaxy;
 use crate::shared::{model, progress};
 
@@ -77,12 +78,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let bar = progress::rows_bar(galaxies.len() as u64);
     bar.set_position(done.len() as u64);
 
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = thread_pool(args.threads)?;
     let fitter = CatalogFitter {
         model: &sd,
         param: &param,

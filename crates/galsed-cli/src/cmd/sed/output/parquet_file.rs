@@ -1,7 +1,6 @@
 //! `galsed sed` results as Parquet: spectra and curves as fixed-size list columns, grids and
 //! filters in the key-value metadata.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,9 +9,6 @@ use arrow_array::{
     ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 use super::Results;
 
@@ -88,13 +84,6 @@ pub fn write_parquet(path: &Path, r: &Results) -> Result<()> {
         );
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, meta));
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let file = File::create(path).context("cannot create the file")?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(())
+    let batch = RecordBatch::try_new(schema, columns)?;
+    galsed_io::parquet::write_batch(path, &batch)
 }
