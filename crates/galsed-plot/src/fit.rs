@@ -14,7 +14,7 @@ use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, LEGEND_BORDER, render, superscript};
+use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, draw_legend, render, superscript};
 use crate::{Format, PlotError};
 
 type Result<T> = std::result::Result<T, PlotError>;
@@ -334,14 +334,7 @@ fn draw<DB: DrawingBackend>(
             EmptyElement::at((p.lam, p.flux)) + TriangleMarker::new((0, 6), 7, DATA.filled())
         }))
         .map_err(err)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(LEGEND_BORDER)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 15).map_err(err)?;
 
     let chi_max = pts
         .iter()

@@ -11,7 +11,7 @@ use galsed_optir::survey::WISE_BANDS;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, LEGEND_BORDER, render};
+use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, draw_legend, legend_line, render};
 use crate::{Format, PlotError};
 
 type Result<T> = std::result::Result<T, PlotError>;
@@ -106,18 +106,9 @@ fn draw_pp<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) ->
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
                 .map_err(err)?
                 .label(format!("{} (KS {:.3})", d.name, pp.max_deviation))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-                });
+                .legend(legend_line(c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(LEGEND_BORDER)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 13).map_err(err)?;
     }
     root.present().map_err(err)
 }
@@ -186,7 +177,7 @@ fn draw_chi<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -
             .draw_series(DashedLineSeries::new(curve, 8, 5, BLACK.stroke_width(2)))
             .map_err(err)?
             .label("N(0, 1)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            .legend(legend_line(BLACK.stroke_width(2)));
         for (m, (d, h)) in report.details.iter().zip(&hists).enumerate() {
             if h.is_empty() || d.bands[b].n == 0 {
                 continue;
@@ -204,18 +195,9 @@ fn draw_chi<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
                 .map_err(err)?
                 .label(format!("{} (χ²_N {:.2})", d.name, d.bands[b].chi2_n))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-                });
+                .legend(legend_line(c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(LEGEND_BORDER)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13).map_err(err)?;
     }
     root.present().map_err(err)
 }
@@ -417,21 +399,14 @@ fn draw_attribution<DB: DrawingBackend>(
                     .draw_series(LineSeries::new(seg, c.stroke_width(1)))
                     .map_err(attribution_err)?;
                 if first {
-                    series.label(WISE_BANDS[b]).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-                    });
+                    series
+                        .label(WISE_BANDS[b])
+                        .legend(legend_line(c.stroke_width(3)));
                     first = false;
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(LEGEND_BORDER)
-            .draw()
-            .map_err(attribution_err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13).map_err(attribution_err)?;
     }
     root.present().map_err(attribution_err)
 }

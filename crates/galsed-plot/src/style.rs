@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
-use plotters::style::{FontStyle, RGBColor, register_font};
+use plotters::chart::{ChartContext, SeriesLabelPosition};
+use plotters::coord::CoordTranslate;
+use plotters::element::PathElement;
+use plotters::prelude::{Color, DrawingBackend, WHITE};
+use plotters::style::{FontStyle, RGBColor, ShapeStyle, register_font};
 
 use crate::PlotError;
 
@@ -19,6 +23,30 @@ pub const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
 pub const GRID_LIGHT: RGBColor = RGBColor(242, 242, 242);
 /// Border of the legend boxes.
 pub const LEGEND_BORDER: RGBColor = RGBColor(200, 200, 200);
+
+/// The legend sample of a line series: a 20-pixel stroke in `style`
+/// (`.legend(legend_line(c.stroke_width(2)))`).
+pub fn legend_line(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style)
+}
+
+/// Draws the legend of `chart` at `position` in the common style: labels in [`FAMILY`] at
+/// `font_size`, on a white box at 85 % opacity with a [`LEGEND_BORDER`]. Errors are plotters'
+/// messages, for the caller to put in context.
+pub fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, font_size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(LEGEND_BORDER)
+        .draw()
+        .map_err(|e| e.to_string())
+}
 
 /// Registers the embedded font under [`FAMILY`] (idempotent).
 pub fn register() -> Result<(), PlotError> {

@@ -6,7 +6,7 @@ use galsed_train::train::{EpochRecord, NetworkReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::style::{FAMILY, LEGEND_BORDER, render};
+use crate::style::{FAMILY, draw_legend, legend_line, render};
 use crate::{Format, PlotError};
 
 type Result<T> = std::result::Result<T, PlotError>;
@@ -127,18 +127,9 @@ fn draw_losses<DB: DrawingBackend>(
                 .draw_series(LineSeries::new(pts(|e| e.valid_loss), c.stroke_width(2)))
                 .map_err(err)?
                 .label(format!("max lr {:.0e}{kept}", run.max_lr))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .legend(legend_line(c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(LEGEND_BORDER)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13).map_err(err)?;
     }
     root.present().map_err(err)
 }

@@ -6,7 +6,7 @@ use galsed_train::validate::{ReportRow, ValidationReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::style::{FAMILY, LEGEND_BORDER, render};
+use crate::style::{FAMILY, draw_legend, legend_line, render};
 use crate::{Format, PlotError};
 
 type Result<T> = std::result::Result<T, PlotError>;
@@ -125,9 +125,7 @@ fn band_panel<DB: DrawingBackend>(
                 ))
                 .map_err(err)?
                 .label(*label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .legend(legend_line(c.stroke_width(2)));
         } else {
             // Side by side: each series shifted by a few per cent in λ.
             let shift = 1.0 + 0.04 * (k as f64 - 1.0);
@@ -165,14 +163,7 @@ fn band_panel<DB: DrawingBackend>(
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(LEGEND_BORDER)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 13).map_err(err)?;
     Ok(())
 }
 
