@@ -34,27 +34,8 @@ for py in "$before" "$after"; do
     }
 done
 
-failures=0
-compare() { # compare DIR_A DIR_B LABEL: every file, byte for byte
-    local a=$1 b=$2 label=$3 n=0
-    while IFS= read -r -d '' f; do
-        rel=${f#"$a"/}
-        n=$((n + 1))
-        if ! cmp -s "$f" "$b/$rel"; then
-            echo "DIFFERENT  $label: $rel"
-            failures=$((failures + 1))
-        fi
-    done < <(find "$a" -type f ! -name '*.log' -print0 | sort -z)
-    if [ "$(find "$a" -type f ! -name '*.log' | wc -l)" != "$(find "$b" -type f ! -name '*.log' | wc -l)" ]; then
-        echo "DIFFERENT  $label: not the same set of files"
-        failures=$((failures + 1))
-    fi
-    if [ "$n" -eq 0 ]; then
-        echo "DIFFERENT  $label: no output to compare"
-        failures=$((failures + 1))
-    fi
-    echo "compared   $label: $n files"
-}
+# shellcheck source=scripts/compare-dirs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/compare-dirs.sh"
 
 run_both() { # run_both LABEL THREADS [ARGS...]: bitwise-python.py OUT ARGS with each interpreter
     local label=$1 threads=$2
