@@ -4,12 +4,14 @@
 //! * [`weights`] — named weight tensors and their conversion to burn layers.
 //! * [`networks`] — attenuation-curve, absorption-fraction, emission and selector networks.
 //! * [`sed`] — the forward model: parameters and star-formation histories → λL_λ.
+//! * [`gradient`] — gradients of band fluxes with respect to the inputs, safe on any thread.
 //! * [`predict`] — spectra, photometry and derived outputs, per observer.
 //! * [`sam`] — semi-analytic-model galaxies → photometry and spectra, a batch at a time.
 //! * [`model_files`] — reading the model files; [`Starduster::from_dir`] builds the emulator.
 
 pub mod bench;
 pub mod config;
+pub mod gradient;
 pub mod inputs;
 pub mod model_files;
 pub mod networks;

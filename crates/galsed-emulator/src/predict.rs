@@ -96,7 +96,7 @@ impl Observers {
 pub struct Photometry {
     names: Vec<String>,
     /// Qᵀ[f, l] = ω_l · W_f(λ_l) · 10^(−0.4μ): band flux \[Jy\] = Σ_l λL_λ\[L_sun\] · Qᵀ[f, l].
-    q_t: Vec<f32>,
+    pub(crate) q_t: Vec<f32>,
     weights: Array2<f64>,
 }
 
@@ -519,8 +519,6 @@ impl Starduster {
 
     /// Selector log-probabilities logsigmoid(logit) of (disk, bulge), each (N).
     pub fn selector_log_probs(&self, batch: &Batch) -> (Vec<f32>, Vec<f32>) {
-        // logsigmoid(x) = −softplus(−x)
-        let log_sigmoid = |x: f32| -(((-x).max(0.0)) + (-x.abs()).exp().ln_1p());
         let both = self.per_chunk(batch, 2, |_, gp, _, _| {
             let (d, b) = self.fast.selector_logits(gp);
             d.iter()
@@ -584,4 +582,9 @@ impl Starduster {
         let free = self.magnitudes(batch, Component::DustFree, &phot);
         Ok(with_dust - free)
     }
+}
+
+/// ln σ(x) = −softplus(−x), stable for both signs.
+pub(crate) fn log_sigmoid(x: f32) -> f32 {
+    -(((-x).max(0.0)) + (-x.abs()).exp().ln_1p())
 }

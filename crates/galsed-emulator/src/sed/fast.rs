@@ -5,6 +5,10 @@
 //! running CPU through `pulp`'s dispatch. The tensor path stays the reference and the only
 //! differentiable one; tests check that both agree.
 
+mod reverse;
+
+pub(crate) use reverse::CombineTape;
+
 use super::vmath::{self, Func, Kernel, simd};
 use crate::config::Activation;
 use crate::networks::{AttenuationCurve, CurveLayout, EmissionDistribution, Mlp, Segment};
@@ -267,6 +271,17 @@ impl FastMlp {
         }
         h
     }
+
+    /// The output of every layer (the last is [`FastMlp::forward`]'s), for the reverse pass.
+    pub(crate) fn forward_layers(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let mut outs: Vec<Vec<f32>> = Vec::with_capacity(self.layers.len());
+        for (layer, act) in &self.layers {
+            let mut h = layer.forward(outs.last().map_or(x, Vec::as_slice));
+            activate(&mut h, *act);
+            outs.push(h);
+        }
+        outs
+    }
 }
 
 /// Attenuation-curve network (spec §4.1).
@@ -288,8 +303,12 @@ impl FastCurve {
 
     /// Transmissions 10^(−0.4 A), (n × output_size).
     pub(crate) fn transmission(&self, gp: &[f32]) -> Vec<f32> {
+        self.transmission_of_heads(self.heads.forward(&self.mlp.forward(gp)))
+    }
+
+    /// Transmissions from the head layer's outputs (before their softplus).
+    pub(crate) fn transmission_of_heads(&self, mut s: Vec<f32>) -> Vec<f32> {
         let l = &self.layout;
-        let mut s = self.heads.forward(&self.mlp.forward(gp));
         vmath::map_inplace(&mut s, Func::Softplus);
         let width = self.heads.n_out;
         let n_out = l.output_size;
@@ -399,9 +418,13 @@ impl FastEmission {
 
     /// y₁ (n × n_λ) for inputs [gp, frac_disk, frac_bulge] (n × 9).
     pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let heads = self.heads.forward(&self.mlp.forward(x));
+        self.forward_of_heads(&self.heads.forward(&self.mlp.forward(x)))
+    }
+
+    /// y₁ from the fused head outputs.
+    pub(crate) fn forward_of_heads(&self, heads: &[f32]) -> Vec<f32> {
         let mut y1 = vec![0f32; heads.len() / self.heads.n_out * self.x_inv.len()];
-        simd(EmissionKernel(self, &heads, &mut y1));
+        simd(EmissionKernel(self, heads, &mut y1));
         y1
     }
 }
@@ -553,7 +576,11 @@ impl FastModel {
 
     /// Transmission of one curve on the grid (1 beyond the curve on the `base` grid).
     fn transmission(&self, curve: &FastCurve, gp: &[f32]) -> Vec<f32> {
-        let t = curve.transmission(gp);
+        self.transmission_map(curve, &curve.transmission(gp))
+    }
+
+    /// A curve's transmissions (n × output_size) mapped onto the grid.
+    fn transmission_map(&self, curve: &FastCurve, t: &[f32]) -> Vec<f32> {
         let m = curve.layout.output_size;
         match &self.map {
             FastMap::Native => {
@@ -565,7 +592,7 @@ impl FastModel {
                 }
                 out
             }
-            FastMap::Interpolated { att, .. } => att.apply(&t, m),
+            FastMap::Interpolated { att, .. } => att.apply(t, m),
         }
     }
 
@@ -610,23 +637,8 @@ impl FastModel {
             });
         let l_dust = matches!(component, Component::Combine | Component::DustEmission).then(|| {
             let (fd, fb) = self.absorption(gp, sd, sb);
-            let mut x = Vec::with_capacity(fd.len() * (n_gp + 2));
-            for ((g, d), b) in gp.chunks_exact(n_gp).zip(&fd).zip(&fb) {
-                x.extend_from_slice(g);
-                x.extend_from_slice(&[*d, *b]);
-            }
-            let n_em = self.distri.x_inv.len();
-            let y1 = self.distri.forward(&x);
-            let mut y1 = match &self.map {
-                FastMap::Native => y1,
-                FastMap::Interpolated { emission, .. } => emission.apply(&y1, n_em),
-            };
-            let width = y1.len() / fd.len();
-            for (((row, d), b), bt) in y1.chunks_exact_mut(width).zip(&fd).zip(&fb).zip(&b_to_t) {
-                let frac = d * (1.0 - bt) + b * bt;
-                row.iter_mut().for_each(|v| *v *= frac);
-            }
-            y1
+            let y1 = self.distri.forward(&emission_inputs(gp, &fd, &fb));
+            self.dust_light(self.emission_map(y1), &fd, &fb, &b_to_t)
         });
         FastForward {
             n_lam: self.n_lam(),
@@ -637,6 +649,36 @@ impl FastModel {
             trans,
             l_dust,
         }
+    }
+}
+
+/// Inputs of the emission network: [gp, frac_disk, frac_bulge] per row.
+fn emission_inputs(gp: &[f32], fd: &[f32], fb: &[f32]) -> Vec<f32> {
+    let mut x = Vec::with_capacity(fd.len() * (crate::N_GP + 2));
+    for ((g, d), b) in gp.chunks_exact(crate::N_GP).zip(fd).zip(fb) {
+        x.extend_from_slice(g);
+        x.extend_from_slice(&[*d, *b]);
+    }
+    x
+}
+
+impl FastModel {
+    /// The emission network's y₁ on the evaluation grid.
+    fn emission_map(&self, y1: Vec<f32>) -> Vec<f32> {
+        match &self.map {
+            FastMap::Native => y1,
+            FastMap::Interpolated { emission, .. } => emission.apply(&y1, self.distri.x_inv.len()),
+        }
+    }
+
+    /// Dust light per unit l_norm: y₁ times the absorbed fraction (1−b)·f_disk + b·f_bulge.
+    fn dust_light(&self, mut y1: Vec<f32>, fd: &[f32], fb: &[f32], b_to_t: &[f32]) -> Vec<f32> {
+        let width = y1.len() / fd.len();
+        for (((row, d), b), bt) in y1.chunks_exact_mut(width).zip(fd).zip(fb).zip(b_to_t) {
+            let frac = d * (1.0 - bt) + b * bt;
+            row.iter_mut().for_each(|v| *v *= frac);
+        }
+        y1
     }
 }
 
