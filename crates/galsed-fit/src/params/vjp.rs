@@ -435,7 +435,7 @@ fn sfh_forward(m: &SfhModel, p: &[f64]) -> Vec<f64> {
         SfhModel::Interpolated(m) => interp_forward(p[0], m.grid()),
         SfhModel::Analytic(a) => {
             let ev = AnalyticEval::new(a, p);
-            let mut mass = vec![0.0; a.t_age().len() / a.n_sub()];
+            let mut mass = vec![0.0; (a.t_age().len() - 1) / a.n_sub()];
             for k in 0..ev.t.len() - 1 {
                 mass[k / a.n_sub()] += 0.5 * (ev.y[k] + ev.y[k + 1]) * (ev.t[k + 1] - ev.t[k]);
             }
@@ -668,5 +668,160 @@ impl ClosedBoxEval {
             cs,
             met,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reverse pass against float64 central differences of the same float64 formulas (so
+    //! the check is independent of float32 rounding), and those formulas against the burn
+    //! forward pass.
+
+    use super::*;
+    use crate::params::{MhConfig, ParamConfig, SfhConfig};
+    use galsed_core::ssp::SspLibrary;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn ssp() -> SspLibrary {
+        let norm = ndarray::Array2::from_shape_fn((6, 6), |(m, a)| {
+            10f64.powf(1.5 - 0.8 * a as f64 + 0.07 * m as f64 - 0.02 * (m * a) as f64)
+        });
+        SspLibrary::new(
+            vec![0.1, 1.0],
+            vec![5e-5, 2e-4, 1e-3, 4e-3, 1e-2, 2.5e-2],
+            vec![2.2e6, 1.5e7, 1e8, 4e8, 1.5e9, 6.3e9],
+            vec![1e6, 5e6, 4e7, 2e8, 8e8, 3e9, 1.4e10],
+            ndarray::Array3::ones((2, 6, 6)),
+            norm,
+            (0..300).map(|i| 0.1 * 1.03f64.powi(i)).collect(),
+        )
+        .unwrap()
+    }
+
+    /// The block's output in float64 from its full parameters.
+    fn block_forward(kind: &BlockKind, x: &[f64]) -> Vec<f64> {
+        match kind {
+            BlockKind::Galaxy => x.to_vec(),
+            BlockKind::Vanilla(v) if v.simplex => simplex_forward(x),
+            BlockKind::Vanilla(_) => x.to_vec(),
+            BlockKind::Composite(c) => {
+                let (na, nm) = (c.n_age, c.n_met);
+                let (p_sfh, p_mh) = x.split_at(c.sfh().param_names().len());
+                let s = sfh_forward(c.sfh(), p_sfh);
+                let w = mh_forward(c.mh(), p_mh, &s, nm);
+                let mut grid: Vec<f64> = (0..nm * na).map(|k| s[k % na] * w[k]).collect();
+                if c.sfh().is_mass_weighted() {
+                    for (k, v) in grid.iter_mut().enumerate() {
+                        *v *= f64::from(c.light_norm[k]);
+                    }
+                    let total: f64 = grid.iter().sum();
+                    grid.iter_mut().for_each(|v| *v /= total);
+                }
+                grid
+            }
+        }
+    }
+
+    fn configs() -> Vec<ParamConfig> {
+        let sfh = [
+            SfhConfig::Discrete {
+                bins: None,
+                simplex: true,
+            },
+            SfhConfig::Discrete {
+                bins: Some(vec![[0, 2], [2, 6]]),
+                simplex: false,
+            },
+            SfhConfig::Discrete {
+                bins: Some(vec![[0, 2], [2, 3], [4, 6]]),
+                simplex: true,
+            },
+            SfhConfig::Interpolated {},
+            SfhConfig::Exponential { n_sub: 16 },
+            SfhConfig::Exponential { n_sub: 1 },
+            SfhConfig::DelayedExponential { n_sub: 16 },
+        ];
+        let mut v = Vec::new();
+        for s in sfh {
+            for mh in [MhConfig::Interpolated {}, MhConfig::ClosedBox {}] {
+                v.push(ParamConfig {
+                    sfh: s.clone(),
+                    mh: Some(mh),
+                    ..Default::default()
+                });
+            }
+        }
+        v.push(ParamConfig {
+            sfh: SfhConfig::Vanilla { simplex: true },
+            ..Default::default()
+        });
+        v
+    }
+
+    #[test]
+    fn vjp_matches_float64_differences() {
+        let ssp = ssp();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut worst = 0.0f64;
+        for cfg in configs() {
+            let param = Parametrization::from_config(&cfg, &ssp).unwrap();
+            let bounds = param.bounds();
+            let p = ndarray::Array2::from_shape_fn((4, bounds.len()), |(_, j)| {
+                let (lo, hi) = bounds[j];
+                lo + (0.03 + 0.94 * rng.random::<f64>()) * (hi - lo)
+            });
+            let (gp, sd, sb, trace) = param.apply_rows_traced(p.view());
+            let blocks = [(&trace.gp, &gp), (&trace.disk, &sd)]
+                .into_iter()
+                .chain(trace.bulge.as_ref().map(|b| (b, &sb)));
+            for (b, values) in blocks {
+                for r in 0..p.nrows() {
+                    let x = &b.values[r * b.n_all..(r + 1) * b.n_all];
+                    // The float64 formulas reproduce the float32 forward pass (up to its
+                    // rounding: the closed box's metallicities, ~1e−7 relative, enter the
+                    // weights divided by grid spacings down to 0.008).
+                    let y = block_forward(&b.kind, x);
+                    for (k, &v) in y.iter().enumerate() {
+                        let want = f64::from(values[r * b.width + k]);
+                        assert!(
+                            (v - want).abs() <= 1e-5 * want.abs() + 2e-5,
+                            "{cfg:?}: value {k}: {v} vs {want}"
+                        );
+                    }
+                    let g: Vec<f64> = (0..b.width)
+                        .map(|_| 2.0 * rng.random::<f64>() - 1.0)
+                        .collect();
+                    let got = match &b.kind {
+                        BlockKind::Galaxy => g.clone(),
+                        BlockKind::Vanilla(v) => vanilla_vjp(v, x, &g),
+                        BlockKind::Composite(c) => composite_vjp(c, x, &g),
+                    };
+                    let loss = |x: &[f64]| -> f64 {
+                        block_forward(&b.kind, x)
+                            .iter()
+                            .zip(&g)
+                            .map(|(a, b)| a * b)
+                            .sum()
+                    };
+                    let scale = got.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    for i in 0..x.len() {
+                        let h = 1e-6 * x[i].abs().max(1e-2);
+                        let (mut hi, mut lo) = (x.to_vec(), x.to_vec());
+                        hi[i] += h;
+                        lo[i] -= h;
+                        let fd = (loss(&hi) - loss(&lo)) / (2.0 * h);
+                        let err = (got[i] - fd).abs() / scale;
+                        worst = worst.max(err);
+                        assert!(
+                            err < 1e-6,
+                            "{cfg:?}: d/dx{i} row {r}: vjp {} vs difference {fd}",
+                            got[i]
+                        );
+                    }
+                }
+            }
+        }
+        eprintln!("worst |vjp − difference| / scale = {worst:.2e}");
     }
 }
