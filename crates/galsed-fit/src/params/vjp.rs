@@ -146,14 +146,21 @@ impl ParamTrace {
         let n = self.n;
         let (wg, ws) = (self.gp.width, self.disk.width);
         assert_eq!(g_gp.len(), n * wg, "g_gp must have N·{wg} values");
-        assert_eq!(g_sfh_disk.len(), n * ws, "g_sfh_disk must have N·{ws} values");
+        assert_eq!(
+            g_sfh_disk.len(),
+            n * ws,
+            "g_sfh_disk must have N·{ws} values"
+        );
         assert_eq!(
             g_sfh_bulge.len(),
             n * ws,
             "g_sfh_bulge must have N·{ws} values"
         );
         let row = |g: &[f32], w: usize, r: usize| -> Vec<f64> {
-            g[r * w..(r + 1) * w].iter().map(|&v| f64::from(v)).collect()
+            g[r * w..(r + 1) * w]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect()
         };
         let mut out = Array2::zeros((n, self.n_params));
         for r in 0..n {
@@ -221,13 +228,7 @@ impl BlockTrace {
             let x: Vec<f32> = (0..n)
                 .flat_map(|r| (0..n_free).map(move |j| p[[r, col0 + j]] as f32))
                 .collect();
-            let y = boundary_forward(
-                block.boundary(),
-                &x,
-                &block.free_bounds(),
-                &mut slope,
-                rng,
-            );
+            let y = boundary_forward(block.boundary(), &x, &block.free_bounds(), &mut slope, rng);
             for r in 0..n {
                 for (j, &i) in free.iter().enumerate() {
                     values[r * n_all + i] = f64::from(y[r * n_free + j]);
@@ -426,9 +427,13 @@ fn sfh_forward(m: &SfhModel, p: &[f64]) -> Vec<f64> {
             };
             let mut s = vec![0.0; d.n_age];
             for (i, &(b, e)) in bins.iter().enumerate() {
-                for v in &mut s[b..e] {
-                    *v = per_bin[i] / (e - b) as f64;
-                }
+                // A single bin is a constant row of float32 1/width in the forward pass.
+                let value = if bins.len() == 1 {
+                    f64::from((1.0 / (e - b) as f64) as f32)
+                } else {
+                    per_bin[i] / (e - b) as f64
+                };
+                s[b..e].fill(value);
             }
             s
         }
