@@ -2,10 +2,16 @@
 //! burn-autodiff of the same burn code run in float64 (this test binary configures the flex
 //! device for float64 before any tensor exists; the constants are the same float32 values).
 //! Both then compute the derivative of the same formulas in float64, so every derivative is
-//! checked on its own scale: |vjp − autodiff| ≤ 1e−6 · s_j, s_j the largest |autodiff| of
-//! parameter j over the case's rows. What remains is the branch decisions, which burn takes on
-//! float64 values here and the trace on float32 values as the float32 forward pass does (e.g.
-//! clipped values differ by float32 rounding, ~1e−7 relative).
+//! checked on its own scale, including those float32 autodiff cannot resolve (see
+//! `param_vjp.rs`): |vjp − autodiff| ≤ 1e−9 · s_j, s_j the largest |autodiff| of parameter j
+//! over the case's rows.
+//!
+//! Boundaries `none` and `absorbing` only: they pass float32 values or float32 draws unchanged,
+//! so both passes evaluate at the same point. Clipping and reflecting compute the transformed
+//! value in the device's float type, float64 here but float32 in the traced forward pass, and
+//! some maps amplify that difference (the simplex's −ln(1 − x) at a value clipped to
+//! 1 − 5e−7 changes by 1 % between the two); their derivatives are checked against float32
+//! autodiff and by hand in `param_vjp.rs`.
 
 mod common;
 mod vjp_cases;
@@ -25,7 +31,7 @@ fn vjp_matches_float64_autodiff() {
         2024,
         &[Boundary::None, Boundary::Absorbing],
         Scale::Column,
-        1e-6,
+        1e-9,
         false,
     );
     eprintln!("{n} cases, worst {worst:.2e}");

@@ -16,6 +16,10 @@
 //! reference), so it runs on any device and gradients flow on an autodiff device. Interpolation
 //! weights pick their segment with comparisons and are linear in the parameter inside it; the
 //! clipping boundary has derivative 1 inside the bounds and 0 outside.
+//!
+//! [`Parametrization::apply_rows_traced`] and [`ParamTrace::vjp`] give the same derivatives
+//! without burn-autodiff (a hand-written reverse pass with no global state), for gradients
+//! computed on many threads at once.
 
 use std::sync::Mutex;
 

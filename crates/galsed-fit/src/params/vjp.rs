@@ -290,8 +290,8 @@ fn boundary_forward<R: Rng + ?Sized>(
                     let (l, u) = (lb(k), ub(k));
                     let (radius, centre) = (0.5 * (u - l), 0.5 * (u + l));
                     let q = (v - centre) / radius;
-                    // burn's clamp masks q < −lim and q > lim only.
-                    slope[k] = if (-lim..=lim).contains(&q) { 1.0 } else { 0.0 };
+                    // burn's clamp masks q < −lim and q > lim only (a NaN passes).
+                    slope[k] = if q < -lim || q > lim { 0.0 } else { 1.0 };
                     radius * q.clamp(-lim, lim) + centre
                 })
                 .collect()
