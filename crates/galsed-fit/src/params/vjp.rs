@@ -10,9 +10,10 @@
 //! the interpolation segments (grid points strictly below x), the truncation t = min(t_age, t₀)
 //! of the analytic SFHs — while the arithmetic of the derivative runs in float64 from the
 //! float32 parameter values: the result is the exact derivative of the float32 map's formulas,
-//! free of the ~1e−7 relative rounding a float32 reverse pass would add. The one decision not
-//! replayed bit for bit is the segment of the closed-box metallicities, computed in float64: it
-//! can differ from burn's only when a metallicity lies within float32 rounding of a grid node.
+//! free of the ~1e−7 relative rounding a float32 reverse pass would add. Not replayed bit for
+//! bit: the closed-box metallicities (computed in float64) and the reflecting boundary's
+//! float32 exponential (Rust's, perhaps not burn's to the last ulp); they can change an
+//! interpolation segment only within float32 rounding of a grid node.
 //!
 //! The power-of-two rescaling of mass-weighted SFHs is a constant in the forward pass and every
 //! map it feeds is scale invariant (normalised cumulative sums, light fractions divided by their
