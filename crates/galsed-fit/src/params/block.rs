@@ -21,8 +21,8 @@ const DOMAIN_SLACK: f64 = 1e-9;
 /// `VanillaGrid`), optionally mapped to the simplex (x → −ln(1−x), divided by the row sum).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VanillaGrid {
-    n_ssp: usize,
-    simplex: bool,
+    pub(super) n_ssp: usize,
+    pub(super) simplex: bool,
 }
 
 impl VanillaGrid {
@@ -54,9 +54,9 @@ impl VanillaGrid {
 pub struct CompositeGrid {
     sfh: SfhModel,
     mh: MhModel,
-    n_met: usize,
-    n_age: usize,
-    light_norm: Vec<f32>,
+    pub(super) n_met: usize,
+    pub(super) n_age: usize,
+    pub(super) light_norm: Vec<f32>,
 }
 
 impl CompositeGrid {

@@ -69,7 +69,7 @@ impl InterpolatedMh {
 /// on the library grid, separately for each age.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedBoxMh {
-    met: Vec<f32>,
+    pub(super) met: Vec<f32>,
     domain: Vec<(f64, f64)>,
 }
 

@@ -16,6 +16,10 @@
 //! reference), so it runs on any device and gradients flow on an autodiff device. Interpolation
 //! weights pick their segment with comparisons and are linear in the parameter inside it; the
 //! clipping boundary has derivative 1 inside the bounds and 0 outside.
+//!
+//! [`Parametrization::apply_rows_traced`] and [`ParamTrace::vjp`] give the same derivatives
+//! without burn-autodiff (a hand-written reverse pass with no global state), for gradients
+//! computed on many threads at once.
 
 use std::sync::Mutex;
 
@@ -30,12 +34,14 @@ mod config;
 mod mh;
 mod sfh;
 mod tensor;
+mod vjp;
 
 pub use block::{BlockKind, CompositeGrid, ParamBlock, VanillaGrid};
 pub use boundary::{Boundary, CLIP_EPS};
 pub use config::{DEFAULT_N_SUB, MhConfig, ParamConfig, SfhConfig};
 pub use mh::{ClosedBoxMh, InterpolatedMh, MET_SOL, MhModel};
 pub use sfh::{AnalyticKind, AnalyticSfh, DiscreteSfh, InterpolatedSfh, SfhModel};
+pub use vjp::ParamTrace;
 
 use tensor::{const2, to_vec};
 
@@ -440,7 +446,7 @@ impl Parametrization {
     /// # Panics
     /// If `p` does not have [`Parametrization::n_params`] columns.
     pub fn apply(&self, p: Tensor<2>) -> ModelInputs {
-        if self.blocks().any(|b| b.boundary() == Boundary::Absorbing) {
+        if self.absorbing() {
             let mut rng = self.rng.lock();
             self.apply_with_rng(p, &mut *rng)
         } else {
@@ -500,10 +506,30 @@ impl Parametrization {
         if n == 0 {
             return (Vec::new(), Vec::new(), Vec::new());
         }
+        if self.absorbing() {
+            let mut rng = self.rng.lock();
+            self.apply_rows_with_rng(p, &mut *rng)
+        } else {
+            self.apply_rows_with_rng(p, &mut NoRng)
+        }
+    }
+
+    /// [`Parametrization::apply_rows`] with an explicit random stream (N ≥ 1 rows, checked
+    /// width).
+    fn apply_rows_with_rng<R: Rng + ?Sized>(
+        &self,
+        p: ndarray::ArrayView2<f64>,
+        rng: &mut R,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let data: Vec<f32> = p.iter().map(|&v| v as f32).collect();
         let device = Device::flex();
-        let out = self.apply(const2(data, [n, w], &device));
+        let out = self.apply_with_rng(const2(data, [p.nrows(), p.ncols()], &device), rng);
         (to_vec(out.gp), to_vec(out.sfh_disk), to_vec(out.sfh_bulge))
+    }
+
+    /// Whether any block draws from the random stream (absorbing boundary).
+    fn absorbing(&self) -> bool {
+        self.blocks().any(|b| b.boundary() == Boundary::Absorbing)
     }
 
     /// Whether a parameter vector lies outside the open box of the bounds (any p ≤ lo or

@@ -30,9 +30,9 @@ pub(crate) fn log10_f32(v: &[f32]) -> Vec<f32> {
 /// the weights sum to 1. Light fractions; bounds [0, 1].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscreteSfh {
-    n_age: usize,
-    bins: Option<Vec<(usize, usize)>>,
-    simplex: bool,
+    pub(super) n_age: usize,
+    pub(super) bins: Option<Vec<(usize, usize)>>,
+    pub(super) simplex: bool,
 }
 
 impl DiscreteSfh {

@@ -14,11 +14,12 @@ pub(crate) fn index1(data: Vec<i64>, device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(data, [n]), device)
 }
 
-/// Row-major float32 contents of a tensor.
+/// Row-major float32 contents of a tensor (converted if the device computes in another float
+/// type, e.g. float64 for reference gradients).
 pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
-        .try_into_vec::<f32>()
-        .expect("parametrisation tensors are float32")
+        .try_into_vec_as::<f32>()
+        .expect("float tensor contents")
 }
 
 /// Weights of linear interpolation of each x (a column, (R, 1)) on the ascending grid `xp`
