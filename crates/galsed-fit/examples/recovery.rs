@@ -50,8 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = store::resolve_model_dir(None)?;
     let files = ModelFiles::load(&dir.path)?;
-    let model =
-        Starduster::from_files_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())?;
+    let model = Starduster::from_files_on(&files, &WavelengthGrid::Auto, &Device::flex())?;
     let param = Parametrization::tutorial(&files.ssp);
     let analyzer = Analyzer::new(&model, &files.ssp)?;
     let filters: Vec<Filter> = BANDS

@@ -641,7 +641,7 @@ fn chain(e: &(dyn StdError + 'static)) -> String {
 
 /// What every galaxy of a catalogue is fitted with.
 pub struct CatalogFitter<'a> {
-    /// The emulator, on an autodiff device when the optimiser needs gradients.
+    /// The emulator (on any device).
     pub model: &'a Starduster,
     /// The parametrisation.
     pub param: &'a Parametrization,

@@ -6,8 +6,11 @@
 //! probabilities that the galaxy lies in the region the emulator was trained on (a penalty that
 //! keeps fits out of extrapolated territory, as the reference) and π the prior.
 //!
-//! Values for a batch of parameter vectors use the emulator's fast gradient-free path; values with
-//! gradients run the same formulas through burn's autodiff.
+//! Values for a batch of parameter vectors use the emulator's fast path; gradients come from its
+//! hand-written reverse pass ([`galsed_emulator::gradient`]) and the parametrisation's
+//! ([`crate::params::ParamTrace`]), with no state shared between threads, so that fits run in
+//! parallel. The tensor formula ([`Posterior::neg_log_post_tensor`]) differentiated by
+//! burn-autodiff is their test oracle.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
@@ -21,19 +24,9 @@ use crate::likelihood::Likelihood;
 use crate::optim::Objective;
 use crate::params::Parametrization;
 
-/// burn-autodiff keeps its graph in global state: concurrent `backward()` calls can lose a
-/// gradient or deadlock (tracel-ai/burn#5573, #5193). Fits run in parallel workers, so their
-/// gradient evaluations take turns; the batch values (no autodiff) stay parallel.
-static AUTODIFF: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Errors when setting up a posterior.
 #[derive(Debug, thiserror::Error)]
 pub enum PosteriorError {
-    /// The model is not on an autodiff device, which the gradients need.
-    #[error(
-        "the model must live on an autodiff device (Device::flex().autodiff()) to give gradients"
-    )]
-    NoAutodiff,
     /// The filters are not the observed bands, in the same order.
     #[error("filters {filters:?} do not match the observed bands {bands:?}")]
     Bands {
@@ -157,6 +150,29 @@ impl PriorTerms {
         Ok(Self { smoothed, gaussian })
     }
 
+    /// ∂(−ln π)/∂p of one row, in float64 on the float32 values the tensor formulas use.
+    fn grad(&self, row: &[f64]) -> Vec<f64> {
+        let mut g = vec![0f64; row.len()];
+        if let Some(Smoothed { lb, ub, alpha, .. }) = &self.smoothed {
+            for (i, gi) in g.iter_mut().enumerate() {
+                let p = f64::from(row[i] as f32);
+                let below = (p - f64::from(lb[i])).min(0.0);
+                let above = (p - f64::from(ub[i])).max(0.0);
+                *gi += 2.0 * f64::from(alpha[i]) * (below + above);
+            }
+        }
+        if let Some(Gaussians {
+            mean, inv_sigma, ..
+        }) = &self.gaussian
+        {
+            for (i, gi) in g.iter_mut().enumerate() {
+                let s = f64::from(inv_sigma[i]);
+                *gi += (f64::from(row[i] as f32) - f64::from(mean[i])) * s * s;
+            }
+        }
+        g
+    }
+
     /// −ln π for each row of p (N × P) → (N × 1).
     fn neg_log_prior(&self, p: &Tensor<2>) -> Tensor<2> {
         let [n, width] = p.dims();
@@ -206,8 +222,8 @@ pub struct Posterior<'m> {
 
 impl<'m> Posterior<'m> {
     /// Builds the posterior of `likelihood`'s observations. `filters` must be the observed bands in
-    /// the same order; `observer` places the galaxy (redshift, distance modulus); `model` must live
-    /// on an autodiff device so that [`Objective::value_grad`] works (values use the fast path).
+    /// the same order; `observer` places the galaxy (redshift, distance modulus). The model may
+    /// live on any device: values and gradients use its fast path.
     pub fn new(
         model: &'m Starduster,
         param: Parametrization,
@@ -216,9 +232,6 @@ impl<'m> Posterior<'m> {
         likelihood: Likelihood,
         prior: &Prior,
     ) -> Result<Self, PosteriorError> {
-        if !Tensor::<1>::zeros([1], model.device()).is_autodiff() {
-            return Err(PosteriorError::NoAutodiff);
-        }
         let names: Vec<String> = filters.iter().map(|f| f.name.clone()).collect();
         if names != likelihood.observations().bands() {
             return Err(PosteriorError::Bands {
@@ -283,8 +296,9 @@ impl<'m> Posterior<'m> {
             .fluxes(&self.batch(x)?, Component::Combine, &self.phot))
     }
 
-    /// −ln p of every row through the tensor path on the model's device (for tests and
-    /// gradients; batch values are cheaper with [`Objective::values`]).
+    /// −ln p of every row through the tensor path on the model's device: the reference formula
+    /// (differentiable on an autodiff device, single-threaded) that tests check
+    /// [`Objective::values`] and [`Posterior::value_grads`] against.
     pub fn neg_log_post_tensor(&self, p: Tensor<2>) -> Tensor<2> {
         let inputs = self.param.apply(p.clone());
         let gp = inputs.gp.clone();
@@ -330,29 +344,56 @@ impl Objective for Posterior<'_> {
 
     /// −ln p of each row; +∞ outside the bounds.
     fn values(&self, x: ArrayView2<f64>) -> Vec<f64> {
-        let inside: Vec<usize> = (0..x.nrows())
-            .filter(|&i| !self.is_outside(&x.row(i).to_vec()))
-            .collect();
+        let (inside, rows) = self.inside_rows(x);
         let mut out = vec![f64::INFINITY; x.nrows()];
         if inside.is_empty() {
             return out;
         }
-        let rows = x.select(ndarray::Axis(0), &inside);
-        let batch = match self.batch(rows.view()) {
-            Ok(b) => b,
-            Err(_) => return out,
+        let Ok(batch) = self.batch(rows.view()) else {
+            return out;
         };
-        let device = Device::flex();
         let flux = self.model.fluxes(&batch, Component::Combine, &self.phot);
+        let (ld, lb) = self.model.selector_log_probs(&batch);
+        let values = self.combine(rows.view(), flux.view(), (&ld, &lb));
+        for (&i, v) in inside.iter().zip(values) {
+            out[i] = v;
+        }
+        out
+    }
+
+    /// −ln p and its gradient; (+∞, 0) outside the bounds.
+    fn value_grad(&self, x: &[f64]) -> (f64, Vec<f64>) {
+        let x = ndarray::ArrayView2::from_shape((1, x.len()), x).expect("one row");
+        self.value_grads(x).pop().expect("one row")
+    }
+}
+
+impl Posterior<'_> {
+    /// Rows inside the bounds (indices and values).
+    fn inside_rows(&self, x: ArrayView2<f64>) -> (Vec<usize>, ndarray::Array2<f64>) {
+        let inside: Vec<usize> = (0..x.nrows())
+            .filter(|&i| !self.is_outside(&x.row(i).to_vec()))
+            .collect();
+        let rows = x.select(ndarray::Axis(0), &inside);
+        (inside, rows)
+    }
+
+    /// −ln p of rows from their model fluxes and selector log-probabilities (NaN → +∞).
+    fn combine(
+        &self,
+        rows: ArrayView2<f64>,
+        flux: ArrayView2<f32>,
+        (ld, lb): (&[f32], &[f32]),
+    ) -> Vec<f64> {
+        let device = Device::flex();
         let (n, nb) = flux.dim();
         let flux = Tensor::<2>::from_data(
-            TensorData::new(flux.into_raw_vec_and_offset().0, [n, nb]),
+            TensorData::new(flux.iter().copied().collect::<Vec<f32>>(), [n, nb]),
             &device,
         );
         let mut total = to_f64(self.likelihood.neg_log_like(flux));
         if self.selector_penalty {
-            let (ld, lb) = self.model.selector_log_probs(&batch);
-            for (t, (d, b)) in total.iter_mut().zip(ld.iter().zip(&lb)) {
+            for (t, (d, b)) in total.iter_mut().zip(ld.iter().zip(lb)) {
                 *t -= f64::from(*d) + f64::from(*b);
             }
         }
@@ -361,37 +402,65 @@ impl Objective for Posterior<'_> {
             TensorData::new(p, [n, rows.ncols()]),
             &device,
         )));
-        for ((&i, t), pr) in inside.iter().zip(total).zip(prior) {
-            out[i] = if (t + pr).is_nan() {
-                f64::INFINITY
-            } else {
-                t + pr
-            };
-        }
-        out
+        total
+            .into_iter()
+            .zip(prior)
+            .map(|(t, pr)| {
+                if (t + pr).is_nan() {
+                    f64::INFINITY
+                } else {
+                    t + pr
+                }
+            })
+            .collect()
     }
 
-    /// −ln p and its gradient by autodiff; (+∞, 0) outside the bounds.
-    fn value_grad(&self, x: &[f64]) -> (f64, Vec<f64>) {
-        if self.is_outside(x) {
-            return (f64::INFINITY, vec![0.0; x.len()]);
+    /// −ln p and its gradient for each row of `x` (N × P) in one batch: values identical to
+    /// [`Objective::values`], gradients by the hand-written reverse passes of the emulator and
+    /// the parametrisation. Safe to call from many threads at once. (+∞, 0) for rows outside the
+    /// bounds or where −ln p is not finite.
+    pub fn value_grads(&self, x: ArrayView2<f64>) -> Vec<(f64, Vec<f64>)> {
+        let dim = x.ncols();
+        let mut out = vec![(f64::INFINITY, vec![0.0; dim]); x.nrows()];
+        let (inside, rows) = self.inside_rows(x);
+        if inside.is_empty() {
+            return out;
         }
-        // Held until every autodiff tensor of this call is dropped (declared first, dropped last).
-        let _autodiff = AUTODIFF
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let p: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let p = Tensor::<2>::from_data(TensorData::new(p, [1, x.len()]), self.model.device())
-            .require_grad();
-        let loss = self.neg_log_post_tensor(p.clone());
-        let value = to_f64(loss.clone())[0];
-        let grads = loss.sum().backward();
-        let g = p
-            .grad(&grads)
-            .map(|g| g.into_data().try_to_vec::<f32>().expect("float32 gradient"));
-        match g {
-            Some(g) if value.is_finite() => (value, g.into_iter().map(f64::from).collect()),
-            _ => (f64::INFINITY, vec![0.0; x.len()]),
+        let (gp, sd, sb, trace) = self.param.apply_rows_traced(rows.view());
+        let Ok(batch) = Batch::from_adapted(gp, sd, sb) else {
+            return out;
+        };
+        let tape = self.model.flux_tape(&batch, &self.phot);
+        let values = self.combine(rows.view(), tape.fluxes(), tape.selector_log_probs());
+        let mut g_flux = ndarray::Array2::<f32>::zeros(tape.fluxes().dim());
+        for (mut g, f) in g_flux.rows_mut().into_iter().zip(tape.fluxes().rows()) {
+            let f: Vec<f32> = f.to_vec();
+            for (gi, v) in g.iter_mut().zip(self.likelihood.neg_log_like_grad(&f)) {
+                *gi = v as f32;
+            }
         }
+        // −ln p_disk − ln p_bulge.
+        let minus_one = vec![-1f32; inside.len()];
+        let g_sel = self
+            .selector_penalty
+            .then_some((&minus_one[..], &minus_one[..]));
+        let g_in = tape.backward(g_flux.view(), g_sel);
+        let g_p = trace.vjp(&g_in.gp, &g_in.sfh_disk, &g_in.sfh_bulge);
+        for (k, (&i, v)) in inside.iter().zip(values).enumerate() {
+            if !v.is_finite() {
+                continue;
+            }
+            let row = rows.row(k).to_vec();
+            let g: Vec<f64> = g_p
+                .row(k)
+                .iter()
+                .zip(self.prior.grad(&row))
+                .map(|(a, b)| a + b)
+                .collect();
+            if g.iter().all(|v| v.is_finite()) {
+                out[i] = (v, g);
+            }
+        }
+        out
     }
 }

@@ -399,7 +399,7 @@ pub fn write_latents(
 /// The SED-fitting baseline of an evaluation: which emulator, how many galaxies, how.
 #[derive(Clone, Copy)]
 pub struct SedBaseline<'a> {
-    /// The emulator built on an autodiff device (the fits need gradients).
+    /// The emulator on the `auto` grid (any device: gradients use its fast path).
     pub model: &'a Starduster,
     /// The SSP library of the emulator's files.
     pub ssp: &'a SspLibrary,
@@ -819,8 +819,8 @@ pub enum Finished<'a> {
 /// The whole pipeline in `dir`: simulate → train → evaluate → occlude, each step reading what
 /// the previous one wrote, then `timings.json`.
 ///
-/// `emulator` simulates the survey; `sed_model` is the same emulator built on an autodiff
-/// device, for the SED fits. After each of the last three steps `finished` is called with what
+/// `emulator` simulates the survey; `sed_model` is the emulator on the `auto` grid, for the SED
+/// fits. After each of the last three steps `finished` is called with what
 /// the step wrote (to draw the plots, print the reports); its error stops the run.
 ///
 /// ```no_run
@@ -839,7 +839,7 @@ pub enum Finished<'a> {
 ///     Starduster::new(&files.weights, &files.config, ssp, device)
 /// };
 /// let model = build(&Device::flex())?;
-/// let sed_model = build(&Device::flex().autodiff())?;
+/// let sed_model = build(&Device::flex())?;
 /// let dir = RunDir::new("quick");
 /// let timings = run(
 ///     &dir,

@@ -197,7 +197,6 @@ pub fn boxcar_fluxes(
 
 /// Fits one galaxy's optical spectrum and predicts its WISE magnitudes.
 ///
-/// `model` must live on an autodiff device (the polish uses gradients).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_and_predict(
     model: &Starduster,

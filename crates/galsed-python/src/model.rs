@@ -25,8 +25,8 @@ use pyo3::types::PyDict;
 use crate::sam::{self, SamConverter, SamRows};
 use crate::{array, bad, describe, matrix, resolve_filters, value_error, vector};
 
-/// What a loaded model holds: the emulator (on an autodiff device, so that fits get exact
-/// gradients; batch predictions take the fast path either way) and the SSP library.
+/// What a loaded model holds: the emulator (predictions and fit gradients both take its fast
+/// path) and the SSP library.
 pub(crate) struct Inner {
     pub sd: Starduster,
     pub ssp: SspLibrary,
@@ -85,7 +85,7 @@ fn load(path: Option<&Path>, grid: &WavelengthGrid, grid_name: String) -> Result
         }
         e => invalid("loading the model", &e),
     })?;
-    let sd = Starduster::from_files_on(&files, grid, &Device::flex().autodiff()).map_err(|e| {
+    let sd = Starduster::from_files_on(&files, grid, &Device::flex()).map_err(|e| {
         let what = match e {
             ModelError::Ssp(_) => "building the wavelength grid",
             _ => "building the emulator",

@@ -79,7 +79,7 @@ pub fn build(files: &ModelFiles, grid: &WavelengthGrid) -> Result<Starduster> {
     build_on(files, grid, &Device::flex())
 }
 
-/// Builds the emulator on a device (`Device::flex().autodiff()` for gradients).
+/// Builds the emulator on a device (`Device::flex().autodiff()` only for training).
 pub fn build_on(files: &ModelFiles, grid: &WavelengthGrid, device: &Device) -> Result<Starduster> {
     Starduster::from_files_on(files, grid, device).map_err(|e| {
         let what = match e {

@@ -31,11 +31,10 @@ pub fn fit_catalog(
     fit_cfg.sampler.nested.seed = args.seed;
     let table = read_table(catalog)?;
     let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)?;
-    // Gradients for the polish: the model on an autodiff device.
     let sd = model::build_on(
         files,
         &model::parse_grid(file.catalog.grid())?,
-        &burn::prelude::Device::flex().autodiff(),
+        &burn::prelude::Device::flex(),
     )?;
     let param = Parametrization::from_config(&fit_cfg.parametrization, &files.ssp)?;
     let analyzer = Analyzer::new(&sd, &files.ssp)?;

@@ -29,10 +29,10 @@ use crate::shared::args::thread_pool;
 use crate::shared::plots::plot_galaxy;
 use crate::shared::{model, progress};
 
-/// Builds the emulator on an autodiff device (gradients for L-BFGS-B, Adam and polish).
+/// Builds the emulator (values and gradients both use its fast path: any device will do).
 fn build_model(files: &ModelFiles, grid: &str) -> Result<Starduster> {
     let grid = model::parse_grid(grid)?;
-    model::build_on(files, &grid, &burn::prelude::Device::flex().autodiff())
+    model::build_on(files, &grid, &burn::prelude::Device::flex())
 }
 
 pub fn run(args: &FitArgs) -> Result<()> {

@@ -108,10 +108,7 @@ pub fn evaluate_cmd(a: &EvaluateArgs) -> Result<()> {
     };
     // The emulator is loaded only for an SED-fitting baseline.
     let emulator = if a.sed_fits > 0 {
-        Some(load_emulator(
-            a.model.as_deref(),
-            &Device::flex().autodiff(),
-        )?)
+        Some(load_emulator(a.model.as_deref(), &Device::flex())?)
     } else {
         None
     };
@@ -170,7 +167,7 @@ pub fn run_all(a: &RunArgs) -> Result<()> {
         Preset::Quick => pipeline::Preset::Quick,
     };
     let (files, sd) = load_emulator(a.model.as_deref(), &Device::flex())?;
-    let sed_model = model::build_on(&files, &WavelengthGrid::Auto, &Device::flex().autodiff())?;
+    let sed_model = model::build_on(&files, &WavelengthGrid::Auto, &Device::flex())?;
     let timings = pipeline::run(
         &RunDir::new(&a.output),
         &RunSettings::new(preset, a.seed),

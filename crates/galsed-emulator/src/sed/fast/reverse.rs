@@ -32,16 +32,19 @@ impl Dense {
         simd(Run(self, g_y))
     }
 
+    // Plain loops, no closures: only code inlined into the dispatched kernel gets FMA and wide
+    // vectors (a closure stays out of line and calls `fmaf` per element).
     #[inline(always)]
     fn backward_rows(&self, g_y: &[f32]) -> Vec<f32> {
         let n = g_y.len() / self.n_out;
-        let mut g_x = Vec::with_capacity(n * self.n_in);
-        for gy in g_y.chunks_exact(self.n_out) {
-            g_x.extend(
-                self.w
-                    .chunks_exact(self.n_pad)
-                    .map(|wk| dot(gy, &wk[..self.n_out])),
-            );
+        let mut g_x = vec![0f32; n * self.n_in];
+        for (gy, gx) in g_y
+            .chunks_exact(self.n_out)
+            .zip(g_x.chunks_exact_mut(self.n_in))
+        {
+            for (k, v) in gx.iter_mut().enumerate() {
+                *v = dot(gy, &self.w[k * self.n_pad..][..self.n_out]);
+            }
         }
         g_x
     }
@@ -165,7 +168,10 @@ impl FastCurve {
             .zip(t.chunks_exact(n_out))
             .zip(g_t.chunks_exact(n_out))
         {
-            let s: Vec<f32> = h.iter().map(|&v| vmath::softplus(v)).collect();
+            let mut s = vec![0f32; width];
+            for (sv, &hv) in s.iter_mut().zip(h) {
+                *sv = vmath::softplus(hv);
+            }
             let mut g_s = vec![0f32; width];
             // Recompute the curve before normalisation (as in `transmission_of_heads`).
             y.fill(0.0);
@@ -265,7 +271,10 @@ impl FastEmission {
             .zip(g_y1.chunks_exact(nl))
         {
             // Forward, as in `EmissionKernel`.
-            let e: Vec<f32> = h[..nm].iter().map(|&v| vmath::exp(v)).collect();
+            let mut e = vec![0f32; nm];
+            for (ev, &v) in e.iter_mut().zip(&h[..nm]) {
+                *ev = vmath::exp(v);
+            }
             let mut mu = vec![0f32; nm];
             let mut acc = 0f32;
             for (m, &ev) in mu.iter_mut().zip(&e) {
@@ -274,8 +283,14 @@ impl FastEmission {
             }
             let lw = &h[nm..2 * nm];
             let max = lw.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let total: f32 = lw.iter().map(|&v| vmath::exp(v - max)).sum();
-            let w: Vec<f32> = lw.iter().map(|&v| vmath::exp(v - max) / total).collect();
+            let mut w = vec![0f32; nm];
+            for (wv, &v) in w.iter_mut().zip(lw) {
+                *wv = vmath::exp(v - max);
+            }
+            let total: f32 = w.iter().sum();
+            for wv in w.iter_mut() {
+                *wv /= total;
+            }
             let coef: Vec<f32> = w.iter().zip(&mu).map(|(w, m)| w * m.powi(4)).collect();
             let mut raw = vec![0f32; nl];
             for (m, (&c, &mv)) in coef.iter().zip(&mu).enumerate() {
@@ -300,8 +315,11 @@ impl FastEmission {
             let y0: Vec<f32> = raw.iter().map(|r| r / norm).collect();
             let pos = &h[2 * nm..2 * nm + nl];
             let neg = &h[2 * nm + nl..2 * nm + 2 * nl];
-            let zp: Vec<f32> = pos.iter().map(|&p| vmath::softplus(p)).collect();
-            let sg: Vec<f32> = neg.iter().map(|&g| vmath::sigmoid(g)).collect();
+            let (mut zp, mut sg) = (vec![0f32; nl], vec![0f32; nl]);
+            for l in 0..nl {
+                zp[l] = vmath::softplus(pos[l]);
+                sg[l] = vmath::sigmoid(neg[l]);
+            }
             let zn: Vec<f32> = sg.iter().zip(&y0).map(|(s, y)| s * y).collect();
             let (a, b) = (trapz_dx(&zn, dx), trapz_dx(&zp, dx));
             let scale = a / b;
