@@ -297,6 +297,7 @@ md.append('* figures: medians over the rounds (range in parentheses when there a
           'float32 FMA peak of as many cores as threads\n')
 
 fwd = {}
+cpu_model = next((r['cpu_model'] for r in rows('galsed_forward.csv') + rows('galsed_fit.csv')), '')
 for r in rows('galsed_forward.csv'):
     key = (r['grid'], r['output'], int(r['threads']), int(r['batch']))
     d = fwd.setdefault(key, {'seds': [], 'peak': []})
@@ -312,7 +313,7 @@ if fwd:
     md.append('|---|---:|---:|---:|---:|')
     with open(os.path.join(out, 'forward.csv'), 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(['grid', 'output', 'threads', 'batch', 'rounds', 'galsed_seds_per_s',
+        w.writerow(['cpu_model', 'grid', 'output', 'threads', 'batch', 'rounds', 'galsed_seds_per_s',
                     'torch_seds_per_s', 'ratio', 'peak_fraction'])
         for key in sorted(fwd, key=lambda x: (x[0], x[1], x[2], x[3])):
             grid, output, threads, batch = key
@@ -325,7 +326,7 @@ if fwd:
                       + (f'{k(tm)}{span(t, k)}' if tm else '–') + ' | '
                       + (f'{ratio:.1f}×' if ratio else '–') + ' | '
                       + (pct(pk) if pk is not None else '–') + ' |')
-            w.writerow([grid, output, threads, batch, len(g), gm, tm or '', ratio or '',
+            w.writerow([cpu_model, grid, output, threads, batch, len(g), gm, tm or '', ratio or '',
                         pk if pk is not None else ''])
     md.append('')
 
@@ -341,9 +342,10 @@ if fit:
     md.append('|---|---:|---:|---:|')
     with open(os.path.join(out, 'posterior.csv'), 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(['grid', 'key', 'threads', 'evaluations', 'rounds', 'galsed_seconds',
+        w.writerow(['cpu_model', 'grid', 'key', 'threads', 'evaluations', 'rounds', 'galsed_seconds',
                     'torch_seconds', 'ratio'])
-        for key in sorted(fit):
+        order = {'nlp_forward_b1': 0, 'nlp_forward_backward_b1': 1, 'nlp_forward_b32': 2}
+        for key in sorted(fit, key=lambda x: (x[0], x[2], order.get(x[1], 9), x[1])):
             grid, name, threads = key
             d = fit[key]
             t = torch.get((grid, name, threads, d['n']), [])
@@ -352,7 +354,7 @@ if fit:
             md.append(f'| {grid}: {d["task"]}, {threads} thread | {ms(gm)}{span(d["s"], ms)} | '
                       + (f'{ms(tm)}{span(t, ms)}' if tm else '–') + ' | '
                       + (f'{ratio:.1f}×' if ratio else '–') + ' |')
-            w.writerow([grid, name, threads, d['n'], len(d['s']), gm, tm or '', ratio or ''])
+            w.writerow([cpu_model, grid, name, threads, d['n'], len(d['s']), gm, tm or '', ratio or ''])
     md.append('')
 
 with open(os.path.join(out, 'compare.md'), 'w') as f:

@@ -232,10 +232,7 @@ impl CpuInfo {
         let nominal = nominal_ghz(&model).map(|g| g * 1e3);
         let (mhz, clock_source) = match nominal {
             Some(m) => (Some(m), "model name"),
-            None => (
-                field("cpu MHz").and_then(|v| v.parse().ok()),
-                "cpu MHz",
-            ),
+            None => (field("cpu MHz").and_then(|v| v.parse().ok()), "cpu MHz"),
         };
         Some(CpuInfo {
             model,
@@ -294,9 +291,11 @@ impl CpuInfo {
         let clock = self.mhz.map_or("clock unknown".to_string(), |m| {
             format!("{m:.0} MHz ({})", self.clock_source)
         });
-        let peak = self.peak_flops_per_core().map_or("peak unknown".to_string(), |p| {
-            format!("peak {:.1} GFLOP/s per core", p / 1e9)
-        });
+        let peak = self
+            .peak_flops_per_core()
+            .map_or("peak unknown".to_string(), |p| {
+                format!("peak {:.1} GFLOP/s per core", p / 1e9)
+            });
         format!(
             "{} [{}{}], {}: {} float32 lanes × 2 (FMA) × {} pipe{}, {clock} → {peak}",
             self.model,
@@ -367,7 +366,10 @@ mod tests {
     #[test]
     fn zen4_avx512_is_double_pumped() {
         let t = ZEN3
-            .replace("cpu family\t: 25\nmodel\t\t: 1", "cpu family\t: 25\nmodel\t\t: 17")
+            .replace(
+                "cpu family\t: 25\nmodel\t\t: 1",
+                "cpu family\t: 25\nmodel\t\t: 17",
+            )
             .replace("avx avx2", "avx avx2 avx512f");
         let c = CpuInfo::from_cpuinfo(&t).unwrap();
         assert_eq!((c.isa, c.lanes, c.fma_pipes), ("avx512f", 16, 1));
@@ -380,17 +382,25 @@ mod tests {
             model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\ncpu MHz\t\t: 2699.998\n\
             flags\t\t: sse fma avx avx2 avx512f\n";
         let c = CpuInfo::from_cpuinfo(t).unwrap();
-        assert_eq!((c.lanes, c.fma_pipes, c.clock_source), (16, 2, "model name"));
+        assert_eq!(
+            (c.lanes, c.fma_pipes, c.clock_source),
+            (16, 2, "model name")
+        );
         assert_eq!(c.peak_flops_per_core().unwrap(), 2.7e9 * 64.0);
         assert!(c.describe().contains("8481C"));
     }
 
     #[test]
     fn old_cpus_count_one_pipe() {
-        let zen1 = ZEN3.replace("cpu family\t: 25\nmodel\t\t: 1", "cpu family\t: 23\nmodel\t\t: 1");
+        let zen1 = ZEN3.replace(
+            "cpu family\t: 25\nmodel\t\t: 1",
+            "cpu family\t: 23\nmodel\t\t: 1",
+        );
         assert_eq!(CpuInfo::from_cpuinfo(&zen1).unwrap().fma_pipes, 1);
-        let zen2 =
-            ZEN3.replace("cpu family\t: 25\nmodel\t\t: 1", "cpu family\t: 23\nmodel\t\t: 49");
+        let zen2 = ZEN3.replace(
+            "cpu family\t: 25\nmodel\t\t: 1",
+            "cpu family\t: 23\nmodel\t\t: 49",
+        );
         assert_eq!(CpuInfo::from_cpuinfo(&zen2).unwrap().fma_pipes, 2);
         let sse = ZEN3.replace("fma avx avx2", "");
         let c = CpuInfo::from_cpuinfo(&sse).unwrap();

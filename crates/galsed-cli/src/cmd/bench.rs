@@ -166,9 +166,7 @@ impl TorchTimes {
 
     /// Median seconds per call of a case.
     fn seconds(&self, grid: &str, output: &str, threads: usize, batch: usize) -> Option<f64> {
-        let v = self
-            .0
-            .get(&(grid.into(), output.into(), threads, batch))?;
+        let v = self.0.get(&(grid.into(), output.into(), threads, batch))?;
         let mut v = v.clone();
         v.sort_by(f64::total_cmp);
         let n = v.len();
@@ -236,7 +234,11 @@ fn run_fit(args: &BenchArgs, cpu: &CpuInfo, torch: Option<&TorchTimes>) -> Resul
         for &n in &threads {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
             let timings = pool.install(|| galsed_fit::bench::run(&post, &truth, &swarm, &tasks))?;
-            let title = format!("task ({n} thread{}, {} grid)", if n == 1 { "" } else { "s" }, grid.name());
+            let title = format!(
+                "task ({n} thread{}, {} grid)",
+                if n == 1 { "" } else { "s" },
+                grid.name()
+            );
             print!("{title:<60} {:>12}", "galsed");
             if torch.is_some() {
                 print!(" {:>12} {:>7}", "PyTorch", "ratio");
@@ -282,7 +284,7 @@ fn run_fit(args: &BenchArgs, cpu: &CpuInfo, torch: Option<&TorchTimes>) -> Resul
 
 /// Seconds with a unit that keeps three significant digits readable.
 fn fmt_seconds(s: f64) -> String {
-    if s < 1e-2 {
+    if s < 1.0 {
         format!("{:.3} ms", s * 1e3)
     } else {
         format!("{s:.3} s")
