@@ -314,13 +314,8 @@ impl CpuInfo {
 fn fma_pipes(vendor: &str, family: Option<u32>, model: Option<u32>, isa: &str) -> u32 {
     let amd = vendor == "AuthenticAMD";
     match isa {
-        "avx512f" if amd => {
-            if family.is_some_and(|f| f >= 26) {
-                2
-            } else {
-                1
-            }
-        }
+        // Zen 4 (family 25) is double-pumped; Zen 5 (26) has 512-bit pipes.
+        "avx512f" if amd && family.is_none_or(|f| f < 26) => 1,
         "avx512f" => 2,
         "avx2+fma" if amd => match (family, model) {
             (Some(23), Some(m)) if m < 0x30 => 1,
