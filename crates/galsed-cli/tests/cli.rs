@@ -23,8 +23,13 @@ const FILTERS20: &str = "galex_FUV,galex_NUV,sdss_u0,sdss_g0,sdss_r0,sdss_i0,sds
 twomass_H,twomass_Ks,wise_w1,wise_w2,wise_w3,wise_w4,herschel_pacs_70,herschel_pacs_100,\
 herschel_pacs_160,herschel_spire_250,herschel_spire_350,herschel_spire_500";
 
+/// The reference pack: in `../shared` beside the repository, or under `GALSED_SHARED` (as for
+/// `bench/compare.sh`, e.g. from a git worktree that has no `shared/` beside it).
 fn reference() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/starduster")
+    std::env::var_os("GALSED_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("reference/starduster")
 }
 
 fn original() -> PathBuf {
@@ -946,4 +951,104 @@ fn filters_list_and_show() {
     assert!(show.contains("# filter: wise_w1") && show.contains("pivot wavelength"));
     let e = fails(galsed(tmp.path(), &["filters", "show", "wise_w9"]));
     assert!(e.contains("wise_w9"), "{e}");
+}
+
+/// `galsed bench` names the CPU, prints no ratio of its own, and divides by the PyTorch timings of
+/// `--torch` (the median of several rows of one case), for the forward model and the posterior.
+#[test]
+fn bench_cpu_header_and_ratios_only_from_torch_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("bench.csv");
+    let fwd = [
+        "bench",
+        "--grid",
+        "base",
+        "--output",
+        "photometry",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        "--reps",
+        "2",
+        "--csv",
+    ];
+    let mut args = fwd.to_vec();
+    args.push(s(&csv));
+    let o = ok(galsed(tmp.path(), &args));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("# CPU: "), "{out}");
+    assert!(out.contains("of peak") && !out.contains("ratio"), "{out}");
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let header = table.lines().next().unwrap();
+    assert!(header.starts_with("cpu_model,isa,lanes,fma_pipes,mhz,grid,output"));
+    assert!(!header.contains("ratio"), "{header}");
+    assert_eq!(table.lines().count(), 2);
+
+    let torch = tmp.path().join("torch.csv");
+    std::fs::write(
+        &torch,
+        "tag,grid,output,threads,batch,median_s
+         round=1,base,photometry19,1,1,0.02
+         round=2,base,photometry19,1,1,0.01
+         round=3,base,photometry19,1,1,0.005
+         round=1,base,nlp_forward_b1,1,1,0.004
+",
+    )
+    .unwrap();
+    args.extend(["--torch", s(&torch)]);
+    let o = ok(galsed(tmp.path(), &args));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ratio"));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let torch_rate: f64 = row[col("torch_seds_per_s")].parse().unwrap();
+    assert!((torch_rate - 100.0).abs() < 1e-9, "{torch_rate}");
+    let rate: f64 = row[col("seds_per_s")].parse().unwrap();
+    let ratio: f64 = row[col("ratio")].parse().unwrap();
+    assert!((ratio - rate / 100.0).abs() < 1e-9 * ratio);
+
+    let fit = tmp.path().join("fit.csv");
+    let o = ok(galsed(
+        tmp.path(),
+        &[
+            "bench",
+            "--fit",
+            "--fit-tasks",
+            "posterior",
+            "--grid",
+            "base",
+            "--torch",
+            s(&torch),
+            "--csv",
+            s(&fit),
+        ],
+    ));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("[nlp_forward_b32]"), "{out}");
+    let table = std::fs::read_to_string(&fit).unwrap();
+    let b1 = table
+        .lines()
+        .find(|l| l.contains(",nlp_forward_b1,"))
+        .expect("the one-vector posterior");
+    let ratio: f64 = b1.rsplit(',').next().unwrap().parse().unwrap();
+    assert!(ratio > 0.0, "{b1}");
+    let b32 = table
+        .lines()
+        .find(|l| l.contains(",nlp_forward_b32,"))
+        .unwrap();
+    assert!(b32.ends_with(",,"), "no PyTorch row, no ratio: {b32}");
+
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "grid,output,batch
+base,spectrum,1
+",
+    )
+    .unwrap();
+    let e = fails(galsed(tmp.path(), &["bench", "--torch", s(&bad)]));
+    assert!(e.contains("threads"), "{e}");
 }

@@ -1,8 +1,12 @@
-//! Timings of the fitting machinery next to the Python reference (reference pack §8: tutorial
-//! set-up, `auto` grid, one parameter vector, torch 2.5.1 on the same kind of 2-core VM).
+//! Timings of the fitting machinery: the tutorial set-up (reference pack §8), one parameter vector
+//! or a swarm-sized batch, the tutorial's Adam fit, the paper's particle swarm and MCMC to
+//! convergence.
 //!
 //! The target is a mock galaxy drawn in the valid region and observed in the tutorial's 19 bands
-//! with 0.1 mag errors; the posterior is the tutorial's (11 parameters).
+//! with 0.1 mag errors; the posterior is the tutorial's (11 parameters). The posterior timings
+//! carry the names that `torch_time.py --nlp` of the reference pack gives its counterparts, so
+//! that `galsed bench --fit --torch FILE` can put the PyTorch figures measured in the same run
+//! beside them; nothing here holds figures measured elsewhere.
 
 use std::time::Instant;
 
@@ -11,7 +15,7 @@ use galsed_core::ssp::SspLibrary;
 use galsed_emulator::Starduster;
 use galsed_emulator::predict::{Observer, Photometry};
 use ndarray::Array2;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::likelihood::{Likelihood, LikelihoodSettings, Observations};
@@ -24,29 +28,39 @@ use crate::sample::{EnsembleSampler, Start};
 /// The tutorial's 19 bands.
 pub const BANDS: [&str; 19] = galsed_core::filters::DEFAULT19;
 
-/// PyTorch, `auto` grid, 19-band photometry at batch 64, one thread [SEDs/s] (§8): the rate at
-/// which a Python swarm or ensemble evaluates its particles.
-pub const PYTHON_BATCH_RATE: f64 = 2228.0;
+/// A task of [`run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// The posterior of one vector, its gradient, and one batch of 32 vectors (a swarm step).
+    Posterior,
+    /// The tutorial's 300-step Adam fit.
+    Adam,
+    /// The particle swarm given to [`run`].
+    Swarm,
+    /// Ensemble MCMC to convergence.
+    Mcmc,
+}
+
+impl Task {
+    /// All tasks, in the order [`run`] takes them.
+    pub const ALL: [Task; 4] = [Task::Posterior, Task::Adam, Task::Swarm, Task::Mcmc];
+}
 
 /// One timed task.
 #[derive(Debug, Clone)]
 pub struct Timing {
+    /// Short name: for the posterior timings the name `torch_time.py --nlp` gives the same
+    /// measurement (`nlp_forward_b1`, `nlp_forward_backward_b1`, `nlp_forward_b32`); `adam_300`,
+    /// `swarm`, `mcmc` otherwise.
+    pub key: String,
     /// What was timed.
     pub task: String,
-    /// Wall time \[s\].
+    /// Wall time \[s\] (median over repetitions for the short tasks).
     pub seconds: f64,
-    /// The Python reference's time for the same task: measured (§8) or, where marked in
-    /// `note`, estimated from its measured throughput.
-    pub python_seconds: Option<f64>,
-    /// How the Python time was obtained (measured or estimated), with details of the run.
+    /// Posterior evaluations in one timed call.
+    pub evaluations: usize,
+    /// Details of the run.
     pub note: String,
-}
-
-impl Timing {
-    /// Speed-up over the Python reference.
-    pub fn ratio(&self) -> Option<f64> {
-        self.python_seconds.map(|p| p / self.seconds)
-    }
 }
 
 /// Errors of the benchmark.
@@ -107,90 +121,125 @@ fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-/// Times the posterior, its gradient, the tutorial's Adam fit, the paper's particle swarm and an
-/// ensemble MCMC run to convergence, in the calling thread's rayon pool (use a 1-thread pool
-/// for the paper's one-core figures). `swarm` is the swarm to time (the paper's by default).
+/// Times the chosen `tasks` in the calling thread's rayon pool (use a 1-thread pool for one-core
+/// figures): the posterior of one vector, with its gradient, and of a batch of 32 vectors
+/// uniform in the bounds (seeded), the tutorial's Adam fit, the particle swarm `swarm` (the
+/// paper's by default) and an ensemble MCMC run to convergence (started at the swarm's optimum,
+/// or at the truth when the swarm is not timed).
 pub fn run(
     post: &Posterior<'_>,
     truth: &[f64],
     swarm: &ParticleSwarm,
+    tasks: &[Task],
 ) -> Result<Vec<Timing>, BenchError> {
     let mut out = vec![];
-    let x = Array2::from_shape_vec((1, truth.len()), truth.to_vec()).expect("one row");
-    let t = median_time(200, || {
-        post.values(x.view());
-    });
-    out.push(Timing {
-        task: "posterior, one parameter vector".into(),
-        seconds: t,
-        python_seconds: Some(5.71e-3),
-        note: "measured (§8)".into(),
-    });
-    let t = median_time(100, || {
-        post.value_grad(truth);
-    });
-    out.push(Timing {
-        task: "posterior + gradient".into(),
-        seconds: t,
-        python_seconds: Some(13.76e-3),
-        note: "measured (§8)".into(),
-    });
-    let centre: Vec<f64> = post.bounds().iter().map(|b| 0.5 * (b.0 + b.1)).collect();
-    let adam = Adam {
-        lr: 1e-2,
-        n_steps: 300,
-        ..Adam::default()
-    };
-    let t = median_time(3, || {
-        adam.minimize(post, &centre).ok();
-    });
-    out.push(Timing {
-        task: "Adam, 300 steps".into(),
-        seconds: t,
-        python_seconds: Some(4.15),
-        note: "measured (§8)".into(),
-    });
-
-    let s = Instant::now();
-    let r = swarm.minimize(post)?;
-    let t = s.elapsed().as_secs_f64();
-    out.push(Timing {
-        task: format!(
-            "particle swarm {} × {} × {} ({} evaluations)",
-            swarm.n_particles, swarm.n_iterations, swarm.n_restarts, r.n_evaluations
-        ),
-        seconds: t,
-        python_seconds: Some(r.n_evaluations as f64 / PYTHON_BATCH_RATE),
-        note: format!(
-            "Python estimated at its batch-64 rate, {PYTHON_BATCH_RATE} SEDs/s; best −ln p {:.2}, restarts agree: {}",
-            r.value, r.restarts_agree
-        ),
-    });
-
-    // At most 10⁵ steps: with τ ≈ 600 steps on this posterior, 50τ is reached well before.
-    let sampler = EnsembleSampler {
-        n_steps: 100_000,
-        until_converged: true,
-        ..EnsembleSampler::default()
-    };
-    let s = Instant::now();
-    let e = sampler.run(post, Start::Point(&r.x))?;
-    let t = s.elapsed().as_secs_f64();
-    let tau = e.tau.iter().fold(0.0f64, |m, &v| m.max(v));
-    out.push(Timing {
-        task: format!(
-            "ensemble MCMC to convergence ({} walkers × {} steps, {} evaluations)",
-            e.acceptance.len(),
-            e.n_steps(),
-            e.n_evaluations
-        ),
-        seconds: t,
-        python_seconds: Some(e.n_evaluations as f64 / PYTHON_BATCH_RATE),
-        note: format!(
-            "Python estimated at its batch-64 rate; converged: {}, τ_max {tau:.0} steps, acceptance {:.2}",
-            e.converged,
-            e.mean_acceptance()
-        ),
-    });
+    if tasks.contains(&Task::Posterior) {
+        let x = Array2::from_shape_vec((1, truth.len()), truth.to_vec()).expect("one row");
+        let t = median_time(200, || {
+            post.values(x.view());
+        });
+        out.push(Timing {
+            key: "nlp_forward_b1".into(),
+            task: "posterior, one parameter vector".into(),
+            seconds: t,
+            evaluations: 1,
+            note: "median of 200 calls".into(),
+        });
+        let t = median_time(200, || {
+            post.value_grad(truth);
+        });
+        out.push(Timing {
+            key: "nlp_forward_backward_b1".into(),
+            task: "posterior + gradient, one parameter vector".into(),
+            seconds: t,
+            evaluations: 1,
+            note: "median of 200 calls".into(),
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(20220101);
+        let bounds = post.bounds();
+        let x32 = Array2::from_shape_fn((32, bounds.len()), |(_, j)| {
+            let (lo, hi) = bounds[j];
+            lo + (hi - lo) * rng.random::<f64>()
+        });
+        let t = median_time(50, || {
+            post.values(x32.view());
+        });
+        out.push(Timing {
+            key: "nlp_forward_b32".into(),
+            task: "posterior, batch of 32 vectors (one swarm step)".into(),
+            seconds: t,
+            evaluations: 32,
+            note: "median of 50 calls; vectors uniform in the bounds".into(),
+        });
+    }
+    if tasks.contains(&Task::Adam) {
+        let centre: Vec<f64> = post.bounds().iter().map(|b| 0.5 * (b.0 + b.1)).collect();
+        let adam = Adam {
+            lr: 1e-2,
+            n_steps: 300,
+            ..Adam::default()
+        };
+        let t = median_time(3, || {
+            adam.minimize(post, &centre).ok();
+        });
+        out.push(Timing {
+            key: "adam_300".into(),
+            task: "Adam, 300 steps".into(),
+            seconds: t,
+            evaluations: 300,
+            note: "median of 3 fits from the centre of the bounds".into(),
+        });
+    }
+    let mut start = truth.to_vec();
+    if tasks.contains(&Task::Swarm) {
+        let s = Instant::now();
+        let r = swarm.minimize(post)?;
+        let t = s.elapsed().as_secs_f64();
+        out.push(Timing {
+            key: "swarm".into(),
+            task: format!(
+                "particle swarm {} × {} × {}",
+                swarm.n_particles, swarm.n_iterations, swarm.n_restarts
+            ),
+            seconds: t,
+            evaluations: r.n_evaluations,
+            note: format!(
+                "{} evaluations, {:.0}/s; best −ln p {:.2}, restarts agree: {}",
+                r.n_evaluations,
+                r.n_evaluations as f64 / t,
+                r.value,
+                r.restarts_agree
+            ),
+        });
+        start = r.x;
+    }
+    if tasks.contains(&Task::Mcmc) {
+        // At most 10⁵ steps: with τ ≈ 600 steps on this posterior, 50τ is reached well before.
+        let sampler = EnsembleSampler {
+            n_steps: 100_000,
+            until_converged: true,
+            ..EnsembleSampler::default()
+        };
+        let s = Instant::now();
+        let e = sampler.run(post, Start::Point(&start))?;
+        let t = s.elapsed().as_secs_f64();
+        let tau = e.tau.iter().fold(0.0f64, |m, &v| m.max(v));
+        out.push(Timing {
+            key: "mcmc".into(),
+            task: format!(
+                "ensemble MCMC to convergence ({} walkers × {} steps)",
+                e.acceptance.len(),
+                e.n_steps(),
+            ),
+            seconds: t,
+            evaluations: e.n_evaluations,
+            note: format!(
+                "{} evaluations; converged: {}, τ_max {tau:.0} steps, acceptance {:.2}",
+                e.n_evaluations,
+                e.converged,
+                e.mean_acceptance()
+            ),
+        });
+    }
     Ok(out)
 }

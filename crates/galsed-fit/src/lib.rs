@@ -8,7 +8,7 @@
 //!   (autodiff path).
 //! * [`optim`] — particle swarm, Adam, L-BFGS-B and Nelder–Mead.
 //! * [`sample`] — affine-invariant ensemble MCMC and nested sampling, posterior summaries.
-//! * [`bench`](mod@bench) — timings of posterior, gradient, Adam, swarm and MCMC next to the Python reference.
+//! * [`bench`](mod@bench) — timings of posterior, gradient, Adam, swarm and MCMC.
 //! * [`mock`] — mock galaxies in the valid region and their noisy photometry.
 //! * [`catalog`] — catalogues of galaxies: the configuration file, rows → observations,
 //!   results → rows, the resume file (shared by `galsed fit` and Python).
