@@ -187,6 +187,40 @@ fn the_quick_pipeline_runs_end_to_end_and_trains_reproducibly() {
     );
     assert_eq!(table.lines().count(), 1501);
 
+    // The SED fits again, on one thread and on eight (more than the cores): identical results,
+    // and no hang. Their gradients share no state between threads (burn-autodiff's global graph
+    // once hung here, tracel-ai/burn#5193).
+    let sedfits = |threads: &str| {
+        let out = tmp.path().join(format!("sedfit_{threads}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_galsed"))
+            .args([
+                "optir",
+                "evaluate",
+                "--survey",
+                run.join("survey.h5").to_str().unwrap(),
+                "--models",
+                run.join("models").to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--sed-fits",
+                "8",
+            ])
+            .env("GALSED_MODEL_DIR", published())
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+            .env("HOME", tmp.path().join("cache"))
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .expect("run galsed");
+        ok(o);
+        std::fs::read_to_string(out.join("sedfit_sample.csv")).expect("SED-fit table")
+    };
+    let one = sedfits("1");
+    assert!(
+        one.contains("sedfit_full") && one.contains("sedfit_separable"),
+        "{one}"
+    );
+    assert_eq!(one, sedfits("8"), "SED fits changed with the thread count");
+
     // A survey without ugriz (as imported SDSS spectra are) trains and evaluates without the ugriz
     // baseline and without the r-magnitude subsets.
     let mut no_ugriz = galsed_optir::survey_io::read_survey(run.join("survey.h5")).unwrap();

@@ -84,7 +84,7 @@ pub enum BenchError {
 }
 
 /// The benchmark's posterior: a mock galaxy (seeded) at z = 0.01, μ = 0, as the tutorial.
-/// `model` must live on an autodiff device and use the `auto` grid to compare with §8.
+/// `model` should use the `auto` grid to compare with the reference timings (§8).
 pub fn mock_posterior<'m>(
     model: &'m Starduster,
     ssp: &SspLibrary,

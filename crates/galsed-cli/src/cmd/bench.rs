@@ -229,7 +229,7 @@ fn run_fit(args: &BenchArgs, cpu: &CpuInfo, torch: Option<&TorchTimes>) -> Resul
             GridArg::Base => WavelengthGrid::Base,
             GridArg::Auto => WavelengthGrid::Auto,
         };
-        let model = build_on(&files, &wgrid, &Device::flex().autodiff())?;
+        let model = build_on(&files, &wgrid, &Device::flex())?;
         let (post, truth) = galsed_fit::bench::mock_posterior(&model, &files.ssp, 1)?;
         for &n in &threads {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
