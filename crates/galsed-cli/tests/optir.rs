@@ -10,11 +10,17 @@ fn published() -> PathBuf {
 }
 
 fn galsed(tmp: &Path, args: &[&str]) -> Output {
+    galsed_with(tmp, args, &[])
+}
+
+/// `galsed` with extra environment variables.
+fn galsed_with(tmp: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_galsed"))
         .args(args)
         .env("GALSED_MODEL_DIR", published())
         .env("XDG_CACHE_HOME", tmp.join("cache"))
         .env("HOME", tmp.join("cache"))
+        .envs(envs.iter().copied())
         .output()
         .expect("run galsed")
 }
@@ -192,8 +198,9 @@ fn the_quick_pipeline_runs_end_to_end_and_trains_reproducibly() {
     // once hung here, tracel-ai/burn#5193).
     let sedfits = |threads: &str| {
         let out = tmp.path().join(format!("sedfit_{threads}"));
-        let o = Command::new(env!("CARGO_BIN_EXE_galsed"))
-            .args([
+        ok(galsed_with(
+            tmp.path(),
+            &[
                 "optir",
                 "evaluate",
                 "--survey",
@@ -204,14 +211,9 @@ fn the_quick_pipeline_runs_end_to_end_and_trains_reproducibly() {
                 out.to_str().unwrap(),
                 "--sed-fits",
                 "8",
-            ])
-            .env("GALSED_MODEL_DIR", published())
-            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
-            .env("HOME", tmp.path().join("cache"))
-            .env("RAYON_NUM_THREADS", threads)
-            .output()
-            .expect("run galsed");
-        ok(o);
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        ));
         std::fs::read_to_string(out.join("sedfit_sample.csv")).expect("SED-fit table")
     };
     let one = sedfits("1");

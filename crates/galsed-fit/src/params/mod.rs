@@ -496,14 +496,7 @@ impl Parametrization {
     /// # Panics
     /// If `p` does not have [`Parametrization::n_params`] columns.
     pub fn apply_rows(&self, p: ndarray::ArrayView2<f64>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let (n, w) = p.dim();
-        assert_eq!(
-            w,
-            self.n_params(),
-            "expected {} parameter columns",
-            self.n_params()
-        );
-        if n == 0 {
+        if self.checked_rows(p) == 0 {
             return (Vec::new(), Vec::new(), Vec::new());
         }
         if self.absorbing() {
@@ -512,6 +505,17 @@ impl Parametrization {
         } else {
             self.apply_rows_with_rng(p, &mut NoRng)
         }
+    }
+
+    /// The number of rows of `p`, after checking its width.
+    pub(super) fn checked_rows(&self, p: ndarray::ArrayView2<f64>) -> usize {
+        assert_eq!(
+            p.ncols(),
+            self.n_params(),
+            "expected {} parameter columns",
+            self.n_params()
+        );
+        p.nrows()
     }
 
     /// [`Parametrization::apply_rows`] with an explicit random stream (N ≥ 1 rows, checked

@@ -69,14 +69,7 @@ impl Parametrization {
         &self,
         p: ArrayView2<f64>,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>, ParamTrace) {
-        let (n, w) = p.dim();
-        assert_eq!(
-            w,
-            self.n_params(),
-            "expected {} parameter columns",
-            self.n_params()
-        );
-        if n == 0 {
+        if self.checked_rows(p) == 0 {
             let trace = ParamTrace::new(self, p, &mut NoRng);
             return (Vec::new(), Vec::new(), Vec::new(), trace);
         }

@@ -394,8 +394,6 @@ impl FastRegrid {
 pub(crate) struct CombineTape {
     n: usize,
     gp: Vec<f32>,
-    sd: Vec<f32>,
-    sb: Vec<f32>,
     fwd: FastForward,
     curves: [(NetTape, Vec<f32>); 2],
     /// Segment luminosities of the disk and bulge SFHs, and the absorption networks.
@@ -450,8 +448,6 @@ impl FastModel {
         CombineTape {
             n,
             gp: gp.to_vec(),
-            sd: sd.to_vec(),
-            sb: sb.to_vec(),
             fwd,
             curves,
             fracs,
@@ -586,8 +582,6 @@ impl FastModel {
             let g_in = net.backward(&curve.mlp, &curve.heads, &g_h);
             g_gp.iter_mut().zip(&g_in).for_each(|(a, b)| *a += b);
         }
-        debug_assert_eq!(tape.sd.len(), g_sd.len());
-        debug_assert_eq!(tape.sb.len(), g_sb.len());
         (g_gp, g_sd, g_sb)
     }
 
