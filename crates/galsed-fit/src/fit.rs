@@ -9,7 +9,7 @@
 //! [prior]
 //! smoothed_uniform = 1e-3      # default: flat inside the bounds
 //! [optimizer]
-//! method = "pso"               # pso | adam | lbfgsb | nelder_mead
+//! method = "pso"               # pso | multistart | adam | lbfgsb | nelder_mead
 //! polish = true                # refine the swarm's best with L-BFGS-B
 //! [optimizer.pso]
 //! n_iterations = 2000          # paper: 32 particles × 2000 iterations × 10 restarts
@@ -31,7 +31,7 @@ use crate::derived::{Analyzer, DerivedError};
 use crate::likelihood::{
     Likelihood, LikelihoodError, LikelihoodSettings, Measurement, Observations,
 };
-use crate::optim::{Adam, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm};
+use crate::optim::{Adam, Lbfgsb, MultiStart, NelderMead, Objective, OptimError, ParticleSwarm};
 use crate::params::ParamConfig;
 use crate::params::Parametrization;
 use crate::posterior::{Posterior, PosteriorError, Prior};
@@ -48,6 +48,8 @@ pub enum OptimizerMethod {
     Adam,
     /// Bounded L-BFGS with exact gradients, from the centre of the box.
     Lbfgsb,
+    /// L-BFGS-B from the best points of a batched scan of the box, until several agree.
+    Multistart,
     /// Derivative-free simplex, from the centre of the box.
     NelderMead,
 }
@@ -66,6 +68,8 @@ pub struct OptimizerConfig {
     pub adam: Adam,
     /// Settings of L-BFGS-B (also used by `polish`).
     pub lbfgsb: Lbfgsb,
+    /// Settings of the multi-start L-BFGS-B.
+    pub multistart: MultiStart,
     /// Settings of Nelder–Mead.
     pub nelder_mead: NelderMead,
 }
@@ -78,6 +82,7 @@ impl Default for OptimizerConfig {
             pso: ParticleSwarm::default(),
             adam: Adam::default(),
             lbfgsb: Lbfgsb::default(),
+            multistart: MultiStart::default(),
             nelder_mead: NelderMead::default(),
         }
     }
@@ -212,9 +217,11 @@ pub struct OptimizerReport {
     pub method: OptimizerMethod,
     /// Posterior evaluations spent by the optimiser.
     pub n_evaluations: usize,
-    /// PSO: all restarts reached the same optimum within the tolerance. Others: converged flag.
+    /// PSO: all restarts reached the same optimum within the tolerance. Multi-start: enough
+    /// local searches agreed. Others: converged flag.
     pub converged: bool,
-    /// PSO: spread of the restarts' best values (0 otherwise).
+    /// PSO: spread of the restarts' best values; multi-start: of the local searches' values
+    /// (0 otherwise).
     pub spread: f64,
 }
 
@@ -314,6 +321,18 @@ pub fn fit_galaxy(
             };
             (r.x, r.value, report)
         }
+        OptimizerMethod::Multistart => {
+            let r = opt
+                .multistart
+                .minimize_with_progress(post, &mut |i, n| progress("multi-start", i, n))?;
+            let report = OptimizerReport {
+                method: opt.method,
+                n_evaluations: r.n_evaluations,
+                converged: r.agree,
+                spread: r.spread,
+            };
+            (r.x, r.value, report)
+        }
         OptimizerMethod::NelderMead => {
             let r = opt
                 .nelder_mead
@@ -330,7 +349,12 @@ pub fn fit_galaxy(
     if !best_value.is_finite() {
         return Err(FitError::NoFinitePoint);
     }
-    if opt.polish && opt.method != OptimizerMethod::Lbfgsb {
+    // The L-BFGS-B methods end with a local search already.
+    let polished = matches!(
+        opt.method,
+        OptimizerMethod::Lbfgsb | OptimizerMethod::Multistart
+    );
+    if opt.polish && !polished {
         let r = opt
             .lbfgsb
             .minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;

@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use galsed_fit::optim::{
-    Adam, BoundaryMode, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm, lbfgsb,
+    Adam, BOUND_MARGIN, BoundaryMode, Lbfgsb, NelderMead, Objective, OptimError, ParticleSwarm,
+    lbfgsb,
 };
 use ndarray::ArrayView2;
 
@@ -496,22 +497,24 @@ fn lbfgsb_stops_on_active_bounds() {
         "lbfgsb bound: {} it, x = {:?}, pg = {:.1e}, {}",
         r.n_iterations, r.x, r.projected_grad_norm, r.message
     );
+    // The iterates keep BOUND_MARGIN × width (2e-6 here) from the bounds.
+    let edge = 2.0 * BOUND_MARGIN;
     assert!(r.converged, "{}", r.message);
-    assert_eq!(r.x[0], 1.0);
-    assert_eq!(r.x[1], -1.0);
+    assert_eq!(r.x[0], 1.0 - edge);
+    assert_eq!(r.x[1], -1.0 + edge);
     assert!((r.x[2] - 0.2).abs() < 1e-8);
     assert_eq!(r.at_bound, vec![true, true, false]);
     assert!(r.projected_grad_norm < 1e-5);
-    assert!((r.grad[0] + 2.0).abs() < 1e-8 && (r.grad[1] - 4.0).abs() < 1e-8);
-    assert!((r.value - 5.0).abs() < 1e-12);
+    assert!((r.grad[0] + 2.0).abs() < 1e-5 && (r.grad[1] - 4.0).abs() < 1e-5);
+    assert!((r.value - (1.0 + edge).powi(2) - (2.0 + edge).powi(2)).abs() < 1e-12);
 
     // Rosenbrock with the box cutting off (1, 1): min over [−2, 0.5] × [−2, 2] is at x₀ = 0.5,
     // x₁ = 0.25 (on the valley floor): f = 0.25.
     let obj = rosenbrock(vec![(-2.0, 0.5), (-2.0, 2.0)]);
     let r = Lbfgsb::default().minimize(&obj, &[-1.2, 1.0]).unwrap();
-    assert_eq!(r.x[0], 0.5);
-    assert!((r.x[1] - 0.25).abs() < 1e-6, "{r:?}");
-    assert!((r.value - 0.25).abs() < 1e-10);
+    assert_eq!(r.x[0], 0.5 - 2.5 * BOUND_MARGIN);
+    assert!((r.x[1] - 0.25).abs() < 1e-5, "{r:?}");
+    assert!((r.value - 0.25).abs() < 1e-5);
 }
 
 #[test]
@@ -662,4 +665,44 @@ fn configs_deserialise_with_defaults() {
     let nm: NelderMead =
         serde_json::from_str(&serde_json::to_string(&NelderMead::default()).unwrap()).unwrap();
     assert_eq!(nm, NelderMead::default());
+}
+
+#[test]
+fn lbfgsb_reaches_the_minimum_of_a_float32_valley() {
+    // The emulator's −ln p is computed in float32: near a well-determined optimum the value's
+    // rounding noise (~1e-6 of |f|) hides the decrease a value-based line search asks for,
+    // while the gradient still points along a narrow curved valley (curvature ~1e4 across it,
+    // ~1 along it, as for the luminosity and bulge fraction of a galaxy). A Rosenbrock valley
+    // 100 times narrower than the usual one, offset to −20 and rounded to float32.
+    let f = |x: &[f64]| {
+        x.windows(2)
+            .map(|w| 1e4 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+            .sum::<f64>()
+    };
+    let obj = Analytic::new(
+        vec![(-2.0, 2.0); 2],
+        Box::new(move |x| f64::from((f(x) - 20.0) as f32)),
+        Box::new(|x| {
+            let mut g = vec![0.0; x.len()];
+            for i in 0..x.len() - 1 {
+                let t = x[i + 1] - x[i] * x[i];
+                g[i] += -4e4 * x[i] * t - 2.0 * (1.0 - x[i]);
+                g[i + 1] += 2e4 * t;
+            }
+            g.into_iter().map(|v| f64::from(v as f32)).collect()
+        }),
+    );
+    let r = Lbfgsb::default().minimize(&obj, &[-1.2, 1.0]).unwrap();
+    eprintln!(
+        "float32 valley: {} it, f + 20 = {:.2e}, |x − 1|∞ = {:.2e}, {}",
+        r.n_iterations,
+        f(&r.x),
+        max_abs_diff(&r.x, &[1.0; 2]),
+        r.message
+    );
+    // Values alone resolve f − f_min to ~2e-6 (the f32 ulp at 20), i.e. |1 − x₀| ≈ 1e-3;
+    // steps judged by the derivative go further (measured 4e-5; ganesh's strong-Wolfe search
+    // stops at 6e-4 with f − f_min = 1.6e-7).
+    assert!(f(&r.x) < 1e-8, "{r:?}");
+    assert!(max_abs_diff(&r.x, &[1.0; 2]) < 2e-4, "{r:?}");
 }

@@ -139,6 +139,7 @@ pub(crate) fn fit<'py>(
         galsed_fit::fit::OptimizerMethod::Pso => "pso",
         galsed_fit::fit::OptimizerMethod::Adam => "adam",
         galsed_fit::fit::OptimizerMethod::Lbfgsb => "lbfgsb",
+        galsed_fit::fit::OptimizerMethod::Multistart => "multistart",
         galsed_fit::fit::OptimizerMethod::NelderMead => "nelder_mead",
     };
     opt.set_item("method", method)?;

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::line_search::NoisyWolfe;
 use super::{
     Objective, OptimError, at_least, check_start, checked_bounds, eval_grad, eval_rows,
     no_progress, positive, rows_to_array,
@@ -16,7 +17,12 @@ use super::{
 /// The line search evaluates the objective alone through [`Objective::values`] (one row) and
 /// the gradient through [`Objective::value_grad`]. The run stops when the change of the
 /// objective between iterations is below `ftol`, the infinity norm of the projected gradient is
-/// below `pgtol`, or after `max_iter` iterations.
+/// below `pgtol`, when two line searches in a row fail (the second along the projected
+/// steepest descent), or after `max_iter` iterations.
+///
+/// The iterates stay [`BOUND_MARGIN`] of each box width inside the box: the posterior, like the
+/// reference's `check_bounds`, is +∞ on the bounds themselves, and a line search that steps
+/// onto a bound would fail there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lbfgsb {
@@ -50,9 +56,11 @@ pub struct LbfgsbResult {
     pub value: f64,
     /// Gradient at `x`.
     pub grad: Vec<f64>,
-    /// ‖projected gradient‖_∞ at `x` (components pushing outward at an active bound are 0).
+    /// ‖projected gradient‖_∞ at `x` (components pushing outward at an active bound are 0;
+    /// bounds as in `at_bound`).
     pub projected_grad_norm: f64,
-    /// Whether each parameter sits on a bound.
+    /// Whether each parameter sits on a bound (of the box the iterates keep to,
+    /// [`BOUND_MARGIN`] inside the objective's bounds).
     pub at_bound: Vec<bool>,
     /// Iterations taken.
     pub n_iterations: usize,
@@ -125,6 +133,11 @@ impl<O: Objective + ?Sized>
     }
 }
 
+/// Fraction of each box width that L-BFGS-B's iterates keep from the bounds. The fitting
+/// parametrisations clamp their inputs 1e-6 of the width inside the bounds (as the reference),
+/// so the objective is the same in this margin as at its edge.
+pub const BOUND_MARGIN: f64 = 1e-6;
+
 impl Lbfgsb {
     fn validate(&self) -> Result<(), OptimError> {
         at_least("memory", self.memory, 1)?;
@@ -150,21 +163,26 @@ impl Lbfgsb {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<LbfgsbResult, OptimError> {
         use ganesh::algorithms::gradient::{
-            GradientStatus, LBFGSB, LBFGSBConfig, LBFGSBErrorMode, LBFGSBFTerminator,
-            LBFGSBInfNormGTerminator,
+            GradientStatus, LBFGSB, LBFGSBConfig, LBFGSBErrorMode, LBFGSBInfNormGTerminator,
         };
-        use ganesh::core::{Callbacks, Vector};
+        use ganesh::core::{Callbacks, NalgebraProvider, Vector};
         use ganesh::traits::{Algorithm, Status};
 
         self.validate()?;
         let bounds = checked_bounds(obj)?;
-        let x0 = check_start(x0, &bounds)?;
+        let inner: Vec<(f64, f64)> = bounds
+            .iter()
+            .map(|&(lo, hi)| (lo + BOUND_MARGIN * (hi - lo), hi - BOUND_MARGIN * (hi - lo)))
+            .collect();
+        let x0 = check_start(x0, &inner)?;
+        type Lbfgsb = LBFGSB<f64, NalgebraProvider, NoisyWolfe>;
+        type Config = LBFGSBConfig<f64, NoisyWolfe>;
         let cfg_err = |e: ganesh::error::GaneshError| OptimError::Config(e.to_string());
-        let config: LBFGSBConfig = LBFGSBConfig::default()
+        let config = Config::default()
             .with_memory_limit(self.memory)
             .map_err(cfg_err)?
             .with_error_mode(LBFGSBErrorMode::Skip)
-            .with_bounds(bounds.iter().copied())
+            .with_bounds(inner.iter().copied())
             .map_err(cfg_err)?;
         let problem = GaneshProblem {
             obj,
@@ -172,14 +190,13 @@ impl Lbfgsb {
             n_grad: AtomicUsize::new(0),
         };
         type Cbs<'a, O> =
-            Callbacks<LBFGSB, GaneshProblem<'a, O>, GradientStatus, (), OptimError, LBFGSBConfig>;
+            Callbacks<Lbfgsb, GaneshProblem<'a, O>, GradientStatus, (), OptimError, Config>;
         let mut callbacks: Cbs<'_, O> = Callbacks::empty()
-            .with_terminator(LBFGSBFTerminator::new(self.ftol).map_err(cfg_err)?)
             .with_terminator(LBFGSBInfNormGTerminator::new(self.pgtol).map_err(cfg_err)?);
-        let mut algorithm = LBFGSB::default();
+        let mut algorithm = Lbfgsb::default();
         let mut status = GradientStatus::default();
         let init = Vector::from_vec(x0);
-        <LBFGSB as Algorithm<GaneshProblem<'_, O>, GradientStatus, (), OptimError>>::initialize(
+        <Lbfgsb as Algorithm<GaneshProblem<'_, O>, GradientStatus, (), OptimError>>::initialize(
             &mut algorithm,
             &problem,
             &mut status,
@@ -188,12 +205,31 @@ impl Lbfgsb {
             &config,
         )?;
         let mut n_iterations = 0;
+        // Our own `ftol` test: ganesh's counts a failed line search (which leaves x and f
+        // unchanged and resets the curvature pairs) as convergence. After a failure the next
+        // step is projected steepest descent; a second failure in a row ends the run.
+        let mut stop: Option<&str> = None;
         if status.check_invariants().is_continue() {
+            let mut failures = 0;
             for step in 0..self.max_iter {
+                let (x_before, f_before) = (status.x.clone(), status.fx);
                 algorithm.step(step, &problem, &mut status, &(), &config)?;
                 n_iterations = step + 1;
                 progress(n_iterations, self.max_iter);
                 if status.check_invariants().is_break() {
+                    break;
+                }
+                if status.x == x_before {
+                    failures += 1;
+                    if failures == 2 {
+                        stop = Some("LINE SEARCH FAILED TWICE");
+                        break;
+                    }
+                    continue;
+                }
+                failures = 0;
+                if (f_before - status.fx).abs() < self.ftol {
+                    stop = Some("F_EVAL CONVERGED");
                     break;
                 }
                 if callbacks
@@ -211,8 +247,8 @@ impl Lbfgsb {
                 }
             }
         }
-        let converged = status.success();
-        let message = match status.message.text() {
+        let converged = stop == Some("F_EVAL CONVERGED") || status.success();
+        let message = match stop.or(status.message.text()) {
             Some(t) => t.to_string(),
             None if n_iterations == self.max_iter => "maximum iterations reached".to_string(),
             None => format!("{:?}", status.message.status_type),
@@ -222,10 +258,10 @@ impl Lbfgsb {
         let (value, grad) = eval_grad(obj, &x)?;
         let at_bound: Vec<bool> = x
             .iter()
-            .zip(&bounds)
+            .zip(&inner)
             .map(|(&v, &(lo, hi))| v <= lo || v >= hi)
             .collect();
-        let projected_grad_norm = projected_grad_inf_norm(&x, &grad, &bounds);
+        let projected_grad_norm = projected_grad_inf_norm(&x, &grad, &inner);
         Ok(LbfgsbResult {
             x,
             value,

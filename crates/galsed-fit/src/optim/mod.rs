@@ -1,5 +1,6 @@
 //! Optimisers over a box: particle swarm ([`ParticleSwarm`]), PyTorch's Adam ([`Adam`]),
-//! bounded L-BFGS-B ([`Lbfgsb`], [`lbfgsb`]) and Nelder–Mead ([`NelderMead`]).
+//! bounded L-BFGS-B ([`Lbfgsb`], [`lbfgsb`]), multi-start L-BFGS-B ([`MultiStart`]) and
+//! Nelder–Mead ([`NelderMead`]).
 //!
 //! Everything works against the [`Objective`] trait: a negative log-density over a box whose
 //! batch evaluation ([`Objective::values`]) is much cheaper per row than one row at a time.
@@ -219,10 +220,13 @@ fn no_progress(_: usize, _: usize) {}
 
 mod adam;
 mod lbfgs_b;
+mod line_search;
+mod multistart;
 mod nelder_mead;
 mod swarm;
 
 pub use adam::{Adam, AdamResult, AdamStep};
-pub use lbfgs_b::{Lbfgsb, LbfgsbResult, lbfgsb};
+pub use lbfgs_b::{BOUND_MARGIN, Lbfgsb, LbfgsbResult, lbfgsb};
+pub use multistart::{LocalSearch, MultiStart, MultiStartResult};
 pub use nelder_mead::{NelderMead, NelderMeadResult};
 pub use swarm::{BoundaryMode, ParticleSwarm, PsoResult, SwarmBest};
