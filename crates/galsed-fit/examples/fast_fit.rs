@@ -156,16 +156,23 @@ fn compare(
     model: &Starduster,
     files: &ModelFiles,
 ) -> Result<(), Error> {
-    let ms = MultiStart::default();
+    // Settings to try, as JSON in MULTISTART (e.g. '{"n_hops": 16}'); the defaults otherwise.
+    let ms: MultiStart = match std::env::var("MULTISTART") {
+        Ok(json) => serde_json::from_str(&json)?,
+        Err(_) => MultiStart::default(),
+    };
     let rows = Mutex::new(vec![]);
     let n = galaxies.len();
     each_on_one_core(n, jobs, |k| {
         let i = galaxies[k];
         let (post, _) = mock_posterior(model, &files.ssp, i as u64).expect("mock");
         let t = Instant::now();
-        let mut ms = ms.clone();
-        ms.swarm.seed = i as u64;
-        let r = ms.minimize(&post).expect("multi-start");
+        let r = MultiStart {
+            seed: i as u64,
+            ..ms.clone()
+        }
+        .minimize(&post)
+        .expect("multi-start");
         let secs = t.elapsed().as_secs_f64();
         rows.lock().unwrap().push((i, r, secs));
     })?;
