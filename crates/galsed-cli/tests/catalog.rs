@@ -289,6 +289,44 @@ fn photometry_matches_the_dense_library_path_and_bad_rows_are_reported() {
     assert!(checked >= 20, "{checked}");
 }
 
+/// The summary line counts the rows by status, as the written file has them.
+#[test]
+fn the_summary_counts_partial_and_invalid_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = synth(tmp.path(), "sam.h5", 700);
+    let out = tmp.path().join("phot.h5");
+    let o = ok(galsed(
+        tmp.path(),
+        &[
+            "catalog",
+            "run",
+            "--input",
+            s(&cat),
+            "--output",
+            s(&out),
+            "--chunk-rows",
+            "300",
+        ],
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let r = read_hdf5(&out);
+    let count = |prefix: &str| r.status.iter().filter(|s| s.starts_with(prefix)).count();
+    let (partial, invalid) = (count("partial"), count("invalid"));
+    assert!(
+        partial > 0 && invalid > 0,
+        "{partial} partial, {invalid} invalid"
+    );
+    let ok_rows = 700 - partial - invalid;
+    assert!(
+        err.contains(&format!(
+            "wrote 700 rows to {} (HDF5): {ok_rows} ok, {partial} partial, {invalid} invalid \
+             (the status column says why)",
+            s(&out)
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn formats_and_shards_give_identical_results() {
     let tmp = tempfile::tempdir().unwrap();

@@ -391,19 +391,22 @@ fn physical_csv(path: &Path, rows: usize) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The numeric columns of a CSV file (all but `id`): header and rows.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
+    let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep = |i: &usize| names[*i] != "id";
+    let header = (0..names.len())
+        .filter(keep)
+        .map(|i| names[i].to_owned())
         .collect();
     let rows = lines
         .map(|l| {
             l.split(',')
-                .map(|v| {
+                .enumerate()
+                .filter(|(i, _)| keep(i))
+                .map(|(_, v)| {
                     if v.is_empty() {
                         f64::NAN
                     } else {
@@ -440,6 +443,11 @@ fn physical_csv_round_trip_and_csv_parquet_outputs() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("out_spectrum.csv"), "{stderr}");
 
+    // The input's ids, beside the row numbers.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let ids: Vec<&str> = text.lines().map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(ids[..3], ["id", "gal0", "gal1"]);
+    assert_eq!(ids.len(), 65);
     let (header, rows) = read_csv(&out);
     assert_eq!(header[0], "row");
     assert_eq!(header[1], "galex_FUV");
@@ -504,6 +512,12 @@ fn physical_csv_round_trip_and_csv_parquet_outputs() {
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(n, 64);
     let b = &batches[0];
+    let ids = b.column_by_name("id").unwrap();
+    let ids = ids
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    assert_eq!(ids.value(5), "gal5");
     let r0 = b.column_by_name("sdss_r0").unwrap();
     let r0 = r0
         .as_any()
@@ -1051,4 +1065,108 @@ base,spectrum,1
     .unwrap();
     let e = fails(galsed(tmp.path(), &["bench", "--torch", s(&bad)]));
     assert!(e.contains("threads"), "{e}");
+}
+
+/// A small valid npz input (two galaxies at the centre of the unit space).
+fn good_npz(dir: &Path) -> PathBuf {
+    let good = dir.join("good.npz");
+    write_npz(&good, Array2::zeros((2, 7)), uniform(2), uniform(2));
+    good
+}
+
+/// A negative redshift reaches galsed's own check (not clap's "unexpected argument '-0'").
+#[test]
+fn negative_redshifts_are_refused_by_our_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let good = good_npz(t);
+    let out = t.join("out.npz");
+    let e = fails(galsed(
+        t,
+        &[
+            "sed",
+            "--input",
+            s(&good),
+            "--output",
+            s(&out),
+            "--redshift",
+            "-0.1",
+        ],
+    ));
+    assert!(
+        e.contains("--redshift") && e.contains("must be finite and ≥ 0, got -0.1"),
+        "{e}"
+    );
+}
+
+/// Beyond z = 1 the model's assumptions fail: `sed` still runs, with a warning; below, silently.
+#[test]
+fn high_redshifts_are_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let good = good_npz(t);
+    let out = t.join("out.npz");
+    let run = |z: &str| {
+        let o = ok(galsed(
+            t,
+            &[
+                "sed",
+                "--input",
+                s(&good),
+                "--output",
+                s(&out),
+                "--redshift",
+                z,
+            ],
+        ));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = run("25");
+    assert!(
+        e.contains("warning: --redshift 25 is beyond z = 1") && e.contains("intergalactic"),
+        "{e}"
+    );
+    let e = run("0.5");
+    assert!(!e.contains("warning"), "{e}");
+}
+
+/// A missing source: one error, said once, and no empty destination left behind.
+#[test]
+fn fetch_from_a_missing_directory_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let dest = t.join("X");
+    let missing = t.join("nonexistent");
+    let o = galsed(
+        t,
+        &["model", "fetch", "--from", s(&missing), "--dest", s(&dest)],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        e.matches("nonexistent").count(),
+        2,
+        "the source and the error: {e}"
+    );
+    assert!(
+        e.contains("nonexistent") && e.contains("is not a directory"),
+        "{e}"
+    );
+    assert!(!dest.exists(), "{e}");
+}
+
+/// A truncated npz names the problem once, not once per link of the error chain.
+#[test]
+fn truncated_npz_errors_do_not_repeat_themselves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let bytes = std::fs::read(golden_inputs()).unwrap();
+    let cut = t.join("cut.npz");
+    std::fs::write(&cut, &bytes[..3000]).unwrap();
+    let e = fails(galsed(
+        t,
+        &["sed", "--input", s(&cut), "--output", s(&t.join("o.npz"))],
+    ));
+    assert!(e.contains("not a valid .npz archive"), "{e}");
+    assert_eq!(e.matches("invalid Zip archive").count(), 1, "{e}");
 }

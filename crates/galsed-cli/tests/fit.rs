@@ -233,6 +233,66 @@ fn bad_catalogues_and_configurations_are_refused() {
     assert!(!out.exists());
 }
 
+/// A column named almost like a band (`sdss_r` for `sdss_r0`) is refused with the right name,
+/// rather than left out of the fit; other columns (`z`, `ra`) are not bands and are ignored.
+#[test]
+fn misspelt_band_columns_are_refused_with_a_suggestion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let text = std::fs::read_to_string(&cat).unwrap().replacen(
+        "sdss_r0,sdss_r0_err,sdss_r0_limit",
+        "sdss_r,sdss_r_err,sdss_r_limit",
+        1,
+    );
+    let misspelt = tmp.path().join("misspelt.csv");
+    std::fs::write(&misspelt, text.replacen("id,", "ra,", 1)).unwrap();
+    let out = tmp.path().join("res.csv");
+    let e = fails(galsed(
+        tmp.path(),
+        &["fit", "--catalog", s(&misspelt), "--output", s(&out)],
+    ));
+    assert!(
+        e.contains("column `sdss_r` (did you mean `sdss_r0`?)") && e.contains("[catalog] bands"),
+        "{e}"
+    );
+    assert!(!e.contains("`ra`"), "{e}");
+    assert!(!out.exists());
+}
+
+/// One galaxy is "1 galaxy".
+#[test]
+fn one_galaxy_is_counted_in_the_singular() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let text = std::fs::read_to_string(&cat).unwrap();
+    let one = tmp.path().join("one.csv");
+    std::fs::write(
+        &one,
+        text.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("quick.toml");
+    std::fs::write(&cfg, QUICK).unwrap();
+    let out = tmp.path().join("res.csv");
+    let o = ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&one),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+        ],
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("fitted 1 galaxy (0 could not be fitted)"),
+        "{err}"
+    );
+}
+
 /// Kill the run after some galaxies, run it again: every galaxy appears once, with the values an
 /// uninterrupted run gives.
 #[test]

@@ -257,3 +257,47 @@ fn teacher_train_sed_validate() {
     ));
     assert!(err.contains("--max-k100"), "{err}");
 }
+
+/// Too few epochs for the learning-rate schedule: one error that says the minimum and why.
+#[test]
+fn too_few_epochs_are_refused_with_the_minimum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let data = t.join("train.npz");
+    ok(galsed(
+        t,
+        &[
+            "train",
+            "teacher",
+            "--n",
+            "40",
+            "--seed",
+            "1",
+            "--output",
+            s(&data),
+        ],
+    ));
+    for epochs in ["1", "2"] {
+        let e = fails(galsed(
+            t,
+            &[
+                "train",
+                "--data",
+                s(&data),
+                "--output",
+                s(&t.join("model")),
+                "--networks",
+                "curve_disk",
+                "--epochs",
+                epochs,
+            ],
+        ));
+        assert!(
+            e.contains(&format!(
+                "epochs × batches per epoch = {epochs} × 1 optimiser steps"
+            )) && e.contains("needs at least 4")
+                && e.contains("train for at least 4 epochs"),
+            "{e}"
+        );
+    }
+}

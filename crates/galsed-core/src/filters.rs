@@ -403,7 +403,8 @@ impl Filter {
     /// one non-numeric header line before the data is allowed; columns after the second are ignored.
     ///
     /// Rows with negative transmission are dropped (as sedpy does: measured curves carry small
-    /// negative noise); NaN/∞ values and wavelengths <= 0 are errors. The filter is named after the
+    /// negative noise); NaN/∞ values, wavelengths <= 0 and wavelengths that do not increase from
+    /// row to row (which sedpy would sort) are errors. The filter is named after the
     /// file stem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, FilterError> {
         let path = path.as_ref();
@@ -486,6 +487,34 @@ fn close_matches(query: &str) -> Vec<String> {
         .collect()
 }
 
+/// The built-in filters a table column is most likely a misspelling of, or nothing when the name
+/// is not close to any. Stricter than the suggestions of [`FilterError`] (no substring matches,
+/// one edit per five characters, at least one), so that other quantities (`z`, `dec`, `mass`) do
+/// not pass for bands while `sdss_r` (for `sdss_r0`) and `GALEX_FUV` do.
+///
+/// ```rust
+/// use galsed_core::filters::misspelt_builtin;
+/// assert_eq!(misspelt_builtin("sdss_r"), ["sdss_r0"]);
+/// assert!(misspelt_builtin("dec").is_empty());
+/// ```
+pub fn misspelt_builtin(column: &str) -> Vec<&'static str> {
+    let q = column.to_ascii_lowercase();
+    let max_distance = (q.chars().count() / 5).max(1);
+    let scored: Vec<(usize, &str)> = BUILTIN
+        .iter()
+        .map(|&(name, _)| (levenshtein(&q, &name.to_ascii_lowercase()), name))
+        .filter(|&(d, _)| d <= max_distance)
+        .collect();
+    let Some(best) = scored.iter().map(|&(d, _)| d).min() else {
+        return vec![];
+    };
+    scored
+        .into_iter()
+        .filter(|&(d, _)| d == best)
+        .map(|(_, name)| name)
+        .collect()
+}
+
 fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -517,6 +546,8 @@ fn from_text(name: &str, text: &str, origin: &Path) -> Result<Filter, FilterErro
     let mut in_typedef = false;
     let mut header_seen = false;
     let mut rows = 0usize;
+    // Wavelength and line of the previous data row.
+    let mut last: Option<(f64, usize)> = None;
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
         let content = raw.split('#').next().unwrap_or_default().trim();
@@ -585,6 +616,26 @@ fn from_text(name: &str, text: &str, origin: &Path) -> Result<Filter, FilterErro
                 format!("wavelength must be > 0 Å, got {lam}"),
             ));
         }
+        // sedpy sorts the rows; a file out of order is more likely a wrong column or unit
+        // (frequency, a red-to-blue listing) than a curve, so it is refused.
+        if let Some((prev, prev_line)) = last {
+            if lam == prev {
+                return Err(parse_err(
+                    line_no,
+                    format!("duplicate wavelength {lam} Å (also on line {prev_line})"),
+                ));
+            }
+            if lam < prev {
+                return Err(parse_err(
+                    line_no,
+                    format!(
+                        "wavelength {lam} Å comes after {prev} Å (line {prev_line}): the \
+                         wavelengths of a filter file must increase from row to row"
+                    ),
+                ));
+            }
+        }
+        last = Some((lam, line_no));
         rows += 1;
         // sedpy drops negative transmissions (noise in measured curves) rather than failing.
         if t >= 0.0 {

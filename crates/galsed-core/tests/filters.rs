@@ -468,6 +468,13 @@ fn bad_files_give_clear_errors() {
         b"1000 0.5\n1100 0.5\n1100 0.6\n",
         "duplicate wavelength",
     );
+    // Out of order: refused with the lines, not sorted (a red-to-blue listing or a wrong column).
+    let e = assert_bad_file(
+        "decreasing.txt",
+        b"# lambda T\n7000 0\n6500 1\n6000 1\n5500 0\n",
+        "wavelength 6500 Å comes after 7000 Å (line 2)",
+    );
+    assert!(matches!(e, FilterError::Parse { line: 3, .. }), "{e:?}");
     assert_bad_file("binary.bin", &[0xff, 0xfe, 0x00, 0x12, 0x80], "cannot read");
     let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no_such_filter_file.par");
     let err = Filter::from_file(&missing).expect_err("missing file");

@@ -245,6 +245,7 @@ impl std::error::Error for InputProblems {}
 ///     sfh_disk: sfh.clone(),
 ///     sfh_bulge: sfh,
 ///     origin: RowOrigin::Array,
+///     ids: None,
 /// };
 /// let u = unit_space_gp(&table, ParamSpace::Physical, OutOfRange::Error).unwrap();
 /// assert!((u[0] - 0.0).abs() < 1e-12); // 2 cos 60° − 1

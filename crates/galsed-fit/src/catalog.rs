@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use galsed_core::cosmology::Cosmology;
-use galsed_core::filters::{Filter, FilterError, builtin_names};
+use galsed_core::filters::{Filter, FilterError, builtin_names, misspelt_builtin};
 use galsed_core::units::{ab_mag, ab_to_jy};
 use galsed_emulator::Starduster;
 use galsed_emulator::predict::Observer;
@@ -84,6 +84,12 @@ pub enum CatalogError {
          [catalog] bands; columns found: {0}"
     )]
     NoBandColumns(String),
+    /// Columns named almost like filters: without `[catalog] bands` they would not be fitted.
+    #[error(
+        "not a built-in filter name: {0}; such columns would not be fitted: rename them, or list \
+         the bands to fit in [catalog] bands (other columns are then ignored)"
+    )]
+    MisspeltBands(String),
     /// A band is not a filter.
     #[error("unknown band {spec:?}")]
     UnknownBand {
@@ -427,6 +433,9 @@ pub fn galaxies(
                 .collect()
         }
     };
+    if cfg.bands.is_none() {
+        misspelt_bands(table, cfg, &band_specs)?;
+    }
     if band_specs.is_empty() {
         return Err(CatalogError::NoBandColumns(table.names().join(", ")));
     }
@@ -515,6 +524,47 @@ pub fn galaxies(
         });
     }
     Ok((band_specs, out))
+}
+
+/// Refuses columns named almost like a built-in filter (`sdss_r` for `sdss_r0`, `GALEX_FUV`), with
+/// or without the error or limit suffix: bands are found by their exact names, so such a column
+/// would silently be left out of the fit.
+fn misspelt_bands(
+    table: &Table,
+    cfg: &CatalogConfig,
+    bands: &[String],
+) -> Result<(), CatalogError> {
+    let mut found = vec![];
+    for name in table.names() {
+        let other = [&cfg.id_column, &cfg.redshift_column, &cfg.distmod_column];
+        if other.iter().any(|c| c.as_str() == name) || name.starts_with("truth_") {
+            continue;
+        }
+        let base = [&cfg.error_suffix, &cfg.limit_suffix]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .find_map(|s| name.strip_suffix(s.as_str()))
+            .unwrap_or(name);
+        if bands.iter().any(|b| b == base) {
+            continue;
+        }
+        let suffix = &name[base.len()..];
+        let close: Vec<String> = misspelt_builtin(base)
+            .iter()
+            .map(|b| format!("`{b}{suffix}`"))
+            .collect();
+        if !close.is_empty() {
+            found.push(format!(
+                "column `{name}` (did you mean {}?)",
+                close.join(" or ")
+            ));
+        }
+    }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(CatalogError::MisspeltBands(found.join(", ")))
+    }
 }
 
 /// True parameter values of mock galaxies, from columns `truth_<parameter>` (all or none):
@@ -627,13 +677,16 @@ pub fn record(
     }
 }
 
-/// An error and its causes on one line, as `anyhow` prints them with `{:#}` ("a: b: c").
+/// An error and its causes on one line ("a: b: c"), without the causes a message already quotes.
 fn chain(e: &(dyn StdError + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
         source = s.source();
     }
     text
@@ -1016,6 +1069,33 @@ mod tests {
                 .to_string()
                 .contains("no_such_band")
         );
+        // A column named almost like a band is an error, not a band left out.
+        let misspelt = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("z", vec![0.02]),
+            Column::f64("dec", vec![-3.0]),
+            Column::f64("sdss_g0", vec![15.5]),
+            Column::f64("sdss_g0_err", vec![0.1]),
+            Column::f64("sdss_r", vec![15.0]),
+            Column::f64("sdss_r_err", vec![0.1]),
+            Column::f64("truth_sdss_r", vec![15.0]),
+        ]);
+        let e = galaxies(&misspelt, &CatalogConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "not a built-in filter name: column `sdss_r` (did you mean `sdss_r0`?), column \
+                 `sdss_r_err` (did you mean `sdss_r0_err`?); such columns would not be fitted"
+            ),
+            "{e}"
+        );
+        // Listing the bands says which columns are bands; the others are ignored.
+        let cfg = CatalogConfig {
+            bands: Some(vec!["sdss_g0".into()]),
+            ..Default::default()
+        };
+        assert_eq!(galaxies(&misspelt, &cfg).unwrap().0, ["sdss_g0"]);
         let none = table(vec![
             Column::f64("redshift", vec![0.1]),
             Column::f64("flux", vec![3.0]),

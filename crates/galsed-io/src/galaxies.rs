@@ -33,6 +33,8 @@ pub struct GalaxyTable {
     pub sfh_bulge: Vec<f64>,
     /// Where row i came from, for messages (e.g. "line 5 of in.csv").
     pub origin: RowOrigin,
+    /// The CSV's `id` column, when it has one (written back beside the results).
+    pub ids: Option<Vec<String>>,
 }
 
 /// How to name a row in messages.
@@ -147,6 +149,7 @@ fn read_npz(path: &Path) -> Result<GalaxyTable> {
         sfh_disk: flat(sfh_disk),
         sfh_bulge: flat(sfh_bulge),
         origin: RowOrigin::Array,
+        ids: None,
     })
 }
 
@@ -209,6 +212,8 @@ fn read_csv(path: &Path) -> Result<GalaxyTable> {
         );
     }
     let cols: Vec<usize> = wanted.iter().map(|c| index[c.as_str()]).collect();
+    let id_col = index.get("id").copied();
+    let mut ids = vec![];
     let (mut gp, mut sfh_disk, mut sfh_bulge, mut lines) = (vec![], vec![], vec![], vec![]);
     for record in reader.records() {
         let record = record.map_err(|e| anyhow!("{}", csv_error(&e, file_line)))?;
@@ -225,6 +230,9 @@ fn read_csv(path: &Path) -> Result<GalaxyTable> {
         sfh_disk.extend_from_slice(&values[N_GP..N_GP + N_SSP]);
         sfh_bulge.extend_from_slice(&values[N_GP + N_SSP..]);
         lines.push(line);
+        if let Some(c) = id_col {
+            ids.push(record.get(c).unwrap_or("").to_owned());
+        }
     }
     Ok(GalaxyTable {
         n: lines.len(),
@@ -232,6 +240,7 @@ fn read_csv(path: &Path) -> Result<GalaxyTable> {
         sfh_disk,
         sfh_bulge,
         origin: RowOrigin::Csv { lines },
+        ids: id_col.map(|_| ids),
     })
 }
 

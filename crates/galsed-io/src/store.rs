@@ -268,6 +268,12 @@ pub enum StoreError {
         "cannot download {0}: galsed-io was built without its `download` feature; copy the files from a local directory instead"
     )]
     DownloadDisabled(String),
+    /// A local source directory does not exist.
+    #[error(
+        "model source {} does not exist or is not a directory (expected a directory holding the published files, or a URL)",
+        .0.display()
+    )]
+    NoSourceDir(PathBuf),
     /// The base URL has a scheme that is not supported.
     #[error(
         "unsupported model source {0:?}: use an https://, http:// or file:// URL, or a local directory"
@@ -520,19 +526,40 @@ pub fn fetch(
     mut progress: impl FnMut(FetchEvent),
 ) -> Result<(), StoreError> {
     let source = Source::parse(base_url)?;
+    if let Source::Local(dir) = &source
+        && !dir.is_dir()
+    {
+        return Err(StoreError::NoSourceDir(dir.clone()));
+    }
+    let created = !dest.exists();
     fs::create_dir_all(dest).map_err(io_err("create directory", dest))?;
+    let result = fetch_files(dest, &source, &mut progress);
+    if result.is_err() && created {
+        // An empty directory left behind would look like a model location; remove_dir keeps
+        // it when some file did arrive.
+        let _ = fs::remove_dir(dest);
+    }
+    result
+}
+
+/// Installs the files of [`MODEL_FILES`] missing from `dest`.
+fn fetch_files(
+    dest: &Path,
+    source: &Source,
+    progress: &mut impl FnMut(FetchEvent),
+) -> Result<(), StoreError> {
     for file in &MODEL_FILES {
         let target = dest.join(file.name);
         if check_file(&target, file)?.is_none() {
             progress(FetchEvent::AlreadyPresent { name: file.name });
             continue;
         }
-        match &source {
+        match source {
             Source::Local(dir) => {
                 let path = dir.join(file.name);
                 let mut reader = File::open(&path).map_err(io_err("open", &path))?;
                 let from = path.display().to_string();
-                install(&mut reader, file, &from, dest, &mut progress, |e| {
+                install(&mut reader, file, &from, dest, progress, |e| {
                     StoreError::Io {
                         action: "read",
                         path: path.clone(),
@@ -545,7 +572,7 @@ pub fn fetch(
                 let url = format!("{base}{}", file.name);
                 let response = agent.get(&url).call().map_err(|e| http_error(&url, e))?;
                 let mut reader = response.into_body().into_reader();
-                install(&mut reader, file, &url, dest, &mut progress, |e| {
+                install(&mut reader, file, &url, dest, progress, |e| {
                     StoreError::Download {
                         url: url.clone(),
                         reason: e.to_string(),

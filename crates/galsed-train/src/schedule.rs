@@ -29,6 +29,15 @@ impl Default for OneCycleConfig {
     }
 }
 
+impl OneCycleConfig {
+    /// The fewest steps of a schedule: PyTorch's phase boundary pct_start·total − 1 must lie
+    /// strictly inside it, so that the rising and the falling phase get a step each.
+    pub fn min_steps(&self) -> usize {
+        // In f64: a pct_start of 0 (refused by OneCycle::new) saturates instead of overflowing.
+        ((1.0 / self.pct_start).floor() + 1.0).max(2.0) as usize
+    }
+}
+
 /// A one-cycle schedule over `total_steps` optimiser steps; also a burn [`LrScheduler`].
 ///
 /// ```
@@ -61,11 +70,6 @@ impl OneCycle {
                 "the maximum learning rate must be positive, got {max_lr}"
             ));
         }
-        if total_steps < 2 {
-            return Err(format!(
-                "a one-cycle schedule needs at least 2 steps, got {total_steps}"
-            ));
-        }
         if !(cfg.pct_start > 0.0 && cfg.pct_start < 1.0) {
             return Err(format!(
                 "pct_start must lie in (0, 1), got {}",
@@ -75,13 +79,12 @@ impl OneCycle {
         if !(cfg.div_factor > 0.0 && cfg.final_div_factor > 0.0) {
             return Err("div_factor and final_div_factor must be positive".into());
         }
-        // PyTorch's phase boundary pct_start·total − 1 must lie strictly inside the schedule, or
-        // the phase lengths become zero or negative.
-        let end_up = cfg.pct_start * total_steps as f64 - 1.0;
-        if end_up <= 0.0 || end_up >= (total_steps - 1) as f64 {
+        if total_steps < cfg.min_steps() {
             return Err(format!(
-                "{total_steps} steps are too few for pct_start {}: each phase needs at least one step",
-                cfg.pct_start
+                "{total_steps} steps are too few for a one-cycle schedule with pct_start {}: it \
+                 needs at least {} (a rising and a falling phase of at least one step each)",
+                cfg.pct_start,
+                cfg.min_steps()
             ));
         }
         Ok(Self {

@@ -769,6 +769,12 @@ impl Trainer<'_> {
         if cfg.max_lrs.is_empty() {
             return Err(config_err("give at least one maximum learning rate"));
         }
+        if !(cfg.schedule.pct_start > 0.0 && cfg.schedule.pct_start < 1.0) {
+            return Err(config_err(format!(
+                "pct_start must lie in (0, 1), got {}",
+                cfg.schedule.pct_start
+            )));
+        }
         if networks.is_empty() {
             return Err(config_err("no network to train"));
         }
@@ -1075,6 +1081,20 @@ impl Trainer<'_> {
             )));
         }
         let steps = n_train.div_ceil(cfg.batch_size);
+        let min_steps = cfg.schedule.min_steps();
+        if cfg.epochs * steps < min_steps {
+            return Err(config_err(format!(
+                "{}: epochs × batches per epoch = {} × {steps} optimiser steps ({n_train} \
+                 training samples, batch size {}), but the one-cycle learning-rate schedule needs \
+                 at least {min_steps} (a rising and a falling phase of at least one step each, \
+                 with pct_start {}): train for at least {} epochs, or use a smaller batch size",
+                network.name(),
+                cfg.epochs,
+                cfg.batch_size,
+                cfg.schedule.pct_start,
+                min_steps.div_ceil(steps)
+            )));
+        }
         let schedule =
             OneCycle::new(max_lr, cfg.epochs * steps, cfg.schedule).map_err(config_err)?;
         let device = Device::flex().autodiff();

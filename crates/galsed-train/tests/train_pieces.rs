@@ -155,6 +155,17 @@ fn one_cycle_matches_pytorch_formula() {
 
     assert!(OneCycle::new(0.0, 100, OneCycleConfig::default()).is_err());
     assert!(OneCycle::new(1e-3, 2, OneCycleConfig::default()).is_err());
+    // The shortest schedules: pct_start·total − 1 must be > 0.
+    for (pct, min) in [(0.3, 4), (0.5, 3), (0.25, 5), (0.9, 2)] {
+        let cfg = OneCycleConfig {
+            pct_start: pct,
+            ..OneCycleConfig::default()
+        };
+        assert_eq!(cfg.min_steps(), min, "pct_start {pct}");
+        assert!(OneCycle::new(1e-3, min, cfg).is_ok(), "pct_start {pct}");
+        let e = OneCycle::new(1e-3, min - 1, cfg).unwrap_err();
+        assert!(e.contains(&format!("at least {min}")), "{e}");
+    }
 }
 
 fn s_lr(step: usize) -> f64 {

@@ -10,6 +10,10 @@ use crate::optim::OptimError;
 
 /// Per-parameter posterior summary: median, 16th and 84th percentiles, mean and standard
 /// deviation (population form, normalised by the total weight).
+///
+/// NaN values are left out of their column: a derived property can be undefined for some draws
+/// (the metallicity of an age bin without stars is 0/0), and the draws where it is defined still
+/// describe it. A column without any other value is summarised as NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// 50th percentile.
@@ -47,10 +51,15 @@ impl Summary {
             n_effective: n as f64,
         };
         for col in samples.columns() {
-            let mut v = col.to_vec();
+            let mut v: Vec<f64> = col.iter().copied().filter(|x| !x.is_nan()).collect();
+            if v.is_empty() {
+                s.push_undefined();
+                continue;
+            }
             v.sort_by(f64::total_cmp);
-            let mean = v.iter().sum::<f64>() / n as f64;
-            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
             s.median
                 .push(quantile_sorted(&v, 0.5, QuantileMethod::Linear));
             s.p16
@@ -94,11 +103,19 @@ impl Summary {
             n_effective: kish_ess(weights),
         };
         for col in samples.columns() {
-            let mut v: Vec<(f64, f64)> = col
-                .iter()
-                .copied()
-                .zip(weights.iter().map(|w| w / total))
-                .collect();
+            let kept = || {
+                col.iter()
+                    .copied()
+                    .zip(weights.iter().copied())
+                    .filter(|(x, _)| !x.is_nan())
+            };
+            // Summed in row order: without NaNs, exactly the total of all weights.
+            let total: f64 = kept().map(|(_, w)| w).sum();
+            if total <= 0.0 {
+                s.push_undefined();
+                continue;
+            }
+            let mut v: Vec<(f64, f64)> = kept().map(|(x, w)| (x, w / total)).collect();
             v.sort_by(|a, b| a.0.total_cmp(&b.0));
             let mut cdf = Vec::with_capacity(n);
             let mut c = 0.0;
@@ -118,5 +135,55 @@ impl Summary {
             s.std.push(var.sqrt());
         }
         Ok(s)
+    }
+
+    /// NaN for every statistic of a column without a defined value.
+    fn push_undefined(&mut self) {
+        for stat in [
+            &mut self.median,
+            &mut self.p16,
+            &mut self.p84,
+            &mut self.mean,
+            &mut self.std,
+        ] {
+            stat.push(f64::NAN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use super::*;
+
+    /// A column with NaNs: the percentiles of the other values, as if the NaNs were absent.
+    /// Negative NaN (what 0.0/0.0 gives on x86) sorts first under `total_cmp`, where it used to
+    /// become the 16th percentile.
+    #[test]
+    fn nans_are_left_out_of_their_column() {
+        let nan = -f64::NAN;
+        let with = array![[1.0, nan], [2.0, 5.0], [3.0, nan], [4.0, 6.0], [5.0, 7.0]];
+        let without = array![[5.0], [6.0], [7.0]];
+        let a = Summary::from_samples(with.view()).unwrap();
+        let b = Summary::from_samples(without.view()).unwrap();
+        assert_eq!(
+            (a.p16[1], a.median[1], a.p84[1], a.mean[1], a.std[1]),
+            (b.p16[0], b.median[0], b.p84[0], b.mean[0], b.std[0])
+        );
+        assert_eq!(a.median[0], 3.0);
+
+        let w = [0.5, 1.0, 2.0, 1.0, 0.5];
+        let a = Summary::from_weighted(with.view(), &w).unwrap();
+        let b = Summary::from_weighted(without.view(), &[1.0, 1.0, 0.5]).unwrap();
+        assert_eq!(
+            (a.p16[1], a.median[1], a.p84[1], a.mean[1], a.std[1]),
+            (b.p16[0], b.median[0], b.p84[0], b.mean[0], b.std[0])
+        );
+
+        let undefined = array![[1.0, nan], [2.0, nan]];
+        let a = Summary::from_samples(undefined.view()).unwrap();
+        assert!(a.p16[1].is_nan() && a.median[1].is_nan() && a.std[1].is_nan());
+        assert_eq!(a.median[0], 1.5);
     }
 }

@@ -9,7 +9,8 @@ mod source;
 mod write;
 
 pub use sink::{
-    ChunkResult, OutputColumns, OutputFormat, SCALAR_COLUMNS, merge, part_path, write_part,
+    ChunkResult, OutputColumns, OutputFormat, SCALAR_COLUMNS, StatusCounts, merge, part_path,
+    write_part,
 };
 pub use source::{
     FitsSource, HISTORIES, Hdf5Source, ParquetSource, SCALARS, SamChunk, Source, open,

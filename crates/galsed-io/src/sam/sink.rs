@@ -182,34 +182,74 @@ impl OutputFormat {
     }
 }
 
-/// Merges the parts of `ranges` (in order) into `output`, written to a temporary name first.
+/// How many rows of a merged output have each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Rows with status "ok".
+    pub ok: u64,
+    /// Rows with status "partial: …".
+    pub partial: u64,
+    /// Rows with status "invalid: …".
+    pub invalid: u64,
+}
+
+impl StatusCounts {
+    fn add(&mut self, status: &[&str]) {
+        for s in status {
+            match *s {
+                "ok" => self.ok += 1,
+                s if s.starts_with("partial") => self.partial += 1,
+                _ => self.invalid += 1,
+            }
+        }
+    }
+}
+
+/// Merges the parts of `ranges` (in order) into `output`, written to a temporary name first;
+/// returns the number of rows of each status.
 pub fn merge(
     dir: &Path,
     ranges: &[(u64, u64)],
     layout: &OutputColumns,
     output: &Path,
-) -> Result<()> {
+) -> Result<StatusCounts> {
     let format = OutputFormat::from_path(output)?;
     let parts = ranges.iter().map(|&(a, b)| part_path(dir, a, b));
+    let mut counts = StatusCounts::default();
     crate::atomic_write(output, |tmp| match format {
-        OutputFormat::Parquet => merge_parquet(parts, layout, tmp),
+        OutputFormat::Parquet => merge_parquet(parts, layout, tmp, &mut counts),
         OutputFormat::Hdf5 => {
             let n: u64 = ranges.iter().map(|(a, b)| b - a).sum();
-            merge_hdf5(parts, layout, n as usize, tmp)
+            merge_hdf5(parts, layout, n as usize, tmp, &mut counts)
         }
     })
-    .with_context(|| format!("writing {}", output.display()))
+    .with_context(|| format!("writing {}", output.display()))?;
+    Ok(counts)
+}
+
+/// The status column of a part's batch.
+fn statuses<'a>(batch: &'a RecordBatch, part: &Path) -> Result<Vec<&'a str>> {
+    let col = batch
+        .column_by_name("status")
+        .ok_or_else(|| anyhow!("{}: no column status", part.display()))?;
+    Ok(col
+        .as_string::<i32>()
+        .iter()
+        .map(|s| s.unwrap_or(""))
+        .collect())
 }
 
 fn merge_parquet(
     parts: impl Iterator<Item = PathBuf>,
     layout: &OutputColumns,
     tmp: &Path,
+    counts: &mut StatusCounts,
 ) -> Result<()> {
     let file = File::create(tmp)?;
     let mut w = ArrowWriter::try_new(file, layout.schema(), Some(layout.props(true)))?;
     for part in parts {
         for batch in read_part(&part).with_context(|| format!("reading {}", part.display()))? {
+            counts.add(&statuses(&batch, &part)?);
             w.write(&batch)?;
         }
         // One row group per part: the writer would otherwise hold up to a million rows in memory.
@@ -224,6 +264,7 @@ fn merge_hdf5(
     layout: &OutputColumns,
     n: usize,
     tmp: &Path,
+    counts: &mut StatusCounts,
 ) -> Result<()> {
     use hdf5_metno::types::VarLenUnicode;
     use ndarray::s;
@@ -288,14 +329,11 @@ fn merge_hdf5(
             };
             let ids: Vec<i64> = col("id")?.as_primitive::<Int64Type>().values().to_vec();
             id.write_slice(&ids, s![rows.clone()]).map_err(h5)?;
-            let st: Vec<VarLenUnicode> = col("status")?
-                .as_string::<i32>()
+            let text = statuses(&batch, &part)?;
+            counts.add(&text);
+            let st: Vec<VarLenUnicode> = text
                 .iter()
-                .map(|s| {
-                    s.unwrap_or("")
-                        .parse()
-                        .map_err(|e| anyhow!("status: {e:?}"))
-                })
+                .map(|s| s.parse().map_err(|e| anyhow!("status: {e:?}")))
                 .collect::<Result<_>>()?;
             status.write_slice(&st, s![rows.clone()]).map_err(h5)?;
             for (d, name) in scalars.iter().zip(SCALAR_COLUMNS) {

@@ -166,17 +166,26 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     let computed = total - already;
-    sam::merge(&parts, &mine, &layout, &args.output)?;
+    let counts = sam::merge(&parts, &mine, &layout, &args.output)?;
     std::fs::remove_dir_all(&parts).with_context(|| format!("removing {}", parts.display()))?;
     let format_name = match format {
         sam::OutputFormat::Parquet => "Parquet",
         sam::OutputFormat::Hdf5 => "HDF5",
     };
     eprintln!(
-        "{computed} galaxies in {secs:.1} s ({:.0} galaxies/s on {} threads); wrote {total} rows to {} ({format_name})",
+        "{} in {secs:.1} s ({:.0} galaxies/s on {} threads); wrote {total} rows to {} ({format_name}): {} ok, {} partial, {} invalid{}",
+        progress::galaxies(computed),
         computed as f64 / secs.max(1e-9),
         pool.current_num_threads(),
-        args.output.display()
+        args.output.display(),
+        counts.ok,
+        counts.partial,
+        counts.invalid,
+        if counts.ok < total {
+            " (the status column says why)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -151,8 +151,8 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     write_catalogue(&args.output, &edges, args.rows, chunks)?;
     bar.finish_and_clear();
     eprintln!(
-        "wrote {} galaxies with {} age bins to {}",
-        args.rows,
+        "wrote {} with {} age bins to {}",
+        progress::galaxies(args.rows),
         args.bins,
         args.output.display()
     );

@@ -13,8 +13,8 @@ use galsed_fit::params::Parametrization;
 use galsed_io::table::{read_table, write_table};
 
 use super::DemoArgs;
-use crate::shared::model;
 use crate::shared::plots::plot_galaxy;
+use crate::shared::{model, progress};
 
 /// `galsed fit --threads 1 --plots OUT --seed SEED` of the demo's catalogue, through the library.
 pub fn fit_catalog(
@@ -69,7 +69,8 @@ pub fn fit_catalog(
     let n_fitted = records.len() - n_failed;
     write_table(output, &results_table(records)?)?;
     eprintln!(
-        "fitted {n_fitted} galaxies ({n_failed} could not be fitted) → {}",
+        "fitted {} ({n_failed} could not be fitted) → {}",
+        progress::galaxies(n_fitted as u64),
         output.display()
     );
     Ok(())

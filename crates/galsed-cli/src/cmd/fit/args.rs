@@ -14,7 +14,8 @@ CATALOGUE (.csv, .fits or .parquet; one row per galaxy)
   <band>_err         its 1σ error (> 0)
   <band>_limit       upper limit used when <band> is empty/NaN (non-detection)
   Bands are the columns named after filters (`galsed filters list`), or [catalog] bands = [...]
-  (filter names or filter files). A band missing for a galaxy (NaN, no limit) is skipped.
+  (filter names or filter files). A column named almost like a filter (sdss_r for sdss_r0) is an
+  error. A band missing for a galaxy (NaN, no limit) is skipped.
 
 CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key)
   [catalog]          quantity, flux_unit, bands, id_column, redshift_column, distmod_column,

@@ -130,8 +130,8 @@ pub fn run(args: &FitArgs) -> Result<()> {
     }
     let n_failed = records.iter().filter(|r| r.status != "ok").count();
     eprintln!(
-        "fitted {} galaxies ({n_failed} could not be fitted) → {}",
-        records.len() - n_failed,
+        "fitted {} ({n_failed} could not be fitted) → {}",
+        progress::galaxies((records.len() - n_failed) as u64),
         args.output.display()
     );
     Ok(())

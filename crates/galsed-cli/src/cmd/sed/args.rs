@@ -32,7 +32,8 @@ INPUT
         default; --input-space physical reads gp in physical units).
   .csv: a header row with the columns theta, den_dust, r_dust_to_rd, r_disk, r_bulge, l_norm,
         b_to_t, sfh_disk_0 … sfh_disk_35, sfh_bulge_0 … sfh_bulge_35 (in any order; other columns
-        are ignored). Physical units by default; '#' starts a comment line.
+        are ignored, except id, which .csv and .parquet outputs keep). Physical units by default;
+        '#' starts a comment line.
   SFH weights are light fractions of the 36 SSPs, k = 6·i_met + i_age (see `galsed model info`).
 
 OUTPUT KEYS (row order = input order; 'combine' keys carry no suffix, other components get
@@ -47,11 +48,11 @@ OUTPUT KEYS (row order = input order; 'combine' keys carry no suffix, other comp
   att_curve_lam_um, att_curve (N,n)  attenuation −2.5 log10(F_att/F_free) [mag] below 1 µm
   att_V (N)                    attenuation in the 5450–5550 Å window [mag]
   redshift, distmod            the observer used
-.npz holds all keys. .csv writes one row per galaxy (column 'row', photometry as one column per
-band named <filter>[_<comp>], and the scalars); spectra and attenuation curves go to a second,
+.npz holds all keys. .csv writes one row per galaxy (column 'row', the input's 'id' when a CSV
+input has one, photometry as one column per band named <filter>[_<comp>], and the scalars); spectra and attenuation curves go to a second,
 long-format file <output stem>_spectrum.csv with columns row, lam_um, lam_obs_um, spectrum…,
 att_curve. .parquet writes one row per galaxy with spectra and curves as fixed-size list columns
-and the grids, units and filters in the file's key-value metadata (galsed.*).
+and the grids, units and filters in the file's key-value metadata (galsed.*); it keeps 'id' too.
 
 DISTANCE
   --redshift z alone uses the luminosity-distance modulus of --cosmology (Planck18 by default);
@@ -89,8 +90,15 @@ pub struct SedArgs {
     /// Photometry as AB magnitudes or fluxes in Jy.
     #[arg(long, value_enum, default_value = "ab")]
     pub mag: MagArg,
-    /// Redshift of the observer (stretches the observed grid by 1+z).
-    #[arg(long, default_value_t = 0.0, value_name = "Z")]
+    /// Redshift of the observer (stretches the observed grid by 1+z). Warns above z = 1, where
+    /// the model's assumptions fail (no intergalactic absorption, stars older than the universe).
+    // Negative values reach our own check, which says why they are refused.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "Z",
+        allow_negative_numbers = true
+    )]
     pub redshift: f64,
     /// Distance modulus [mag]; default: from --redshift and --cosmology, or 0 (10 pc) at z = 0.
     #[arg(long, value_name = "MU", allow_negative_numbers = true)]

@@ -13,7 +13,7 @@ use galsed_io::galaxies::{GalaxyFormat, read_galaxy_table};
 
 pub use args::SedArgs;
 use args::{InputSpace, UnitsArg};
-use options::{V_WINDOW, Wanted, key, observer};
+use options::{MAX_REDSHIFT, V_WINDOW, Wanted, key, observer};
 use output::{OutputFormat, Results, Series};
 
 use crate::shared::args::{MagArg, parse_filters};
@@ -50,6 +50,14 @@ pub fn run(args: &SedArgs) -> Result<()> {
     let (obs, note) = observer(args.redshift, args.distmod, &args.cosmology)?;
     if let Some(note) = note {
         eprintln!("{note}");
+    }
+    if obs.redshift > MAX_REDSHIFT {
+        eprintln!(
+            "warning: --redshift {} is beyond z = {MAX_REDSHIFT}, where the model no longer holds: \
+             it has no intergalactic absorption (the Lyman-α forest dims the far and near UV) and \
+             its oldest stars are older than the universe at that redshift",
+            obs.redshift
+        );
     }
 
     let galaxies = read_galaxy_table(&args.input, in_format)?;
@@ -97,6 +105,7 @@ pub fn run(args: &SedArgs) -> Result<()> {
     let lam_um = sd.grid().lam_eval.clone();
     let mut res = Results {
         n,
+        ids: galaxies.ids.clone(),
         lam_obs_um: obs.observed_grid(&lam_um),
         lam_um,
         redshift: obs.redshift,

@@ -57,6 +57,13 @@ impl Wanted {
     }
 }
 
+/// Above this redshift `galsed sed` warns. The emulator gives rest-frame SEDs of galaxies as the
+/// paper models them in the local universe: it has no intergalactic absorption, which removes
+/// light below Lyα (1216 Å rest frame) noticeably from z ≈ 1 on and so reaches GALEX and U bands,
+/// and its oldest SSP (6.3 Gyr; age bins up to 14 Gyr) is older than the universe (Planck18) at
+/// z ≳ 0.9. Below, only the distance modulus and the (1+z) stretch depend on z.
+pub const MAX_REDSHIFT: f64 = 1.0;
+
 /// The observer from `--redshift`, `--distmod` and `--cosmology`, and a note on where μ came from.
 pub fn observer(
     redshift: f64,

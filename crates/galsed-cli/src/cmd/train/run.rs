@@ -105,10 +105,14 @@ pub fn train(args: &RunArgs) -> Result<()> {
     };
     let names: Vec<&str> = networks.iter().map(|n| n.name()).collect();
     eprintln!(
-        "training {} with max learning rates {:?}, {} epochs each",
+        "training {} with max learning rates {:?}, {} each",
         names.join(", "),
         args.max_lr,
-        args.epochs
+        if args.epochs == 1 {
+            "1 epoch".to_owned()
+        } else {
+            format!("{} epochs", args.epochs)
+        }
     );
     let mut reporter = Reporter::new();
     let outcome = trainer.run(&networks, &mut |p| reporter.update(p))?;

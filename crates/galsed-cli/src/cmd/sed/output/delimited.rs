@@ -41,12 +41,18 @@ pub fn write_csv(path: &Path, r: &Results) -> Result<Vec<PathBuf>> {
     if !phot_cols.is_empty() || !r.scalars.is_empty() {
         let mut w = csv::Writer::from_path(path).context("cannot create the file")?;
         let mut header = vec!["row".to_owned()];
+        if r.ids.is_some() {
+            header.push("id".to_owned());
+        }
         header.extend(phot_cols.iter().map(|c| c.0.clone()));
         header.extend(r.scalars.iter().map(|s| s.key.clone()));
         w.write_record(&header)?;
         let n_f = r.n_f();
         for i in 0..r.n {
             let mut rec = vec![i.to_string()];
+            if let Some(ids) = &r.ids {
+                rec.push(ids[i].clone());
+            }
             rec.extend(phot_cols.iter().map(|(_, s, j)| num(s.data[i * n_f + j])));
             rec.extend(r.scalars.iter().map(|s| num(s.data[i])));
             w.write_record(&rec)?;

@@ -51,6 +51,8 @@ impl<T> Series<T> {
 #[derive(Debug, Clone, Default)]
 pub struct Results {
     pub n: usize,
+    /// The input's `id` column, if it has one.
+    pub ids: Option<Vec<String>>,
     /// Rest-frame grid [µm].
     pub lam_um: Vec<f64>,
     /// Observed grid [µm] as used by the detector (float32).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::{
-    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, UInt64Array,
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
 
@@ -29,6 +29,10 @@ fn list_column(data: &[f32], width: usize) -> Result<ArrayRef> {
 pub fn write_parquet(path: &Path, r: &Results) -> Result<()> {
     let mut fields = vec![Field::new("row", DataType::UInt64, false)];
     let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from_iter_values(0..r.n as u64))];
+    if let Some(ids) = &r.ids {
+        fields.push(Field::new("id", DataType::Utf8, false));
+        columns.push(Arc::new(StringArray::from(ids.clone())));
+    }
     let n_f = r.n_f();
     for (name, s, j) in r.phot_columns() {
         fields.push(Field::new(name, DataType::Float64, false));
