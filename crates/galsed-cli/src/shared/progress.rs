@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn rates_and_counts_read_well() {
-        assert_eq!(rate(11_174.5649), "11175/s");
+        assert_eq!(rate(11_174.565), "11175/s");
         assert_eq!(rate(2.345), "2.3/s");
         assert_eq!(galaxies(1u64), "1 galaxy");
         assert_eq!(galaxies(0u64), "0 galaxies");
