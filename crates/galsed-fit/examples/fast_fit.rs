@@ -28,36 +28,11 @@ use burn::prelude::Device;
 use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::ModelFiles;
-use galsed_fit::bench::mock_posterior;
+use galsed_fit::bench::{each_on_one_core, mock_posterior};
 use galsed_fit::optim::{Lbfgsb, MultiStart, ParticleSwarm};
 use galsed_io::store;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// Runs `f(i)` for i in 0..n on `jobs` threads, each with its own one-thread rayon pool.
-fn each_on_one_core(n: usize, jobs: usize, f: impl Fn(usize) + Sync) -> Result<(), Error> {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| -> Result<(), Error> {
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                s.spawn(|| -> Result<(), Error> {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            return Ok(());
-                        }
-                        pool.install(|| f(i));
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().map_err(|_| "a worker panicked")??;
-        }
-        Ok(())
-    })
-}
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -243,3 +243,33 @@ pub fn run(
     }
     Ok(out)
 }
+
+/// Runs `f(i)` for i in 0..n on `jobs` threads, each with its own one-thread rayon pool: how the
+/// examples time "one galaxy on one core" while keeping every core busy. A panic in `f` is
+/// passed on.
+pub fn each_on_one_core(
+    n: usize,
+    jobs: usize,
+    f: impl Fn(usize) + Sync,
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<(), rayon::ThreadPoolBuildError> {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return Ok(());
+                        }
+                        pool.install(|| f(i));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
+}

@@ -654,6 +654,8 @@ pub fn record(
                 values.insert("tau_max".into(), p.tau_max.unwrap_or(f64::NAN));
                 values.insert("log_z".into(), p.log_z.map_or(f64::NAN, |z| z.0));
                 values.insert("log_z_err".into(), p.log_z.map_or(f64::NAN, |z| z.1));
+                values.insert("rhat_max".into(), p.rhat_ess.map_or(f64::NAN, |r| r.0));
+                values.insert("ess_min".into(), p.rhat_ess.map_or(f64::NAN, |r| r.1));
             }
             if let Some(s) = &r.derived_summary {
                 for (i, name) in r.derived_names.iter().enumerate() {

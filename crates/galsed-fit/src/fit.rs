@@ -14,7 +14,7 @@
 //! [optimizer.pso]
 //! n_iterations = 2000          # paper: 32 particles × 2000 iterations × 10 restarts
 //! [sampler]
-//! method = "ensemble"          # none | ensemble | nested
+//! method = "ensemble"          # none | ensemble | nested | nuts
 //! [sampler.ensemble]
 //! n_steps = 5000
 //! until_converged = true
@@ -35,7 +35,7 @@ use crate::optim::{Adam, Lbfgsb, MultiStart, NelderMead, Objective, OptimError, 
 use crate::params::ParamConfig;
 use crate::params::Parametrization;
 use crate::posterior::{Posterior, PosteriorError, Prior};
-use crate::sample::{EnsembleSampler, NestedSampler, Start, Summary};
+use crate::sample::{EnsembleSampler, NestedSampler, NutsSampler, Start, Summary};
 
 /// The optimiser that finds the best fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -99,6 +99,8 @@ pub enum SamplerMethod {
     Ensemble,
     /// Nested sampling (also gives the evidence).
     Nested,
+    /// No-U-turn Hamiltonian Monte Carlo with the gradient, chains started around the best fit.
+    Nuts,
 }
 
 /// Sampler settings.
@@ -111,6 +113,8 @@ pub struct SamplerConfig {
     pub ensemble: EnsembleSampler,
     /// Settings of the nested sampler.
     pub nested: NestedSampler,
+    /// Settings of the NUTS sampler.
+    pub nuts: NutsSampler,
     /// Posterior draws whose derived properties are computed (default 500).
     pub n_derived: usize,
 }
@@ -124,6 +128,7 @@ impl Default for SamplerConfig {
                 ..EnsembleSampler::default()
             },
             nested: NestedSampler::default(),
+            nuts: NutsSampler::default(),
             n_derived: 500,
         }
     }
@@ -232,12 +237,15 @@ pub struct PosteriorSamples {
     pub samples: Array2<f64>,
     /// Median, 16th/84th percentiles, mean and standard deviation of each free parameter.
     pub summary: Summary,
-    /// Ensemble: maximum integrated autocorrelation time \[steps\].
+    /// Ensemble: maximum integrated autocorrelation time \[steps\]; NUTS: \[draws\].
     pub tau_max: Option<f64>,
-    /// Ensemble: mean acceptance fraction; nested: random-walk acceptance.
+    /// Ensemble: mean acceptance fraction; nested: random-walk acceptance; NUTS: the share of
+    /// draws whose trajectory did not diverge.
     pub acceptance: f64,
-    /// Ensemble: steps > 50 τ and τ stable; nested: stopped by dlogz.
+    /// Ensemble: steps > 50 τ and τ stable; nested: stopped by dlogz; NUTS: R̂ and ESS on target.
     pub converged: bool,
+    /// NUTS: the largest split-R̂ and the smallest effective sample size of the parameters.
+    pub rhat_ess: Option<(f64, f64)>,
     /// Nested: ln Z and its error.
     pub log_z: Option<(f64, f64)>,
     /// Posterior evaluations spent by the sampler.
@@ -387,6 +395,31 @@ pub fn fit_galaxy(
                 acceptance: r.mean_acceptance(),
                 converged: r.converged,
                 log_z: None,
+                rhat_ess: None,
+                n_evaluations: r.n_evaluations,
+            })
+        }
+        SamplerMethod::Nuts => {
+            let r = config
+                .sampler
+                .nuts
+                .run_with_progress(post, &best, &mut |i, n| progress("nuts", i, n))?;
+            let summary = r.summary()?;
+            let (bx, bv) = r.max_log_prob();
+            if -bv < best_value {
+                best = bx;
+                best_value = -bv;
+            }
+            let (n, m, _) = r.chain.dim();
+            let ess_min = r.ess.iter().copied().fold(f64::INFINITY, f64::min);
+            Some(PosteriorSamples {
+                samples: r.flat_samples(),
+                summary,
+                tau_max: Some((n * m) as f64 / ess_min),
+                acceptance: 1.0 - r.divergences as f64 / (n * m).max(1) as f64,
+                converged: r.converged,
+                log_z: None,
+                rhat_ess: Some((r.rhat.iter().copied().fold(f64::NAN, f64::max), ess_min)),
                 n_evaluations: r.n_evaluations,
             })
         }
@@ -401,6 +434,7 @@ pub fn fit_galaxy(
                 acceptance: r.acceptance,
                 converged: r.converged,
                 log_z: Some((r.log_z, r.log_z_err)),
+                rhat_ess: None,
                 n_evaluations: r.n_evaluations,
             })
         }

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use galsed_fit::optim::{Objective, OptimError};
 use galsed_fit::sample::{
-    EnsembleSampler, NestedSampler, Start, Summary, integrated_time, integrated_time_1d,
+    EnsembleSampler, NestedSampler, NutsSampler, Start, Summary, integrated_time,
+    integrated_time_1d,
 };
 use ndarray::{Array2, Array3, ArrayView2};
 use rand::{RngExt, SeedableRng};
@@ -74,8 +75,14 @@ impl Objective for Gaussian {
             })
             .collect()
     }
-    fn value_grad(&self, _: &[f64]) -> (f64, Vec<f64>) {
-        unreachable!("samplers use values only")
+    fn value_grad(&self, x: &[f64]) -> (f64, Vec<f64>) {
+        let r: Vec<f64> = x.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
+        let g = self
+            .prec
+            .iter()
+            .map(|row| row.iter().zip(&r).map(|(p, v)| p * v).sum())
+            .collect();
+        (self.f(x), g)
     }
 }
 
@@ -363,8 +370,8 @@ impl Objective for AgainstTheWall {
             .map(|r| r[0] / 0.3 + 0.5 * r[1] * r[1])
             .collect()
     }
-    fn value_grad(&self, _: &[f64]) -> (f64, Vec<f64>) {
-        unreachable!("samplers use values only")
+    fn value_grad(&self, x: &[f64]) -> (f64, Vec<f64>) {
+        (x[0] / 0.3 + 0.5 * x[1] * x[1], vec![1.0 / 0.3, x[1]])
     }
 }
 
@@ -863,4 +870,144 @@ fn summary_of_known_samples() {
     ));
     assert!(Summary::from_weighted(x.view(), &[0.0; 3]).is_err());
     assert!(Summary::from_weighted(x.view(), &[-1.0, 1.0, 1.0]).is_err());
+}
+
+// ------------------------------------------------------------------------------------------
+// No-U-turn Hamiltonian Monte Carlo.
+// ------------------------------------------------------------------------------------------
+
+/// The 5-D Gaussian of the ensemble test, in a box of ±12 σ.
+fn correlated_5d() -> (Gaussian, Vec<f64>, Vec<Vec<f64>>) {
+    let l = [
+        [1.0, 0.0, 0.0, 0.0, 0.0],
+        [0.3, 0.4, 0.0, 0.0, 0.0],
+        [-0.6, 0.5, 1.8, 0.0, 0.0],
+        [0.0, 0.2, -0.15, 0.2, 0.0],
+        [0.3, 0.0, 0.5, 0.4, 1.3],
+    ];
+    let cov: Vec<Vec<f64>> = (0..5)
+        .map(|i| {
+            (0..5)
+                .map(|j| (0..5).map(|k| l[i][k] * l[j][k]).sum())
+                .collect()
+        })
+        .collect();
+    let mean = vec![1.0, -2.0, 0.0, 0.5, 3.0];
+    let bounds = mean
+        .iter()
+        .zip(&cov)
+        .enumerate()
+        .map(|(i, (m, row))| (m - 12.0 * row[i].sqrt(), m + 12.0 * row[i].sqrt()))
+        .collect();
+    (Gaussian::new(mean.clone(), &cov, bounds), mean, cov)
+}
+
+#[test]
+fn nuts_recovers_correlated_5d_gaussian() {
+    let (obj, mean, cov) = correlated_5d();
+    let res = NutsSampler {
+        seed: 3,
+        ..Default::default()
+    }
+    .run(&obj, &[0.0, 0.0, 0.0, 0.0, 0.0])
+    .unwrap();
+    let ess_min = res.ess.iter().copied().fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "nuts: {} draws × {} chains, R̂ {:?}, ESS {:?}, steps/draw {:.1}, divergences {}",
+        res.chain.dim().0,
+        res.chain.dim().1,
+        res.rhat,
+        res.ess,
+        res.mean_steps,
+        res.divergences
+    );
+    assert!(res.converged, "R̂ {:?}, ESS {:?}", res.rhat, res.ess);
+    assert!(res.rhat.iter().all(|&r| r <= 1.01) && ess_min >= 400.0);
+    assert_eq!(res.divergences, 0);
+    let s = res.flat_samples();
+    let (m, c) = mean_cov(s.view());
+    for i in 0..5 {
+        let err = (cov[i][i] / res.ess[i]).sqrt();
+        assert!(
+            (m[i] - mean[i]).abs() < 4.0 * err,
+            "mean[{i}] {} vs {} (MC error {err})",
+            m[i],
+            mean[i]
+        );
+        let rel = (c[i][i] / cov[i][i] - 1.0).abs();
+        assert!(
+            rel < 4.0 * (2.0 / ess_min).sqrt(),
+            "var[{i}] {} vs {}",
+            c[i][i],
+            cov[i][i]
+        );
+    }
+    // ln p of the draws is the objective's.
+    let (x, lp) = res.max_log_prob();
+    assert!((lp + obj.f(&x)).abs() < 1e-9);
+}
+
+#[test]
+fn nuts_keeps_a_density_against_a_bound() {
+    // The logit map's Jacobian must leave the truncated exponential as it is: mean 0.3,
+    // P(x < 0.1) = 1 − e^{−1/3}.
+    let res = NutsSampler {
+        seed: 8,
+        ..Default::default()
+    }
+    .run(&AgainstTheWall, &[0.3, 0.0])
+    .unwrap();
+    assert!(res.converged, "R̂ {:?}, ESS {:?}", res.rhat, res.ess);
+    let s = res.flat_samples();
+    let x = s.column(0);
+    let n_eff = res.ess[0];
+    let mean = x.mean().unwrap();
+    assert!(
+        (mean - 0.3).abs() < 4.0 * 0.3 / n_eff.sqrt(),
+        "mean {mean} (N_eff {n_eff})"
+    );
+    let p = 1.0 - (-1.0f64 / 3.0).exp();
+    let below = x.iter().filter(|&&v| v < 0.1).count() as f64 / s.nrows() as f64;
+    assert!(
+        (below - p).abs() < 4.0 * (p * (1.0 - p) / n_eff).sqrt(),
+        "P(x < 0.1) {below} vs {p}"
+    );
+}
+
+#[test]
+fn nuts_is_reproducible() {
+    let (obj, _, _) = correlated_5d();
+    let sampler = NutsSampler {
+        until_converged: false,
+        n_tune: 100,
+        n_draws: 50,
+        seed: 11,
+        ..Default::default()
+    };
+    let a = sampler.run(&obj, &[1.0, -2.0, 0.0, 0.5, 3.0]).unwrap();
+    let b = sampler.run(&obj, &[1.0, -2.0, 0.0, 0.5, 3.0]).unwrap();
+    assert_eq!(a.chain, b.chain);
+    assert_eq!(a.chain.dim(), (50, 4, 5));
+}
+
+#[test]
+fn nuts_rejects_bad_input() {
+    let (obj, _, _) = correlated_5d();
+    let s = NutsSampler::default();
+    assert!(matches!(
+        s.run(&obj, &[0.0; 3]),
+        Err(OptimError::Dimension { .. })
+    ));
+    assert!(matches!(
+        s.run(&obj, &[0.0, f64::NAN, 0.0, 0.0, 0.0]),
+        Err(OptimError::Start(_))
+    ));
+    assert!(matches!(
+        NutsSampler {
+            n_chains: 1,
+            ..Default::default()
+        }
+        .run(&obj, &[0.0; 5]),
+        Err(OptimError::Config(_))
+    ));
 }

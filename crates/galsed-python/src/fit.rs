@@ -86,6 +86,7 @@ pub(crate) fn fit<'py>(
         cfg.optimizer.pso.seed = s;
         cfg.sampler.ensemble.seed = s;
         cfg.sampler.nested.seed = s;
+        cfg.sampler.nuts.seed = s;
     }
     let param = Parametrization::from_config(&cfg.parametrization, &inner.ssp)
         .map_err(|e| bad(format!("config [parametrization]: {}", describe(&e))))?;
@@ -166,6 +167,8 @@ pub(crate) fn fit<'py>(
         s.set_item("tau_max", p.tau_max)?;
         s.set_item("log_z", p.log_z.map(|z| z.0))?;
         s.set_item("log_z_err", p.log_z.map(|z| z.1))?;
+        s.set_item("rhat_max", p.rhat_ess.map(|r| r.0))?;
+        s.set_item("ess_min", p.rhat_ess.map(|r| r.1))?;
         out.set_item("sampler", s)?;
     }
     if let Some(s) = &r.derived_summary {

@@ -434,7 +434,7 @@ impl Model {
     /// ({name: value} of the best fit: masses, SFRs, ages, …), optimizer ({method, n_evaluations,
     /// converged, spread}), redshift, distmod; with a sampler also samples, percentiles
     /// ({name: [p16, p50, p84]}), derived_percentiles and sampler ({converged, acceptance,
-    /// n_evaluations, tau_max, log_z, log_z_err}).
+    /// n_evaluations, tau_max, log_z, log_z_err, rhat_max, ess_min}).
     #[pyo3(signature = (mags, mag_errors, filters, redshift=0.0, distmod=None, config=None, seed=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(

@@ -1,6 +1,7 @@
 //! Posterior samplers over the box of an [`Objective`](crate::optim::Objective) (whose values are −ln p):
 //! affine-invariant ensemble MCMC ([`EnsembleSampler`], emcee's stretch move), nested sampling
-//! with evidence ([`NestedSampler`]), and posterior summaries ([`Summary`]).
+//! with evidence ([`NestedSampler`]), Hamiltonian Monte Carlo with the gradient ([`NutsSampler`]),
+//! and posterior summaries ([`Summary`]).
 //!
 //! The prior is uniform over the box (any further prior term is part of the objective); points
 //! outside the box have zero probability and are rejected without evaluating the objective.
@@ -39,9 +40,11 @@ fn inside(x: &[f64], bounds: &[(f64, f64)]) -> bool {
 mod autocorr;
 mod ensemble;
 mod nested;
+mod nuts;
 mod summary;
 
 pub use autocorr::{integrated_time, integrated_time_1d};
 pub use ensemble::{EnsembleResult, EnsembleSampler, Start};
 pub use nested::{NestedResult, NestedSampler};
+pub use nuts::{MassMatrix, NutsResult, NutsSampler, split_rhat};
 pub use summary::Summary;

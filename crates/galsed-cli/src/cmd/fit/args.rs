@@ -25,14 +25,15 @@ CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key)
   [prior]            smoothed_uniform, gaussian = [{ name, mean, sigma }]
   selector_penalty   true
   [optimizer]        method = pso|multistart|adam|lbfgsb|nelder_mead, polish, [optimizer.pso] …
-  [sampler]          method = none|ensemble|nested, n_derived, [sampler.ensemble] …, [sampler.nested] …
+  [sampler]          method = none|ensemble|nested|nuts, n_derived, [sampler.ensemble|nested|nuts] …
 
 OUTPUT
   One row per galaxy: row, id, status (\"ok\" or why the galaxy could not be fitted), redshift,
   distmod, n_bands, chi2, chi2_reduced, neg_log_post, par_<parameter> (best-fit free parameters),
   <property> (derived properties of the best fit: m_star, sfr, m_dust, …, docs/fitting.md),
   model_<band> (AB mag); with a sampler also par_<parameter>_p16/_p50/_p84 and <property>_p16/_p50/
-  _p84, and its diagnostics (sampler_converged, sampler_acceptance, tau_max, log_z, log_z_err).
+  _p84, and its diagnostics (sampler_converged, sampler_acceptance, sampler_evaluations, tau_max,
+  log_z, log_z_err, rhat_max, ess_min).
   With --plots DIR: DIR/<id>.png (data vs model SED and residuals) and DIR/<id>_corner.png.
 
 RESUME

@@ -45,6 +45,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
         fit_cfg.optimizer.pso.seed = s;
         fit_cfg.sampler.ensemble.seed = s;
         fit_cfg.sampler.nested.seed = s;
+        fit_cfg.sampler.nuts.seed = s;
     }
     let table = read_table(&args.catalog)
         .with_context(|| format!("reading the catalogue {}", args.catalog.display()))?;
