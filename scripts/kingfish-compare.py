@@ -210,8 +210,8 @@ def main():
             cells.append(f"{dm:+.2f} ({(f - fm) / e:+.1f})")
         print(f"| `{b}` | " + " | ".join(cells) + " |")
     print("\n| | " + " | ".join(ids) + " |\n|---|" + "---:|" * len(ids))
-    for k, label in [("chi2", "χ²"), ("n_bands", "bands"), ("log_z", "ln Z")]:
-        print(f"| {label} | " + " | ".join(f"{float(rows[i][k]):.1f}" for i in ids) + " |")
+    for k, label, digits in [("chi2", "χ²", 1), ("n_bands", "bands", 0), ("log_z", "ln Z", 1)]:
+        print(f"| {label} | " + " | ".join(f"{float(rows[i][k]):.{digits}f}" for i in ids) + " |")
 
 
 if __name__ == "__main__":
