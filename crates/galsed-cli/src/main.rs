@@ -42,7 +42,7 @@ enum Command {
     /// Photometry and spectra for catalogues of simulated (SAM) galaxies, streamed in chunks.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
-    /// Draw a mock galaxy, fit its 19-band photometry and plot the fit.
+    /// Fit NGC 628 (KINGFISH photometry shipped with galsed) or, with --mock, a mock galaxy; plot the fit.
     Demo(demo::DemoArgs),
     /// Measure SEDs per second (batches, grids, threads) next to the PyTorch reference.
     Bench(bench::BenchArgs),

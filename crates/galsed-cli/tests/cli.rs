@@ -783,10 +783,54 @@ fn bad_inputs_give_clear_errors() {
 }
 
 #[test]
-fn demo_fits_a_mock_galaxy_reproducibly() {
+fn demo_fits_ngc628_from_the_shipped_photometry() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let o = ok(galsed(tmp.path(), &["demo", "--out", s(&dir)]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for f in ["NGC_0628.png", "NGC_0628_corner.png"] {
+        assert!(stdout.contains(f), "{stdout}");
+        let png = std::fs::read(dir.join(f)).unwrap();
+        assert!(
+            png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+            "{f}: {} bytes",
+            png.len()
+        );
+    }
+    assert!(stdout.contains("obs−model [mag]") && stdout.contains("spitzer_mips_24"));
+    // The demo's copy of the galaxy is the shipped row (embedded in the binary), with its licence.
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/kingfish/kingfish.csv"),
+    )
+    .unwrap();
+    let copy = std::fs::read_to_string(dir.join("ngc628_catalog.csv")).unwrap();
+    let mut lines = copy.lines();
+    assert_eq!(lines.next(), shipped.lines().next());
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("NGC_0628,") && shipped.lines().any(|l| l == row));
+    let notice = std::fs::read_to_string(dir.join("ngc628_catalog.LICENSE")).unwrap();
+    assert!(notice.contains("Dale et al. 2017") && notice.contains("MIT License"));
+
+    let res = csv_rows(&std::fs::read_to_string(dir.join("demo_fit.csv")).unwrap());
+    assert_eq!(res[0]["status"], "ok");
+    assert_eq!(res[0]["n_bands"], "24");
+    let get = |k: &str| -> f64 { res[0][k].parse().unwrap() };
+    // A good fit of 24 bands with 15 parameters: χ² ≈ 24 was measured; 3× the band count is a failure.
+    assert!(get("chi2") < 72.0, "χ² = {}", get("chi2"));
+    // Loose ranges around the measured fit (m_star 1.7e10 M_sun, SFR 1.2 M_sun/yr, L_dust 7e9 L_sun).
+    assert!((1e9..1e11).contains(&get("m_star")), "{}", get("m_star"));
+    assert!((0.05..10.0).contains(&get("sfr")), "{}", get("sfr"));
+    assert!((1e9..1e11).contains(&get("l_ir")), "{}", get("l_ir"));
+    for k in ["m_star", "sfr", "l_ir", "att_v", "theta"] {
+        assert!(get(&format!("{k}_p16")) <= get(&format!("{k}_p84")), "{k}");
+    }
+}
+
+#[test]
+fn demo_fits_a_mock_galaxy_reproducibly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let o = ok(galsed(tmp.path(), &["demo", "--mock", "--out", s(&dir)]));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("mock.png") && stdout.contains("mock_corner.png"),
@@ -820,7 +864,7 @@ fn demo_fits_a_mock_galaxy_reproducibly() {
     // Same seed, SVG plots: identical numbers.
     ok(galsed(
         tmp.path(),
-        &["demo", "--out", s(&dir), "--format", "svg"],
+        &["demo", "--mock", "--out", s(&dir), "--format", "svg"],
     ));
     let second = std::fs::read_to_string(dir.join("demo_fit.csv")).unwrap();
     assert_eq!(first, second, "the demo is not reproducible from its seed");

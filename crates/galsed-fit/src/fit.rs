@@ -20,7 +20,7 @@
 //! until_converged = true
 //! ```
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis, s};
 use serde::{Deserialize, Serialize};
 
 use galsed_core::filters::Filter;
@@ -271,7 +271,8 @@ pub struct FitResult {
     pub optimizer: OptimizerReport,
     /// Posterior samples, when a sampler ran.
     pub posterior: Option<PosteriorSamples>,
-    /// Derived-property column names.
+    /// Derived-property column names: the Analyzer's, then [`EXTRA_PROPERTIES`] (`l_ir`,
+    /// `att_v`).
     pub derived_names: Vec<String>,
     /// Derived properties of the best fit.
     pub derived_best: Vec<f64>,
@@ -448,14 +449,13 @@ pub fn fit_galaxy(
         .collect();
     let (chi2, n_detections) = chi_square(post, &model_flux);
 
-    let derived = analyzer.compute(&post.batch(best_row.view())?)?;
-    let derived_names = derived.columns().iter().map(|c| c.name.clone()).collect();
-    let derived_best = derived.values().row(0).to_vec();
+    let (derived_names, best_values) = properties(post, analyzer, best_row.view())?;
+    let derived_best = best_values.row(0).to_vec();
     let derived_summary = match &posterior {
         Some(p) if p.samples.nrows() > 0 => {
             let draws = thin_rows(p.samples.view(), config.sampler.n_derived.max(1));
-            let d = analyzer.compute(&post.batch(draws.view())?)?;
-            Some(Summary::from_samples(d.values().view())?)
+            let (_, d) = properties(post, analyzer, draws.view())?;
+            Some(Summary::from_samples(d.view())?)
         }
         _ => None,
     };
@@ -473,6 +473,54 @@ pub fn fit_galaxy(
         derived_best,
         derived_summary,
     })
+}
+
+/// Rest-frame window of [`EXTRA_PROPERTIES`]' `att_v` \[Å\], as `galsed sed`'s `att_V`.
+pub const V_WINDOW: (f64, f64) = (5450.0, 5550.0);
+
+/// Properties of a fit beyond the reference Analyzer's ([`crate::derived::PROPERTIES`]): name,
+/// unit, description. They follow the Analyzer's columns in [`FitResult::derived_names`].
+pub const EXTRA_PROPERTIES: [(&str, &str, &str); 2] = [
+    (
+        "l_ir",
+        "L_sun",
+        "dust luminosity frac_abs·l_norm (the starlight absorbed and re-emitted, 'L_TIR')",
+    ),
+    (
+        "att_v",
+        "mag",
+        "V-band attenuation A_V: m(stars with dust) − m(dust-free stars) in a top-hat \
+         5450–5550 Å window, rest frame",
+    ),
+];
+
+/// The Analyzer's properties of the parameter vectors `x`, then [`EXTRA_PROPERTIES`]: column
+/// names and one row per vector.
+fn properties(
+    post: &Posterior<'_>,
+    analyzer: &Analyzer<'_>,
+    x: ArrayView2<f64>,
+) -> Result<(Vec<String>, Array2<f64>), FitError> {
+    let batch = post.batch(x)?;
+    let derived = analyzer.compute(&batch)?;
+    let mut names: Vec<String> = derived.columns().iter().map(|c| c.name.clone()).collect();
+    names.extend(EXTRA_PROPERTIES.iter().map(|p| p.0.to_string()));
+    let column = |name: &str| {
+        derived
+            .column(name)
+            .map(|c| c.to_owned())
+            .ok_or_else(|| DerivedError::Input(format!("no derived property {name}")))
+    };
+    let l_ir = column("frac_abs")? * column("l_norm")?;
+    let att_v = post
+        .model()
+        .windowed_attenuation(&batch, &[V_WINDOW], Observer::default())?;
+    let d = derived.into_values();
+    let mut values = Array2::zeros((d.nrows(), d.ncols() + EXTRA_PROPERTIES.len()));
+    values.slice_mut(s![.., ..d.ncols()]).assign(&d);
+    values.column_mut(d.ncols()).assign(&l_ir);
+    values.column_mut(d.ncols() + 1).assign(&att_v.column(0));
+    Ok((names, values))
 }
 
 /// Evenly spaced rows, at most `n`.

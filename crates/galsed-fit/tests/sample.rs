@@ -1011,3 +1011,46 @@ fn nuts_rejects_bad_input() {
         Err(OptimError::Config(_))
     ));
 }
+
+/// −ln p of a unit Gaussian, +∞ on the bounds of the box (as the fitting posteriors are).
+struct InfiniteOnTheBounds;
+
+impl Objective for InfiniteOnTheBounds {
+    fn dim(&self) -> usize {
+        6
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-1.0, 1.0); 6]
+    }
+    fn values(&self, x: ArrayView2<f64>) -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .map(|r| {
+                if r.iter().any(|v| v.abs() >= 1.0) {
+                    f64::INFINITY
+                } else {
+                    0.5 * r.dot(&r)
+                }
+            })
+            .collect()
+    }
+    fn value_grad(&self, _: &[f64]) -> (f64, Vec<f64>) {
+        unreachable!("samplers use values only")
+    }
+}
+
+#[test]
+fn walkers_started_at_a_corner_stay_inside_the_open_box() {
+    // A best fit on the bounds of every parameter (a face-on galaxy, empty age bins): walkers
+    // clamped onto the bounds would all be +∞ and the sampler could not start.
+    let s = EnsembleSampler {
+        n_steps: 50,
+        seed: 3,
+        ..Default::default()
+    };
+    let r = s
+        .run(&InfiniteOnTheBounds, Start::Point(&[1.0; 6]))
+        .unwrap();
+    assert!(r.log_prob.iter().all(|v| v.is_finite()));
+    assert!(r.chain.iter().all(|v| v.abs() < 1.0));
+}

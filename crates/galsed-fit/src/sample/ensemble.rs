@@ -7,7 +7,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::{Summary, config_err, inside, integrated_time, no_progress, require};
-use crate::optim::{Objective, OptimError, checked_bounds, eval_rows, rows_to_array};
+use crate::optim::{BOUND_MARGIN, Objective, OptimError, checked_bounds, eval_rows, rows_to_array};
 
 /// Probability of a mode-hopping γ = 1 proposal in a differential-evolution step (ter Braak 2006).
 const DE_MODE_HOP: f64 = 0.1;
@@ -188,9 +188,16 @@ impl EnsembleSampler {
                 let mut pos = Vec::with_capacity(nw * d);
                 for _ in 0..nw {
                     for (j, &(lo, hi)) in bounds.iter().enumerate() {
+                        // The walkers stay BOUND_MARGIN of the width inside the box, as
+                        // L-BFGS-B's iterates: the fitting posteriors are +∞ on the bounds, and a
+                        // best fit against a bound (a face-on galaxy, an empty age bin) would
+                        // otherwise put half the ball there, all of it when several parameters
+                        // sit on their bounds.
+                        let (w, m) = (hi - lo, BOUND_MARGIN * (hi - lo));
+                        let (lo, hi) = (lo + m, hi - m);
                         let c = x0[j].clamp(lo, hi);
                         let z: f64 = rng.sample(StandardNormal);
-                        pos.push((c + self.init_scale * (hi - lo) * z).clamp(lo, hi));
+                        pos.push((c + self.init_scale * w * z).clamp(lo, hi));
                     }
                 }
                 (nw, pos)

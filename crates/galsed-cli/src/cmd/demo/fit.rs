@@ -27,6 +27,7 @@ pub fn fit_catalog(
     let file = FitFile::read(config)?;
     let mut fit_cfg = file.fit.clone();
     fit_cfg.optimizer.pso.seed = args.seed;
+    fit_cfg.optimizer.multistart.seed = args.seed;
     fit_cfg.sampler.ensemble.seed = args.seed;
     fit_cfg.sampler.nested.seed = args.seed;
     let table = read_table(catalog)?;

@@ -59,7 +59,7 @@ pub struct FitArgs {
     /// Plot format.
     #[arg(long, value_enum, default_value = "png")]
     pub plot_format: PlotFormat,
-    /// Seed of the swarm and samplers (overrides the configuration).
+    /// Seed of the swarm, the multi-start scan and the samplers (overrides the configuration).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Worker threads (galaxies fitted at once); default: all cores.

@@ -43,6 +43,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let mut fit_cfg = file.fit.clone();
     if let Some(s) = args.seed {
         fit_cfg.optimizer.pso.seed = s;
+        fit_cfg.optimizer.multistart.seed = s;
         fit_cfg.sampler.ensemble.seed = s;
         fit_cfg.sampler.nested.seed = s;
         fit_cfg.sampler.nuts.seed = s;
