@@ -293,6 +293,52 @@ fn one_galaxy_is_counted_in_the_singular() {
     );
 }
 
+#[test]
+fn the_configuration_template_runs_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("fit.toml");
+    ok(galsed(tmp.path(), &["fit", "--write-config", s(&template)]));
+    let text = std::fs::read_to_string(&template).unwrap();
+    assert!(
+        text.contains("[sampler.nested]") && text.contains("[catalog]"),
+        "{text}"
+    );
+    // Edited as a user would: the fast optimiser, then fitted (with the short output flag).
+    let edited = text.replacen("method = \"pso\"", "method = \"multistart\"", 1);
+    assert_ne!(edited, text, "the template names the optimiser");
+    std::fs::write(&template, edited).unwrap();
+    let cat = catalogue(tmp.path());
+    let one = tmp.path().join("one.csv");
+    let rows = std::fs::read_to_string(&cat).unwrap();
+    std::fs::write(
+        &one,
+        rows.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("res.csv");
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&one),
+            "--config",
+            s(&template),
+            "-o",
+            s(&out),
+        ],
+    ));
+    assert_eq!(read_csv(&out)[0]["status"], "ok");
+    // Writing a template and fitting are separate runs.
+    let err = fails(galsed(
+        tmp.path(),
+        &["fit", "--write-config", s(&template), "--catalog", s(&one)],
+    ));
+    assert!(err.contains("cannot be used with"), "{err}");
+    let err = fails(galsed(tmp.path(), &["fit", "--catalog", s(&one)]));
+    assert!(err.contains("--output"), "{err}");
+}
+
 /// Kill the run after some galaxies, run it again: every galaxy appears once, with the values an
 /// uninterrupted run gives.
 #[test]

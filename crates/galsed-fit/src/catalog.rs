@@ -221,7 +221,7 @@ pub enum Quantity {
 }
 
 /// The whole configuration file: `[catalog]` and the fit settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FitFile {
     /// How to read the catalogue.
     pub catalog: CatalogConfig,
@@ -241,6 +241,21 @@ impl FitFile {
             .try_into()
             .map_err(CatalogError::FitSections)?;
         Ok(Self { catalog, fit })
+    }
+
+    /// A configuration file with every key at its default, the template that
+    /// `galsed fit --write-config` writes: edit what matters and delete the rest.
+    pub fn template() -> Result<String, toml::ser::Error> {
+        let mut table = toml::Table::try_from(FitConfig::default())?;
+        table.insert(
+            "catalog".into(),
+            toml::Value::try_from(CatalogConfig::default())?,
+        );
+        Ok(format!(
+            "# galsed fit configuration: every key at its default value (docs/fitting.md).\n\
+             # Use it with `galsed fit --config FILE`; sections and keys left out keep their defaults.\n\n{}",
+            toml::to_string_pretty(&table)?
+        ))
     }
 
     /// Reads and parses a configuration file.
@@ -1017,6 +1032,20 @@ mod tests {
             "{}",
             err(4)
         );
+    }
+
+    #[test]
+    fn the_template_is_every_default_and_reads_back() {
+        let text = FitFile::template().unwrap();
+        for section in [
+            "[catalog]",
+            "[optimizer.multistart]",
+            "[sampler.nuts]",
+            "[likelihood]",
+        ] {
+            assert!(text.contains(section), "{section} missing from\n{text}");
+        }
+        assert_eq!(FitFile::parse(&text).unwrap(), FitFile::default());
     }
 
     #[test]

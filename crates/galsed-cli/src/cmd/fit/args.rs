@@ -17,7 +17,8 @@ CATALOGUE (.csv, .fits or .parquet; one row per galaxy)
   (filter names or filter files). A column named almost like a filter (sdss_r for sdss_r0) is an
   error. A band missing for a galaxy (NaN, no limit) is skipped.
 
-CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key)
+CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key; `galsed fit
+  --write-config FILE` writes them all at their defaults)
   [catalog]          quantity, flux_unit, bands, id_column, redshift_column, distmod_column,
                      error_suffix, limit_suffix, limit_nsigma, sigma.<band>, grid
   [parametrization]  boundary, shared_sfh, sfh.model, mh.model, bounds.<name>, fixed.<name>
@@ -44,15 +45,23 @@ RESUME
 #[command(after_long_help = FIT_AFTER_HELP)]
 pub struct FitArgs {
     /// Catalogue of observed galaxies (.csv, .fits, .parquet; see below).
-    #[arg(long, value_name = "FILE")]
-    pub catalog: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "write_config")]
+    pub catalog: Option<PathBuf>,
     /// Configuration (TOML); defaults: the reference tutorial's parametrisation, magnitudes,
     /// particle swarm with the paper's settings, no sampler.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Results table (.csv, .parquet or .fits).
-    #[arg(long, value_name = "FILE")]
-    pub output: PathBuf,
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "FILE",
+        required_unless_present = "write_config"
+    )]
+    pub output: Option<PathBuf>,
+    /// Write a configuration template (every key at its default) to FILE and exit.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["catalog", "output", "config"])]
+    pub write_config: Option<PathBuf>,
     /// Write per-galaxy plots (SED fit, corner plot) into this directory.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,

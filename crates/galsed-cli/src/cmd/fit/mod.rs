@@ -36,6 +36,16 @@ fn build_model(files: &ModelFiles, grid: &str) -> Result<Starduster> {
 }
 
 pub fn run(args: &FitArgs) -> Result<()> {
+    if let Some(path) = &args.write_config {
+        let text = FitFile::template().context("writing the configuration template")?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote the configuration template {}", path.display());
+        return Ok(());
+    }
+    // clap makes both present unless --write-config is given.
+    let (Some(catalog_path), Some(output)) = (&args.catalog, &args.output) else {
+        anyhow::bail!("--catalog and --output are required");
+    };
     let file = match &args.config {
         Some(p) => FitFile::read(p)?,
         None => FitFile::default(),
@@ -48,11 +58,11 @@ pub fn run(args: &FitArgs) -> Result<()> {
         fit_cfg.sampler.nested.seed = s;
         fit_cfg.sampler.nuts.seed = s;
     }
-    let table = read_table(&args.catalog)
-        .with_context(|| format!("reading the catalogue {}", args.catalog.display()))?;
+    let table = read_table(catalog_path)
+        .with_context(|| format!("reading the catalogue {}", catalog_path.display()))?;
     let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)
-        .with_context(|| format!("in {}", args.catalog.display()))?;
-    galsed_io::Format::from_path(&args.output)?;
+        .with_context(|| format!("in {}", catalog_path.display()))?;
+    galsed_io::Format::from_path(output)?;
     if let Some(dir) = &args.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -65,7 +75,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let analyzer = Analyzer::new(&sd, &files.ssp)?;
     let truths = truth_columns(&table, &param.names())?;
 
-    let partial_path = resume_path(&args.output);
+    let partial_path = resume_path(output);
     let done = read_records(&partial_path)?;
     let todo = pending(&galaxies, &done);
     if !done.is_empty() {
@@ -125,7 +135,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     bar.finish_and_clear();
 
     let records = finished_records(&partial_path, galaxies.len())?;
-    write_table(&args.output, &results_table(records.clone())?)?;
+    write_table(output, &results_table(records.clone())?)?;
     std::fs::remove_file(&partial_path).ok();
     for f in failures.into_inner().expect("no poisoned lock") {
         eprintln!("warning: {f}");
@@ -134,7 +144,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     eprintln!(
         "fitted {} ({n_failed} could not be fitted) → {}",
         progress::galaxies((records.len() - n_failed) as u64),
-        args.output.display()
+        output.display()
     );
     Ok(())
 }
