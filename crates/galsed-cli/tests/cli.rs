@@ -279,6 +279,30 @@ fn golden_inputs_npz_with_clipping() {
 }
 
 #[test]
+fn sed_gives_the_same_numbers_on_one_thread_and_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one.npz"), tmp.path().join("two.npz"));
+    sed_golden(tmp.path(), &one, &["--threads", "1", "--chunk-size", "7"]);
+    sed_golden(tmp.path(), &two, &["--threads", "2", "--chunk-size", "7"]);
+    let (a, b) = (npz(&one), npz(&two));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    let err = fails(galsed(
+        tmp.path(),
+        &[
+            "sed",
+            "--input",
+            s(&golden_inputs()),
+            "--output",
+            s(&one),
+            "--threads",
+            "0",
+        ],
+    ));
+    assert!(err.contains("--threads"), "{err}");
+}
+
+#[test]
 fn out_of_range_inputs_are_refused_by_default() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.npz");

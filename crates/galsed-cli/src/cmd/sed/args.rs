@@ -117,4 +117,7 @@ pub struct SedArgs {
     /// Galaxies per evaluation chunk.
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_size: u64,
+    /// Worker threads; default: all cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
 }

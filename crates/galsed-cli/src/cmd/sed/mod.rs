@@ -20,6 +20,13 @@ use crate::shared::args::{MagArg, parse_filters};
 use crate::shared::{model, progress};
 
 pub fn run(args: &SedArgs) -> Result<()> {
+    let threads = args
+        .threads
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    crate::shared::args::thread_pool(threads)?.install(|| run_in_pool(args))
+}
+
+fn run_in_pool(args: &SedArgs) -> Result<()> {
     let in_format = GalaxyFormat::from_path(&args.input)?;
     let out_format = OutputFormat::from_path(&args.output)?;
     // Fail before a long computation rather than after it.
