@@ -339,6 +339,61 @@ fn the_configuration_template_runs_as_written() {
     assert!(err.contains("--output"), "{err}");
 }
 
+#[test]
+fn posterior_draws_are_written_per_galaxy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let one = tmp.path().join("one.csv");
+    let rows = std::fs::read_to_string(&cat).unwrap();
+    std::fs::write(
+        &one,
+        rows.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("sampled.toml");
+    let sampler = "[sampler]\nmethod = \"ensemble\"\nn_derived = 10\n[sampler.ensemble]\n\
+                   n_walkers = 32\nn_steps = 40\nuntil_converged = false\n";
+    std::fs::write(&cfg, format!("{QUICK}{sampler}")).unwrap();
+    let (out, dir) = (tmp.path().join("res.csv"), tmp.path().join("draws"));
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&one),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+            "--samples",
+            s(&dir),
+        ],
+    ));
+    let res = &read_csv(&out)[0];
+    let draws = read_csv(&dir.join(format!("{}_samples.csv", res["id"])));
+    assert!(!draws.is_empty());
+    // The draws are the ones the percentiles of the results table come from.
+    let mut theta: Vec<f64> = draws
+        .iter()
+        .map(|d| d["par_theta"].parse().unwrap())
+        .collect();
+    theta.sort_by(f64::total_cmp);
+    let median = theta[theta.len() / 2];
+    let p50: f64 = res["par_theta_p50"].parse().unwrap();
+    let (p16, p84): (f64, f64) = (
+        res["par_theta_p16"].parse().unwrap(),
+        res["par_theta_p84"].parse().unwrap(),
+    );
+    assert!(
+        p16 <= median && median <= p84,
+        "{median} outside [{p16}, {p84}]"
+    );
+    assert!(
+        (median - p50).abs() <= 0.5 * (p84 - p16) + 1e-12,
+        "{median} vs {p50}"
+    );
+}
+
 /// Kill the run after some galaxies, run it again: every galaxy appears once, with the values an
 /// uninterrupted run gives.
 #[test]

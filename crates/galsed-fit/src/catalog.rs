@@ -746,6 +746,20 @@ impl CatalogFitter<'_> {
     }
 }
 
+/// The posterior draws of a fit, one row per draw and one `par_<name>` column per free
+/// parameter (the units of the parametrisation, as `par_<name>` of the results table); `None`
+/// when no sampler ran.
+pub fn posterior_samples_table(r: &FitResult) -> Option<Result<Table, CatalogError>> {
+    let p = r.posterior.as_ref()?;
+    let columns = r
+        .names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| Column::f64(format!("par_{name}"), p.samples.column(j).to_vec()))
+        .collect();
+    Some(Table::new(columns).map_err(table_err))
+}
+
 /// The flat results table: `row`, `id`, `status`, then one float column per value (redshift,
 /// distance modulus and fit quality first), rows in catalogue order.
 pub fn results_table(mut records: Vec<Record>) -> Result<Table, CatalogError> {

@@ -36,6 +36,7 @@ OUTPUT
   _p84, and its diagnostics (sampler_converged, sampler_acceptance, sampler_evaluations, tau_max,
   log_z, log_z_err, rhat_max, ess_min).
   With --plots DIR: DIR/<id>.png (data vs model SED and residuals) and DIR/<id>_corner.png.
+  With --samples DIR and a sampler: DIR/<id>_samples.csv, one row per posterior draw (par_<name>).
 
 RESUME
   Finished galaxies are appended to <output>.partial.jsonl; run the same command again after an
@@ -68,6 +69,12 @@ pub struct FitArgs {
     /// Plot format.
     #[arg(long, value_enum, default_value = "png")]
     pub plot_format: PlotFormat,
+    /// With a sampler, write each galaxy's posterior draws to DIR/<id>_samples.<ext>.
+    #[arg(long, value_name = "DIR")]
+    pub samples: Option<PathBuf>,
+    /// Table format of --samples: csv, parquet or fits.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "fits"])]
+    pub samples_format: String,
     /// Seed of the swarm, the multi-start scan and the samplers (overrides the configuration).
     #[arg(long)]
     pub seed: Option<u64>,

@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::ModelFiles;
 use galsed_fit::catalog::{
-    self, CatalogFitter, FitFile, ResumeLog, finished_records, pending, read_records,
-    results_table, resume_path, safe_file_stem, truth_columns,
+    self, CatalogFitter, FitFile, ResumeLog, finished_records, pending, posterior_samples_table,
+    read_records, results_table, resume_path, safe_file_stem, truth_columns,
 };
 use galsed_fit::derived::Analyzer;
 use galsed_fit::params::Parametrization;
@@ -63,7 +63,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)
         .with_context(|| format!("in {}", catalog_path.display()))?;
     galsed_io::Format::from_path(output)?;
-    if let Some(dir) = &args.plots {
+    for dir in [&args.plots, &args.samples].into_iter().flatten() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
 
@@ -103,6 +103,19 @@ pub fn run(args: &FitArgs) -> Result<()> {
         todo.par_iter().with_max_len(1).for_each(|g| {
             // One galaxy per worker: the batch predictions inside stay single-threaded.
             let rec = fitter.fit(g, |post, r, filters| {
+                if let Some(dir) = &args.samples
+                    && let Some(table) = posterior_samples_table(r)
+                {
+                    let path = dir.join(format!(
+                        "{}_samples.{}",
+                        safe_file_stem(&g.id),
+                        args.samples_format
+                    ));
+                    let written = table
+                        .map_err(anyhow::Error::from)
+                        .and_then(|t| write_table(&path, &t).map_err(anyhow::Error::from));
+                    written.map_err(|e| format!("writing {}: {e:#}", path.display()))?;
+                }
                 let Some(dir) = &args.plots else {
                     return Ok(());
                 };
