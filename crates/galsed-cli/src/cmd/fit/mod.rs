@@ -113,7 +113,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
                     ));
                     let written = table
                         .map_err(anyhow::Error::from)
-                        .and_then(|t| write_table(&path, &t).map_err(anyhow::Error::from));
+                        .and_then(|t| write_table(&path, &t));
                     written.map_err(|e| format!("writing {}: {e:#}", path.display()))?;
                 }
                 let Some(dir) = &args.plots else {
