@@ -69,7 +69,7 @@ pub struct FitArgs {
     /// Plot format.
     #[arg(long, value_enum, default_value = "png")]
     pub plot_format: PlotFormat,
-    /// With a sampler, write each galaxy's posterior draws to DIR/<id>_samples.<ext>.
+    /// With a sampler, write each galaxy's posterior draws to DIR/ID_samples.EXT (ID the galaxy id).
     #[arg(long, value_name = "DIR")]
     pub samples: Option<PathBuf>,
     /// Table format of --samples: csv, parquet or fits.
