@@ -109,6 +109,18 @@ fn catalogue(dir: &Path) -> PathBuf {
     path
 }
 
+/// The first galaxy of [`catalogue`] alone, as `one.csv`.
+fn one_galaxy(dir: &Path) -> PathBuf {
+    let rows = std::fs::read_to_string(catalogue(dir)).unwrap();
+    let one = dir.join("one.csv");
+    std::fs::write(
+        &one,
+        rows.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    one
+}
+
 fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
@@ -263,14 +275,7 @@ fn misspelt_band_columns_are_refused_with_a_suggestion() {
 #[test]
 fn one_galaxy_is_counted_in_the_singular() {
     let tmp = tempfile::tempdir().unwrap();
-    let cat = catalogue(tmp.path());
-    let text = std::fs::read_to_string(&cat).unwrap();
-    let one = tmp.path().join("one.csv");
-    std::fs::write(
-        &one,
-        text.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    let one = one_galaxy(tmp.path());
     let cfg = tmp.path().join("quick.toml");
     std::fs::write(&cfg, QUICK).unwrap();
     let out = tmp.path().join("res.csv");
@@ -307,14 +312,7 @@ fn the_configuration_template_runs_as_written() {
     let edited = text.replacen("method = \"pso\"", "method = \"multistart\"", 1);
     assert_ne!(edited, text, "the template names the optimiser");
     std::fs::write(&template, edited).unwrap();
-    let cat = catalogue(tmp.path());
-    let one = tmp.path().join("one.csv");
-    let rows = std::fs::read_to_string(&cat).unwrap();
-    std::fs::write(
-        &one,
-        rows.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    let one = one_galaxy(tmp.path());
     let out = tmp.path().join("res.csv");
     ok(galsed(
         tmp.path(),
@@ -342,14 +340,7 @@ fn the_configuration_template_runs_as_written() {
 #[test]
 fn posterior_draws_are_written_per_galaxy() {
     let tmp = tempfile::tempdir().unwrap();
-    let cat = catalogue(tmp.path());
-    let one = tmp.path().join("one.csv");
-    let rows = std::fs::read_to_string(&cat).unwrap();
-    std::fs::write(
-        &one,
-        rows.lines().take(2).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    let one = one_galaxy(tmp.path());
     let cfg = tmp.path().join("sampled.toml");
     let sampler = "[sampler]\nmethod = \"ensemble\"\nn_derived = 10\n[sampler.ensemble]\n\
                    n_walkers = 32\nn_steps = 40\nuntil_converged = false\n";

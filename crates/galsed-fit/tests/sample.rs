@@ -433,29 +433,8 @@ fn reflected_proposals_keep_a_density_against_a_bound() {
 
 #[test]
 fn ensemble_recovers_correlated_5d_gaussian_until_converged() {
-    // cov = L Lᵀ (positive definite by construction), correlations up to ~0.8.
-    let l = [
-        [1.0, 0.0, 0.0, 0.0, 0.0],
-        [0.3, 0.4, 0.0, 0.0, 0.0],
-        [-0.6, 0.5, 1.8, 0.0, 0.0],
-        [0.0, 0.2, -0.15, 0.2, 0.0],
-        [0.3, 0.0, 0.5, 0.4, 1.3],
-    ];
-    let cov: Vec<Vec<f64>> = (0..5)
-        .map(|i| {
-            (0..5)
-                .map(|j| (0..5).map(|k| l[i][k] * l[j][k]).sum())
-                .collect()
-        })
-        .collect();
+    let (obj, mean, cov) = correlated_5d();
     let sd: Vec<f64> = (0..5).map(|i| cov[i][i].sqrt()).collect();
-    let mean = vec![1.0, -2.0, 0.0, 0.5, 3.0];
-    let bounds: Vec<(f64, f64)> = mean
-        .iter()
-        .zip(&sd)
-        .map(|(m, s)| (m - 12.0 * s, m + 12.0 * s))
-        .collect();
-    let obj = Gaussian::new(mean.clone(), &cov, bounds);
     let sampler = EnsembleSampler {
         n_walkers: Some(40),
         n_steps: 20_000,
@@ -905,6 +884,7 @@ fn correlated_5d() -> (Gaussian, Vec<f64>, Vec<Vec<f64>>) {
 #[test]
 fn nuts_recovers_correlated_5d_gaussian() {
     let (obj, mean, cov) = correlated_5d();
+    let sd: Vec<f64> = (0..5).map(|i| cov[i][i].sqrt()).collect();
     let res = NutsSampler {
         seed: 3,
         ..Default::default()
