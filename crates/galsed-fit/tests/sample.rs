@@ -884,7 +884,6 @@ fn correlated_5d() -> (Gaussian, Vec<f64>, Vec<Vec<f64>>) {
 #[test]
 fn nuts_recovers_correlated_5d_gaussian() {
     let (obj, mean, cov) = correlated_5d();
-    let sd: Vec<f64> = (0..5).map(|i| cov[i][i].sqrt()).collect();
     let res = NutsSampler {
         seed: 3,
         ..Default::default()
