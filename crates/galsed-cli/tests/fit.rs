@@ -141,7 +141,13 @@ fn bad_rows_are_reported_per_galaxy() {
     let tmp = tempfile::tempdir().unwrap();
     let cat = catalogue(tmp.path());
     let cfg = tmp.path().join("quick.toml");
-    std::fs::write(&cfg, QUICK).unwrap();
+    // A 30 % model error in W3 alone.
+    let w3_error = 0.3;
+    std::fs::write(
+        &cfg,
+        format!("{QUICK}[likelihood.band_model_error]\nwise_w3 = {w3_error}\n"),
+    )
+    .unwrap();
     let out = tmp.path().join("res.csv");
     let o = ok(galsed(
         tmp.path(),
@@ -194,6 +200,60 @@ fn bad_rows_are_reported_per_galaxy() {
     let chi2: f64 = good["chi2"].parse().unwrap();
     assert!(chi2.is_finite() && good["m_star"].parse::<f64>().unwrap() > 0.0);
     assert!(err.contains("5 could not be fitted"), "{err}");
+
+    // χ² by hand from the catalogue's magnitudes (errors 0.1) and the model magnitudes, with W3's
+    // model error in magnitudes, 2.5/ln 10 × 0.3, added in quadrature.
+    let mags = [17.5, 15.0, 14.2, 13.0, 11.0];
+    let model = |r: &std::collections::HashMap<String, String>, b: &str| -> f64 {
+        r[&format!("model_{b}")].parse().unwrap()
+    };
+    let by_hand: f64 = BANDS
+        .iter()
+        .zip(mags)
+        .map(|(b, m)| {
+            let extra = if *b == "wise_w3" {
+                2.5 / std::f64::consts::LN_10 * w3_error
+            } else {
+                0.0
+            };
+            ((m - model(good, b)) / f64::hypot(0.1, extra)).powi(2)
+        })
+        .sum();
+    assert!(
+        (chi2 - by_hand).abs() <= 1e-6 * by_hand,
+        "{chi2} vs {by_hand}"
+    );
+
+    // The per-band residuals of the two galaxies fitted, from the results by hand.
+    let residuals = read_csv(&tmp.path().join("res.residuals.csv"));
+    assert!(tmp.path().join("res.residuals.png").exists(), "{err}");
+    assert_eq!(residuals.len(), BANDS.len());
+    let band = |b: &str| residuals.iter().find(|r| r["band"] == b).unwrap();
+    let num =
+        |r: &std::collections::HashMap<String, String>, c: &str| -> f64 { r[c].parse().unwrap() };
+    let r0 = band("sdss_r0");
+    assert_eq!(
+        (r0["n_detections"].as_str(), r0["n_limits"].as_str()),
+        ("2", "0")
+    );
+    let want = 0.5 * ((15.0 - model(good, "sdss_r0")) + (15.0 - model(limit, "sdss_r0")));
+    assert!(
+        (num(r0, "median_residual_mag") - want).abs() < 1e-9,
+        "{r0:?} vs {want}"
+    );
+    let w3 = band("wise_w3");
+    assert_eq!(
+        (w3["n_detections"].as_str(), w3["n_limits"].as_str()),
+        ("1", "1")
+    );
+    let chi_w3 =
+        (13.0 - model(good, "wise_w3")) / f64::hypot(0.1, 2.5 / std::f64::consts::LN_10 * w3_error);
+    assert!(
+        (num(w3, "median_chi") - chi_w3).abs() < 1e-9,
+        "{w3:?} vs {chi_w3}"
+    );
+    assert_eq!(band("galex_FUV")["n_detections"], "1");
+    assert!(err.contains("per-band residuals"), "{err}");
 }
 
 #[test]
@@ -225,6 +285,10 @@ fn bad_catalogues_and_configurations_are_refused() {
     assert!(e.contains("simulated_annealing"), "{e}");
     let e = run("[parametrization.bounds]\ntheta = [50.0, 10.0]\n");
     assert!(e.contains("theta"), "{e}");
+    let e = run("[likelihood.band_model_error]\nwise_w5 = 0.2\n");
+    assert!(e.contains("wise_w5") && e.contains("not a band"), "{e}");
+    let e = run("[likelihood.band_model_error]\nwise_w3 = -0.2\n");
+    assert!(e.contains("wise_w3") && e.contains("≥ 0"), "{e}");
     let e = run("[catalog]\nflux_unit = \"furlongs\"\nquantity = \"flux\"\n");
     assert!(e.contains("furlongs"), "{e}");
 

@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.sampler.nuts.seed = i as u64;
         cfg.optimizer.multistart.seed = i as u64;
         let obs = Observations::magnitudes(&bands, mags.row(i).as_slice().unwrap(), 0.1).unwrap();
-        let like = Likelihood::new(obs, cfg.likelihood).unwrap();
+        let like = Likelihood::new(obs, cfg.likelihood.clone()).unwrap();
         let post =
             Posterior::new(&model, param.clone(), &filters, observer, like, &cfg.prior).unwrap();
         let t = Instant::now();

@@ -188,7 +188,7 @@ impl FitConfig {
         observer: Observer,
         obs: Observations,
     ) -> Result<Posterior<'m>, SetupError> {
-        let like = Likelihood::new(obs, self.likelihood)?;
+        let like = Likelihood::new(obs, self.likelihood.clone())?;
         Ok(
             Posterior::new(model, param, filters, observer, like, &self.prior)?
                 .with_selector_penalty(self.selector_penalty),
@@ -530,22 +530,28 @@ fn thin_rows(x: ArrayView2<f64>, n: usize) -> Array2<f64> {
     x.select(Axis(0), &rows)
 }
 
-/// χ² of detections: magnitudes ((m + Δm − m_obs)/σ)², fluxes (F − F_obs)²/σ_tot².
+/// χ² of detections, each against its total error ([`Likelihood::sigma_total`]): magnitudes
+/// ((m + Δm − m_obs)/σ_tot)², fluxes (F − F_obs)²/σ_tot².
 pub fn chi_square(post: &Posterior<'_>, model_flux: &[f64]) -> (f64, usize) {
     let lik = post.likelihood();
     let s = lik.settings();
     let mut chi2 = 0.0;
     let mut n = 0;
-    for (m, &f) in lik.observations().measurements().iter().zip(model_flux) {
+    for (i, (m, &f)) in lik
+        .observations()
+        .measurements()
+        .iter()
+        .zip(model_flux)
+        .enumerate()
+    {
         match *m {
-            Measurement::Magnitude { mag, sigma } => {
+            Measurement::Magnitude { mag, .. } => {
                 let model = galsed_core::units::ab_mag(f) + s.mag_offset;
-                chi2 += ((model - mag) / sigma).powi(2);
+                chi2 += ((model - mag) / lik.sigma_total(i, f)).powi(2);
                 n += 1;
             }
-            Measurement::Flux { flux, sigma } => {
-                let var = sigma * sigma + (s.model_error * f).powi(2);
-                chi2 += (f - flux).powi(2) / var;
+            Measurement::Flux { flux, .. } => {
+                chi2 += ((f - flux) / lik.sigma_total(i, f)).powi(2);
                 n += 1;
             }
             Measurement::UpperLimit { .. } => {}

@@ -12,6 +12,8 @@
 //! * [`mock`] — mock galaxies in the valid region and their noisy photometry.
 //! * [`catalog`] — catalogues of galaxies: the configuration file, rows → observations,
 //!   results → rows, the resume file (shared by `galsed fit` and Python).
+//! * [`residuals`] — per-band residuals over a fitted catalogue: systematic misfit and the
+//!   model error it asks for.
 //! * [`fit`] — one galaxy start to finish: optimiser, sampler, derived properties.
 //! * [`marginals`] — the statistics of corner plots: weighted quantiles, histograms, contour
 //!   levels.
@@ -28,4 +30,5 @@ pub mod mock;
 pub mod optim;
 pub mod params;
 pub mod posterior;
+pub mod residuals;
 pub mod sample;

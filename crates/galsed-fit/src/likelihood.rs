@@ -2,17 +2,28 @@
 //!
 //! Each band is a detection in AB magnitudes, a detection in flux density, or an upper limit:
 //!
-//! * **magnitude** (paper eq. 24): −ln L = ½((m + Δm − m_obs)/σ)² + ½ ln(2πσ²), with m the model AB
-//!   magnitude and Δm an optional systematic offset of the model (the paper's −0.006 mag);
-//! * **flux** \[Jy\]: Gaussian with the observational error and a fractional model-error floor f,
+//! * **magnitude** (paper eq. 24): −ln L = ½((m + Δm − m_obs)/σ_tot)² + ½ ln(2πσ_tot²), with m
+//!   the model AB magnitude, Δm an optional systematic offset of the model (the paper's
+//!   −0.006 mag) and σ_tot² = σ² + (2.5/ln 10 · f)² (a fractional model error f is a constant
+//!   error in magnitudes);
+//! * **flux** \[Jy\]: Gaussian with the observational error and the fractional model error f,
 //!   σ_tot² = σ² + (f·F_model)², −ln L = ½(F − F_obs)²/σ_tot² + ½ ln(2πσ_tot²);
 //! * **upper limit** \[Jy\] for a non-detection: the probability that the measured flux lies below
 //!   the limit, −ln L = −ln Φ((F_lim − F)/σ_tot), with σ the 1σ noise of the band (Sawicki 2012).
 //!
+//! The model error f is `model_error` for every band, or the band's own value in
+//! `band_model_error`: a way to keep a band the model is known to miss systematically (warm dust
+//! at 22 µm, the width of the far-IR peak) from being read as signal.
+//!
 //! The terms are written with burn tensor operations so the same code gives values for a batch of
 //! model fluxes and, on an autodiff device, their gradients.
 
+use std::collections::BTreeMap;
+
 use burn::prelude::*;
+
+/// 2.5/ln 10: d(mag) per unit d(ln F).
+const MAG_PER_LN_FLUX: f64 = 2.5 / std::f64::consts::LN_10;
 
 /// How one band was measured.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -62,22 +73,80 @@ impl Measurement {
     }
 }
 
-/// Settings shared by all bands.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LikelihoodSettings {
-    /// Systematic offset Δm added to model magnitudes \[mag\] (paper: −0.006).
-    pub mag_offset: f64,
-    /// Fractional model-error floor f for flux measurements and upper limits.
-    pub model_error: f64,
+/// The total 1σ error of a measurement with the fractional model error `model_error` at the
+/// model flux `model` \[Jy\]: σ_tot² = σ² + (2.5/ln 10 · f)² in magnitudes for a magnitude,
+/// σ² + (f·F_model)² in Jy for a flux or an upper limit.
+pub fn total_sigma(m: &Measurement, model_error: f64, model: f64) -> f64 {
+    match *m {
+        Measurement::Magnitude { sigma, .. } => sigma.hypot(MAG_PER_LN_FLUX * model_error),
+        Measurement::Flux { sigma, .. } | Measurement::UpperLimit { sigma, .. } => {
+            sigma.hypot(model_error * model)
+        }
+    }
 }
 
-impl Default for LikelihoodSettings {
-    fn default() -> Self {
-        Self {
-            mag_offset: 0.0,
-            model_error: 0.0,
+/// Settings of the likelihood (the `[likelihood]` section).
+///
+/// ```toml
+/// [likelihood]
+/// mag_offset = -0.006      # the paper's systematic offset of model magnitudes
+/// model_error = 0.05       # 5 % of the model flux in every band, added in quadrature
+/// [likelihood.band_model_error]
+/// wise_w4 = 0.2            # but 20 % at 22 µm, where the model lacks warm dust
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LikelihoodSettings {
+    /// Systematic offset Δm added to model magnitudes \[mag\] (paper: −0.006; default 0).
+    pub mag_offset: f64,
+    /// Fractional model error f of every band, added in quadrature to the observational error
+    /// (default 0).
+    pub model_error: f64,
+    /// Fractional model error of single bands, by band name, in place of `model_error`.
+    pub band_model_error: BTreeMap<String, f64>,
+}
+
+impl LikelihoodSettings {
+    /// The fractional model error of a band.
+    pub fn model_error_of(&self, band: &str) -> f64 {
+        self.band_model_error
+            .get(band)
+            .copied()
+            .unwrap_or(self.model_error)
+    }
+
+    /// Checks the settings; `bands`, when given, are the bands of the catalogue, which every key
+    /// of `band_model_error` must name (a misspelt band would silently get the global value).
+    pub fn check(&self, bands: Option<&[String]>) -> Result<(), LikelihoodError> {
+        if !self.mag_offset.is_finite() {
+            return Err(LikelihoodError::Setting(format!(
+                "mag_offset is {}",
+                self.mag_offset
+            )));
         }
+        let each = std::iter::once(("model_error".to_owned(), self.model_error)).chain(
+            self.band_model_error
+                .iter()
+                .map(|(b, &f)| (format!("band_model_error.{b}"), f)),
+        );
+        for (name, f) in each {
+            if !(f.is_finite() && f >= 0.0) {
+                return Err(LikelihoodError::Setting(format!(
+                    "{name} must be a finite fraction ≥ 0, got {f}"
+                )));
+            }
+        }
+        if let Some(bands) = bands {
+            for b in self.band_model_error.keys() {
+                if !bands.contains(b) {
+                    return Err(LikelihoodError::Setting(format!(
+                        "band_model_error.{b}: not a band of the catalogue ({})",
+                        bands.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -175,12 +244,17 @@ impl Observations {
 pub struct Likelihood {
     obs: Observations,
     settings: LikelihoodSettings,
+    /// The fractional model error of each band, in observation order.
+    model_error: Vec<f64>,
 }
 
 /// Per-band constants (1 × n_bands) on a device.
 struct Constants {
     value: Tensor<2>,
+    /// The observational error; for magnitudes σ_tot, which does not depend on the model.
     sigma: Tensor<2>,
+    /// f² of the flux and limit bands.
+    model_error2: Tensor<2>,
     is_mag: Tensor<2>,
     is_flux: Tensor<2>,
     is_limit: Tensor<2>,
@@ -193,19 +267,36 @@ const CDF_SERIES_BELOW: f64 = -4.0;
 impl Likelihood {
     /// A likelihood for `obs` with the given settings.
     pub fn new(obs: Observations, settings: LikelihoodSettings) -> Result<Self, LikelihoodError> {
-        if !settings.mag_offset.is_finite() {
-            return Err(LikelihoodError::Setting(format!(
-                "mag_offset is {}",
-                settings.mag_offset
-            )));
-        }
-        if !(settings.model_error.is_finite() && settings.model_error >= 0.0) {
-            return Err(LikelihoodError::Setting(format!(
-                "model_error must be ≥ 0, got {}",
-                settings.model_error
-            )));
-        }
-        Ok(Self { obs, settings })
+        settings.check(None)?;
+        let model_error = obs
+            .bands
+            .iter()
+            .map(|b| settings.model_error_of(b))
+            .collect();
+        Ok(Self {
+            obs,
+            settings,
+            model_error,
+        })
+    }
+
+    /// The total 1σ error of band `i` for the model flux `model` \[Jy\]: in magnitudes for a
+    /// magnitude measurement, in Jy otherwise (the error an upper limit's z is measured in).
+    ///
+    /// ```
+    /// use galsed_fit::likelihood::*;
+    /// let obs = Observations::new(vec![
+    ///     ("a".into(), Measurement::Magnitude { mag: 15.0, sigma: 0.1 }),
+    ///     ("b".into(), Measurement::Flux { flux: 1.0, sigma: 0.03 }),
+    /// ]).unwrap();
+    /// let settings = LikelihoodSettings { model_error: 0.04, ..Default::default() };
+    /// let like = Likelihood::new(obs, settings).unwrap();
+    /// // 0.04 of the flux is 2.5/ln 10 × 0.04 = 0.0434 mag.
+    /// assert!((like.sigma_total(0, 1.0) - (0.01f64 + 0.0434294f64.powi(2)).sqrt()).abs() < 1e-6);
+    /// assert!((like.sigma_total(1, 2.0) - 0.0854400).abs() < 1e-6);
+    /// ```
+    pub fn sigma_total(&self, i: usize, model: f64) -> f64 {
+        total_sigma(&self.obs.measurements[i], self.model_error[i], model)
     }
 
     /// The observations.
@@ -230,11 +321,30 @@ impl Likelihood {
                 Measurement::Flux { flux, .. } => flux,
                 Measurement::UpperLimit { limit, .. } => limit,
             }),
-            sigma: row(&|m| match *m {
-                Measurement::Magnitude { sigma, .. }
-                | Measurement::Flux { sigma, .. }
-                | Measurement::UpperLimit { sigma, .. } => sigma,
-            }),
+            sigma: Tensor::<2>::from_data(
+                TensorData::new(
+                    (0..n)
+                        .map(|i| match self.obs.measurements[i] {
+                            // Constant for magnitudes: the model flux does not enter.
+                            Measurement::Magnitude { .. } => self.sigma_total(i, 0.0) as f32,
+                            Measurement::Flux { sigma, .. }
+                            | Measurement::UpperLimit { sigma, .. } => sigma as f32,
+                        })
+                        .collect::<Vec<f32>>(),
+                    [1, n],
+                ),
+                device,
+            ),
+            model_error2: Tensor::<2>::from_data(
+                TensorData::new(
+                    self.model_error
+                        .iter()
+                        .map(|f| (f * f) as f32)
+                        .collect::<Vec<f32>>(),
+                    [1, n],
+                ),
+                device,
+            ),
             is_mag: row(&|m| f64::from(u8::from(matches!(m, Measurement::Magnitude { .. })))),
             is_flux: row(&|m| f64::from(u8::from(matches!(m, Measurement::Flux { .. })))),
             is_limit: row(&|m| f64::from(u8::from(matches!(m, Measurement::UpperLimit { .. })))),
@@ -263,9 +373,7 @@ impl Likelihood {
         let mut total = mag_term * c.is_mag.clone();
 
         // Fluxes and limits: σ_tot² = σ² + (f·F)².
-        let f = self.settings.model_error;
-        let var =
-            c.sigma.clone() * c.sigma.clone() + (flux.clone() * flux.clone()).mul_scalar(f * f);
+        let var = c.sigma.clone() * c.sigma.clone() + flux.clone() * flux.clone() * c.model_error2;
         let d = flux.clone() - c.value.clone();
         let flux_term = (d.clone() * d / var.clone()).mul_scalar(0.5)
             + var.clone().log().mul_scalar(0.5).add_scalar(0.5 * ln_2pi);
@@ -294,14 +402,16 @@ impl Likelihood {
     /// If `flux` does not have one value per band.
     pub fn neg_log_like_grad(&self, flux: &[f32]) -> Vec<f64> {
         assert_eq!(flux.len(), self.obs.len(), "one model flux per band");
-        let f2 = self.settings.model_error * self.settings.model_error;
-        let mag_factor = -2.5 / std::f64::consts::LN_10;
+        let mag_factor = -MAG_PER_LN_FLUX;
         flux.iter()
             .zip(&self.obs.measurements)
-            .map(|(&f, m)| {
+            .enumerate()
+            .map(|(i, (&f, m))| {
                 let f = f64::from(f);
+                let f2 = self.model_error[i] * self.model_error[i];
                 match *m {
-                    Measurement::Magnitude { mag, sigma } => {
+                    Measurement::Magnitude { mag, .. } => {
+                        let sigma = self.sigma_total(i, f);
                         let model = mag_factor * f.ln() + 8.9 + self.settings.mag_offset;
                         (model - mag) / (sigma * sigma) * mag_factor / f
                     }
@@ -418,6 +528,7 @@ mod tests {
         let settings = LikelihoodSettings {
             mag_offset: -0.006,
             model_error: 0.1,
+            band_model_error: [("u".to_owned(), 0.3)].into(),
         };
         let like = Likelihood::new(obs, settings).unwrap();
         let d = Device::flex();

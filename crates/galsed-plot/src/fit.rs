@@ -80,18 +80,22 @@ pub struct FitFigure {
 }
 
 fn points(post: &Posterior<'_>, r: &FitResult, filters: &[Filter]) -> Vec<Point> {
-    let settings = post.likelihood().settings();
-    let obs = post.likelihood().observations();
+    let like = post.likelihood();
+    let settings = like.settings();
+    let obs = like.observations();
     filters
         .iter()
         .zip(obs.measurements())
         .zip(&r.model_flux)
-        .map(|((f, m), &model)| {
+        .enumerate()
+        .map(|(i, ((f, m), &model))| {
+            // χ against the total error (observation and model error), as the fit saw it.
+            let sigma_total = like.sigma_total(i, model);
             let lam = f.pivot_wavelength_angstrom() * 1e-4;
             match *m {
                 Measurement::Magnitude { mag, sigma } => {
                     let flux = ab_to_jy(mag);
-                    let chi = (mag - ab_mag(model) - settings.mag_offset) / sigma;
+                    let chi = (mag - ab_mag(model) - settings.mag_offset) / sigma_total;
                     let err = flux * sigma * std::f64::consts::LN_10 / 2.5;
                     Point {
                         lam,
@@ -102,17 +106,14 @@ fn points(post: &Posterior<'_>, r: &FitResult, filters: &[Filter]) -> Vec<Point>
                         chi,
                     }
                 }
-                Measurement::Flux { flux, sigma } => {
-                    let s = (sigma * sigma + (settings.model_error * model).powi(2)).sqrt();
-                    Point {
-                        lam,
-                        flux,
-                        err: sigma,
-                        limit: false,
-                        model,
-                        chi: (flux - model) / s,
-                    }
-                }
+                Measurement::Flux { flux, sigma } => Point {
+                    lam,
+                    flux,
+                    err: sigma,
+                    limit: false,
+                    model,
+                    chi: (flux - model) / sigma_total,
+                },
                 Measurement::UpperLimit { limit, .. } => Point {
                     lam,
                     flux: limit,

@@ -6,6 +6,7 @@
 //!   with the residuals.
 //! * [`corner`] — corner plots of posterior samples (the statistics are
 //!   [`galsed_fit::marginals`]).
+//! * [`residuals`] — observed − model against wavelength over a fitted catalogue.
 //! * [`training`] — loss curves of `galsed train`.
 //! * [`validation`] — the error distributions of `galsed validate`.
 //! * [`optir`] — the optical–infrared evaluation (PP curves, χ histograms, colour–colour
@@ -31,6 +32,7 @@ use std::path::PathBuf;
 pub mod corner;
 pub mod fit;
 pub mod optir;
+pub mod residuals;
 pub mod style;
 pub mod training;
 pub mod validation;

@@ -22,7 +22,7 @@ CONFIGURATION (TOML, all sections optional; docs/fitting.md lists every key; `ga
   [catalog]          quantity, flux_unit, bands, id_column, redshift_column, distmod_column,
                      error_suffix, limit_suffix, limit_nsigma, sigma.<band>, grid
   [parametrization]  boundary, shared_sfh, sfh.model, mh.model, bounds.<name>, fixed.<name>
-  [likelihood]       mag_offset, model_error
+  [likelihood]       mag_offset, model_error, band_model_error.<band>
   [prior]            smoothed_uniform, gaussian = [{ name, mean, sigma }]
   selector_penalty   true
   [optimizer]        method = pso|multistart|adam|lbfgsb|nelder_mead, polish, [optimizer.pso] …
@@ -37,6 +37,10 @@ OUTPUT
   log_z, log_z_err, rhat_max, ess_min).
   With --plots DIR: DIR/<id>.png (data vs model SED and residuals) and DIR/<id>_corner.png.
   With --samples DIR and a sampler: DIR/<id>_samples.csv, one row per posterior draw (par_<name>).
+  Per band over the galaxies fitted: <output stem>.residuals.csv (median and 16–84 % of observed −
+  model in mag, robust scatter, median and RMS χ, model_error_needed: the fractional model error
+  that brings the band's mean χ² to 1, a value for [likelihood] band_model_error.<band>) and
+  <output stem>.residuals.png (--plot-format), observed − model against wavelength.
 
 RESUME
   Finished galaxies are appended to <output>.partial.jsonl; run the same command again after an
@@ -66,7 +70,7 @@ pub struct FitArgs {
     /// Write per-galaxy plots (SED fit, corner plot) into this directory.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
-    /// Plot format.
+    /// Format of the plots and of the residual plot.
     #[arg(long, value_enum, default_value = "png")]
     pub plot_format: PlotFormat,
     /// With a sampler, write each galaxy's posterior draws to DIR/ID_samples.EXT (ID the galaxy id).

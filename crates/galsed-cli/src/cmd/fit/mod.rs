@@ -11,6 +11,7 @@ mod args;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
+use galsed_core::filters::Filter;
 use galsed_emulator::Starduster;
 use galsed_emulator::model_files::ModelFiles;
 use galsed_fit::catalog::{
@@ -18,7 +19,10 @@ use galsed_fit::catalog::{
     read_records, results_table, resume_path, safe_file_stem, truth_columns,
 };
 use galsed_fit::derived::Analyzer;
+use galsed_fit::likelihood::LikelihoodSettings;
 use galsed_fit::params::Parametrization;
+use galsed_fit::residuals::residuals;
+use galsed_plot::residuals::plot_residuals;
 use rayon::prelude::*;
 
 use galsed_io::table::{read_table, write_table};
@@ -62,6 +66,10 @@ pub fn run(args: &FitArgs) -> Result<()> {
         .with_context(|| format!("reading the catalogue {}", catalog_path.display()))?;
     let (bands, galaxies) = catalog::galaxies(&table, &file.catalog)
         .with_context(|| format!("in {}", catalog_path.display()))?;
+    fit_cfg
+        .likelihood
+        .check(Some(&bands))
+        .context("[likelihood]")?;
     galsed_io::Format::from_path(output)?;
     for dir in [&args.plots, &args.samples].into_iter().flatten() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -150,6 +158,14 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let records = finished_records(&partial_path, galaxies.len())?;
     write_table(output, &results_table(records.clone())?)?;
     std::fs::remove_file(&partial_path).ok();
+    write_residuals(
+        output,
+        args.plot_format.ext(),
+        &galaxies,
+        &records,
+        &bands,
+        &fit_cfg.likelihood,
+    )?;
     for f in failures.into_inner().expect("no poisoned lock") {
         eprintln!("warning: {f}");
     }
@@ -158,6 +174,52 @@ pub fn run(args: &FitArgs) -> Result<()> {
         "fitted {} ({n_failed} could not be fitted) → {}",
         progress::galaxies((records.len() - n_failed) as u64),
         output.display()
+    );
+    Ok(())
+}
+
+/// The per-band residual summary and plot next to the results: `<output stem>.residuals.csv` and
+/// `.residuals.<ext>`, and the bands furthest off on stderr. Nothing when no galaxy was fitted.
+fn write_residuals(
+    output: &std::path::Path,
+    plot_ext: &str,
+    galaxies: &[catalog::Galaxy],
+    records: &[catalog::Record],
+    bands: &[String],
+    settings: &LikelihoodSettings,
+) -> Result<()> {
+    let mut named = vec![];
+    for spec in bands {
+        let f = Filter::resolve(spec)?;
+        named.push((f.name.clone(), f.pivot_wavelength_angstrom() * 1e-4));
+    }
+    let r = residuals(galaxies, records, &named, settings);
+    if r.n_galaxies == 0 {
+        return Ok(());
+    }
+    let table_path = output.with_extension("residuals.csv");
+    write_table(&table_path, &r.table())?;
+    let plot_path = output.with_extension(format!("residuals.{plot_ext}"));
+    let format = galsed_plot::Format::from_path(&plot_path)?;
+    plot_residuals(&plot_path, format, &r)?;
+    let mut off: Vec<_> = r.bands.iter().filter(|b| b.median.is_finite()).collect();
+    off.sort_by(|a, b| b.median.abs().total_cmp(&a.median.abs()));
+    let worst: Vec<String> = off
+        .iter()
+        .take(3)
+        .map(|b| {
+            format!(
+                "{} {}",
+                b.band,
+                format!("{:+.2}", b.median).replace('-', "−")
+            )
+        })
+        .collect();
+    eprintln!(
+        "per-band residuals → {}, {} (median observed − model [mag], largest: {})",
+        table_path.display(),
+        plot_path.display(),
+        worst.join(", ")
     );
     Ok(())
 }
