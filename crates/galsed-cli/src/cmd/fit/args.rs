@@ -67,7 +67,12 @@ pub struct FitArgs {
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Plot format.
-    #[arg(long, value_enum, default_value = "png")]
+    #[arg(
+        long = "format",
+        alias = "plot-format",
+        value_enum,
+        default_value = "png"
+    )]
     pub plot_format: PlotFormat,
     /// With a sampler, write each galaxy's posterior draws to DIR/ID_samples.EXT (ID the galaxy id).
     #[arg(long, value_name = "DIR")]
