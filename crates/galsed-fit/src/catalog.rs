@@ -788,13 +788,18 @@ pub fn results_table(mut records: Vec<Record>) -> Result<Table, CatalogError> {
         Column::str("status", records.iter().map(|r| r.status.clone()).collect()),
     ];
     for k in keys {
-        cols.push(Column::f64(
+        let col = Column::f64(
             k.clone(),
             records
                 .iter()
                 .map(|r| r.values.get(&k).copied().flatten().unwrap_or(f64::NAN))
                 .collect(),
-        ));
+        );
+        // Units in the file (FITS TUNIT, Parquet field metadata, ECSV).
+        cols.push(match crate::units::result_unit(&k) {
+            Some(u) => col.with_unit(u),
+            None => col,
+        });
     }
     Table::new(cols).map_err(table_err)
 }

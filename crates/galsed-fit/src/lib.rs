@@ -17,6 +17,7 @@
 //! * [`fit`] — one galaxy start to finish: optimiser, sampler, derived properties.
 //! * [`marginals`] — the statistics of corner plots: weighted quantiles, histograms, contour
 //!   levels.
+//! * [`units`] — the units of the results tables' columns.
 //! * [`derived`] — physical properties of a fitted galaxy: stellar and dust masses, SFR, ages,
 //!   metallicities, bolometric and dust luminosities.
 
@@ -32,3 +33,4 @@ pub mod params;
 pub mod posterior;
 pub mod residuals;
 pub mod sample;
+pub mod units;

@@ -1124,7 +1124,11 @@ fn read_hdu(f: &Fits) -> Result<Table> {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("col{col}"));
         let data = read_column(f, col, n, &name, ascii)?;
-        columns.push(Column { name, data });
+        let unit = f
+            .key_str(&format!("TUNIT{col}"))
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        columns.push(Column { name, data, unit });
     }
     Ok(Table {
         columns,
@@ -1209,7 +1213,17 @@ pub fn write(path: &Path, table: &Table) -> Result<()> {
     let n = table.n_rows();
     let mut ttype = vec![];
     let mut tform = vec![];
+    let mut tunit = vec![];
     for c in &table.columns {
+        let unit = c.unit.as_deref().unwrap_or("");
+        if unit.len() > 68 || !unit.is_ascii() {
+            bail!(
+                "the unit '{unit}' of column '{}' cannot be written to FITS (at most 68 ASCII \
+                 characters)",
+                c.name
+            );
+        }
+        tunit.push(CString::new(unit).map_err(|_| anyhow!("bad unit"))?);
         if c.name.is_empty() || c.name.len() > 68 || !c.name.is_ascii() {
             bail!(
                 "column name '{}' cannot be written to FITS (1 to 68 ASCII characters)",
@@ -1233,7 +1247,9 @@ pub fn write(path: &Path, table: &Table) -> Result<()> {
     let mut status = 0;
     let mut ttype_p: Vec<*mut c_char> = ttype.iter().map(|s| s.as_ptr().cast_mut()).collect();
     let mut tform_p: Vec<*mut c_char> = tform.iter().map(|s| s.as_ptr().cast_mut()).collect();
-    // SAFETY: ncols pointers to NUL-terminated strings that CFITSIO only reads; no units.
+    let mut tunit_p: Vec<*mut c_char> = tunit.iter().map(|s| s.as_ptr().cast_mut()).collect();
+    // SAFETY: ncols pointers to NUL-terminated strings that CFITSIO only reads (an empty unit
+    // writes no TUNITn keyword).
     unsafe {
         sys::ffcrtb(
             f.ptr,
@@ -1242,7 +1258,7 @@ pub fn write(path: &Path, table: &Table) -> Result<()> {
             ttype_p.len() as c_int,
             ttype_p.as_mut_ptr(),
             tform_p.as_mut_ptr(),
-            ptr::null_mut(),
+            tunit_p.as_mut_ptr(),
             extname.as_ptr(),
             &mut status,
         )

@@ -41,7 +41,11 @@ pub fn read(path: &Path, group: Option<&str>) -> Result<Table> {
     let mut columns = vec![];
     for name in names {
         let data = read_column(g, &name).with_context(|| format!("dataset '{name}'"))?;
-        columns.push(Column { name, data });
+        columns.push(Column {
+            name,
+            data,
+            unit: None,
+        });
     }
     Ok(Table {
         columns,

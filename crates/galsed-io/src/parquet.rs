@@ -146,6 +146,7 @@ pub fn read(path: &Path) -> Result<Table> {
         .zip(accs)
         .map(|(f, acc)| Column {
             name: f.name().clone(),
+            unit: f.metadata().get("unit").cloned(),
             data: match acc {
                 Acc::F(v) => ColumnData::F64(v),
                 Acc::S(v) => ColumnData::Str(v),
@@ -174,7 +175,15 @@ pub fn write(path: &Path, table: &Table) -> Result<()> {
             ColumnData::I64(v) => (DataType::Int64, Arc::new(Int64Array::from(v.clone()))),
             ColumnData::Str(v) => (DataType::Utf8, Arc::new(StringArray::from(v.clone()))),
         };
-        fields.push(Field::new(&c.name, t, false));
+        let field = Field::new(&c.name, t, false);
+        fields.push(match &c.unit {
+            Some(u) if !u.is_empty() => field.with_metadata(
+                [("unit".to_string(), u.clone())]
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            ),
+            _ => field,
+        });
         arrays.push(a);
     }
     let schema = Arc::new(Schema::new(fields));

@@ -13,6 +13,7 @@
 //! | extension | feature | read | write |
 //! | --- | --- | --- | --- |
 //! | `.csv` | `csv` | header row; numbers, empty cells and `nan` → numeric column, else text | yes |
+//! | `.ecsv` | `csv` | astropy ECSV 1.0: the YAML header's column names, types and units, then CSV | yes (comma-delimited, with units) |
 //! | `.fits`, `.fit`, `.fts` | `fits` | first table HDU, or the one named by a `[NAME]` / `[N]` suffix | yes (binary table `TABLE`) |
 //! | `.fits.gz`, `.fit.gz`, `.fts.gz` | `fits` | as FITS (decompressed by CFITSIO) | no |
 //! | `.parquet`, `.pq` | `parquet` | float, integer and UTF-8 columns | yes |
@@ -44,6 +45,10 @@
 //! Parquet: Float16/32/64 → F64; Int8–64 and UInt8–32 → I64 (F64 with NaN when the column
 //! has nulls); UInt64 → F64; Utf8, LargeUtf8, Utf8View → text (null → empty string). Any other
 //! type is an error naming the column.
+//!
+//! Units ([`Column::unit`]) are written as FITS `TUNITn` keywords, Parquet field metadata
+//! (key `unit`, in the Arrow schema that pyarrow reads) and ECSV `unit` entries, and read back
+//! from them; CSV and HDF5 carry none.
 //!
 //! Writing replaces the file atomically: the table is written to a temporary file in the same
 //! directory which is then renamed over the target.
@@ -108,6 +113,10 @@ pub struct Column {
     pub name: String,
     /// Its values.
     pub data: ColumnData,
+    /// Its physical unit as an astropy-parsable string ("solMass / yr", "deg", "Jy", "" for a
+    /// dimensionless number), or `None` when unknown. Written as FITS `TUNITn`, Parquet field
+    /// metadata `unit` and the ECSV header's `unit`, and read back from them.
+    pub unit: Option<String>,
 }
 
 impl Column {
@@ -116,6 +125,7 @@ impl Column {
         Self {
             name: name.into(),
             data: ColumnData::F64(values),
+            unit: None,
         }
     }
 
@@ -124,6 +134,7 @@ impl Column {
         Self {
             name: name.into(),
             data: ColumnData::I64(values),
+            unit: None,
         }
     }
 
@@ -132,7 +143,20 @@ impl Column {
         Self {
             name: name.into(),
             data: ColumnData::Str(values),
+            unit: None,
         }
+    }
+
+    /// The column with `unit` (see [`Column::unit`]).
+    ///
+    /// ```
+    /// use galsed_io::table::Column;
+    /// let c = Column::f64("sfr", vec![1.5]).with_unit("solMass / yr");
+    /// assert_eq!(c.unit.as_deref(), Some("solMass / yr"));
+    /// ```
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = Some(unit.into());
+        self
     }
 
     /// Number of rows.
@@ -331,6 +355,8 @@ pub(crate) fn fmt_f64(v: f64) -> String {
 pub enum Format {
     /// Comma-separated values with a header row (`.csv`).
     Csv,
+    /// astropy's Enhanced CSV (`.ecsv`): a YAML header with the columns' types and units.
+    Ecsv,
     /// FITS (`.fits`, `.fit`, `.fts`).
     Fits,
     /// Gzip-compressed FITS (`.fits.gz`, `.fit.gz`, `.fts.gz`; read only).
@@ -357,6 +383,8 @@ impl Format {
         let ends = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
         if ends(&[".csv"]) {
             Ok(Self::Csv)
+        } else if ends(&[".ecsv"]) {
+            Ok(Self::Ecsv)
         } else if ends(&[".fits", ".fit", ".fts"]) {
             Ok(Self::Fits)
         } else if ends(&[".fits.gz", ".fit.gz", ".fts.gz"]) {
@@ -369,7 +397,7 @@ impl Format {
             Ok(Self::Npz)
         } else {
             bail!(
-                "cannot tell the table format of {}: use a .csv, .fits (.fit, .fts, .fits.gz), \
+                "cannot tell the table format of {}: use a .csv, .ecsv, .fits (.fit, .fts, .fits.gz), \
                  .parquet or .h5 (.hdf5) file name",
                 path.display()
             )
@@ -384,7 +412,7 @@ impl Format {
     /// The cargo feature of galsed-io that reads and writes this format.
     pub fn feature(self) -> &'static str {
         match self {
-            Self::Csv => "csv",
+            Self::Csv | Self::Ecsv => "csv",
             Self::Fits | Self::FitsGz => "fits",
             Self::Parquet => "parquet",
             Self::Hdf5 => "hdf5",
@@ -396,6 +424,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Self::Csv => "CSV",
+            Self::Ecsv => "ECSV",
             Self::Fits => "FITS",
             Self::FitsGz => "gzipped FITS",
             Self::Parquet => "Parquet",
@@ -448,6 +477,8 @@ pub fn read_table(path: &Path) -> Result<Table> {
         Format::Fits | Format::FitsGz => crate::fits::read(&file, hdu.as_deref()),
         #[cfg(feature = "csv")]
         Format::Csv => crate::csv::read(&file),
+        #[cfg(feature = "csv")]
+        Format::Ecsv => crate::csv::read_ecsv(&file),
         #[cfg(feature = "parquet")]
         Format::Parquet => crate::parquet::read(&file),
         #[cfg(feature = "hdf5")]
@@ -495,6 +526,8 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
     let written: Result<()> = match format {
         #[cfg(feature = "csv")]
         Format::Csv => crate::atomic_write(path, |tmp| crate::csv::write(tmp, table)),
+        #[cfg(feature = "csv")]
+        Format::Ecsv => crate::atomic_write(path, |tmp| crate::csv::write_ecsv(tmp, table)),
         #[cfg(feature = "parquet")]
         Format::Parquet => crate::atomic_write(path, |tmp| crate::parquet::write(tmp, table)),
         #[cfg(feature = "fits")]

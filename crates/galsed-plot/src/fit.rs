@@ -1,5 +1,6 @@
 //! The plot of one fit: observed photometry against the best-fit SED and its components
-//! (observed frame, F_ν), with the residuals below.
+//! (observed frame, flux density Fν), with the residuals below. The legend sits in a strip
+//! between the title and the plot, clear of the data.
 
 use std::path::Path;
 
@@ -14,7 +15,9 @@ use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, draw_legend, render, superscript};
+use crate::style::{
+    FAMILY, GRID_BOLD, GRID_LIGHT, LEGEND_BORDER, render, superscript, tick_number,
+};
 use crate::{Format, PlotError};
 
 type Result<T> = std::result::Result<T, PlotError>;
@@ -167,7 +170,7 @@ impl FitFigure {
 
     /// Writes the figure to `path` in `format`.
     pub fn write(&self, path: &Path, format: Format) -> Result<()> {
-        render!(path, format, (1000, 720), |root| draw(
+        render!(path, format, (1000, 780), |root| draw(
             root,
             &self.title,
             &self.subtitle,
@@ -204,6 +207,88 @@ fn decades(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     (major, minor)
 }
 
+/// Height of the legend strip above the plot \[px\].
+const LEGEND_HEIGHT: u32 = 64;
+/// Dash and gap lengths of the dust-free curve and of its legend sample \[px\].
+const DASH: (u32, u32) = (9, 5);
+
+/// What a legend entry shows.
+#[derive(Clone, Copy)]
+enum Sample {
+    /// A line of this colour and width, dashed or not.
+    Line(RGBColor, u32, bool),
+    /// The open black square of the model in the bands.
+    Square,
+    /// The filled circle with an error bar of the observations.
+    Observed,
+}
+
+/// Draws the legend in its own strip (two rows of three entries in a bordered box), so that it
+/// never covers the data. Samples look like the series: the dust-free line is dashed.
+fn draw_legend_strip<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let entries: Vec<(Sample, &str)> = CURVES
+        .iter()
+        .map(|(_, c, w, dashed, label)| (Sample::Line(*c, *w + 1, *dashed), *label))
+        .chain([
+            (Sample::Square, "model in the bands"),
+            (Sample::Observed, "observed (±1σ)"),
+        ])
+        .collect();
+    let (w, h) = area.dim_in_pixel();
+    let (w, h) = (w as i32, h as i32);
+    let (x0, y0, x1, y1) = (90, 4, w - 10, h - 6);
+    area.draw(&Rectangle::new(
+        [(x0, y0), (x1, y1)],
+        LEGEND_BORDER.stroke_width(1),
+    ))?;
+    let col = (x1 - x0) / 3;
+    let row = (y1 - y0) / 2;
+    for (k, (sample, label)) in entries.iter().enumerate() {
+        let x = x0 + 12 + (k as i32 % 3) * col;
+        let y = y0 + row / 2 + (k as i32 / 3) * row;
+        match *sample {
+            Sample::Line(c, width, false) => {
+                area.draw(&PathElement::new(
+                    vec![(x, y), (x + 32, y)],
+                    c.stroke_width(width),
+                ))?;
+            }
+            Sample::Line(c, width, true) => {
+                let (dash, gap) = (DASH.0 as i32, DASH.1 as i32);
+                let mut a = x;
+                while a < x + 32 {
+                    area.draw(&PathElement::new(
+                        vec![(a, y), ((a + dash).min(x + 32), y)],
+                        c.stroke_width(width),
+                    ))?;
+                    a += dash + gap;
+                }
+            }
+            Sample::Square => {
+                area.draw(&Rectangle::new(
+                    [(x + 11, y - 5), (x + 21, y + 5)],
+                    BLACK.stroke_width(2),
+                ))?;
+            }
+            Sample::Observed => {
+                area.draw(&PathElement::new(
+                    vec![(x + 16, y - 9), (x + 16, y + 9)],
+                    DATA.stroke_width(2),
+                ))?;
+                area.draw(&Circle::new((x + 16, y), 5, DATA.filled()))?;
+            }
+        }
+        area.draw(&Text::new(
+            *label,
+            (x + 42, y - 8),
+            (FAMILY, 15).into_font().color(&BLACK),
+        ))?;
+    }
+    Ok(())
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
@@ -221,7 +306,9 @@ fn draw<DB: DrawingBackend>(
             (FAMILY, 16).into_font().color(&RGBColor(70, 70, 70)),
         )
         .map_err(err)?;
-    let (top, bottom) = root.split_vertically(480);
+    let (strip, rest) = root.split_vertically(LEGEND_HEIGHT);
+    draw_legend_strip(&strip).map_err(err)?;
+    let (top, bottom) = rest.split_vertically(480);
 
     // Wavelength range: the bands with a margin, at least 0.1–1000 µm observed.
     let lam_lo = pts.iter().map(|p| p.lam).fold(0.1f64, f64::min) / 1.5;
@@ -267,7 +354,7 @@ fn draw<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .y_desc("F_ν [Jy]")
+        .y_desc("flux density Fν [Jy]")
         .axis_desc_style((FAMILY, 18))
         .label_style((FAMILY, 16))
         .x_label_formatter(&|_| String::new())
@@ -276,7 +363,7 @@ fn draw<DB: DrawingBackend>(
         .light_line_style(GRID_LIGHT)
         .draw()
         .map_err(err)?;
-    for ((_, color, width, dashed, label), y) in CURVES.iter().zip(curves) {
+    for ((_, color, width, dashed, _), y) in CURVES.iter().zip(curves) {
         let st = color.stroke_width(*width);
         let seg: Vec<(f64, f64)> = lam
             .iter()
@@ -284,17 +371,13 @@ fn draw<DB: DrawingBackend>(
             .filter(|(l, v)| in_range(**l) && **v >= ylo)
             .map(|(l, v)| (*l, *v))
             .collect();
-        let series = if *dashed {
+        if *dashed {
             chart
-                .draw_series(DashedLineSeries::new(seg, 9, 5, st))
-                .map_err(err)?
+                .draw_series(DashedLineSeries::new(seg, DASH.0, DASH.1, st))
+                .map_err(err)?;
         } else {
-            chart.draw_series(LineSeries::new(seg, st)).map_err(err)?
-        };
-        let c = *color;
-        series
-            .label(*label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+            chart.draw_series(LineSeries::new(seg, st)).map_err(err)?;
+        }
     }
     let model_pts: Vec<(f64, f64)> = pts
         .iter()
@@ -305,9 +388,7 @@ fn draw<DB: DrawingBackend>(
         .draw_series(model_pts.iter().map(|&(x, y)| {
             EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], BLACK.stroke_width(2))
         }))
-        .map_err(err)?
-        .label("model in the bands")
-        .legend(|(x, y)| Rectangle::new([(x + 7, y - 5), (x + 17, y + 5)], BLACK.stroke_width(2)));
+        .map_err(err)?;
     let detections: Vec<&Point> = pts.iter().filter(|p| !p.limit).collect();
     chart
         .draw_series(detections.iter().map(|p| {
@@ -327,15 +408,12 @@ fn draw<DB: DrawingBackend>(
                 .iter()
                 .map(|p| Circle::new((p.lam, p.flux), 5, DATA.filled())),
         )
-        .map_err(err)?
-        .label("observed")
-        .legend(|(x, y)| Circle::new((x + 12, y), 5, DATA.filled()));
+        .map_err(err)?;
     chart
         .draw_series(pts.iter().filter(|p| p.limit).map(|p| {
             EmptyElement::at((p.lam, p.flux)) + TriangleMarker::new((0, 6), 7, DATA.filled())
         }))
         .map_err(err)?;
-    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 15).map_err(err)?;
 
     let chi_max = pts
         .iter()
@@ -368,6 +446,7 @@ fn draw<DB: DrawingBackend>(
             }
         })
         .y_labels(5)
+        .y_label_formatter(&|v| tick_number(*v))
         .bold_line_style(GRID_BOLD)
         .light_line_style(GRID_LIGHT)
         .draw()
@@ -389,6 +468,148 @@ fn draw<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The numeric attribute `name` of an SVG element.
+    fn attr(el: &str, name: &str) -> Option<f64> {
+        let el = format!(" {el}");
+        let key = format!(" {name}=\"");
+        let start = el.find(&key)? + key.len();
+        el[start..].split('"').next()?.parse().ok()
+    }
+
+    /// SVG elements named `tag` (the text from `<tag` to the end of the tag).
+    fn elements<'a>(svg: &'a str, tag: &str) -> Vec<&'a str> {
+        svg.split(&format!("<{tag} "))
+            .skip(1)
+            .map(|e| e.split('>').next().unwrap_or(""))
+            .collect()
+    }
+
+    fn figure() -> FitFigure {
+        let lam: Vec<f64> = (0..400).map(|k| 0.09 * 1.03f64.powi(k)).collect();
+        let bump = |c: f64, s: f64| -> Vec<f64> {
+            lam.iter()
+                .map(|l| 1e-3 * (-(l.ln() - c).powi(2) / s).exp())
+                .collect()
+        };
+        // A bright point at the upper left and one at the upper right, where a legend in a
+        // corner of the plot would sit.
+        let points: Vec<Point> = [(0.2, 2e-3), (0.6, 5e-4), (3.4, 5e-4), (500.0, 2e-3)]
+            .iter()
+            .map(|&(lam, flux)| Point {
+                lam,
+                flux,
+                err: 0.1 * flux,
+                limit: false,
+                model: 0.8 * flux,
+                chi: -2.5,
+            })
+            .collect();
+        FitFigure {
+            title: "galaxy 2".into(),
+            subtitle: "z = 0.0100".into(),
+            curves: [
+                bump(0.0, 3.0),
+                bump(-0.5, 1.0),
+                bump(0.0, 2.0),
+                bump(4.0, 1.0),
+            ],
+            lam,
+            points,
+        }
+    }
+
+    #[test]
+    fn legend_clear_of_the_data_with_a_dashed_dust_free_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fit.svg");
+        figure().write(&path, Format::Svg).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // The legend box: the rectangles drawn in the legend's border colour.
+        let border = format!(
+            "#{:02X}{:02X}{:02X}",
+            LEGEND_BORDER.0, LEGEND_BORDER.1, LEGEND_BORDER.2
+        );
+        let boxes: Vec<(f64, f64, f64, f64)> = elements(&svg, "rect")
+            .into_iter()
+            .filter(|r| r.to_ascii_uppercase().contains(&border))
+            .map(|r| {
+                let (x, y) = (attr(r, "x").unwrap(), attr(r, "y").unwrap());
+                (
+                    x,
+                    y,
+                    x + attr(r, "width").unwrap(),
+                    y + attr(r, "height").unwrap(),
+                )
+            })
+            .collect();
+        assert!(!boxes.is_empty(), "no legend box in the SVG");
+        let data = format!("#{:02X}{:02X}{:02X}", DATA.0, DATA.1, DATA.2);
+        let circles: Vec<(f64, f64)> = elements(&svg, "circle")
+            .into_iter()
+            .filter(|c| c.to_ascii_uppercase().contains(&data))
+            .map(|c| (attr(c, "cx").unwrap(), attr(c, "cy").unwrap()))
+            .collect();
+        assert!(circles.len() >= 8, "{} data markers", circles.len());
+        // The legend's own "observed" sample is the one marker allowed inside its box.
+        for &b in &boxes {
+            assert!(
+                circles_in_box(&circles, b) <= 1,
+                "data markers under the legend box {b:?}: {circles:?}"
+            );
+        }
+        // The dust-free line's legend sample is dashed: several short segments in its colour.
+        let (c, w) = (CURVES[1].1, CURVES[1].2 + 1);
+        let grey = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+        let dashes = elements(&svg, "polyline")
+            .into_iter()
+            .filter(|p| {
+                p.to_ascii_uppercase().contains(&grey)
+                    && attr(p, "stroke-width") == Some(f64::from(w))
+            })
+            .count();
+        assert!(
+            dashes >= 2,
+            "the dust-free legend sample is not dashed ({dashes} segments)"
+        );
+    }
+
+    fn circles_in_box(c: &[(f64, f64)], (x0, y0, x1, y1): (f64, f64, f64, f64)) -> usize {
+        c.iter()
+            .filter(|&&(cx, cy)| cx > x0 && cx < x1 && cy > y0 && cy < y1)
+            .count()
+    }
+
+    #[test]
+    fn greek_nu_and_true_minus_signs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fit.svg");
+        figure().write(&path, Format::Svg).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("Fν [Jy]"), "no Fν axis label");
+        assert!(!svg.contains("F_ν") && !svg.contains("F_nu") && !svg.contains("\\nu"));
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .map(str::trim)
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.starts_with('−')),
+            "no negative tick label: {texts:?}"
+        );
+        assert!(
+            !texts.iter().any(|t| t.contains('-')),
+            "a hyphen-minus in the figure's text: {texts:?}"
+        );
+        // The DejaVu Sans bundled with the crate has the glyphs drawn in the figures.
+        let font =
+            ab_glyph::FontRef::try_from_slice(include_bytes!("../assets/DejaVuSans.ttf")).unwrap();
+        use ab_glyph::Font;
+        for ch in ['ν', '−', 'σ', 'χ', 'λ', 'µ', '²', '⁻', '±'] {
+            assert_ne!(font.glyph_id(ch).0, 0, "no glyph for {ch}");
+        }
+    }
 
     #[test]
     fn writes_png_and_svg() {

@@ -4,6 +4,8 @@
 //! * [`style`] — the font, colours, the image [`Format`] and tick-label helpers.
 //! * [`fit`] — one SED fit: observed photometry against the best-fit model and its components,
 //!   with the residuals.
+//! * [`physical`] — free parameters in physical units (θ in deg, log radii in kpc …) for
+//!   axis labels and printed tables.
 //! * [`corner`] — corner plots of posterior samples (the statistics are
 //!   [`galsed_fit::marginals`]).
 //! * [`residuals`] — observed − model against wavelength over a fitted catalogue.
@@ -32,6 +34,7 @@ use std::path::PathBuf;
 pub mod corner;
 pub mod fit;
 pub mod optir;
+pub mod physical;
 pub mod residuals;
 pub mod style;
 pub mod training;

@@ -11,7 +11,7 @@ use galsed_optir::survey::WISE_BANDS;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, draw_legend, legend_line, render};
+use crate::style::{FAMILY, GRID_BOLD, GRID_LIGHT, draw_legend, legend_line, render, tick_number};
 use crate::{Format, PlotError};
 
 type Result<T> = std::result::Result<T, PlotError>;
@@ -163,6 +163,7 @@ fn draw_chi<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -
             .configure_mesh()
             .x_desc("χ")
             .y_desc("density")
+            .x_label_formatter(&|v| tick_number(*v))
             .axis_desc_style((FAMILY, 15))
             .label_style((FAMILY, 13))
             .bold_line_style(GRID_BOLD)
@@ -269,6 +270,8 @@ fn draw_cc<DB: DrawingBackend>(
             .configure_mesh()
             .x_desc("W2 − W3")
             .y_desc("W1 − W2")
+            .x_label_formatter(&|v| tick_number(*v))
+            .y_label_formatter(&|v| tick_number(*v))
             .axis_desc_style((FAMILY, 13))
             .label_style((FAMILY, 11))
             .x_labels(6)

@@ -108,6 +108,31 @@ macro_rules! render {
 }
 pub(crate) use render;
 
+/// `s` with every ASCII hyphen-minus replaced by the true minus sign "−" (U+2212), the one
+/// minus of galsed's figures.
+pub fn minus(s: &str) -> String {
+    s.replace('-', "−")
+}
+
+/// A linear-axis tick label: `v` with at most 4 decimals, trailing zeros removed, and the true
+/// minus sign (plotters' default formatting prints "-").
+///
+/// ```
+/// use galsed_plot::style::tick_number;
+/// assert_eq!(tick_number(-2.0), "−2");
+/// assert_eq!(tick_number(0.25), "0.25");
+/// assert_eq!(tick_number(-0.0), "0");
+/// ```
+pub fn tick_number(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    if s == "-0" { "0".into() } else { minus(s) }
+}
+
 /// Unicode superscript of an integer, for 10ⁿ tick labels.
 pub fn superscript(n: i32) -> String {
     n.to_string()
@@ -136,5 +161,13 @@ mod tests {
     fn superscripts() {
         assert_eq!(superscript(-12), "⁻¹²");
         assert_eq!(superscript(10), "¹⁰");
+    }
+
+    #[test]
+    fn tick_numbers_use_the_minus_sign() {
+        assert_eq!(tick_number(-3.5), "−3.5");
+        assert_eq!(tick_number(1e-5), "0");
+        assert_eq!(tick_number(12.0), "12");
+        assert_eq!(minus("W1-W2"), "W1−W2");
     }
 }

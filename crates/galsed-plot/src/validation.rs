@@ -20,9 +20,9 @@ fn tick(v: f64) -> String {
     if v.abs() < 1e-9 {
         "0".into()
     } else if v.abs() >= 0.1 {
-        format!("{v:.2}")
+        crate::style::minus(&format!("{v:.2}"))
     } else {
-        format!("{v:.1e}")
+        crate::style::minus(&format!("{v:.1e}"))
     }
 }
 

@@ -41,7 +41,7 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Directory to write the native model to (created; must not already hold a model).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "dest", alias = "to", value_name = "DIR")]
     pub to: PathBuf,
 }
 

@@ -6,6 +6,7 @@ use anyhow::Result;
 use galsed_core::filters::Filter;
 use galsed_fit::fit::FitResult;
 use galsed_fit::posterior::Posterior;
+use galsed_plot::physical::PhysicalAxis;
 
 /// Draws a galaxy's SED fit into `<stem>.<ext>` and, when it was sampled, its corner plot (with
 /// the true values `truth` gives, if any) into `<stem>_corner.<ext>`.
@@ -22,15 +23,24 @@ pub fn plot_galaxy(
     galsed_plot::fit::plot_fit(&path, format, post, r, filters, id)?;
     if let Some(p) = &r.posterior {
         let path = PathBuf::from(format!("{}_corner.{ext}", stem.display()));
-        let truth = truth();
+        // Axes in physical units (θ in deg, log radii in kpc …), not the fit's unit space.
+        let axes: Vec<PhysicalAxis> = r.names.iter().map(|n| PhysicalAxis::of(n)).collect();
+        let labels: Vec<String> = axes.iter().map(|a| a.label.clone()).collect();
+        let shown =
+            |u: &[f64]| -> Vec<f64> { axes.iter().zip(u).map(|(a, &u)| a.value(u)).collect() };
+        let mut samples = p.samples.clone();
+        for (mut col, a) in samples.columns_mut().into_iter().zip(&axes) {
+            col.mapv_inplace(|u| a.value(u));
+        }
+        let truth = truth().map(|t| shown(&t));
         galsed_plot::corner::corner_plot(
             &path,
             format,
-            &r.names,
-            &p.samples,
+            &labels,
+            &samples,
             None,
             truth.as_deref(),
-            Some(&r.best),
+            Some(&shown(&r.best)),
         )?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Results of catalogue runs: one Parquet part per finished chunk (written atomically, so a killed
 //! run leaves only whole parts), merged at the end into one Parquet or HDF5 file.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,20 +64,46 @@ pub struct OutputColumns {
 }
 
 impl OutputColumns {
+    /// The astropy-parsable unit of the band columns, from the `galsed.photometry_units`
+    /// metadata ("mag(AB)" for AB magnitudes, "Jy" for fluxes), if known.
+    fn band_unit(&self) -> Option<&'static str> {
+        let units = self
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "galsed.photometry_units")?;
+        if units.1.starts_with("AB mag") {
+            Some("mag(AB)")
+        } else if units.1 == "Jy" {
+            Some("Jy")
+        } else {
+            None
+        }
+    }
+
+    /// The Arrow schema: the `galsed.*` metadata as schema metadata (which pyarrow shows as
+    /// `schema.metadata`), and each column's unit as field metadata under the key `unit`.
     fn schema(&self) -> Arc<Schema> {
+        let with_unit = |f: Field, unit: Option<&str>| match unit {
+            Some(u) => f.with_metadata(HashMap::from([("unit".to_string(), u.to_string())])),
+            None => f,
+        };
         let mut fields = vec![
             Field::new("id", DataType::Int64, false),
             Field::new("status", DataType::Utf8, false),
         ];
-        fields.extend(
-            SCALAR_COLUMNS
-                .iter()
-                .map(|n| Field::new(*n, DataType::Float64, false)),
-        );
+        fields.extend(SCALAR_COLUMNS.iter().map(|n| {
+            let unit = match *n {
+                "redshift" | "b_to_t" => Some(""),
+                "distmod" => Some("mag"),
+                _ => None,
+            };
+            with_unit(Field::new(*n, DataType::Float64, false), unit)
+        }));
+        let band_unit = self.band_unit();
         fields.extend(
             self.bands
                 .iter()
-                .map(|n| Field::new(n, DataType::Float64, false)),
+                .map(|n| with_unit(Field::new(n, DataType::Float64, false), band_unit)),
         );
         if let Some(n) = self.n_lam {
             let item = Arc::new(Field::new("item", DataType::Float32, false));
@@ -86,7 +113,8 @@ impl OutputColumns {
                 false,
             ));
         }
-        Arc::new(Schema::new(fields))
+        let metadata: HashMap<String, String> = self.metadata.iter().cloned().collect();
+        Arc::new(Schema::new_with_metadata(fields, metadata))
     }
 
     fn batch(&self, r: &ChunkResult) -> Result<RecordBatch> {
@@ -363,4 +391,59 @@ fn merge_hdf5(
         bail!("the parts hold {row} rows, expected {n}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::*;
+
+    /// pyarrow's `read_table(f).schema.metadata` is the Arrow schema's metadata (stored in the
+    /// `ARROW:schema` footer key), and `schema.field(name).metadata` a field's: both must hold
+    /// what the run wrote.
+    #[test]
+    fn merged_parquet_has_arrow_schema_and_field_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OutputColumns {
+            bands: vec!["sdss_r0".into()],
+            n_lam: None,
+            metadata: vec![
+                ("galsed.version".into(), "x".into()),
+                ("galsed.photometry_units".into(), "Jy".into()),
+            ],
+        };
+        let r = ChunkResult {
+            start: 0,
+            id: vec![7, 8],
+            status: vec!["ok".into(), "ok".into()],
+            scalars: [vec![0.1; 2], vec![38.0; 2], vec![1.0; 2], vec![0.5; 2]],
+            bands: vec![1e-3, 2e-3],
+            spectra: None,
+        };
+        write_part(dir.path(), &layout, &r).unwrap();
+        let out = dir.path().join("out.parquet");
+        merge(dir.path(), &[(0, 2)], &layout, &out).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap();
+        let schema = builder.schema();
+        assert_eq!(
+            schema.metadata().get("galsed.version").map(String::as_str),
+            Some("x")
+        );
+        let unit = |n: &str| {
+            schema
+                .field_with_name(n)
+                .unwrap()
+                .metadata()
+                .get("unit")
+                .cloned()
+        };
+        assert_eq!(unit("sdss_r0").as_deref(), Some("Jy"));
+        assert_eq!(unit("distmod").as_deref(), Some("mag"));
+        // The footer's key-value metadata keeps the keys too.
+        let kv = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap();
+        assert!(kv.iter().any(|k| k.key == "galsed.version"));
+    }
 }

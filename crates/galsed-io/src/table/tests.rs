@@ -453,6 +453,7 @@ fn hdf5_round_trip_groups_and_types() {
 fn formats_from_file_names() {
     let f = |s: &str| Format::from_path(Path::new(s)).ok();
     assert_eq!(f("a.CSV"), Some(Format::Csv));
+    assert_eq!(f("a.ecsv"), Some(Format::Ecsv));
     assert_eq!(f("a.fits[PHOT]"), Some(Format::Fits));
     assert_eq!(f("dir/a.fit.gz"), Some(Format::FitsGz));
     assert_eq!(f("a.pq"), Some(Format::Parquet));
@@ -461,4 +462,54 @@ fn formats_from_file_names() {
     assert_eq!(f("a.npz"), Some(Format::Npz));
     assert_eq!(f("a.txt"), None);
     assert_eq!(f("fits"), None);
+}
+
+#[test]
+fn units_round_trip_through_fits_parquet_and_ecsv() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Table::new(vec![
+        Column::str("id", vec!["NGC 628".into(), "a, 'b'".into()]),
+        Column::f64("sfr_p50", vec![1.5, f64::NAN]).with_unit("solMass / yr"),
+        Column::f64("log_mstar", vec![10.2, 9.0]).with_unit("dex(solMass)"),
+        Column::f64("theta", vec![45.0, 0.0]).with_unit("deg"),
+        Column::i64("n_bands", vec![19, 18]).with_unit(""),
+    ])
+    .unwrap();
+    for ext in ["fits", "parquet", "ecsv"] {
+        let p = dir.path().join(format!("units.{ext}"));
+        write_table(&p, &t).unwrap();
+        let back = read_table(&p).unwrap();
+        assert_same(&Table::new(back.columns.clone()).unwrap(), &{
+            // Dimensionless units ("") are not written: they read back as None.
+            let mut u = t.clone();
+            u.columns[4].unit = None;
+            u
+        });
+        let unit = |n: &str| back.column(n).unwrap().unit.clone();
+        assert_eq!(unit("sfr_p50").as_deref(), Some("solMass / yr"), "{ext}");
+        assert_eq!(unit("log_mstar").as_deref(), Some("dex(solMass)"), "{ext}");
+        assert_eq!(unit("theta").as_deref(), Some("deg"), "{ext}");
+        assert_eq!(unit("id"), None, "{ext}");
+    }
+    let ecsv = std::fs::read_to_string(dir.path().join("units.ecsv")).unwrap();
+    assert!(
+        ecsv.starts_with("# %ECSV 1.0\n# ---\n# datatype:\n"),
+        "{ecsv}"
+    );
+    assert!(ecsv.contains("# - {name: 'sfr_p50', unit: 'solMass / yr', datatype: float64}"));
+    assert!(ecsv.contains("# - {name: 'id', datatype: string}"));
+    // A plain CSV has no units.
+    let p = dir.path().join("units.csv");
+    write_table(&p, &t).unwrap();
+    assert!(
+        read_table(&p)
+            .unwrap()
+            .columns
+            .iter()
+            .all(|c| c.unit.is_none())
+    );
+    // Not ECSV at all.
+    let bad = dir.path().join("bad.ecsv");
+    std::fs::write(&bad, "a,b\n1,2\n").unwrap();
+    assert!(msg(read_table(&bad).unwrap_err()).contains("not an ECSV file"));
 }

@@ -49,10 +49,10 @@ pub enum Frame {
 #[command(after_long_help = RUN_AFTER_HELP)]
 pub struct RunArgs {
     /// Catalogue: .h5/.hdf5, .parquet or .fits (see below).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
     /// Results: .parquet or .h5/.hdf5.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Comma-separated filters (built-in names, files, or the preset default19).
     #[arg(long, default_value = "default19", value_name = "LIST")]
@@ -95,7 +95,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0.0)]
     pub frac_recycle: f64,
     /// Galaxies per chunk (the unit of work, of memory and of resumption).
-    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "chunk-size", alias = "chunk-rows", value_name = "N", default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_rows: u64,
     /// Worker threads; default: all cores.
     #[arg(long)]

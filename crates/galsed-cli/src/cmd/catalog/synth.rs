@@ -15,10 +15,16 @@ use crate::shared::progress;
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     /// Output catalogue: .h5/.hdf5 or .parquet.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Number of galaxies.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(
+        short = 'n',
+        long = "galaxies",
+        alias = "rows",
+        value_name = "N",
+        default_value_t = 1_000_000
+    )]
     pub rows: u64,
     /// Number of SAM age bins (log-spaced edges from 10^5.8 to 10^10.5 yr).
     #[arg(long, default_value_t = 10)]
@@ -135,7 +141,7 @@ fn block(first: u64, n: u64, edges: &[f64], args: &SynthArgs) -> SamChunk {
 
 pub fn run(args: &SynthArgs) -> Result<()> {
     if args.rows == 0 || args.bins == 0 {
-        bail!("--rows and --bins must be ≥ 1");
+        bail!("--galaxies and --bins must be ≥ 1");
     }
     if !(0.0..=1.0).contains(&args.invalid_fraction) {
         bail!("--invalid-fraction must be in [0, 1]");

@@ -9,6 +9,7 @@ use galsed_emulator::predict::{Observer, Photometry};
 use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
 use galsed_io::table::read_table;
+use galsed_plot::physical::PhysicalAxis;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -84,17 +85,24 @@ pub fn run(args: &DemoArgs, files: &ModelFiles) -> Result<()> {
     if status[0] != "ok" {
         bail!("the demo fit failed: {}", status[0]);
     }
+    // Physical units (θ in deg, log radii in kpc …), not the fit's unit space.
     let mut text = format!(
-        "{:<14} {:>9} {:>9} {:>20}\n",
-        "parameter", "truth", "best fit", "posterior 16–84 %"
+        "{:<14} {:>14} {:>9} {:>9} {:>21}\n",
+        "parameter", "unit", "truth", "best fit", "posterior 16–84 %"
     );
     for (n, t) in param.names().iter().zip(truth.row(0)) {
         let get = |k: String| res.f64_column(&k).map(|c| c[0]);
+        let axis = PhysicalAxis::of(n);
+        let unit = if axis.unit.is_empty() && axis.label.ends_with("(unit space)") {
+            "(unit space)"
+        } else {
+            axis.unit.as_str()
+        };
+        let (lo, hi) = axis.interval(get(format!("par_{n}_p16"))?, get(format!("par_{n}_p84"))?);
         text.push_str(&format!(
-            "{n:<14} {t:>9.3} {:>9.3} {:>9.3} … {:<9.3}\n",
-            get(format!("par_{n}"))?,
-            get(format!("par_{n}_p16"))?,
-            get(format!("par_{n}_p84"))?
+            "{n:<14} {unit:>14} {:>9.3} {:>9.3} {lo:>9.3} … {hi:<9.3}\n",
+            axis.value(*t),
+            axis.value(get(format!("par_{n}"))?),
         ));
     }
     let written = [

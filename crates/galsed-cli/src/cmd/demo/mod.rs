@@ -17,7 +17,13 @@ use crate::shared::model::{self, ModelFormat};
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output directory (created if missing).
-    #[arg(long, default_value = "galsed-demo", value_name = "DIR")]
+    #[arg(
+        short,
+        long = "output",
+        alias = "out",
+        default_value = "galsed-demo",
+        value_name = "DIR"
+    )]
     pub out: PathBuf,
     /// Model directory (overrides GALSED_MODEL_DIR and the user cache).
     #[arg(long, value_name = "DIR")]

@@ -56,7 +56,7 @@ pub struct FitArgs {
     /// particle swarm with the paper's settings, no sampler.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Results table (.csv, .parquet or .fits).
+    /// Results table (.csv, .ecsv, .parquet or .fits; ECSV, Parquet and FITS carry the units).
     #[arg(
         long,
         short = 'o',
@@ -71,13 +71,18 @@ pub struct FitArgs {
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Format of the plots and of the residual plot.
-    #[arg(long, value_enum, default_value = "png")]
+    #[arg(
+        long = "format",
+        alias = "plot-format",
+        value_enum,
+        default_value = "png"
+    )]
     pub plot_format: PlotFormat,
     /// With a sampler, write each galaxy's posterior draws to DIR/ID_samples.EXT (ID the galaxy id).
     #[arg(long, value_name = "DIR")]
     pub samples: Option<PathBuf>,
-    /// Table format of --samples: csv, parquet or fits.
-    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "fits"])]
+    /// Table format of --samples: csv, ecsv, parquet or fits.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "ecsv", "parquet", "fits"])]
     pub samples_format: String,
     /// Seed of the swarm, the multi-start scan and the samplers (overrides the configuration).
     #[arg(long)]

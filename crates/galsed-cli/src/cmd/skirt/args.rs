@@ -7,7 +7,7 @@ use galsed_train::skirt::sampling::DEFAULT_SFH_ALPHA;
 
 const PREPARE_AFTER_HELP: &str = "\
 SAMPLES
-  --samples N draws N galaxies from the priors of Qiu & Kang (2022), Table 1: inclination
+  --galaxies N draws N galaxies from the priors of Qiu & Kang (2022), Table 1: inclination
   90°·Beta(0.5, 0.5); den_dust, r_dust_to_rd, r_disk, r_bulge, l_norm log-uniform between the
   model's bounds (`galsed model info`); b_to_t Beta(0.5, 0.5). Disk and bulge SFHs (light fractions
   of the SSPs) are drawn from a symmetric Dirichlet(--sfh-alpha) distribution. The same --seed
@@ -17,7 +17,7 @@ SAMPLES
   sfh_disk_0 … sfh_disk_35, sfh_bulge_0 … sfh_bulge_35 (else drawn as above). Values must lie
   inside the model's range.
 
-FILES (in --out)
+FILES (in --output)
   <id>_emission.ski       dust emission, disk and bulge together
   <id>_disk.ski           extinction only, stellar disk alone (disk attenuation curve)
   <id>_bulge.ski          extinction only, bulge alone (bulge attenuation curve)
@@ -57,12 +57,13 @@ OUTPUT (npz, the layout `galsed train` reads; rows = index rows minus skipped sa
 #[command(after_long_help = PREPARE_AFTER_HELP)]
 pub struct PrepareArgs {
     /// Output directory (created; must not hold an index yet unless --overwrite).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long = "output", alias = "out", value_name = "DIR")]
     pub out: PathBuf,
     /// Number of galaxies to draw from the Table 1 priors.
     #[arg(
         short = 'n',
-        long,
+        long = "galaxies",
+        alias = "samples",
         value_name = "N",
         required_unless_present = "table",
         conflicts_with = "table"
@@ -90,7 +91,7 @@ pub struct PrepareArgs {
     /// The grid reaches this many times the largest scale of the galaxy.
     #[arg(long, default_value_t = 5.0, value_name = "X")]
     pub grid_extent: f64,
-    /// Replace an existing index (and files of the same names) in --out.
+    /// Replace an existing index (and files of the same names) in --output.
     #[arg(long)]
     pub overwrite: bool,
     /// Model directory whose SSP library gives the stellar spectra (overrides

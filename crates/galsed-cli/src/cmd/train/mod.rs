@@ -20,7 +20,7 @@ use crate::shared::model;
 pub struct TeacherArgs {
     /// Number of samples inside the teacher's valid region (the rejected ones drawn along the
     /// way are kept, labelled invalid, for the selectors).
-    #[arg(long, value_name = "N")]
+    #[arg(short = 'n', long = "galaxies", alias = "n", value_name = "N")]
     pub n: usize,
     /// Output .npz.
     #[arg(short, long, value_name = "FILE")]
