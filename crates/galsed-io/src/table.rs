@@ -13,6 +13,7 @@
 //! | extension | feature | read | write |
 //! | --- | --- | --- | --- |
 //! | `.csv` | `csv` | header row; numbers, empty cells and `nan` → numeric column, else text | yes |
+//! | `.ecsv` | `csv` | astropy ECSV: column types from the header's `datatype` list (see [`crate::ecsv`]) | no |
 //! | `.fits`, `.fit`, `.fts` | `fits` | first table HDU, or the one named by a `[NAME]` / `[N]` suffix | yes (binary table `TABLE`) |
 //! | `.fits.gz`, `.fit.gz`, `.fts.gz` | `fits` | as FITS (decompressed by CFITSIO) | no |
 //! | `.parquet`, `.pq` | `parquet` | float, integer and UTF-8 columns | yes |
@@ -333,6 +334,8 @@ pub enum Format {
     Csv,
     /// FITS (`.fits`, `.fit`, `.fts`).
     Fits,
+    /// astropy's Enhanced CSV (`.ecsv`; read only).
+    Ecsv,
     /// Gzip-compressed FITS (`.fits.gz`, `.fit.gz`, `.fts.gz`; read only).
     FitsGz,
     /// Apache Parquet (`.parquet`, `.pq`).
@@ -357,6 +360,8 @@ impl Format {
         let ends = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
         if ends(&[".csv"]) {
             Ok(Self::Csv)
+        } else if ends(&[".ecsv"]) {
+            Ok(Self::Ecsv)
         } else if ends(&[".fits", ".fit", ".fts"]) {
             Ok(Self::Fits)
         } else if ends(&[".fits.gz", ".fit.gz", ".fts.gz"]) {
@@ -369,7 +374,7 @@ impl Format {
             Ok(Self::Npz)
         } else {
             bail!(
-                "cannot tell the table format of {}: use a .csv, .fits (.fit, .fts, .fits.gz), \
+                "cannot tell the table format of {}: use a .csv, .ecsv, .fits (.fit, .fts, .fits.gz), \
                  .parquet or .h5 (.hdf5) file name",
                 path.display()
             )
@@ -384,7 +389,7 @@ impl Format {
     /// The cargo feature of galsed-io that reads and writes this format.
     pub fn feature(self) -> &'static str {
         match self {
-            Self::Csv => "csv",
+            Self::Csv | Self::Ecsv => "csv",
             Self::Fits | Self::FitsGz => "fits",
             Self::Parquet => "parquet",
             Self::Hdf5 => "hdf5",
@@ -396,6 +401,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Self::Csv => "CSV",
+            Self::Ecsv => "ECSV",
             Self::Fits => "FITS",
             Self::FitsGz => "gzipped FITS",
             Self::Parquet => "Parquet",
@@ -448,6 +454,8 @@ pub fn read_table(path: &Path) -> Result<Table> {
         Format::Fits | Format::FitsGz => crate::fits::read(&file, hdu.as_deref()),
         #[cfg(feature = "csv")]
         Format::Csv => crate::csv::read(&file),
+        #[cfg(feature = "csv")]
+        Format::Ecsv => crate::ecsv::read(&file),
         #[cfg(feature = "parquet")]
         Format::Parquet => crate::parquet::read(&file),
         #[cfg(feature = "hdf5")]
@@ -503,6 +511,9 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
         Format::Hdf5 => crate::atomic_write(path, |tmp| crate::hdf5::write(tmp, table)),
         Format::FitsGz => Err(anyhow!(
             "writing compressed FITS is not supported: use a .fits file name"
+        )),
+        Format::Ecsv => Err(anyhow!(
+            "writing ECSV is not supported: use a .csv, .fits, .parquet or .h5 file name"
         )),
         Format::Npz => Err(anyhow!("an .npz archive is not a table")),
         #[allow(unreachable_patterns)]
