@@ -646,3 +646,65 @@ fn fits_and_parquet_tables() {
     assert!(std::fs::read(&fits).unwrap().starts_with(b"SIMPLE  ="));
     assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
 }
+
+/// Real catalogue conventions end to end: Vega 2MASS, a flagged band, an E(B−V) column and the
+/// calibration floors; the results have `model_twomass_Ks_vega` = `model_twomass_Ks` − 1.85
+/// (Blanton & Roweis 2007) and the flagged band is not fitted.
+#[test]
+fn real_catalogue_conventions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = one_galaxy(tmp.path());
+    let text = std::fs::read_to_string(&one).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    std::fs::write(&one, format!("{header},ebv,wise_w3_flag\n{row},0.05,1\n")).unwrap();
+    let cfg = tmp.path().join("real.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[catalog]\nvega_bands = [\"twomass_Ks\"]\nebv_column = \"ebv\"\n\
+             calibration = \"default\"\n{QUICK}"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("res.csv");
+    ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&one),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+        ],
+    ));
+    let r = &read_csv(&out)[0];
+    assert_eq!(r["status"], "ok");
+    assert_eq!(r["n_bands"].parse::<f64>().unwrap(), 4.0, "W3 is flagged");
+    let ab: f64 = r["model_twomass_Ks"].parse().unwrap();
+    let vega: f64 = r["model_twomass_Ks_vega"].parse().unwrap();
+    assert!((ab - vega - 1.85).abs() < 1e-9, "{ab} {vega}");
+    assert!(
+        !r["model_wise_w3"].parse::<f64>().is_ok_and(f64::is_finite),
+        "a flagged band has no model magnitude: {}",
+        r["model_wise_w3"]
+    );
+    // A bad curve name is refused before fitting, naming it.
+    std::fs::write(&cfg, "[catalog]\nextinction_curve = \"sfd\"\n").unwrap();
+    let e = fails(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&one),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+        ],
+    ));
+    assert!(e.contains("sfd"), "{e}");
+}

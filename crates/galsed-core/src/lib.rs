@@ -8,8 +8,10 @@
 //! * [`photometry`] — filter weights on the model grid, AB magnitudes.
 //! * [`sam`] — conversion of semi-analytic-model galaxies into emulator inputs.
 //! * [`cosmology`] — luminosity distances and distance moduli (Planck18 by default).
+//! * [`extinction`] — Milky Way extinction curves (F99, CCM89) and band extinctions.
 
 pub mod cosmology;
+pub mod extinction;
 pub mod filters;
 pub mod numeric;
 pub mod params;

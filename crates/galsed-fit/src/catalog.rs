@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use galsed_core::cosmology::Cosmology;
+use galsed_core::extinction::{MILKY_WAY_RV, band_extinction};
 use galsed_core::filters::{Filter, FilterError, builtin_names, misspelt_builtin};
 use galsed_core::units::{ab_mag, ab_to_jy};
 use galsed_emulator::Starduster;
@@ -75,6 +76,20 @@ pub enum CatalogError {
         /// The error given.
         sigma: f64,
     },
+    /// A `[catalog.calibration_floor]` entry is not a fraction ≥ 0.
+    #[error("[catalog.calibration_floor] {band} = {floor}: floors must be finite and >= 0")]
+    CalibrationFloor {
+        /// The band.
+        band: String,
+        /// The floor given.
+        floor: f64,
+    },
+    /// `[catalog] extinction_curve` is unknown.
+    #[error("[catalog] extinction_curve")]
+    Curve(#[source] galsed_core::extinction::UnknownCurve),
+    /// A `[catalog] vega_bands` entry cannot be converted.
+    #[error("[catalog] vega_bands: {0}")]
+    Vega(String),
     /// The catalogue is empty.
     #[error("the catalogue has no rows")]
     NoRows,
@@ -183,6 +198,49 @@ pub struct CatalogConfig {
     /// "base"; see [`CatalogConfig::grid`]. `None` when the configuration does not say (Python
     /// then fits on its `Model`'s grid).
     pub grid: Option<String>,
+    /// Quality-flag columns are `<band><flag_suffix>` (default "_flag"): 0 (or empty) is good,
+    /// anything else flags the band in that row. No flag column: every value is good.
+    pub flag_suffix: String,
+    /// What a flagged band becomes: left out ("skip", the default) or an upper limit at value +
+    /// `limit_nsigma` × error ("limit").
+    pub flag_action: FlagAction,
+    /// Calibration floors added in quadrature to the catalogue errors: "none" (the default) or
+    /// "default" (each survey's published absolute calibration uncertainty,
+    /// [`crate::conventions::CALIBRATION_FLOORS`]).
+    pub calibration: Calibration,
+    /// Per-band fractional calibration floors that replace the defaults (and apply even with
+    /// `calibration = "none"`).
+    pub calibration_floor: BTreeMap<String, f64>,
+    /// Milky Way E(B−V) column; without it nothing is de-reddened.
+    pub ebv_column: Option<String>,
+    /// Extinction curve for the E(B−V) column: "f99" (Fitzpatrick 1999, the default) or "ccm89"
+    /// (Cardelli et al. 1989 with O'Donnell 1994), with R_V = 3.1.
+    pub extinction_curve: String,
+    /// Bands whose magnitudes (values and limits) are Vega, converted to AB with
+    /// [`crate::conventions::VEGA_TO_AB`]; the results then also have `model_<band>_vega`.
+    pub vega_bands: Vec<String>,
+}
+
+/// What a flagged band becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagAction {
+    /// Left out of the fit.
+    #[default]
+    Skip,
+    /// An upper limit at value + `limit_nsigma` × error.
+    Limit,
+}
+
+/// Whether the published calibration floors are added to the errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// No floors except `[catalog.calibration_floor]` entries.
+    #[default]
+    None,
+    /// The published floors of [`crate::conventions::CALIBRATION_FLOORS`].
+    Default,
 }
 
 impl Default for CatalogConfig {
@@ -199,6 +257,13 @@ impl Default for CatalogConfig {
             limit_nsigma: 3.0,
             sigma: BTreeMap::new(),
             grid: None,
+            flag_suffix: "_flag".into(),
+            flag_action: FlagAction::Skip,
+            calibration: Calibration::None,
+            calibration_floor: BTreeMap::new(),
+            ebv_column: None,
+            extinction_curve: "f99".into(),
+            vega_bands: vec![],
         }
     }
 }
@@ -424,8 +489,87 @@ pub struct Galaxy {
     pub input: Result<(Vec<Filter>, Observations), String>,
 }
 
-/// A band's columns: values, errors and limits.
-type BandColumns = (Vec<f64>, Vec<f64>, Option<Vec<f64>>);
+/// A band's columns and conventions.
+struct BandColumns {
+    value: Vec<f64>,
+    error: Vec<f64>,
+    limit: Option<Vec<f64>>,
+    /// Quality flags (non-zero: flagged), when the column exists.
+    flag: Option<Vec<f64>>,
+    /// Fractional calibration floor added to the catalogue errors (0: none).
+    floor: f64,
+    /// AB − Vega offset added to magnitudes and magnitude limits (0 for AB bands).
+    vega: f64,
+}
+
+/// The catalogue conventions applied to one band of one row, before [`RowReader`]: Vega → AB,
+/// calibration floor, quality flag, Milky Way de-reddening by `a_band` magnitudes.
+fn conventional_cells(
+    c: BandCells,
+    band: &BandColumns,
+    row: usize,
+    cfg: &CatalogConfig,
+    a_band: f64,
+) -> Option<BandCells> {
+    use crate::conventions::MAG_PER_LN_FLUX;
+    let BandCells {
+        mut value,
+        mut error,
+        mut limit,
+    } = c;
+    let mag = cfg.quantity == Quantity::Mag;
+    if mag {
+        value += band.vega;
+        limit = limit.map(|l| l + band.vega);
+    }
+    if band.floor > 0.0 && value.is_finite() {
+        let extra = if mag {
+            MAG_PER_LN_FLUX * band.floor
+        } else {
+            band.floor * value.abs()
+        };
+        error = error.hypot(extra);
+    }
+    let flagged = band
+        .flag
+        .as_ref()
+        .is_some_and(|f| !f[row].is_nan() && f[row] != 0.0);
+    if flagged && value.is_finite() {
+        match cfg.flag_action {
+            FlagAction::Skip => return None,
+            FlagAction::Limit if error.is_finite() && error > 0.0 => {
+                let n = cfg.limit_nsigma;
+                limit = Some(if mag {
+                    // F + n σ_F with σ_F = F σ_m / 1.0857.
+                    value - 2.5 * (1.0 + n * error / MAG_PER_LN_FLUX).log10()
+                } else {
+                    value + n * error
+                });
+                value = f64::NAN;
+            }
+            // No usable error: the row reader reports it.
+            FlagAction::Limit => {}
+        }
+    } else if flagged && cfg.flag_action == FlagAction::Skip {
+        return None;
+    }
+    if a_band != 0.0 {
+        if mag {
+            value -= a_band;
+            limit = limit.map(|l| l - a_band);
+        } else {
+            let k = 10f64.powf(0.4 * a_band);
+            value *= k;
+            error *= k;
+            limit = limit.map(|l| l * k);
+        }
+    }
+    Some(BandCells {
+        value,
+        error,
+        limit,
+    })
+}
 
 /// Reads the catalogue into galaxies; returns the bands (as configured or found) and one
 /// [`Galaxy`] per row. Problems of single rows are kept per row.
@@ -475,6 +619,45 @@ pub fn galaxies(
         Some(c) => Some(c.as_f64().map_err(table_err)?),
         None => None,
     };
+    for (name, &f) in &cfg.calibration_floor {
+        if !(f.is_finite() && f >= 0.0) {
+            return Err(CatalogError::CalibrationFloor {
+                band: name.clone(),
+                floor: f,
+            });
+        }
+    }
+    for b in &cfg.vega_bands {
+        if cfg.quantity != Quantity::Mag {
+            return Err(CatalogError::Vega(format!(
+                "{b}: Vega applies to magnitudes, but quantity = \"flux\""
+            )));
+        }
+        if crate::conventions::vega_to_ab(b).is_none() {
+            let known: Vec<&str> = crate::conventions::VEGA_TO_AB
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect();
+            return Err(CatalogError::Vega(format!(
+                "{b}: no known Vega-to-AB offset (known: {})",
+                known.join(", ")
+            )));
+        }
+        if !filters.iter().any(|f| &f.name == b) {
+            return Err(CatalogError::Vega(format!("{b} is not a band of the fit")));
+        }
+    }
+    let curve: galsed_core::extinction::Curve =
+        cfg.extinction_curve.parse().map_err(CatalogError::Curve)?;
+    let ebv = match &cfg.ebv_column {
+        Some(name) => Some(
+            table
+                .f64_column(name)
+                .map_err(column_err(format!("[catalog] ebv_column {name:?}")))?
+                .into_owned(),
+        ),
+        None => None,
+    };
     let mut columns: Vec<BandColumns> = vec![];
     for f in &filters {
         let value = table
@@ -482,7 +665,8 @@ pub fn galaxies(
             .map_err(column_err(format!("band {}", f.name)))?
             .into_owned();
         let err_name = format!("{}{}", f.name, cfg.error_suffix);
-        let err = match (table.get(&err_name), cfg.sigma.get(&f.name)) {
+        let replaced = cfg.sigma.get(&f.name);
+        let error = match (table.get(&err_name), replaced) {
             (_, Some(&s)) => vec![s; n],
             (Some(c), None) => c.as_f64().map_err(table_err)?.into_owned(),
             (None, None) => {
@@ -496,7 +680,40 @@ pub fn galaxies(
             Some(c) => Some(c.as_f64().map_err(table_err)?.into_owned()),
             None => None,
         };
-        columns.push((value, err, limit));
+        let flag_name = format!("{}{}", f.name, cfg.flag_suffix);
+        let flag = match table
+            .get(&flag_name)
+            .filter(|_| !cfg.flag_suffix.is_empty())
+        {
+            Some(c) => Some(
+                c.as_f64()
+                    .map_err(column_err(format!("flag column {flag_name:?}")))?
+                    .into_owned(),
+            ),
+            None => None,
+        };
+        // [catalog.sigma] errors are final: no floor on top.
+        let floor = match (cfg.calibration_floor.get(&f.name), cfg.calibration) {
+            _ if replaced.is_some() => 0.0,
+            (Some(&x), _) => x,
+            (None, Calibration::Default) => {
+                crate::conventions::calibration_floor(&f.name).unwrap_or(0.0)
+            }
+            (None, Calibration::None) => 0.0,
+        };
+        let vega = if cfg.vega_bands.contains(&f.name) {
+            crate::conventions::vega_to_ab(&f.name).unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        columns.push(BandColumns {
+            value,
+            error,
+            limit,
+            flag,
+            floor,
+            vega,
+        });
     }
     for (name, &s) in &cfg.sigma {
         if !(s.is_finite() && s > 0.0) {
@@ -521,14 +738,30 @@ pub fn galaxies(
             if !(z.is_finite() && z >= 0.0) {
                 return Err(format!("redshift {z} is not a finite value ≥ 0"));
             }
-            let cells = columns.iter().map(|(value, err, limit)| BandCells {
-                value: value[row],
-                error: err[row],
-                limit: limit.as_ref().map(|l| l[row]),
-            });
-            reader
-                .observations(&filters, cells)
-                .map_err(|e| e.to_string())
+            let mut a_bands = vec![0.0; filters.len()];
+            if let (Some(ebv), Some(name)) = (&ebv, &cfg.ebv_column) {
+                for (a, f) in a_bands.iter_mut().zip(&filters) {
+                    *a = band_extinction(f, curve, MILKY_WAY_RV, ebv[row])
+                        .map_err(|e| format!("[catalog] ebv_column {name:?}: {e}"))?;
+                }
+            }
+            let mut used = vec![];
+            let mut cells = vec![];
+            for ((f, band), &a) in filters.iter().zip(&columns).zip(&a_bands) {
+                let c = BandCells {
+                    value: band.value[row],
+                    error: band.error[row],
+                    limit: band.limit.as_ref().map(|l| l[row]),
+                };
+                if let Some(c) = conventional_cells(c, band, row, cfg, a) {
+                    used.push(f.clone());
+                    cells.push(c);
+                }
+            }
+            if used.is_empty() {
+                return Err(RowError::NoBands.to_string());
+            }
+            reader.observations(&used, cells).map_err(|e| e.to_string())
         });
         out.push(Galaxy {
             row,
@@ -552,10 +785,13 @@ fn misspelt_bands(
     let mut found = vec![];
     for name in table.names() {
         let other = [&cfg.id_column, &cfg.redshift_column, &cfg.distmod_column];
-        if other.iter().any(|c| c.as_str() == name) || name.starts_with("truth_") {
+        if other.iter().any(|c| c.as_str() == name)
+            || cfg.ebv_column.as_deref() == Some(name)
+            || name.starts_with("truth_")
+        {
             continue;
         }
-        let base = [&cfg.error_suffix, &cfg.limit_suffix]
+        let base = [&cfg.error_suffix, &cfg.limit_suffix, &cfg.flag_suffix]
             .iter()
             .filter(|s| !s.is_empty())
             .find_map(|s| name.strip_suffix(s.as_str()))
@@ -691,6 +927,22 @@ pub fn record(
         id: g.id.clone(),
         status,
         values,
+    }
+}
+
+/// Adds `model_<band>_vega` (the best-fit magnitude in Vega: `model_<band>` − the AB − Vega
+/// offset) to each record for the bands of `[catalog] vega_bands`.
+pub fn add_vega_models(records: &mut [Record], cfg: &CatalogConfig) {
+    for r in records {
+        for b in &cfg.vega_bands {
+            let Some(offset) = crate::conventions::vega_to_ab(b) else {
+                continue;
+            };
+            if let Some(&ab) = r.values.get(&format!("model_{b}")) {
+                r.values
+                    .insert(format!("model_{b}_vega"), ab.map(|m| m - offset));
+            }
+        }
     }
 }
 
@@ -1051,6 +1303,300 @@ mod tests {
             "{}",
             err(4)
         );
+    }
+
+    fn one_band(g: &Galaxy, band: &str) -> Option<Measurement> {
+        measurements(g)
+            .into_iter()
+            .find(|(b, _)| b == band)
+            .map(|(_, m)| m)
+    }
+
+    #[test]
+    fn flagged_bands_are_skipped_or_limits() {
+        let nan = f64::NAN;
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02, 0.02, 0.02]),
+            Column::f64("sdss_r0", vec![15.0, 15.0, 15.0]),
+            Column::f64("sdss_r0_err", vec![0.1, 0.1, 0.1]),
+            Column::f64("sdss_r0_flag", vec![0.0, 4.0, nan]),
+            Column::f64("sdss_g0", vec![15.5, 15.5, 15.5]),
+            Column::f64("sdss_g0_err", vec![0.1, 0.1, 0.1]),
+        ]);
+        let (_, gs) = galaxies(&t, &CatalogConfig::default()).unwrap();
+        let good = Measurement::Magnitude {
+            mag: 15.0,
+            sigma: 0.1,
+        };
+        // 0 and an empty (NaN) flag are good; 4 is flagged and skipped.
+        assert_eq!(one_band(&gs[0], "sdss_r0"), Some(good));
+        assert_eq!(one_band(&gs[1], "sdss_r0"), None);
+        assert_eq!(one_band(&gs[2], "sdss_r0"), Some(good));
+        assert!(one_band(&gs[1], "sdss_g0").is_some());
+        // "limit": F + 3σ_F with σ_F = F · 0.1 · ln10 / 2.5; noise limit / 3.
+        let cfg = CatalogConfig {
+            flag_action: FlagAction::Limit,
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        let Some(Measurement::UpperLimit { limit, sigma }) = one_band(&gs[1], "sdss_r0") else {
+            panic!("{:?}", measurements(&gs[1]));
+        };
+        let f = 10f64.powf(-0.4 * (15.0 - 8.9));
+        let want = f * (1.0 + 3.0 * 0.1 * 10f64.ln() / 2.5);
+        assert!(
+            close(limit, want) && close(sigma, want / 3.0),
+            "{limit} {sigma}"
+        );
+        // Fluxes: value + 3 × error, the error as noise.
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![2.5]),
+            Column::f64("sdss_r0_err", vec![0.25]),
+            Column::i64("sdss_r0_flag", vec![1]),
+        ]);
+        let cfg = CatalogConfig {
+            quantity: Quantity::Flux,
+            flux_unit: "mJy".into(),
+            flag_action: FlagAction::Limit,
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        let Some(Measurement::UpperLimit { limit, sigma }) = one_band(&gs[0], "sdss_r0") else {
+            panic!("{:?}", measurements(&gs[0]));
+        };
+        assert!(
+            close(limit, 3.25e-3) && close(sigma, 2.5e-4),
+            "{limit} {sigma}"
+        );
+        // Only a flagged band: nothing to fit, with the usual reason.
+        let (_, gs) = galaxies(
+            &t,
+            &CatalogConfig {
+                flag_action: FlagAction::Skip,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            gs[0].input.as_ref().unwrap_err(),
+            "no usable bands (every band is missing)"
+        );
+        // A flag column that is not numeric is an error naming it.
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![15.0]),
+            Column::f64("sdss_r0_err", vec![0.1]),
+            Column::str("sdss_r0_flag", vec!["bad".into()]),
+        ]);
+        let e = galaxies(&t, &CatalogConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("sdss_r0_flag"), "{e}");
+        let ok =
+            FitFile::parse("[catalog]\nflag_action = \"limit\"\nflag_suffix = \"_q\"\n").unwrap();
+        assert_eq!(ok.catalog.flag_action, FlagAction::Limit);
+        assert!(FitFile::parse("[catalog]\nflag_action = \"drop\"\n").is_err());
+    }
+
+    #[test]
+    fn calibration_floors_in_quadrature() {
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("sdss_r0", vec![15.0]),
+            Column::f64("sdss_r0_err", vec![0.1]),
+            Column::f64("wise_w4", vec![14.0]),
+            Column::f64("wise_w4_err", vec![0.2]),
+            Column::f64("sdss_g0", vec![15.5]),
+            Column::f64("sdss_g0_err", vec![0.1]),
+        ]);
+        let sigma_of = |cfg: &CatalogConfig, band: &str| {
+            let (_, gs) = galaxies(&t, cfg).unwrap();
+            match one_band(&gs[0], band).unwrap() {
+                Measurement::Magnitude { sigma, .. } => sigma,
+                m => panic!("{m:?}"),
+            }
+        };
+        // Default off.
+        assert_eq!(sigma_of(&CatalogConfig::default(), "sdss_r0"), 0.1);
+        // SDSS r 2 %, WISE W4 5.7 %: σ² + (1.0857 f)².
+        let on = CatalogConfig {
+            calibration: Calibration::Default,
+            ..Default::default()
+        };
+        let mag = |s: f64, f: f64| (s * s + (1.085_736_204_758_129_6 * f).powi(2)).sqrt();
+        assert!(close(sigma_of(&on, "sdss_r0"), mag(0.1, 0.02)));
+        assert!(close(sigma_of(&on, "wise_w4"), mag(0.2, 0.057)));
+        // Overrides, also with calibration = "none"; [catalog.sigma] errors get no floor.
+        let over = CatalogConfig {
+            calibration_floor: BTreeMap::from([("sdss_r0".to_string(), 0.1)]),
+            sigma: BTreeMap::from([("sdss_g0".to_string(), 0.05)]),
+            ..on.clone()
+        };
+        assert!(close(sigma_of(&over, "sdss_r0"), mag(0.1, 0.1)));
+        assert_eq!(sigma_of(&over, "sdss_g0"), 0.05);
+        let none = CatalogConfig {
+            calibration: Calibration::None,
+            ..over.clone()
+        };
+        assert!(close(sigma_of(&none, "sdss_r0"), mag(0.1, 0.1)));
+        assert!(close(sigma_of(&none, "wise_w4"), 0.2));
+        // Fluxes: σ² + (f F)².
+        let flux = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("wise_w4", vec![2.0]),
+            Column::f64("wise_w4_err", vec![0.1]),
+        ]);
+        let cfg = CatalogConfig {
+            quantity: Quantity::Flux,
+            calibration: Calibration::Default,
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&flux, &cfg).unwrap();
+        let Some(Measurement::Flux { sigma, .. }) = one_band(&gs[0], "wise_w4") else {
+            panic!()
+        };
+        assert!(
+            close(sigma, (0.01f64 + (0.057f64 * 2.0).powi(2)).sqrt()),
+            "{sigma}"
+        );
+        let bad = CatalogConfig {
+            calibration_floor: BTreeMap::from([("sdss_r0".to_string(), -0.01)]),
+            ..Default::default()
+        };
+        let e = galaxies(&t, &bad).unwrap_err().to_string();
+        assert!(e.contains("sdss_r0") && e.contains(">= 0"), "{e}");
+        assert!(FitFile::parse("[catalog]\ncalibration = \"default\"\n").is_ok());
+        assert!(FitFile::parse("[catalog]\ncalibration = \"on\"\n").is_err());
+    }
+
+    #[test]
+    fn milky_way_extinction_is_removed() {
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02, 0.02]),
+            Column::f64("ebv", vec![0.1, f64::NAN]),
+            Column::f64("sdss_r0", vec![15.0, 15.0]),
+            Column::f64("sdss_r0_err", vec![0.1, 0.1]),
+        ]);
+        let cfg = CatalogConfig {
+            ebv_column: Some("ebv".into()),
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        let Some(Measurement::Magnitude { mag, sigma }) = one_band(&gs[0], "sdss_r0") else {
+            panic!()
+        };
+        // Schlafly & Finkbeiner (2011) Table 6: A_r / E(B−V) = 2.285 on the SFD scale, F99's
+        // 2.285 / 0.86 = 2.66 (5 %: a different source spectrum).
+        let a = 15.0 - mag;
+        assert!((a - 0.1 * 2.285 / 0.86).abs() < 0.05 * a, "{a}");
+        assert_eq!(sigma, 0.1);
+        let e = gs[1].input.as_ref().unwrap_err();
+        assert!(e.contains("ebv") && e.contains("NaN"), "{e}");
+        // CCM89 is a little different; unknown curves and columns are errors.
+        let ccm = CatalogConfig {
+            extinction_curve: "ccm89".into(),
+            ..cfg.clone()
+        };
+        let (_, gs) = galaxies(&t, &ccm).unwrap();
+        let Some(Measurement::Magnitude { mag: m2, .. }) = one_band(&gs[0], "sdss_r0") else {
+            panic!()
+        };
+        assert!(m2 != mag && (m2 - mag).abs() < 0.03, "{m2} {mag}");
+        let e = galaxies(
+            &t,
+            &CatalogConfig {
+                extinction_curve: "sfd98".into(),
+                ..cfg.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e}: {}", e.source().unwrap()).contains("sfd98"),
+            "{e}"
+        );
+        let e = galaxies(
+            &t,
+            &CatalogConfig {
+                ebv_column: Some("EBV_SFD".into()),
+                ..cfg.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("EBV_SFD"), "{e}");
+        // Fluxes (and their errors) are multiplied by 10^(0.4 A).
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("ebv", vec![0.1]),
+            Column::f64("sdss_r0", vec![2.0]),
+            Column::f64("sdss_r0_err", vec![0.2]),
+        ]);
+        let (_, gs) = galaxies(
+            &t,
+            &CatalogConfig {
+                quantity: Quantity::Flux,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
+        let Some(Measurement::Flux { flux, sigma }) = one_band(&gs[0], "sdss_r0") else {
+            panic!()
+        };
+        let k = 10f64.powf(0.4 * a);
+        assert!(
+            close(flux, 2.0 * k) && close(sigma, 0.2 * k),
+            "{flux} {sigma}"
+        );
+    }
+
+    #[test]
+    fn vega_magnitudes_become_ab() {
+        let t = table(vec![
+            Column::f64("redshift", vec![0.02]),
+            Column::f64("twomass_Ks", vec![12.0]),
+            Column::f64("twomass_Ks_err", vec![0.1]),
+            Column::f64("wise_w1", vec![f64::NAN]),
+            Column::f64("wise_w1_err", vec![f64::NAN]),
+            Column::f64("wise_w1_limit", vec![15.0]),
+        ]);
+        let cfg = CatalogConfig {
+            vega_bands: vec!["twomass_Ks".into(), "wise_w1".into()],
+            ..Default::default()
+        };
+        let (_, gs) = galaxies(&t, &cfg).unwrap();
+        // Blanton & Roweis (2007): Ks_AB = Ks_Vega + 1.85; Jarrett et al. (2011): W1 + 2.699.
+        assert_eq!(
+            one_band(&gs[0], "twomass_Ks"),
+            Some(Measurement::Magnitude {
+                mag: 13.85,
+                sigma: 0.1
+            })
+        );
+        let Some(Measurement::UpperLimit { limit, .. }) = one_band(&gs[0], "wise_w1") else {
+            panic!()
+        };
+        assert!(close(limit, 10f64.powf(-0.4 * (17.699 - 8.9))), "{limit}");
+        for (bands, quantity, want) in [
+            (vec!["sdss_r0"], Quantity::Mag, "sdss_r0"),
+            (vec!["wise_w2"], Quantity::Mag, "not a band"),
+            (vec!["twomass_Ks"], Quantity::Flux, "flux"),
+        ] {
+            let bad = CatalogConfig {
+                vega_bands: bands.into_iter().map(String::from).collect(),
+                quantity,
+                ..Default::default()
+            };
+            let e = galaxies(&t, &bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let mut recs = vec![Record {
+            row: 0,
+            id: "a".into(),
+            status: "ok".into(),
+            values: BTreeMap::from([("model_twomass_Ks".to_string(), Some(13.85))]),
+        }];
+        add_vega_models(&mut recs, &cfg);
+        let v = recs[0].values["model_twomass_Ks_vega"].unwrap();
+        assert!((v - 12.0).abs() < 1e-12, "{v}");
+        assert!(!recs[0].values.contains_key("model_wise_w1_vega"));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod conventions;
 pub mod derived;
 pub mod fit;
 pub mod likelihood;

@@ -44,6 +44,8 @@ pub use table::{Format, read_table, write_table};
 
 #[cfg(feature = "csv")]
 pub mod csv;
+#[cfg(feature = "csv")]
+pub mod ecsv;
 #[cfg(feature = "fits")]
 #[allow(unsafe_code)]
 pub mod fits;

@@ -13,7 +13,7 @@
 //! | extension | feature | read | write |
 //! | --- | --- | --- | --- |
 //! | `.csv` | `csv` | header row; numbers, empty cells and `nan` → numeric column, else text | yes |
-//! | `.ecsv` | `csv` | astropy ECSV 1.0: the YAML header's column names, types and units, then CSV | yes (comma-delimited, with units) |
+//! | `.ecsv` | `csv` | astropy ECSV 1.0: column names, types and units from the header's `datatype` list (see [`crate::ecsv`]) | yes (comma-delimited, with units) |
 //! | `.fits`, `.fit`, `.fts` | `fits` | first table HDU, or the one named by a `[NAME]` / `[N]` suffix | yes (binary table `TABLE`) |
 //! | `.fits.gz`, `.fit.gz`, `.fts.gz` | `fits` | as FITS (decompressed by CFITSIO) | no |
 //! | `.parquet`, `.pq` | `parquet` | float, integer and UTF-8 columns | yes |
@@ -478,7 +478,7 @@ pub fn read_table(path: &Path) -> Result<Table> {
         #[cfg(feature = "csv")]
         Format::Csv => crate::csv::read(&file),
         #[cfg(feature = "csv")]
-        Format::Ecsv => crate::csv::read_ecsv(&file),
+        Format::Ecsv => crate::ecsv::read(&file),
         #[cfg(feature = "parquet")]
         Format::Parquet => crate::parquet::read(&file),
         #[cfg(feature = "hdf5")]
@@ -527,7 +527,7 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
         #[cfg(feature = "csv")]
         Format::Csv => crate::atomic_write(path, |tmp| crate::csv::write(tmp, table)),
         #[cfg(feature = "csv")]
-        Format::Ecsv => crate::atomic_write(path, |tmp| crate::csv::write_ecsv(tmp, table)),
+        Format::Ecsv => crate::atomic_write(path, |tmp| crate::ecsv::write(tmp, table)),
         #[cfg(feature = "parquet")]
         Format::Parquet => crate::atomic_write(path, |tmp| crate::parquet::write(tmp, table)),
         #[cfg(feature = "fits")]

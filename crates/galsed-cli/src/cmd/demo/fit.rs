@@ -68,6 +68,8 @@ pub fn fit_catalog(
     });
     let n_failed = records.iter().filter(|r| r.status != "ok").count();
     let n_fitted = records.len() - n_failed;
+    let mut records = records;
+    catalog::add_vega_models(&mut records, &file.catalog);
     write_table(output, &results_table(records)?)?;
     eprintln!(
         "fitted {} ({n_failed} could not be fitted) → {}",

@@ -40,7 +40,7 @@ OUTPUT
   Per band over the galaxies fitted: <output stem>.residuals.csv (median and 16–84 % of observed −
   model in mag, robust scatter, median and RMS χ, model_error_needed: the fractional model error
   that brings the band's mean χ² to 1, a value for [likelihood] band_model_error.<band>) and
-  <output stem>.residuals.png (--plot-format), observed − model against wavelength.
+  <output stem>.residuals.png (--format), observed − model against wavelength.
 
 RESUME
   Finished galaxies are appended to <output>.partial.jsonl; run the same command again after an

@@ -155,7 +155,8 @@ pub fn run(args: &FitArgs) -> Result<()> {
     });
     bar.finish_and_clear();
 
-    let records = finished_records(&partial_path, galaxies.len())?;
+    let mut records = finished_records(&partial_path, galaxies.len())?;
+    catalog::add_vega_models(&mut records, &file.catalog);
     write_table(output, &results_table(records.clone())?)?;
     std::fs::remove_file(&partial_path).ok();
     write_residuals(
