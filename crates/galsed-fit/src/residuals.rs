@@ -242,7 +242,12 @@ impl Residuals {
     pub fn table(&self) -> Table {
         let b = &self.bands;
         let f = |name: &str, get: &dyn Fn(&BandSummary) -> f64| {
-            Column::f64(name, b.iter().map(get).collect())
+            let c = Column::f64(name, b.iter().map(get).collect());
+            match name {
+                "wavelength_um" => c.with_unit("um"),
+                _ if name.ends_with("_mag") => c.with_unit("mag"),
+                _ => c,
+            }
         };
         let n = |name: &str, get: &dyn Fn(&BandSummary) -> usize| {
             Column::i64(name, b.iter().map(|s| get(s) as i64).collect())
