@@ -4,7 +4,7 @@
 //! For every galaxy fitted and every band it detected, the residual is observed − model in AB
 //! magnitudes (the model with the likelihood's `mag_offset` for magnitude measurements) and χ is
 //! the residual in units of the total error the fit used
-//! ([`total_sigma`](crate::likelihood::total_sigma)). Per band the summary gives the median
+//! ([`total_sigma`]). Per band the summary gives the median
 //! residual and its 16–84 % range, the robust scatter, the median and RMS of χ, and
 //! `model_error_needed`: the fractional model error that, added in quadrature to the
 //! observational errors alone, brings the mean χ² of the band to 1 — a starting value for
