@@ -362,6 +362,77 @@ fn one_galaxy_is_counted_in_the_singular() {
     );
 }
 
+/// Parameters known per galaxy from catalogue columns: an inclination prior and a fixed disk
+/// radius for the first galaxy; empty cells leave the second galaxy's free.
+#[test]
+fn parameters_known_from_the_catalogue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = std::fs::read_to_string(one_galaxy(tmp.path())).unwrap();
+    let mut lines = one.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let free = row.replacen("good", "free", 1);
+    let cat = tmp.path().join("known.csv");
+    std::fs::write(
+        &cat,
+        format!("{header},incl,incl_err,rd\n{row},37.0,0.5,2.5\n{free},,,\n"),
+    )
+    .unwrap();
+    let cfg = tmp.path().join("known.toml");
+    let known = "[catalog.parameters]\ntheta = { column = \"incl\", sigma_column = \"incl_err\" }\nr_disk = { column = \"rd\" }\n";
+    std::fs::write(
+        &cfg,
+        format!("{known}[optimizer]\nmethod = \"multistart\"\n"),
+    )
+    .unwrap();
+    let out = tmp.path().join("res.csv");
+    let o = ok(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&cat),
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+        ],
+    ));
+    let rows = read_csv(&out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let get = |id: &str, c: &str| rows.iter().find(|r| r["id"] == id).unwrap()[c].clone();
+    assert_eq!(get("good", "status"), "ok", "{err}");
+    assert_eq!(get("free", "status"), "ok", "{err}");
+    // Fixed: the physical radius is the catalogue's and it is no longer a free parameter.
+    let r_disk: f64 = get("good", "r_disk").parse().unwrap();
+    assert!((r_disk - 2.5).abs() < 1e-4, "{r_disk}");
+    let par = |id: &str| get(id, "par_r_disk").parse::<f64>().unwrap_or(f64::NAN);
+    assert!(par("good").is_nan() && par("free").is_finite());
+    // A 0.5° prior: five bands cannot pull θ far from 37°.
+    let theta: f64 = get("good", "theta").parse().unwrap();
+    assert!((theta - 37.0).abs() < 1.5, "θ = {theta}");
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[catalog.parameters]\ntheta = { column = \"inclination\" }\n",
+    )
+    .unwrap();
+    let e = fails(galsed(
+        tmp.path(),
+        &[
+            "fit",
+            "--catalog",
+            s(&cat),
+            "--config",
+            s(&bad),
+            "--output",
+            s(&out),
+        ],
+    ));
+    assert!(e.contains("inclination") && e.contains("theta"), "{e}");
+}
+
 #[test]
 fn the_configuration_template_runs_as_written() {
     let tmp = tempfile::tempdir().unwrap();

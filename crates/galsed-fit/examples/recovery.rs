@@ -13,6 +13,9 @@
 //! the best fit with the multi-start L-BFGS-B instead of the swarm. JOBS galaxies (default 2)
 //! are fitted at a time, each on one core, so the seconds per galaxy are one core's. The
 //! environment variable `SAMPLER_JSON` overrides the sampler's settings (JSON of its fields).
+//! `KNOWN_THETA_DEG=σ` gives each fit the inclination as a catalogue would
+//! (`[catalog.parameters] theta = { column, sigma }`): a Gaussian prior of width σ degrees around
+//! the true θ plus a Gaussian error of σ (the same draws for every run).
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -29,10 +32,11 @@ use galsed_emulator::predict::{Observer, Photometry};
 use galsed_fit::bench::each_on_one_core;
 use galsed_fit::derived::Analyzer;
 use galsed_fit::fit::{FitConfig, OptimizerMethod, SamplerMethod, fit_galaxy};
+use galsed_fit::knowledge::internal_prior;
 use galsed_fit::likelihood::{Likelihood, Observations};
 use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
-use galsed_fit::posterior::Posterior;
+use galsed_fit::posterior::{GaussianPrior, Posterior};
 use galsed_io::store;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -91,6 +95,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => config.sampler.ensemble = serde_json::from_str(&json)?,
         }
     }
+    // A measured inclination per galaxy: truth + N(0, σ) degrees, clamped to [0, 90].
+    let known_theta: Option<(f64, Vec<f64>)> = match std::env::var("KNOWN_THETA_DEG") {
+        Ok(v) => {
+            let sigma: f64 = v.parse()?;
+            let mut noise_rng = ChaCha8Rng::seed_from_u64(628);
+            let theta = &galsed_core::params::GALAXY_PARAMS[0];
+            let j = param.index_of("theta").ok_or("theta is not free")?;
+            let measured = (0..n)
+                .map(|i| {
+                    let e: f64 = rand_distr::Distribution::sample(
+                        &rand_distr::StandardNormal,
+                        &mut noise_rng,
+                    );
+                    (theta.from_unit(truth[[i, j]]) + sigma * e).clamp(0.0, 90.0)
+                })
+                .collect();
+            Some((sigma, measured))
+        }
+        Err(_) => None,
+    };
     let names = param.names();
     let bands: Vec<String> = BANDS.iter().map(|s| s.to_string()).collect();
     let done = AtomicUsize::new(0);
@@ -103,6 +127,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.sampler.nested.seed = i as u64;
         cfg.sampler.nuts.seed = i as u64;
         cfg.optimizer.multistart.seed = i as u64;
+        if let Some((sigma, measured)) = &known_theta {
+            let (mean, sigma) = internal_prior("theta", measured[i], *sigma).unwrap();
+            cfg.prior.gaussian.push(GaussianPrior {
+                name: "theta".into(),
+                mean,
+                sigma,
+            });
+        }
         let obs = Observations::magnitudes(&bands, mags.row(i).as_slice().unwrap(), 0.1).unwrap();
         let like = Likelihood::new(obs, cfg.likelihood.clone()).unwrap();
         let post =

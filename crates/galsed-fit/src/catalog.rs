@@ -22,6 +22,7 @@ use std::sync::Mutex;
 use galsed_core::cosmology::Cosmology;
 use galsed_core::extinction::{MILKY_WAY_RV, band_extinction};
 use galsed_core::filters::{Filter, FilterError, builtin_names, misspelt_builtin};
+use galsed_core::ssp::SspLibrary;
 use galsed_core::units::{ab_mag, ab_to_jy};
 use galsed_emulator::Starduster;
 use galsed_emulator::predict::Observer;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::derived::Analyzer;
 use crate::fit::{FitConfig, FitResult, fit_galaxy};
+use crate::knowledge::{self, Knowledge, ParameterColumn};
 use crate::likelihood::{Measurement, Observations};
 use crate::params::Parametrization;
 use crate::posterior::Posterior;
@@ -134,6 +136,9 @@ pub enum CatalogError {
     /// A problem of the table itself (a column that is not numeric, columns of unequal lengths).
     #[error(transparent)]
     Table(BoxError),
+    /// `[catalog.parameters]` cannot be read.
+    #[error("{0}")]
+    Knowledge(String),
     /// The truth columns are incomplete.
     #[error("the catalogue has truth_ columns but not truth_{0}")]
     Truth(String),
@@ -219,6 +224,9 @@ pub struct CatalogConfig {
     /// Bands whose magnitudes (values and limits) are Vega, converted to AB with
     /// [`crate::conventions::VEGA_TO_AB`]; the results then also have `model_<band>_vega`.
     pub vega_bands: Vec<String>,
+    /// Parameters known per galaxy from catalogue columns, as fixed values or Gaussian priors
+    /// ([`crate::knowledge`]), by parameter name.
+    pub parameters: BTreeMap<String, ParameterColumn>,
 }
 
 /// What a flagged band becomes.
@@ -264,6 +272,7 @@ impl Default for CatalogConfig {
             ebv_column: None,
             extinction_curve: "f99".into(),
             vega_bands: vec![],
+            parameters: BTreeMap::new(),
         }
     }
 }
@@ -487,6 +496,8 @@ pub struct Galaxy {
     /// The bands observed and the observations, or why the row cannot be fitted (the status
     /// written in the results).
     pub input: Result<(Vec<Filter>, Observations), String>,
+    /// Parameters known from the catalogue (`[catalog.parameters]`).
+    pub known: Knowledge,
 }
 
 /// A band's columns and conventions.
@@ -723,9 +734,14 @@ pub fn galaxies(
             });
         }
     }
+    let mut knowledge = knowledge::per_galaxy(&cfg.parameters, n, |c| {
+        table.f64_column(c).map(|v| v.into_owned())
+    })
+    .map_err(|e| CatalogError::Knowledge(e.to_string()))?;
     let cosmology = Cosmology::planck18();
     let mut out = Vec::with_capacity(n);
     for row in 0..n {
+        let known = std::mem::replace(&mut knowledge[row], Ok(Knowledge::new()));
         let z = redshift[row];
         let mu = match &distmod {
             Some(d) if d[row].is_finite() => Ok(d[row]),
@@ -763,12 +779,17 @@ pub fn galaxies(
             }
             reader.observations(&used, cells).map_err(|e| e.to_string())
         });
+        let (input, known) = match known {
+            Ok(k) => (input, k),
+            Err(e) => (input.and(Err(e)), Knowledge::new()),
+        };
         out.push(Galaxy {
             row,
             id: ids[row].clone(),
             redshift: z,
             distmod: mu.unwrap_or(f64::NAN),
             input,
+            known,
         });
     }
     Ok((band_specs, out))
@@ -967,6 +988,9 @@ pub struct CatalogFitter<'a> {
     pub model: &'a Starduster,
     /// The parametrisation.
     pub param: &'a Parametrization,
+    /// The SSP library the parametrisation was built with (galaxies with parameters known from
+    /// the catalogue get their own).
+    pub ssp: &'a SspLibrary,
     /// Derived properties of the fits.
     pub analyzer: &'a Analyzer<'a>,
     /// Fit settings.
@@ -985,11 +1009,25 @@ impl CatalogFitter<'_> {
     ) -> Record {
         let fitted = g.input.clone().and_then(|(filters, obs)| {
             let observer = Observer::new(g.redshift, g.distmod).map_err(|e| chain(&e))?;
-            let post = self
-                .config
-                .posterior(self.model, self.param.clone(), &filters, observer, obs)
+            let own;
+            let (param, config) = if g.known.is_empty() {
+                (self.param.clone(), self.config)
+            } else {
+                let (pc, prior) =
+                    knowledge::apply(&g.known, &self.config.parametrization, &self.config.prior)?;
+                let param = Parametrization::from_config(&pc, self.ssp)
+                    .map_err(|e| format!("[catalog.parameters]: {}", chain(&e)))?;
+                own = FitConfig {
+                    parametrization: pc,
+                    prior,
+                    ..self.config.clone()
+                };
+                (param, &own)
+            };
+            let post = config
+                .posterior(self.model, param, &filters, observer, obs)
                 .map_err(|e| chain(&e))?;
-            let r = fit_galaxy(&post, self.analyzer, self.config, &mut |_, _, _| {})
+            let r = fit_galaxy(&post, self.analyzer, config, &mut |_, _, _| {})
                 .map_err(|e| chain(&e))?;
             after(&post, &r, &filters)?;
             Ok((r, filters.iter().map(|f| f.name.clone()).collect()))
@@ -1776,6 +1814,7 @@ mod tests {
             redshift: 0.1,
             distmod: f64::NAN,
             input: Err("no".into()),
+            known: Knowledge::new(),
         };
         let log = ResumeLog::open(&path).unwrap();
         for row in [2, 0, 2, 7] {

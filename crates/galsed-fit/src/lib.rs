@@ -3,6 +3,7 @@
 //! * [`params`] — parametrisations: a flat vector of free parameters → the model inputs
 //!   (galaxy parameters in unit space, disk and bulge star-formation histories), with bounds,
 //!   fixed values and boundary modes; written with burn tensor operations so that gradients flow.
+//! * [`knowledge`] — parameters known per galaxy from catalogue columns (fixed values, priors).
 //! * [`likelihood`] — observed photometry and how it is compared with the model.
 //! * [`posterior`] — the negative log-posterior: batch values (fast path) and exact gradients
 //!   (autodiff path).
@@ -26,6 +27,7 @@ pub mod catalog;
 pub mod conventions;
 pub mod derived;
 pub mod fit;
+pub mod knowledge;
 pub mod likelihood;
 pub mod marginals;
 pub mod mock;

@@ -282,6 +282,7 @@ mod tests {
             redshift: 0.01,
             distmod: 33.0,
             input: Ok((vec![], obs.unwrap())),
+            known: Default::default(),
         }
     }
 

@@ -43,6 +43,7 @@ pub fn fit_catalog(
     let fitter = CatalogFitter {
         model: &sd,
         param: &param,
+        ssp: &files.ssp,
         analyzer: &analyzer,
         config: &fit_cfg,
         bands: &bands,

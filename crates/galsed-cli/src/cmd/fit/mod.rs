@@ -102,6 +102,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let fitter = CatalogFitter {
         model: &sd,
         param: &param,
+        ssp: &files.ssp,
         analyzer: &analyzer,
         config: &fit_cfg,
         bands: &bands,
