@@ -9,7 +9,7 @@
 //! with a `subtype` (multidimensional or variable-length arrays) and other datatypes are an
 //! error naming the column.
 //!
-//! [`write`] writes comma-delimited ECSV 1.0 with each column's type and unit.
+//! [`write()`] writes comma-delimited ECSV 1.0 with each column's type and unit.
 
 use std::fs::File;
 use std::io::BufWriter;
