@@ -374,6 +374,9 @@ pub fn fit_galaxy(
         }
     }
 
+    // The sampler's best point, (x, ln p): it explores the whole box and can find a better mode
+    // than the optimiser, most often with many parameters (issue 14's flexible SFHs).
+    let mut sampler_best: Option<(Vec<f64>, f64)> = None;
     let posterior = match config.sampler.method {
         SamplerMethod::None => None,
         SamplerMethod::Ensemble => {
@@ -384,11 +387,7 @@ pub fn fit_galaxy(
             let (discard, thin) = r.burn_in_and_thin();
             let samples = r.flat_samples(discard, thin);
             let summary = Summary::from_samples(samples.view())?;
-            let (bx, bv) = r.max_log_prob();
-            if -bv < best_value {
-                best = bx;
-                best_value = -bv;
-            }
+            sampler_best = Some(r.max_log_prob());
             Some(PosteriorSamples {
                 samples,
                 summary,
@@ -406,11 +405,7 @@ pub fn fit_galaxy(
                 .nuts
                 .run_with_progress(post, &best, &mut |i, n| progress("nuts", i, n))?;
             let summary = r.summary()?;
-            let (bx, bv) = r.max_log_prob();
-            if -bv < best_value {
-                best = bx;
-                best_value = -bv;
-            }
+            sampler_best = Some(r.max_log_prob());
             let (n, m, _) = r.chain.dim();
             let ess_min = r.ess.iter().copied().fold(f64::INFINITY, f64::min);
             Some(PosteriorSamples {
@@ -428,6 +423,12 @@ pub fn fit_galaxy(
             let s = &config.sampler.nested;
             let r = s.run_with_progress(post, &mut |i, n| progress("nested", i, n))?;
             let summary = r.summary()?;
+            sampler_best = r
+                .log_l
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, &l)| (r.samples.row(i).to_vec(), l));
             Some(PosteriorSamples {
                 samples: r.equal_weight_samples.clone(),
                 summary,
@@ -440,6 +441,23 @@ pub fn fit_galaxy(
             })
         }
     };
+
+    if let Some((x, log_p)) = sampler_best
+        && -log_p < best_value
+    {
+        best = x;
+        best_value = -log_p;
+        if opt.polish {
+            let r = opt
+                .lbfgsb
+                .minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;
+            report.n_evaluations += r.n_value_evals + r.n_grad_evals;
+            if r.value < best_value {
+                best = r.x;
+                best_value = r.value;
+            }
+        }
+    }
 
     let best_row = Array2::from_shape_vec((1, best.len()), best.clone()).expect("one row");
     let model_flux: Vec<f64> = post

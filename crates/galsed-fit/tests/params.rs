@@ -494,9 +494,11 @@ fn tutorial_batch() {
             .into_iter()
             .all(|r| !param.out_of_bounds(&r.to_vec()))
     );
-    // The tutorial is the default configuration.
-    let from_cfg = Parametrization::from_config(&ParamConfig::default(), &ssp()).unwrap();
+    // The tutorial is `ParamConfig::tutorial`; the default has one simplex weight per age.
+    let from_cfg = Parametrization::from_config(&ParamConfig::tutorial(), &ssp()).unwrap();
     assert_eq!(from_cfg.names(), param.names());
+    let default = Parametrization::from_config(&ParamConfig::default(), &ssp()).unwrap();
+    assert_eq!(default.n_params(), 7 + 2 * (6 + 1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -813,7 +815,7 @@ fn config_parses_and_round_trips() {
     assert_eq!(b[8], (0.1, 0.9));
     let back: ParamConfig = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
     assert_eq!(back, cfg);
-    // Defaults: an empty document is the tutorial.
+    // Defaults: an empty document is the default set-up.
     let empty: ParamConfig = serde_json::from_str("{}").unwrap();
     assert_eq!(empty, ParamConfig::default());
     let exp: ParamConfig = serde_json::from_str(r#"{"sfh": {"model": "exponential"}}"#).unwrap();

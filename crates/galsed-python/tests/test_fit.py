@@ -14,6 +14,8 @@ import galsed
 from conftest import MODEL_DIR, REPO, golden
 
 SMALL = """
+[parametrization.sfh]
+model = "interpolated"
 [optimizer]
 method = "pso"
 [optimizer.pso]

@@ -15,9 +15,13 @@ fn default_n_sub() -> usize {
 
 /// A parametrisation: boundary condition, SFH and metallicity models, bounds and fixed values.
 ///
-/// `Default` is the reference tutorial's set-up: clipping, the seven galaxy parameters free in
-/// their full range, `CompositeGrid(InterpolatedSFH, InterpolatedMH)` for disk and bulge
-/// separately (11 parameters).
+/// `Default` is galsed's set-up for real galaxies: clipping, the seven galaxy parameters free in
+/// their full range, and for disk and bulge separately one simplex weight per SSP age (any
+/// star-formation history on the library's six age bins, [`SfhConfig::Discrete`] with
+/// `simplex = true`) and one interpolated metallicity (21 parameters). It contains the
+/// tutorial's single ages and the paper's merged bins as special cases; why it is the default is
+/// in `docs/fitting.md` ("Which SFH"). [`ParamConfig::tutorial`] is the reference tutorial's
+/// set-up (11 parameters).
 ///
 /// Bounds and fixed values are keyed by the user-facing parameter names of
 /// [`Parametrization::names`](super::Parametrization::names): galaxy parameters in physical
@@ -65,6 +69,17 @@ pub struct ParamConfig {
     /// Fixed values by parameter name (these parameters are not free).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fixed: BTreeMap<String, f64>,
+}
+
+impl ParamConfig {
+    /// The reference tutorial's set-up: `CompositeGrid(InterpolatedSFH, InterpolatedMH)` for
+    /// disk and bulge separately (one age and one metallicity each), 11 parameters.
+    pub fn tutorial() -> Self {
+        Self {
+            sfh: SfhConfig::Interpolated {},
+            ..Self::default()
+        }
+    }
 }
 
 /// The SFH model of a [`ParamConfig`] (`model = "…"` plus the model's options).
@@ -115,10 +130,13 @@ pub enum MhConfig {
     ClosedBox {},
 }
 
-/// The tutorial's SFH model, `interpolated`.
+/// galsed's default SFH model: one simplex weight per SSP age (`discrete`, `simplex = true`).
 impl Default for SfhConfig {
     fn default() -> Self {
-        SfhConfig::Interpolated {}
+        SfhConfig::Discrete {
+            bins: None,
+            simplex: true,
+        }
     }
 }
 

@@ -251,7 +251,7 @@ impl Parametrization {
     /// # Panics
     /// If the library has fewer than two ages or metallicities (the built-in one has six each).
     pub fn tutorial(ssp: &SspLibrary) -> Self {
-        Self::from_config(&ParamConfig::default(), ssp).expect(
+        Self::from_config(&ParamConfig::tutorial(), ssp).expect(
             "the tutorial set-up needs an SSP library with at least 2 ages and 2 metallicities",
         )
     }

@@ -23,6 +23,8 @@ const DEMO_CONFIG: &str = "\
 # galsed demo: the fit configuration (see docs/fitting.md)
 [catalog]
 grid = \"GRID\"
+[parametrization.sfh]
+model = \"interpolated\"
 [optimizer]
 method = \"pso\"
 polish = true
