@@ -2,9 +2,9 @@
 //! (both schema versions), `collect` reads their outputs, the dust emission balances the
 //! absorbed luminosity, and the two versions agree within Monte Carlo noise.
 //!
-//! One galaxy, 10⁵ packets, a 16 × 16 grid, one thread: about a minute in all, most of it the
-//! setup of the stochastic Draine & Li emission (≈ 24 s per emission run, independent of the
-//! grid and the packets). The runs are shared by the tests; without the SKIRT folder every test
+//! One galaxy, a 16 × 16 grid, one thread, 10⁵ packets for the emission run and 10⁶ for the disk
+//! and bulge runs: about 1.5 minutes in all, most of it the setup of the stochastic Draine & Li
+//! emission (≈ 25 s per emission run, independent of the grid and the packets). The runs are shared by the tests; without the SKIRT folder every test
 //! says so and passes.
 
 use std::path::{Path, PathBuf};
@@ -26,7 +26,8 @@ use galsed_train::skirt::{
 const BALANCE_RTOL: f64 = 0.015;
 /// frac_abs of one version relative to the other. Over 4 seeds per version the 1σ scatter of one
 /// 10⁵-packet estimate was 0.5–0.7 % (both means 0.1613–0.1615), so the difference of two
-/// independent runs scatters by ≈ 0.9 %: 3 % is ≈ 3.5σ.
+/// independent runs scatters by ≈ 0.9 %: 3 % is ≈ 3.5σ. The light lost in the disk and bulge runs
+/// scatters less (≈ 0.4 % at 10⁶ packets).
 const VERSIONS_RTOL: f64 = 0.03;
 
 /// A moderately dusty galaxy (face-on τ_V ≈ 1.7) seen at 30°, with disk and bulge.
@@ -58,7 +59,10 @@ fn library() -> SspLibrary {
 struct Outcome {
     version: SkirtVersion,
     row: IndexRow,
-    collected: Collected,
+    /// The emission run, collected.
+    emission: Collected,
+    /// The disk and bulge runs, collected.
+    extinction: Collected,
     /// Luminosity absorbed by the dust (absorption probe) / l_norm.
     probe_frac: f64,
     /// Wall time of each run \[s\].
@@ -107,14 +111,24 @@ fn absorbed_luminosity(dir: &Path, stem: &str) -> f64 {
         .sum()
 }
 
-/// Prepares the galaxy for `version` in `dir`, runs SKIRT on every file and collects.
-fn run_version(root: &Path, lib: &SspLibrary, version: SkirtVersion, dir: &Path) -> Outcome {
+/// Prepares `runs` of the galaxy for `version` with `packets` in `dir`, runs SKIRT on them and
+/// collects; returns the index row, the collected set and the run times.
+fn run_set(
+    root: &Path,
+    lib: &SspLibrary,
+    version: SkirtVersion,
+    dir: &Path,
+    runs: &[Run],
+    packets: f64,
+) -> (IndexRow, Collected, Vec<(Run, f64)>) {
+    std::fs::create_dir_all(dir).unwrap();
     let table = dir.join("galaxies.csv");
     std::fs::write(&table, GALAXY).unwrap();
     let samples = read_table(&table, lib.n_ssp(), 7, 1.0).unwrap();
     let opts = PrepareOptions {
+        runs: runs.to_vec(),
         ski: SkiConfig {
-            packets: 1e5,
+            packets,
             grid_bins: 16,
             version,
             absorption_probe: true,
@@ -131,7 +145,7 @@ fn run_version(root: &Path, lib: &SspLibrary, version: SkirtVersion, dir: &Path)
     };
     let binary = root.join(folder).join("release/SKIRT/main/skirt");
     let mut seconds = Vec::new();
-    for run in Run::ALL {
+    for &run in runs {
         let ski = row.ski_file(run).unwrap();
         let start = Instant::now();
         let out = Command::new(&binary)
@@ -155,17 +169,29 @@ fn run_version(root: &Path, lib: &SspLibrary, version: SkirtVersion, dir: &Path)
         &mut |_| {},
     )
     .unwrap();
+    (row, collected, seconds)
+}
+
+/// Runs the galaxy with `version` below `dir`: the emission run at 10⁵ packets (its cost is the
+/// setup), the disk and bulge runs at 10⁶ (≈ 5 s each; at 10⁵ the light they lose scatters by
+/// ≈ 1.2 % between seeds, at 10⁶ by ≈ 0.4 %).
+fn run_version(root: &Path, lib: &SspLibrary, version: SkirtVersion, dir: &Path) -> Outcome {
+    let em_dir = dir.join("emission");
+    let (row, emission, mut seconds) = run_set(root, lib, version, &em_dir, &[Run::Emission], 1e5);
+    let ext_dir = dir.join("extinction");
+    let (ext_row, extinction, more) =
+        run_set(root, lib, version, &ext_dir, &[Run::Disk, Run::Bulge], 1e6);
+    seconds.extend(more);
     let stem = row
         .ski_file(Run::Emission)
         .unwrap()
         .trim_end_matches(".ski");
-    let probe_frac = absorbed_luminosity(dir, stem) / row.sample.physical[5];
-    // The curves scatter by a few 0.01 mag per wavelength at 10⁵ packets; their light-weighted
-    // mean is stable to ≈ 0.1 %.
+    let probe_frac = absorbed_luminosity(&em_dir, stem) / row.sample.physical[5];
+    // Per wavelength the curves scatter by a few 0.01 mag; their light-weighted mean is steadier.
     let dimming = [Run::Disk, Run::Bulge]
         .into_iter()
         .map(|run| {
-            let sed = dir.join(Run::sed_output_file(row.ski_file(run).unwrap()));
+            let sed = ext_dir.join(Run::sed_output_file(ext_row.ski_file(run).unwrap()));
             let sed = read_sed_output(&sed).unwrap();
             let integral = |name| {
                 let f = sed.column(name).unwrap();
@@ -182,7 +208,8 @@ fn run_version(root: &Path, lib: &SspLibrary, version: SkirtVersion, dir: &Path)
     Outcome {
         version,
         row,
-        collected,
+        emission,
+        extinction,
         probe_frac,
         seconds,
         dimming,
@@ -233,11 +260,11 @@ fn run_all(root: &Path) -> Vec<Outcome> {
 }
 
 fn frac_abs(o: &Outcome) -> f64 {
-    o.collected.set.frac_abs.as_ref().unwrap()[0]
+    o.emission.set.frac_abs.as_ref().unwrap()[0]
 }
 
 fn curve(o: &Outcome, run: Run) -> Vec<f64> {
-    let set = &o.collected.set;
+    let set = &o.extinction.set;
     let curves = match run {
         Run::Disk => set.curve_disk.as_ref(),
         _ => set.curve_bulge.as_ref(),
@@ -249,10 +276,12 @@ fn curve(o: &Outcome, run: Run) -> Vec<f64> {
 fn both_versions_run_and_collect() {
     let Some(outcomes) = outcomes() else { return };
     for o in outcomes {
-        let set = &o.collected.set;
+        let (em, ext) = (&o.emission.set, &o.extinction.set);
         let name = o.version.name();
-        assert_eq!(o.collected.ids, [o.row.sample.id.clone()]);
-        for valid in [&set.valid_disk, &set.valid_bulge, &set.valid_emission] {
+        for c in [&o.emission, &o.extinction] {
+            assert_eq!(c.ids, [o.row.sample.id.clone()]);
+        }
+        for valid in [&ext.valid_disk, &ext.valid_bulge, &em.valid_emission] {
             assert_eq!(valid.as_deref(), Some(&[true][..]), "SKIRT {name}");
         }
         let frac = frac_abs(o);
