@@ -104,7 +104,7 @@ pub struct SkiConfig {
     pub version: SkirtVersion,
     /// Add SKIRT's `DustAbsorptionPerCellProbe` to the emission runs: the luminosity absorbed
     /// per cell and radiation-field wavelength, for checking the energy balance (false; the
-    /// file has cells × 300 values, ≈ 60 MB on the default grid).
+    /// file has cells × 300 values, ≈ 80 MB on the default grid).
     pub absorption_probe: bool,
 }
 

@@ -101,7 +101,7 @@ pub struct PrepareArgs {
     #[arg(long, default_value = "current", value_name = "VERSION", value_parser = ["current", "2020"])]
     pub skirt_version: String,
     /// Add a DustAbsorptionPerCellProbe to the emission runs (absorbed luminosity per cell and
-    /// wavelength, to check the energy balance; ≈ 60 MB per run on the default grid).
+    /// wavelength, to check the energy balance; ≈ 80 MB per run on the default grid).
     #[arg(long)]
     pub absorption_probe: bool,
     /// Replace an existing index (and files of the same names) in --output.
