@@ -279,7 +279,7 @@ fn both_versions_run_and_collect() {
         let (em, ext) = (&o.emission.set, &o.extinction.set);
         let name = o.version.name();
         for c in [&o.emission, &o.extinction] {
-            assert_eq!(c.ids, [o.row.sample.id.clone()]);
+            assert_eq!(c.ids, std::slice::from_ref(&o.row.sample.id));
         }
         for valid in [&ext.valid_disk, &ext.valid_bulge, &em.valid_emission] {
             assert_eq!(valid.as_deref(), Some(&[true][..]), "SKIRT {name}");
