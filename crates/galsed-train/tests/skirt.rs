@@ -3,14 +3,14 @@
 //! known attenuation curves, dust spectra and absorbed fractions from SED files written here in
 //! SKIRT 9's format — and refuses malformed ones, naming the file and the line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use galsed_core::params::GALAXY_PARAMS;
 use galsed_core::ssp::{N_LAM_ATTENUATION, SspLibrary};
 use galsed_train::skirt::index::{INDEX_FILE, IndexRow, read_index};
 use galsed_train::skirt::sampling::{draw_params, draw_samples, read_table};
-use galsed_train::skirt::ski::{Geometry, SkiConfig};
+use galsed_train::skirt::ski::{Geometry, SkiConfig, SkirtVersion, Source, Sources, ski_document};
 use galsed_train::skirt::{
     CollectOptions, Collected, PrepareOptions, Run, SkirtError, collect, parse_sed_output, prepare,
 };
@@ -221,6 +221,91 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
         for f in [row.source_fraction_disk, row.source_fraction_bulge] {
             assert!(f > 0.5 && f <= 1.0 + 1e-9, "source fraction {f}");
         }
+    }
+}
+
+/// `element@attribute=value` of every attribute of a parameter file but the producer's.
+fn attributes(text: &str) -> BTreeSet<String> {
+    let doc = roxmltree::Document::parse(text).unwrap();
+    doc.descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() != "skirt-simulation-hierarchy")
+        .flat_map(|n| {
+            n.attributes()
+                .map(move |a| format!("{}@{}={}", n.tag_name().name(), a.name(), a.value()))
+        })
+        .collect()
+}
+
+#[test]
+fn both_skirt_versions_hold_the_same_values() {
+    let cfg = |version| SkiConfig {
+        version,
+        absorption_probe: true,
+        ..SkiConfig::default()
+    };
+    let geometry = Geometry::new(
+        &[30.0, 1e5, 2.0, 3.0, 0.5, 1e10, 0.3],
+        &SkiConfig::default(),
+    );
+    let sources = Sources {
+        disk: Some(Source {
+            sed_file: "d.dat",
+            luminosity_lsun: 7e9,
+        }),
+        bulge: Some(Source {
+            sed_file: "b.dat",
+            luminosity_lsun: 3e9,
+        }),
+    };
+    // Where the 2020 schema's attributes went.
+    let moved = |entry: &String| -> String {
+        let (element, rest) = entry.split_once('@').unwrap();
+        let (attribute, _) = rest.split_once('=').unwrap();
+        let element = match (element, attribute) {
+            ("MediumSystem", "numDensitySamples") => "SamplingOptions",
+            (
+                "DustEmissionOptions",
+                "storeEmissionRadiationField" | "secondaryPacketsMultiplier" | "spatialBias",
+            ) => "SecondaryEmissionOptions",
+            ("ExtinctionOnlyOptions", _) => "RadiationFieldOptions",
+            ("extinctionOnlyOptions", _) => {
+                return "radiationFieldOptions@type=RadiationFieldOptions".into();
+            }
+            ("meshZ", "type") => return "meshZ@type=Mesh".into(),
+            ("SpatialGridConvergenceProbe", _) => "ConvergenceInfoProbe",
+            _ => element,
+        };
+        format!("{element}@{rest}")
+    };
+    for run in Run::ALL {
+        let text = |version| ski_document(run, &geometry, sources, 3, "c", &cfg(version)).unwrap();
+        let old: BTreeSet<String> = attributes(&text(SkirtVersion::V2020))
+            .iter()
+            .map(moved)
+            .collect();
+        let new = attributes(&text(SkirtVersion::Current));
+        let lost: Vec<_> = old.difference(&new).collect();
+        assert!(lost.is_empty(), "{run}: not in the current file: {lost:?}");
+        // The current file adds only the 2020 behaviour spelled out and the new wrappers.
+        let mut want = vec![
+            "ExtragalacticUnits@wavelengthOutputStyle=Wavelength",
+            "PhotonPacketOptions@explicitAbsorption=false",
+            "PhotonPacketOptions@forceScattering=true",
+            "SamplingOptions@numPropertySamples=1",
+            "samplingOptions@type=SamplingOptions",
+        ];
+        if run == Run::Emission {
+            want.extend([
+                "DustEmissionOptions@sourceWeight=1",
+                "RadiationFieldOptions@storeRadiationField=true",
+                "SecondaryEmissionOptions@sourceBias=0.5",
+                "radiationFieldOptions@type=RadiationFieldOptions",
+                "secondaryEmissionOptions@type=SecondaryEmissionOptions",
+            ]);
+        }
+        want.sort_unstable();
+        let added: Vec<&str> = new.difference(&old).map(String::as_str).collect();
+        assert_eq!(added, want, "{run}");
     }
 }
 

@@ -10,6 +10,11 @@
 //! the grid reaches [`SkiConfig::grid_extent`] times the largest scale of the galaxy, and the
 //! power-law ratios make the innermost bins [`SkiConfig::grid_inner_fraction`] of the smallest
 //! scale.
+//!
+//! SKIRT 9 changed its schema after 2020 ([`SkirtVersion`]); the same simulation is written in
+//! either spelling, every physical value set in one place. Options the 2020 code fixed
+//! (forced scattering, no explicit absorption) are written explicitly for the current one so that
+//! its defaults cannot change the physics.
 
 use std::borrow::Cow;
 
@@ -17,6 +22,42 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::{INSTRUMENT_NAME, Run, SkirtError};
+
+/// Name of the absorption probe ([`SkiConfig::absorption_probe`]). SKIRT writes run
+/// `<prefix>.ski`'s absorbed luminosities to `<prefix>_abs_Labs.dat` and the bin widths to
+/// `<prefix>_abs_wavelengths.dat`.
+pub const ABSORPTION_PROBE: &str = "abs";
+
+/// The SKIRT 9 release whose parameter-file schema is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SkirtVersion {
+    /// SKIRT 9 as installed from its master branch today (tested with git 1facef2, 2026).
+    #[default]
+    Current,
+    /// SKIRT 9.0 of 2020 (git 9b8b221), the version of Starduster's template.
+    V2020,
+}
+
+impl SkirtVersion {
+    /// Name on the command line (`current`, `2020`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SkirtVersion::Current => "current",
+            SkirtVersion::V2020 => "2020",
+        }
+    }
+
+    /// Parses a version name (`current`, `2020`).
+    pub fn parse(name: &str) -> Result<SkirtVersion, SkirtError> {
+        match name.trim() {
+            "current" => Ok(SkirtVersion::Current),
+            "2020" => Ok(SkirtVersion::V2020),
+            other => Err(SkirtError::Invalid(format!(
+                "unknown SKIRT version '{other}' (expected current or 2020)"
+            ))),
+        }
+    }
+}
 
 /// A logarithmic wavelength grid of SKIRT (`LogWavelengthGrid`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +100,12 @@ pub struct SkiConfig {
     pub dust_emission_grid: LogGrid,
     /// Distance of the instrument \[Mpc\] (100; cancels in everything collected).
     pub distance_mpc: f64,
+    /// Schema of the written files (the current SKIRT 9).
+    pub version: SkirtVersion,
+    /// Add SKIRT's `DustAbsorptionPerCellProbe` to the emission runs: the luminosity absorbed
+    /// per cell and radiation-field wavelength, for checking the energy balance (false; the
+    /// file has cells × 300 values, ≈ 80 MB on the default grid).
+    pub absorption_probe: bool,
 }
 
 impl Default for SkiConfig {
@@ -87,6 +134,8 @@ impl Default for SkiConfig {
                 n: 300,
             },
             distance_mpc: 100.0,
+            version: SkirtVersion::Current,
+            absorption_probe: false,
         }
     }
 }
@@ -374,41 +423,56 @@ fn stellar_source(geometry: Element, source: Source, cfg: &SkiConfig) -> Element
 }
 
 fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
-    let options = match run {
-        Run::Emission => property(
-            "dustEmissionOptions",
-            "DustEmissionOptions",
-            Element::new("DustEmissionOptions")
-                // Small grains and PAHs are not in equilibrium with the radiation field.
-                .attr("dustEmissionType", "Stochastic")
-                .attr("includeHeatingByCMB", "false")
-                .attr("storeEmissionRadiationField", "false")
-                .attr("secondaryPacketsMultiplier", "1")
-                .attr("spatialBias", "0.5")
-                .attr("wavelengthBias", "0.5")
-                .child(property(
-                    "cellLibrary",
-                    "SpatialCellLibrary",
-                    Element::new("AllCellsLibrary"),
-                ))
-                .child(property(
-                    "radiationFieldWLG",
-                    "DisjointWavelengthGrid",
-                    log_grid(cfg.radiation_field_grid),
-                ))
-                .child(property(
-                    "dustEmissionWLG",
-                    "DisjointWavelengthGrid",
-                    log_grid(cfg.dust_emission_grid),
-                ))
-                .child(bias_distribution()),
-        ),
-        Run::Disk | Run::Bulge => property(
-            "extinctionOnlyOptions",
-            "ExtinctionOnlyOptions",
-            Element::new("ExtinctionOnlyOptions").attr("storeRadiationField", "false"),
-        ),
+    use SkirtVersion::{Current, V2020};
+    let v = cfg.version;
+    let emission = run == Run::Emission;
+    // The physics, whatever the schema: stochastic heating of small grains and PAHs (not in
+    // equilibrium with the radiation field), no CMB heating, no self-absorption, the secondary
+    // packets and biases of SKIRT's defaults, 100 density samples per cell.
+    let density_samples = "100";
+    let secondary = [
+        ("storeEmissionRadiationField", "false"),
+        ("secondaryPacketsMultiplier", "1"),
+        ("spatialBias", "0.5"),
+    ];
+    let radiation_field_wlg = || {
+        property(
+            "radiationFieldWLG",
+            "DisjointWavelengthGrid",
+            log_grid(cfg.radiation_field_grid),
+        )
     };
+    let mut dust_emission = Element::new("DustEmissionOptions")
+        .attr("dustEmissionType", "Stochastic")
+        .attr("includeHeatingByCMB", "false");
+    match v {
+        V2020 => {
+            for (k, value) in secondary {
+                dust_emission = dust_emission.attr(k, value);
+            }
+        }
+        Current => dust_emission = dust_emission.attr("sourceWeight", "1"),
+    }
+    dust_emission = dust_emission.attr("wavelengthBias", "0.5").child(property(
+        "cellLibrary",
+        "SpatialCellLibrary",
+        Element::new("AllCellsLibrary"),
+    ));
+    if v == V2020 {
+        dust_emission = dust_emission.child(radiation_field_wlg());
+    }
+    let dust_emission = property(
+        "dustEmissionOptions",
+        "DustEmissionOptions",
+        dust_emission
+            .child(property(
+                "dustEmissionWLG",
+                "DisjointWavelengthGrid",
+                log_grid(cfg.dust_emission_grid),
+            ))
+            .child(bias_distribution()),
+    );
+
     let dust = Element::new("GeometricMedium")
         .attr("velocityMagnitude", "0 km/s")
         .attr("magneticFieldStrength", "0 uG")
@@ -444,27 +508,116 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
         ))
         .child(property(
             "meshZ",
-            "MoveableMesh",
+            match v {
+                V2020 => "MoveableMesh",
+                Current => "Mesh",
+            },
             Element::new("SymPowMesh")
                 .attr("numBins", cfg.grid_bins.to_string())
                 .attr("ratio", num(g.grid_ratio_vertical)),
         ));
+    let mut packets = Element::new("PhotonPacketOptions");
+    if v == Current {
+        packets = packets
+            .attr("explicitAbsorption", "false")
+            .attr("forceScattering", "true");
+    }
+    let packets = property(
+        "photonPacketOptions",
+        "PhotonPacketOptions",
+        packets
+            .attr("minWeightReduction", "1e4")
+            .attr("minScattEvents", "0")
+            .attr("pathLengthBias", "0.5"),
+    );
+    let media = property_list("media", "Medium", vec![dust]);
+    let grid = property("grid", "SpatialGrid", grid);
+
+    let system = match v {
+        V2020 => {
+            let options = if emission {
+                dust_emission
+            } else {
+                property(
+                    "extinctionOnlyOptions",
+                    "ExtinctionOnlyOptions",
+                    Element::new("ExtinctionOnlyOptions").attr("storeRadiationField", "false"),
+                )
+            };
+            Element::new("MediumSystem")
+                .attr("numDensitySamples", density_samples)
+                .child(packets)
+                .child(options)
+                .child(media)
+                .child(grid)
+        }
+        Current => {
+            // Dust emission needs the radiation field; extinction-only runs do not store it.
+            let mut field = Element::new("RadiationFieldOptions").attr(
+                "storeRadiationField",
+                if emission { "true" } else { "false" },
+            );
+            if emission {
+                field = field.child(radiation_field_wlg());
+            }
+            let mut system = Element::new("MediumSystem").child(packets).child(property(
+                "radiationFieldOptions",
+                "RadiationFieldOptions",
+                field,
+            ));
+            if emission {
+                let mut options = Element::new("SecondaryEmissionOptions");
+                for (k, value) in secondary {
+                    options = options.attr(k, value);
+                }
+                system = system
+                    .child(property(
+                        "secondaryEmissionOptions",
+                        "SecondaryEmissionOptions",
+                        // One secondary source (dust): the source bias has no effect.
+                        options.attr("sourceBias", "0.5"),
+                    ))
+                    .child(dust_emission);
+            }
+            system
+                .child(media)
+                .child(property(
+                    "samplingOptions",
+                    "SamplingOptions",
+                    Element::new("SamplingOptions")
+                        .attr("numDensitySamples", density_samples)
+                        .attr("numPropertySamples", "1"),
+                ))
+                .child(grid)
+        }
+    };
+    property("mediumSystem", "MediumSystem", system)
+}
+
+/// The probes: grid convergence (dust mass and optical depth on the grid against the input
+/// model) and, if asked for, the absorbed luminosity per cell of the emission runs.
+fn probes(run: Run, cfg: &SkiConfig) -> Element {
+    let convergence = match cfg.version {
+        SkirtVersion::V2020 => "SpatialGridConvergenceProbe",
+        SkirtVersion::Current => "ConvergenceInfoProbe",
+    };
+    let mut probes = vec![
+        Element::new(convergence)
+            .attr("probeName", "cnv")
+            .attr("wavelength", "0.55 micron"),
+    ];
+    if cfg.absorption_probe && run == Run::Emission {
+        probes.push(
+            Element::new("DustAbsorptionPerCellProbe")
+                .attr("probeName", ABSORPTION_PROBE)
+                // The bin widths, to integrate the spectral luminosities.
+                .attr("writeWavelengthGrid", "true"),
+        );
+    }
     property(
-        "mediumSystem",
-        "MediumSystem",
-        Element::new("MediumSystem")
-            .attr("numDensitySamples", "100")
-            .child(property(
-                "photonPacketOptions",
-                "PhotonPacketOptions",
-                Element::new("PhotonPacketOptions")
-                    .attr("minWeightReduction", "1e4")
-                    .attr("minScattEvents", "0")
-                    .attr("pathLengthBias", "0.5"),
-            ))
-            .child(options)
-            .child(property_list("media", "Medium", vec![dust]))
-            .child(property("grid", "SpatialGrid", grid)),
+        "probeSystem",
+        "ProbeSystem",
+        Element::new("ProbeSystem").child(property_list("probes", "Probe", probes)),
     )
 }
 
@@ -512,7 +665,13 @@ pub fn ski_document(
         .child(property(
             "units",
             "Units",
-            Element::new("ExtragalacticUnits").attr("fluxOutputStyle", "Wavelength"),
+            match cfg.version {
+                SkirtVersion::V2020 => Element::new("ExtragalacticUnits"),
+                SkirtVersion::Current => {
+                    Element::new("ExtragalacticUnits").attr("wavelengthOutputStyle", "Wavelength")
+                }
+            }
+            .attr("fluxOutputStyle", "Wavelength"),
         ))
         .child(property(
             "cosmology",
@@ -557,29 +716,16 @@ pub fn ski_document(
                     ],
                 )),
         ))
-        .child(property(
-            "probeSystem",
-            "ProbeSystem",
-            Element::new("ProbeSystem").child(property_list(
-                "probes",
-                "Probe",
-                // Dust mass and optical depth on the grid against the input model.
-                vec![
-                    Element::new("SpatialGridConvergenceProbe")
-                        .attr("probeName", "cnv")
-                        .attr("wavelength", "0.55 micron"),
-                ],
-            )),
-        ));
+        .child(probes(run, cfg));
     let root = Element::new("skirt-simulation-hierarchy")
         .attr("type", "MonteCarloSimulation")
         .attr("format", "9")
         .attr(
             "producer",
-            concat!(
-                "galsed ",
+            format!(
+                "galsed {} (galsed skirt prepare, SKIRT 9 schema {})",
                 env!("CARGO_PKG_VERSION"),
-                " (galsed skirt prepare)"
+                cfg.version.name()
             ),
         )
         .child(simulation);

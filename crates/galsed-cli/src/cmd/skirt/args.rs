@@ -30,6 +30,11 @@ SETUP (the published one)
   reaching 5× the largest scale, 10⁷ photon packets, one SED instrument (0.09–10⁴ µm, 500
   wavelengths) at the sample's inclination recording the total and the transparent flux.
 
+SKIRT VERSION
+  --skirt-version current (default) writes the schema of today's SKIRT 9 (master; tested with git
+  1facef2); --skirt-version 2020 that of SKIRT 9.0 (git 9b8b221), the version of Starduster's
+  template. The two files describe the same simulation; each SKIRT rejects the other's spelling.
+
 RUNNING SKIRT
   cd OUT && skirt *.ski        (the spectra are referenced by relative file names)
   then: galsed skirt collect --index OUT/index.csv --output train.npz";
@@ -91,6 +96,14 @@ pub struct PrepareArgs {
     /// The grid reaches this many times the largest scale of the galaxy.
     #[arg(long, default_value_t = 5.0, value_name = "X")]
     pub grid_extent: f64,
+    /// SKIRT 9 release whose parameter-file schema is written: `current` (master, 2026) or
+    /// `2020` (9.0, git 9b8b221, as Starduster's template); the physics is the same.
+    #[arg(long, default_value = "current", value_name = "VERSION", value_parser = ["current", "2020"])]
+    pub skirt_version: String,
+    /// Add a DustAbsorptionPerCellProbe to the emission runs (absorbed luminosity per cell and
+    /// wavelength, to check the energy balance; ≈ 80 MB per run on the default grid).
+    #[arg(long)]
+    pub absorption_probe: bool,
     /// Replace an existing index (and files of the same names) in --output.
     #[arg(long)]
     pub overwrite: bool,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use galsed_train::skirt::index::INDEX_FILE;
 use galsed_train::skirt::sampling::{draw_samples, read_table};
-use galsed_train::skirt::ski::SkiConfig;
+use galsed_train::skirt::ski::{SkiConfig, SkirtVersion};
 use galsed_train::skirt::{CollectOptions, PrepareOptions, Run, collect, prepare};
 
 use crate::shared::{model, progress};
@@ -48,6 +48,8 @@ fn prepare_cmd(args: &PrepareArgs) -> Result<()> {
             packets: args.packets,
             grid_bins: args.grid_bins,
             grid_extent: args.grid_extent,
+            version: SkirtVersion::parse(&args.skirt_version)?,
+            absorption_probe: args.absorption_probe,
             ..SkiConfig::default()
         },
         overwrite: args.overwrite,
