@@ -289,6 +289,12 @@ fn bad_catalogues_and_configurations_are_refused() {
     assert!(e.contains("wise_w5") && e.contains("not a band"), "{e}");
     let e = run("[likelihood.band_model_error]\nwise_w3 = -0.2\n");
     assert!(e.contains("wise_w3") && e.contains("≥ 0"), "{e}");
+    let e = run("[catalog.calibration_floor]\nwise_w4 = 0.057\n");
+    assert!(
+        e.contains("[catalog.calibration_floor] wise_w4: not a band of the catalogue")
+            && e.contains("sdss_r0"),
+        "{e}"
+    );
     let e = run("[catalog]\nflux_unit = \"furlongs\"\nquantity = \"flux\"\n");
     assert!(e.contains("furlongs"), "{e}");
 
