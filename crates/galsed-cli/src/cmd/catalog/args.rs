@@ -70,7 +70,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub spectra: bool,
     /// Comma-separated SED components: combine, dust_free, dust_attenuation, dust_emission, or
-    /// all, as for `galsed sed`. Band columns of components other than combine get a
+    /// all, as for `galsed sed`. With several, band columns of components other than combine get a
     /// `_<component>` suffix; --spectra takes one component.
     #[arg(long, default_value = "combine", value_name = "LIST")]
     pub component: String,

@@ -133,7 +133,11 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
             .iter()
             .flat_map(|&c| {
                 let names = pipeline.phots[0].names();
-                names.iter().map(move |f| component_key(f, c))
+                // One component keeps the plain filter names of earlier runs.
+                let one = components.len() == 1;
+                names
+                    .iter()
+                    .map(move |f| if one { f.clone() } else { component_key(f, c) })
             })
             .collect(),
         n_lam: args.spectra.then_some(lam.len()),
