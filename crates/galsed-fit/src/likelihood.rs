@@ -145,7 +145,7 @@ impl LikelihoodSettings {
 }
 
 /// Checks that every per-band setting names a band of the catalogue (a misspelt band would be
-/// silently ignored); the error reads "<key>: not a band of the catalogue (<bands>)".
+/// silently ignored); the error reads "`<key>: not a band of the catalogue (<bands>)`".
 pub(crate) fn check_band_keys<'a>(
     keys: impl IntoIterator<Item = &'a String>,
     bands: &[String],
