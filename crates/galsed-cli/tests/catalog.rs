@@ -587,6 +587,68 @@ fn killed_runs_resume_to_every_row_exactly_once() {
     );
 }
 
+/// `--component` takes a list as `galsed sed` does: one set of band columns per component,
+/// `<filter>` for combine and `<filter>_<component>` for the others, each the same as a run of
+/// that component alone.
+#[test]
+fn component_lists_give_suffixed_band_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = synth(tmp.path(), "sam.h5", 40);
+    let run = |out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        let mut args = vec!["catalog", "run", "--input", s(&cat), "--output", s(&out)];
+        args.extend_from_slice(&["--filters", "sdss_r0,wise_w1"]);
+        args.extend_from_slice(extra);
+        ok(galsed(tmp.path(), &args));
+        out
+    };
+    let combine = read_parquet(&run("combine.parquet", &[]));
+    let free = read_parquet(&run("free.parquet", &["--component", "dust_free"]));
+    let both = run("both.parquet", &["--component", "combine,dust_free"]);
+    let both = read_parquet(&both);
+    let names: Vec<&str> = both.floats.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names[4..],
+        [
+            "sdss_r0",
+            "wise_w1",
+            "sdss_r0_dust_free",
+            "wise_w1_dust_free"
+        ]
+    );
+    assert_eq!(both.status, combine.status);
+    let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    for band in ["sdss_r0", "wise_w1"] {
+        assert!(same(both.col(band), combine.col(band)), "{band}");
+        assert!(
+            same(both.col(&format!("{band}_dust_free")), free.col(band)),
+            "{band}"
+        );
+    }
+    // HDF5 names the columns the same way; `all` is the four components.
+    let h5 = read_hdf5(&run("all.h5", &["--component", "all"]));
+    assert_eq!(h5.floats.len(), 4 + 4 * 2);
+    assert!(same(h5.col("wise_w1_dust_free"), free.col("wise_w1")));
+    assert_eq!(h5.col("wise_w1_dust_emission").len(), 40);
+    // One spectrum column per row: --spectra takes one component.
+    let out = tmp.path().join("spectra.parquet");
+    let e = fails(galsed(
+        tmp.path(),
+        &[
+            "catalog",
+            "run",
+            "--input",
+            s(&cat),
+            "--output",
+            s(&out),
+            "--spectra",
+            "--component",
+            "all",
+        ],
+    ));
+    assert!(e.contains("--spectra") && e.contains("names 4"), "{e}");
+}
+
 #[test]
 fn bad_catalogues_and_options_are_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();

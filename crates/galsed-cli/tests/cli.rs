@@ -822,6 +822,18 @@ fn demo_fits_ngc628_from_the_shipped_photometry() {
         );
     }
     assert!(stdout.contains("obs−model [mag]") && stdout.contains("spitzer_mips_24"));
+    // Residuals are signed with the true minus sign, as the headings and plots are.
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.contains("(o−m)/σ"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        rows.len() > 10 && rows.iter().any(|l| l.contains('−')),
+        "{stdout}"
+    );
+    assert!(rows.iter().all(|l| !l.contains('-')), "{stdout}");
     // The demo's copy of the galaxy is the shipped row (embedded in the binary), with its licence.
     let shipped = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/kingfish/kingfish.csv"),

@@ -1,6 +1,6 @@
 //! `galsed fit` end to end: a mock catalogue written by the demo, bad rows reported per galaxy,
 //! bad catalogues and configurations refused with clear errors, resume after an interruption,
-//! FITS and Parquet in and out.
+//! FITS and Parquet in and out, VOTable in.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -289,6 +289,12 @@ fn bad_catalogues_and_configurations_are_refused() {
     assert!(e.contains("wise_w5") && e.contains("not a band"), "{e}");
     let e = run("[likelihood.band_model_error]\nwise_w3 = -0.2\n");
     assert!(e.contains("wise_w3") && e.contains("≥ 0"), "{e}");
+    let e = run("[catalog.calibration_floor]\nwise_w4 = 0.057\n");
+    assert!(
+        e.contains("[catalog.calibration_floor] wise_w4: not a band of the catalogue")
+            && e.contains("sdss_r0"),
+        "{e}"
+    );
     let e = run("[catalog]\nflux_unit = \"furlongs\"\nquantity = \"flux\"\n");
     assert!(e.contains("furlongs"), "{e}");
 
@@ -716,6 +722,89 @@ fn fits_and_parquet_tables() {
     ));
     assert!(std::fs::read(&fits).unwrap().starts_with(b"SIMPLE  ="));
     assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+}
+
+/// The catalogue as a VOTable (TABLEDATA, as IRSA returns it: units, a declared null and an
+/// empty cell) gives the same fits as the CSV with empty cells.
+#[test]
+fn votable_catalogue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("quick.toml");
+    std::fs::write(&cfg, QUICK).unwrap();
+    // wise_w3 is an empty cell in g2, herschel_pacs_100 the declared null -99 in g1.
+    let rows = [
+        ("g1", "0.02", ["17.5", "15.0", "14.2", "13.0", ""]),
+        ("g2", "0.03", ["18.0", "15.5", "14.6", "", "11.5"]),
+    ];
+    let mut csv = String::from("id,redshift");
+    let mut vot = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" \
+         xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE type=\"results\">\n\
+         <INFO name=\"QUERY_STATUS\" value=\"OK\"/>\n<TABLE>\n\
+         <FIELD name=\"id\" datatype=\"char\" arraysize=\"*\"/>\n\
+         <FIELD name=\"redshift\" datatype=\"double\"/>\n",
+    );
+    for b in BANDS {
+        csv.push_str(&format!(",{b},{b}_err"));
+        vot.push_str(&format!(
+            "<FIELD name=\"{b}\" datatype=\"double\" unit=\"mag\"><VALUES null=\"-99\"/></FIELD>\n\
+             <FIELD name=\"{b}_err\" datatype=\"float\" unit=\"mag\"/>\n"
+        ));
+    }
+    vot.push_str("<DATA><TABLEDATA>\n");
+    for (id, z, mags) in rows {
+        csv.push_str(&format!("\n{id},{z}"));
+        vot.push_str(&format!("<TR><TD>{id}</TD><TD>{z}</TD>"));
+        for m in mags {
+            csv.push_str(&format!(",{m},0.1"));
+            let cell = match (id, m) {
+                ("g1", "") => "<TD>-99</TD>".to_string(),
+                (_, "") => "<TD/>".to_string(),
+                _ => format!("<TD>{m}</TD>"),
+            };
+            vot.push_str(&format!("{cell}<TD>0.1</TD>"));
+        }
+        vot.push_str("</TR>\n");
+    }
+    vot.push_str("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n");
+    let csv_cat = tmp.path().join("cat.csv");
+    std::fs::write(&csv_cat, csv + "\n").unwrap();
+    let vot_cat = tmp.path().join("cat.vot");
+    std::fs::write(&vot_cat, vot).unwrap();
+    let (from_csv, from_vot) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"));
+    for (cat, out) in [(&csv_cat, &from_csv), (&vot_cat, &from_vot)] {
+        ok(galsed(
+            tmp.path(),
+            &[
+                "fit",
+                "--catalog",
+                s(cat),
+                "--config",
+                s(&cfg),
+                "--output",
+                s(out),
+            ],
+        ));
+    }
+    let res = std::fs::read_to_string(&from_vot).unwrap();
+    assert_eq!(std::fs::read_to_string(&from_csv).unwrap(), res);
+    let rows = read_csv(&from_vot);
+    assert_eq!((rows.len(), rows[1]["status"].as_str()), (2, "ok"));
+
+    // A BINARY2 VOTable is refused, naming the serialisation.
+    let binary = tmp.path().join("bin.vot");
+    std::fs::write(
+        &binary,
+        "<VOTABLE><RESOURCE><TABLE><FIELD name=\"id\" datatype=\"long\"/><DATA><BINARY2>\
+         <STREAM encoding=\"base64\">AAAAAAAAAAE=</STREAM></BINARY2></DATA></TABLE></RESOURCE>\
+         </VOTABLE>",
+    )
+    .unwrap();
+    let e = fails(galsed(
+        tmp.path(),
+        &["fit", "--catalog", s(&binary), "--output", s(&from_vot)],
+    ));
+    assert!(e.contains("BINARY2") && e.contains("TABLEDATA"), "{e}");
 }
 
 /// Real catalogue conventions end to end: Vega 2MASS, a flagged band, an E(B−V) column and the

@@ -86,6 +86,9 @@ pub enum CatalogError {
         /// The floor given.
         floor: f64,
     },
+    /// A `[catalog.calibration_floor]` key is not a band of the catalogue.
+    #[error("[catalog.calibration_floor] {0}")]
+    CalibrationFloorBand(String),
     /// `[catalog] extinction_curve` is unknown.
     #[error("[catalog] extinction_curve")]
     Curve(#[source] galsed_core::extinction::UnknownCurve),
@@ -638,6 +641,9 @@ pub fn galaxies(
             });
         }
     }
+    let band_names: Vec<String> = filters.iter().map(|f| f.name.clone()).collect();
+    crate::likelihood::check_band_keys(cfg.calibration_floor.keys(), &band_names)
+        .map_err(CatalogError::CalibrationFloorBand)?;
     for b in &cfg.vega_bands {
         if cfg.quantity != Quantity::Mag {
             return Err(CatalogError::Vega(format!(
@@ -1502,6 +1508,16 @@ mod tests {
         };
         let e = galaxies(&t, &bad).unwrap_err().to_string();
         assert!(e.contains("sdss_r0") && e.contains(">= 0"), "{e}");
+        // A floor for a band the catalogue lacks (a misspelling) is refused, naming the bands.
+        let unknown = CatalogConfig {
+            calibration_floor: BTreeMap::from([("sdss_i0".to_string(), 0.02)]),
+            ..Default::default()
+        };
+        let e = galaxies(&t, &unknown).unwrap_err().to_string();
+        assert!(
+            e.contains("sdss_i0: not a band of the catalogue (sdss_r0, wise_w4, sdss_g0)"),
+            "{e}"
+        );
         assert!(FitFile::parse("[catalog]\ncalibration = \"default\"\n").is_ok());
         assert!(FitFile::parse("[catalog]\ncalibration = \"on\"\n").is_err());
     }

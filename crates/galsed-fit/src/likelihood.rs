@@ -137,16 +137,25 @@ impl LikelihoodSettings {
             }
         }
         if let Some(bands) = bands {
-            for b in self.band_model_error.keys() {
-                if !bands.contains(b) {
-                    return Err(LikelihoodError::Setting(format!(
-                        "band_model_error.{b}: not a band of the catalogue ({})",
-                        bands.join(", ")
-                    )));
-                }
-            }
+            check_band_keys(self.band_model_error.keys(), bands)
+                .map_err(|e| LikelihoodError::Setting(format!("band_model_error.{e}")))?;
         }
         Ok(())
+    }
+}
+
+/// Checks that every per-band setting names a band of the catalogue (a misspelt band would be
+/// silently ignored); the error reads "`<key>: not a band of the catalogue (<bands>)`".
+pub(crate) fn check_band_keys<'a>(
+    keys: impl IntoIterator<Item = &'a String>,
+    bands: &[String],
+) -> Result<(), String> {
+    match keys.into_iter().find(|k| !bands.contains(k)) {
+        Some(k) => Err(format!(
+            "{k}: not a band of the catalogue ({})",
+            bands.join(", ")
+        )),
+        None => Ok(()),
     }
 }
 

@@ -6,8 +6,9 @@
 //!   and downloading them (feature `download`).
 //! * [`table`] — catalogue tables: the [`Table`](table::Table) model and the format registry
 //!   ([`Format::from_path`], [`read_table`], [`write_table`]) (feature `table`, no heavy
-//!   dependency); each format in its own module and feature: [`csv`], [`parquet`], [`fits`]
-//!   (links CFITSIO; the workspace's one CFITSIO wrapper), [`hdf5`] (links libhdf5).
+//!   dependency); each format in its own module and feature: [`csv`] (and [`ecsv`]),
+//!   [`votable`] (read only), [`parquet`], [`fits`] (links CFITSIO; the workspace's one CFITSIO
+//!   wrapper), [`hdf5`] (links libhdf5).
 //! * [`sdss`], [`wise`] — SDSS spec-lite spectra (SDSS-I/II and BOSS/eBOSS) and AllWISE-style
 //!   catalogues (features `fits`, and `csv` for WISE).
 //! * [`sam`] — SAM catalogues read and written in chunks, and the result files of catalogue
@@ -57,6 +58,8 @@ pub mod parquet;
 pub mod sam;
 #[cfg(feature = "fits")]
 pub mod sdss;
+#[cfg(feature = "votable")]
+pub mod votable;
 #[cfg(all(feature = "csv", feature = "fits"))]
 pub mod wise;
 

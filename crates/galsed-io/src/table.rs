@@ -16,6 +16,7 @@
 //! | `.ecsv` | `csv` | astropy ECSV 1.0: column names, types and units from the header's `datatype` list (see [`crate::ecsv`]) | yes (comma-delimited, with units) |
 //! | `.fits`, `.fit`, `.fts` | `fits` | first table HDU, or the one named by a `[NAME]` / `[N]` suffix | yes (binary table `TABLE`) |
 //! | `.fits.gz`, `.fit.gz`, `.fts.gz` | `fits` | as FITS (decompressed by CFITSIO) | no |
+//! | `.vot`, `.votable`, `.xml` | `votable` | IVOA VOTable, first TABLE, TABLEDATA serialisation: names, types, units and nulls from its FIELDs (see [`crate::votable`]) | no |
 //! | `.parquet`, `.pq` | `parquet` | float, integer and UTF-8 columns | yes |
 //! | `.h5`, `.hdf5`, `.he5` | `hdf5` | equal-length 1-D datasets of the root group, or of the group named by a `[GROUP]` suffix | yes |
 //!
@@ -48,7 +49,7 @@
 //!
 //! Units ([`Column::unit`]) are written as FITS `TUNITn` keywords, Parquet field metadata
 //! (key `unit`, in the Arrow schema that pyarrow reads) and ECSV `unit` entries, and read back
-//! from them; CSV and HDF5 carry none.
+//! from them and from VOTable `FIELD` `unit` attributes; CSV and HDF5 carry none.
 //!
 //! Writing replaces the file atomically: the table is written to a temporary file in the same
 //! directory which is then renamed over the target.
@@ -359,6 +360,8 @@ pub enum Format {
     Ecsv,
     /// FITS (`.fits`, `.fit`, `.fts`).
     Fits,
+    /// IVOA VOTable (`.vot`, `.votable`, `.xml`; read only).
+    VoTable,
     /// Gzip-compressed FITS (`.fits.gz`, `.fit.gz`, `.fts.gz`; read only).
     FitsGz,
     /// Apache Parquet (`.parquet`, `.pq`).
@@ -389,6 +392,8 @@ impl Format {
             Ok(Self::Fits)
         } else if ends(&[".fits.gz", ".fit.gz", ".fts.gz"]) {
             Ok(Self::FitsGz)
+        } else if ends(&[".vot", ".votable", ".xml"]) {
+            Ok(Self::VoTable)
         } else if ends(&[".parquet", ".pq"]) {
             Ok(Self::Parquet)
         } else if ends(&[".h5", ".hdf5", ".he5"]) {
@@ -398,7 +403,7 @@ impl Format {
         } else {
             bail!(
                 "cannot tell the table format of {}: use a .csv, .ecsv, .fits (.fit, .fts, .fits.gz), \
-                 .parquet or .h5 (.hdf5) file name",
+                 .vot (.votable, .xml), .parquet or .h5 (.hdf5) file name",
                 path.display()
             )
         }
@@ -414,6 +419,7 @@ impl Format {
         match self {
             Self::Csv | Self::Ecsv => "csv",
             Self::Fits | Self::FitsGz => "fits",
+            Self::VoTable => "votable",
             Self::Parquet => "parquet",
             Self::Hdf5 => "hdf5",
             Self::Npz => "npz",
@@ -427,6 +433,7 @@ impl Format {
             Self::Ecsv => "ECSV",
             Self::Fits => "FITS",
             Self::FitsGz => "gzipped FITS",
+            Self::VoTable => "VOTable",
             Self::Parquet => "Parquet",
             Self::Hdf5 => "HDF5",
             Self::Npz => "npz",
@@ -479,6 +486,8 @@ pub fn read_table(path: &Path) -> Result<Table> {
         Format::Csv => crate::csv::read(&file),
         #[cfg(feature = "csv")]
         Format::Ecsv => crate::ecsv::read(&file),
+        #[cfg(feature = "votable")]
+        Format::VoTable => crate::votable::read(&file),
         #[cfg(feature = "parquet")]
         Format::Parquet => crate::parquet::read(&file),
         #[cfg(feature = "hdf5")]
@@ -536,6 +545,9 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
         Format::Hdf5 => crate::atomic_write(path, |tmp| crate::hdf5::write(tmp, table)),
         Format::FitsGz => Err(anyhow!(
             "writing compressed FITS is not supported: use a .fits file name"
+        )),
+        Format::VoTable => Err(anyhow!(
+            "writing VOTable is not supported: use a .ecsv, .fits or .parquet file name"
         )),
         Format::Npz => Err(anyhow!("an .npz archive is not a table")),
         #[allow(unreachable_patterns)]

@@ -66,6 +66,15 @@ impl PrepArgs {
 }
 
 /// `--filters`: [`Filter::parse_list`], naming the option when the list is empty.
+/// The key (or column name) of a per-component output, as `galsed sed` and `galsed catalog run`
+/// write them: `combine` has no suffix, other components add `_<component>`.
+pub fn component_key(base: &str, c: galsed_emulator::Component) -> String {
+    match c {
+        galsed_emulator::Component::Combine => base.to_owned(),
+        _ => format!("{base}_{}", c.name()),
+    }
+}
+
 pub fn parse_filters(list: &str) -> anyhow::Result<Vec<Filter>> {
     Filter::parse_list(list).map_err(|e| match e {
         FilterListError::Empty => anyhow::anyhow!("--filters {list:?} names no filter"),

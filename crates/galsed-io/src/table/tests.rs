@@ -454,6 +454,9 @@ fn formats_from_file_names() {
     let f = |s: &str| Format::from_path(Path::new(s)).ok();
     assert_eq!(f("a.CSV"), Some(Format::Csv));
     assert_eq!(f("a.ecsv"), Some(Format::Ecsv));
+    assert_eq!(f("a.vot"), Some(Format::VoTable));
+    assert_eq!(f("dir/a.VOTable"), Some(Format::VoTable));
+    assert_eq!(f("a.xml"), Some(Format::VoTable));
     assert_eq!(f("a.fits[PHOT]"), Some(Format::Fits));
     assert_eq!(f("dir/a.fit.gz"), Some(Format::FitsGz));
     assert_eq!(f("a.pq"), Some(Format::Parquet));

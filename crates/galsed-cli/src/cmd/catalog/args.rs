@@ -69,12 +69,10 @@ pub struct RunArgs {
     /// Also write spectra (large: 4 bytes × n_λ per galaxy).
     #[arg(long)]
     pub spectra: bool,
-    /// SED component.
-    #[arg(
-        long,
-        default_value = "combine",
-        value_name = "combine|dust_free|dust_attenuation|dust_emission"
-    )]
+    /// Comma-separated SED components: combine, dust_free, dust_attenuation, dust_emission, or
+    /// all, as for `galsed sed`. With several, band columns of components other than combine get a
+    /// `_<component>` suffix; --spectra takes one component.
+    #[arg(long, default_value = "combine", value_name = "LIST")]
     pub component: String,
     /// Wavelength grid: base (495 points), auto (2086), full or a file of wavelengths [µm].
     #[arg(long, default_value = "base", value_name = "base|auto|full|FILE")]

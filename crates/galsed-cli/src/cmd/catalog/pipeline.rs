@@ -15,7 +15,8 @@ use super::args::{Frame, RunArgs};
 pub struct Pipeline {
     pub model: Starduster,
     pub converter: SamConverter,
-    pub phot: SamPhotometry,
+    /// One per component, in output order; the first also gives the spectra and the status.
+    pub phots: Vec<SamPhotometry>,
     pub frame: Frame,
     pub cosmology: Cosmology,
     pub magnitudes: bool,
@@ -69,28 +70,39 @@ impl Pipeline {
             scalars: c.scalars.each_ref().map(Vec::as_slice),
             histories: c.histories.each_ref().map(Vec::as_slice),
         };
-        let result = self
-            .phot
-            .compute(&self.model, &self.converter, &rows, &observers, &skip)
-            .with_context(|| format!("rows {}..{}", c.start, c.start + n as u64))?;
+        let compute = |phot: &SamPhotometry| {
+            phot.compute(&self.model, &self.converter, &rows, &observers, &skip)
+                .with_context(|| format!("rows {}..{}", c.start, c.start + n as u64))
+        };
+        let result = compute(&self.phots[0])?;
+        let others = self.phots[1..]
+            .iter()
+            .map(|p| compute(p).map(|r| r.fluxes))
+            .collect::<Result<Vec<_>>>()?;
+        let fluxes: Vec<_> = std::iter::once(&result.fluxes).chain(&others).collect();
         let conv = &result.converted;
         for (i, e) in conv.errors.iter().enumerate() {
             if let Some(e) = e {
                 status[i] = format!("invalid: {e}");
             }
         }
-        let n_bands = self.phot.names().len();
+        let names = self.phots[0].names();
+        let nf = names.len();
+        let n_bands = nf * fluxes.len();
         let mut bands = vec![f64::NAN; n * n_bands];
         for &i in &conv.good {
-            for b in 0..n_bands {
-                let f = f64::from(result.fluxes[[i, b]]);
-                bands[i * n_bands + b] = if self.magnitudes { ab_mag(f) } else { f };
+            // Row i: the filters of the first component, then of the next, ….
+            for (k, fl) in fluxes.iter().enumerate() {
+                for b in 0..nf {
+                    let f = f64::from(fl[[i, b]]);
+                    bands[i * n_bands + k * nf + b] = if self.magnitudes { ab_mag(f) } else { f };
+                }
             }
             // NaN fluxes are exactly the bands the model does not cover at this redshift.
             let uncovered: Vec<&str> = result
                 .uncovered(i)
                 .into_iter()
-                .map(|b| self.phot.names()[b].as_str())
+                .map(|b| names[b].as_str())
                 .collect();
             if !uncovered.is_empty() {
                 status[i] = format!(

@@ -16,7 +16,7 @@ use super::args::{Frame, RunArgs};
 use super::parts::{Manifest, chunk_ranges, parse_shard, parts_dir, prepare_parts, shard_ranges};
 use super::pipeline::{Pipeline, age_bins};
 use crate::shared::args::MagArg;
-use crate::shared::args::{parse_filters, thread_pool};
+use crate::shared::args::{component_key, parse_filters, thread_pool};
 use crate::shared::{model, progress};
 
 pub fn run_catalog(args: &RunArgs) -> Result<()> {
@@ -52,9 +52,14 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
         bail!("--filters is empty");
     }
     let components = Component::parse_list(&args.component).context("--component")?;
-    let [component] = components.as_slice() else {
-        bail!("--component takes one component, got {:?}", args.component);
-    };
+    // One spectrum column per row.
+    if args.spectra && components.len() > 1 {
+        bail!(
+            "--spectra writes the spectra of one component, but --component {:?} names {}",
+            args.component,
+            components.len()
+        );
+    }
     let (cosmology, cosmology_name) = Cosmology::parse(&args.cosmology).context("--cosmology")?;
     let grid = model::parse_grid(&args.grid)?;
 
@@ -67,12 +72,15 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
         Frame::Observed => SpectralUnits::Fnu,
         Frame::Rest => SpectralUnits::Luminosity,
     });
-    let phot = SamPhotometry::new(&sd, filters, *component, spectra);
+    let phots = components
+        .iter()
+        .map(|&c| SamPhotometry::new(&sd, filters.clone(), c, spectra))
+        .collect();
     let lam: Vec<f64> = sd.grid().lam_eval.clone();
     let pipeline = Pipeline {
         model: sd,
         converter,
-        phot,
+        phots,
         frame: args.frame,
         cosmology,
         magnitudes: args.mag == MagArg::Ab,
@@ -91,7 +99,7 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
         ("galsed.version".into(), env!("CARGO_PKG_VERSION").into()),
         (
             "galsed.filters".into(),
-            serde_json::to_string(pipeline.phot.names())?,
+            serde_json::to_string(pipeline.phots[0].names())?,
         ),
         ("galsed.photometry_units".into(), units.into()),
         (
@@ -99,7 +107,14 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
             format!("{:?}", args.frame).to_lowercase(),
         ),
         ("galsed.cosmology".into(), cosmology_name),
-        ("galsed.component".into(), component.name().into()),
+        (
+            "galsed.component".into(),
+            components
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         ("galsed.grid".into(), args.grid.clone()),
         ("galsed.sam_bins".into(), bins_json),
         ("galsed.frac_recycle".into(), args.frac_recycle.to_string()),
@@ -114,7 +129,17 @@ pub fn run_catalog(args: &RunArgs) -> Result<()> {
         ("galsed.lam_um".into(), serde_json::to_string(&lam)?),
     ];
     let layout = OutputColumns {
-        bands: pipeline.phot.names().to_vec(),
+        bands: components
+            .iter()
+            .flat_map(|&c| {
+                let names = pipeline.phots[0].names();
+                // One component keeps the plain filter names of earlier runs.
+                let one = components.len() == 1;
+                names
+                    .iter()
+                    .map(move |f| if one { f.clone() } else { component_key(f, c) })
+            })
+            .collect(),
         n_lam: args.spectra.then_some(lam.len()),
         metadata: settings.clone(),
     };

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use galsed_core::units::{ab_mag, ab_to_jy};
 use galsed_emulator::model_files::ModelFiles;
 use galsed_io::table::read_table;
+use galsed_plot::style::minus;
 
 use super::DemoArgs;
 use super::fit::{fit_catalog, write_file};
@@ -99,9 +100,11 @@ pub fn run(args: &DemoArgs, files: &ModelFiles) -> Result<()> {
         "property", "unit", "best fit", "posterior 16–84 %"
     ));
     for (col, label, unit, scale) in SHOWN {
-        let v = |suffix: &str| get(&format!("{col}{suffix}")).map(|v| v / scale);
+        let v = |suffix: &str| {
+            get(&format!("{col}{suffix}")).map(|v| minus(&format!("{:.3}", v / scale)))
+        };
         text.push_str(&format!(
-            "{label:<18} {unit:>10} {:>9.3} {:>9.3} … {:<9.3}\n",
+            "{label:<18} {unit:>10} {:>9} {:>9} … {:<9}\n",
             v("")?,
             v("_p16")?,
             v("_p84")?
@@ -119,10 +122,11 @@ pub fn run(args: &DemoArgs, files: &ModelFiles) -> Result<()> {
         let f = obs.f64_column(name)?[0];
         let sigma = obs.f64_column(&format!("{name}_err"))?[0];
         let m = ab_to_jy(model);
+        // True minus signs, as in the headings and the plots.
         text.push_str(&format!(
-            "{name:<20} {f:>10.4} {m:>10.4} {:>+14.3} {:>+9.2}\n",
-            ab_mag(f) - model,
-            (f - m) / sigma
+            "{name:<20} {f:>10.4} {m:>10.4} {:>14} {:>9}\n",
+            minus(&format!("{:+.3}", ab_mag(f) - model)),
+            minus(&format!("{:+.2}", (f - m) / sigma))
         ));
     }
     text.push('\n');

@@ -10,6 +10,7 @@ use galsed_fit::mock;
 use galsed_fit::params::Parametrization;
 use galsed_io::table::read_table;
 use galsed_plot::physical::PhysicalAxis;
+use galsed_plot::style::minus;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -101,10 +102,14 @@ pub fn run(args: &DemoArgs, files: &ModelFiles) -> Result<()> {
             axis.unit.as_str()
         };
         let (lo, hi) = axis.interval(get(format!("par_{n}_p16"))?, get(format!("par_{n}_p84"))?);
+        // True minus signs (log radii, unit-space values), as in the plots.
+        let num = |v: f64| minus(&format!("{v:.3}"));
         text.push_str(&format!(
-            "{n:<14} {unit:>14} {:>9.3} {:>9.3} {lo:>9.3} … {hi:<9.3}\n",
-            axis.value(*t),
-            axis.value(get(format!("par_{n}"))?),
+            "{n:<14} {unit:>14} {:>9} {:>9} {:>9} … {:<9}\n",
+            num(axis.value(*t)),
+            num(axis.value(get(format!("par_{n}"))?)),
+            num(lo),
+            num(hi),
         ));
     }
     let written = [

@@ -7,7 +7,7 @@ use clap::Args;
 use crate::shared::args::PlotFormat;
 
 const FIT_AFTER_HELP: &str = "\
-CATALOGUE (.csv, .fits or .parquet; one row per galaxy)
+CATALOGUE (.csv, .ecsv, .fits, .parquet or .vot VOTable TABLEDATA; one row per galaxy)
   id                 galaxy identifier (optional; row numbers otherwise)
   redshift           z ≥ 0; the distance modulus is Planck18's at z unless a column distmod is given
   <band>             AB magnitude (default) or flux ([catalog] quantity = \"flux\", flux_unit = \"mJy\"…)
@@ -49,7 +49,7 @@ RESUME
 #[derive(Debug, Args)]
 #[command(after_long_help = FIT_AFTER_HELP)]
 pub struct FitArgs {
-    /// Catalogue of observed galaxies (.csv, .fits, .parquet; see below).
+    /// Catalogue of observed galaxies (.csv, .ecsv, .fits, .parquet, .vot; see below).
     #[arg(long, value_name = "FILE", required_unless_present = "write_config")]
     pub catalog: Option<PathBuf>,
     /// Configuration (TOML); defaults: the reference tutorial's parametrisation, magnitudes,

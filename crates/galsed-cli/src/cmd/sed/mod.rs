@@ -13,10 +13,10 @@ use galsed_io::galaxies::{GalaxyFormat, read_galaxy_table};
 
 pub use args::SedArgs;
 use args::{InputSpace, UnitsArg};
-use options::{MAX_REDSHIFT, V_WINDOW, Wanted, key, observer};
+use options::{MAX_REDSHIFT, V_WINDOW, Wanted, observer};
 use output::{OutputFormat, Results, Series};
 
-use crate::shared::args::{MagArg, parse_filters};
+use crate::shared::args::{MagArg, component_key as key, parse_filters};
 use crate::shared::{model, progress};
 
 pub fn run(args: &SedArgs) -> Result<()> {

@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result, bail};
 use galsed_core::cosmology::Cosmology;
-use galsed_emulator::Component;
 use galsed_emulator::predict::Observer;
 
 /// What `--outputs` can ask for.
@@ -86,14 +85,6 @@ pub fn observer(
         None => (0.0, None),
     };
     Ok((Observer::new(redshift, mu).context("--distmod")?, note))
-}
-
-/// The key of a per-component output: `combine` has no suffix.
-pub fn key(base: &str, c: Component) -> String {
-    match c {
-        Component::Combine => base.to_owned(),
-        _ => format!("{base}_{}", c.name()),
-    }
 }
 
 /// Rest-frame V-band window of the attenuation output [Å].
