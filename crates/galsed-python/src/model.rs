@@ -425,9 +425,11 @@ impl Model {
     /// mags, mag_errors: (n_bands,) AB magnitudes and 1σ errors; NaN magnitudes are bands not
     /// observed. filters: the bands, as in photometry(). redshift, distmod: as in photometry().
     /// config: TOML text of a `galsed fit` configuration (docs/fitting.md; [catalog] keys other
-    /// than grid do not apply, and grid must match this Model's grid). Default: the tutorial's 11
-    /// parameters, particle swarm (32 particles × 2000 iterations × 10 restarts) + L-BFGS-B polish,
-    /// no sampler. seed: seed of the swarm and the samplers (default: the config's seeds, 0).
+    /// than grid do not apply, and grid must match this Model's grid). Default: the 7 galaxy
+    /// parameters plus one SFH weight per SSP age and one metallicity for disk and bulge (21;
+    /// `[parametrization.sfh] model = "interpolated"` gives the tutorial's 11), particle swarm
+    /// (32 particles × 2000 iterations × 10 restarts) + L-BFGS-B polish, no sampler. seed: seed
+    /// of the swarm and the samplers (default: the config's seeds, 0).
     ///
     /// Returns a dict: param_names, best (array), params ({name: value}), neg_log_post, chi2,
     /// n_detections, chi2_reduced, filters (bands used), model_mags, model_flux_jy, derived

@@ -52,8 +52,10 @@ pub struct FitArgs {
     /// Catalogue of observed galaxies (.csv, .ecsv, .fits, .parquet, .vot; see below).
     #[arg(long, value_name = "FILE", required_unless_present = "write_config")]
     pub catalog: Option<PathBuf>,
-    /// Configuration (TOML); defaults: the reference tutorial's parametrisation, magnitudes,
-    /// particle swarm with the paper's settings, no sampler.
+    /// Configuration (TOML); defaults: the 7 galaxy parameters plus one SFH weight per SSP age and
+    /// one metallicity for disk and bulge (21; `[parametrization.sfh] model = "interpolated"` is
+    /// the reference tutorial's 11), magnitudes, particle swarm with the paper's settings, no
+    /// sampler.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Results table (.csv, .ecsv, .parquet or .fits; ECSV, Parquet and FITS carry the units).
