@@ -484,7 +484,7 @@ fn posterior_draws_are_written_per_galaxy() {
     let one = one_galaxy(tmp.path());
     let cfg = tmp.path().join("sampled.toml");
     let sampler = "[sampler]\nmethod = \"ensemble\"\nn_derived = 10\n[sampler.ensemble]\n\
-                   n_walkers = 32\nn_steps = 40\nuntil_converged = false\n";
+                   n_walkers = 48\nn_steps = 40\nuntil_converged = false\n";
     std::fs::write(&cfg, format!("{QUICK}{sampler}")).unwrap();
     let (out, dir) = (tmp.path().join("res.csv"), tmp.path().join("draws"));
     ok(galsed(
