@@ -747,7 +747,7 @@ fn shared_sfh_and_bounds() {
     let lib = ssp();
     let cfg = ParamConfig {
         shared_sfh: true,
-        ..Default::default()
+        ..ParamConfig::tutorial()
     };
     let param = Parametrization::from_config(&cfg, &lib).unwrap();
     assert_eq!(param.n_params(), 9);
@@ -845,7 +845,7 @@ fn config_errors() {
     let e = err(r#"{"bounds": {"inclination": [0, 30]}}"#);
     show(&e);
     assert!(
-        matches!(&e, ParamError::UnknownName { name, valid } if name == "inclination" && valid.contains("log_tau_disk"))
+        matches!(&e, ParamError::UnknownName { name, valid } if name == "inclination" && valid.contains("c_0_disk"))
     );
     // With a shared SFH the suffixes do not exist.
     let e = err(r#"{"shared_sfh": true, "fixed": {"log_met_disk": 0.0}}"#);
@@ -868,7 +868,7 @@ fn config_errors() {
     ] {
         let cfg = ParamConfig {
             bounds: [(name.to_string(), b)].into(),
-            ..Default::default()
+            ..ParamConfig::tutorial()
         };
         assert!(
             matches!(
@@ -883,7 +883,7 @@ fn config_errors() {
         r#"{"bounds": {"theta": [0, 100]}}"#,
         r#"{"bounds": {"l_norm": [1e5, 1e10]}}"#,
         r#"{"bounds": {"r_disk": [-1, 1]}}"#,
-        r#"{"bounds": {"log_tau_bulge": [5.0, 9.0]}}"#,
+        r#"{"sfh": {"model": "interpolated"}, "bounds": {"log_tau_bulge": [5.0, 9.0]}}"#,
         r#"{"sfh": {"model": "exponential"}, "bounds": {"log10_t0_disk": [8.0, 10.5]}}"#,
     ] {
         let e = err(text);
@@ -926,7 +926,7 @@ fn config_errors() {
     for text in [
         r#"{"sfh": {"model": "exponential", "n_sub": 0}}"#,
         r#"{"sfh": {"model": "vanilla"}, "mh": {"model": "interpolated"}}"#,
-        r#"{"shared_sfh": true, "fixed": {"theta": 30, "den_dust": 1e5, "r_dust_to_rd": 1, "r_disk": 3,
+        r#"{"shared_sfh": true, "sfh": {"model": "interpolated"}, "fixed": {"theta": 30, "den_dust": 1e5, "r_dust_to_rd": 1, "r_disk": 3,
             "r_bulge": 1, "l_norm": 1e10, "b_to_t": 0.2, "log_tau": 8, "log_met": 0}}"#,
     ] {
         let e = err(text);

@@ -181,6 +181,7 @@ pub fn configs() -> Vec<(String, ParamConfig)> {
             ParamConfig {
                 boundary,
                 shared_sfh: true,
+                sfh: SfhConfig::Interpolated {},
                 fixed: [("log_tau".to_string(), 8.3)].into(),
                 bounds: [("log_met".to_string(), [-1.5, 0.0])].into(),
                 ..Default::default()
