@@ -283,6 +283,26 @@ pub struct FitResult {
 /// Progress of a fit: (stage, done, total).
 pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
 
+/// Refines `best` with L-BFGS-B, keeping the result when it is better.
+fn polish(
+    post: &Posterior<'_>,
+    opt: &OptimizerConfig,
+    best: &mut Vec<f64>,
+    best_value: &mut f64,
+    report: &mut OptimizerReport,
+    progress: Progress<'_>,
+) -> Result<(), FitError> {
+    let r = opt
+        .lbfgsb
+        .minimize_with_progress(post, best, &mut |i, n| progress("polish", i, n))?;
+    report.n_evaluations += r.n_value_evals + r.n_grad_evals;
+    if r.value < *best_value {
+        *best = r.x;
+        *best_value = r.value;
+    }
+    Ok(())
+}
+
 /// Fits one galaxy: optimiser (+ polish), sampler, derived properties.
 pub fn fit_galaxy(
     post: &Posterior<'_>,
@@ -364,14 +384,7 @@ pub fn fit_galaxy(
         OptimizerMethod::Lbfgsb | OptimizerMethod::Multistart
     );
     if opt.polish && !polished {
-        let r = opt
-            .lbfgsb
-            .minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;
-        report.n_evaluations += r.n_value_evals + r.n_grad_evals;
-        if r.value < best_value {
-            best = r.x;
-            best_value = r.value;
-        }
+        polish(post, opt, &mut best, &mut best_value, &mut report, progress)?;
     }
 
     // The sampler's best point, (x, ln p): it explores the whole box and can find a better mode
@@ -448,14 +461,7 @@ pub fn fit_galaxy(
         best = x;
         best_value = -log_p;
         if opt.polish {
-            let r = opt
-                .lbfgsb
-                .minimize_with_progress(post, &best, &mut |i, n| progress("polish", i, n))?;
-            report.n_evaluations += r.n_value_evals + r.n_grad_evals;
-            if r.value < best_value {
-                best = r.x;
-                best_value = r.value;
-            }
+            polish(post, opt, &mut best, &mut best_value, &mut report, progress)?;
         }
     }
 
