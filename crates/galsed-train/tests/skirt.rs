@@ -64,7 +64,6 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
     let lib = library();
     let tmp = tempfile::tempdir().unwrap();
     let rows = prepared(tmp.path(), &lib, 6, 11);
-    let cfg = SkiConfig::default();
     assert_eq!(rows.len(), 6);
     for row in &rows {
         let s = &row.sample;
@@ -77,7 +76,6 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
             l_norm,
             b_to_t,
         ] = s.physical;
-        let geometry = Geometry::new(&s.physical, &cfg);
         for run in Run::ALL {
             let name = row.ski_file(run).expect("every run prepared");
             assert_eq!(name, run.ski_file(&s.id));
@@ -148,18 +146,21 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
                 5.0 * largest,
                 1e-14
             ));
-            assert_eq!(attr_f64(cyl, "maxZ", "pc"), geometry.grid_half_height_pc);
-            assert_eq!(attr_f64(cyl, "minZ", "pc"), -geometry.grid_half_height_pc);
+            let half_height = 5.0 * (0.1 * largest).max(r_bulge * 1e3);
+            assert!(close(attr_f64(cyl, "maxZ", "pc"), half_height, 1e-14));
+            assert!(close(attr_f64(cyl, "minZ", "pc"), -half_height, 1e-14));
+            // Mesh ratios as the reference's create_skifile: extent / r_min, with
+            // r_min = 1e−4 × min(h_dust, h_disk, r_bulge).
+            let smallest_h = (0.1 * r_disk * r_dust_to_rd.min(1.0)).min(r_bulge) * 1e3;
+            let r_min = 1e-4 * smallest_h;
             for (tag, ratio) in [
-                ("PowMesh", geometry.grid_ratio_radial),
-                ("SymPowMesh", geometry.grid_ratio_vertical),
+                ("PowMesh", 5.0 * largest / r_min),
+                ("SymPowMesh", half_height / r_min),
             ] {
                 let mesh = element(&doc, tag)[0];
                 assert_eq!(mesh.attribute("numBins"), Some("128"));
-                assert_eq!(
-                    mesh.attribute("ratio").unwrap().parse::<f64>().unwrap(),
-                    ratio
-                );
+                let got = mesh.attribute("ratio").unwrap().parse::<f64>().unwrap();
+                assert!(close(got, ratio, 1e-13), "{tag}: {got} vs {ratio}");
             }
 
             // Sources: which components, their geometry, spectrum file and luminosity.

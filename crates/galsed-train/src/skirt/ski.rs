@@ -6,10 +6,11 @@
 //! packets; one SED instrument at the sample's inclination that records the flux components,
 //! among them the *transparent* flux (the same sources seen without dust).
 //!
-//! Values the published template leaves open are chosen here and documented on the fields:
-//! the grid reaches [`SkiConfig::grid_extent`] times the largest scale of the galaxy, and the
-//! power-law ratios make the innermost bins [`SkiConfig::grid_inner_fraction`] of the smallest
-//! scale.
+//! The grid follows the reference's `create_skifile` (starduster `sed_model.py`), which fills the
+//! template's open values: it reaches [`SkiConfig::grid_extent`] times the largest scale of the
+//! galaxy, and the power-law meshes stretch from the centre by the ratio extent / r_min, with
+//! r_min = [`SkiConfig::grid_min_fraction`] × the smallest of the scale heights and the bulge
+//! radius.
 //!
 //! SKIRT 9 changed its schema after 2020 ([`SkirtVersion`]); the same simulation is written in
 //! either spelling, every physical value set in one place. Options the 2020 code fixed
@@ -85,10 +86,11 @@ pub struct SkiConfig {
     /// The grid reaches this multiple of the largest scale: radius grid_extent × max(r_disk,
     /// r_dust, r_bulge), half-height grid_extent × max(h_disk, h_dust, r_bulge) (5).
     pub grid_extent: f64,
-    /// Width of the innermost radial (vertical) bin as a fraction of the smallest radial
-    /// (vertical) scale; sets the power-law ratio of the meshes (0.1). Meshes whose uniform bins
-    /// are already that fine stay uniform (ratio 1).
-    pub grid_inner_fraction: f64,
+    /// Sets the power-law ratios of the meshes (last / first bin width) to extent / r_min with
+    /// r_min = grid_min_fraction × min(h_disk, h_dust, r_bulge), radially and vertically
+    /// (1e−4, as the reference's `create_skifile`; the innermost bins are then ≈ 10⁻⁶ of the
+    /// smallest scale, so the central optical depth is resolved).
+    pub grid_min_fraction: f64,
     /// Wavelength range of the stellar sources \[µm\] (0.09–100).
     pub source_range_um: (f64, f64),
     /// Wavelength grid of the SED instrument (0.09–10⁴ µm, 500 points: the model grid
@@ -102,9 +104,11 @@ pub struct SkiConfig {
     pub distance_mpc: f64,
     /// Schema of the written files (the current SKIRT 9).
     pub version: SkirtVersion,
-    /// Add SKIRT's `DustAbsorptionPerCellProbe` to the emission runs: the luminosity absorbed
-    /// per cell and radiation-field wavelength, for checking the energy balance (false; the
-    /// file has cells × 300 values, ≈ 80 MB on the default grid).
+    /// Add SKIRT's `DustAbsorptionPerCellProbe` to every run: the luminosity absorbed per cell
+    /// and radiation-field wavelength, for checking the energy balance, and in the disk and
+    /// bulge runs (which then store the radiation field) the absorbed fraction of each
+    /// component without the cost of dust emission (false; the file has cells × 300 values,
+    /// ≈ 80 MB on the default grid).
     pub absorption_probe: bool,
 }
 
@@ -116,7 +120,7 @@ impl Default for SkiConfig {
             sersic_index: 4.0,
             grid_bins: 128,
             grid_extent: 5.0,
-            grid_inner_fraction: 0.1,
+            grid_min_fraction: 1e-4,
             source_range_um: (0.09, 100.0),
             instrument_grid: LogGrid {
                 min_um: 0.09,
@@ -166,10 +170,10 @@ impl SkiConfig {
                 self.grid_extent
             ));
         }
-        if !(positive(self.grid_inner_fraction) && self.grid_inner_fraction <= 1.0) {
+        if !(positive(self.grid_min_fraction) && self.grid_min_fraction <= 1.0) {
             return bad(format!(
-                "the innermost grid bin must be a fraction in (0, 1] of the smallest scale, got {}",
-                self.grid_inner_fraction
+                "the grid's minimum scale must be a fraction in (0, 1] of the smallest scale, got {}",
+                self.grid_min_fraction
             ));
         }
         let (lo, hi) = self.source_range_um;
@@ -238,8 +242,7 @@ impl Geometry {
         );
         let grid_radius = cfg.grid_extent * r_disk.max(r_dust).max(r_bulge);
         let grid_half_height = cfg.grid_extent * h_disk.max(h_dust).max(r_bulge);
-        let inner_radial = cfg.grid_inner_fraction * r_disk.min(r_dust).min(r_bulge);
-        let inner_vertical = cfg.grid_inner_fraction * h_disk.min(h_dust).min(r_bulge);
+        let r_min = cfg.grid_min_fraction * h_disk.min(h_dust).min(r_bulge);
         Geometry {
             inclination_deg: theta,
             disk_scale_length_pc: r_disk,
@@ -253,34 +256,10 @@ impl Geometry {
                 * (r_dust_to_rd * r_disk_kpc).powi(2),
             grid_radius_pc: grid_radius,
             grid_half_height_pc: grid_half_height,
-            grid_ratio_radial: power_mesh_ratio(grid_radius, inner_radial, cfg.grid_bins),
-            grid_ratio_vertical: power_mesh_ratio(
-                grid_half_height,
-                inner_vertical,
-                cfg.grid_bins / 2,
-            ),
+            grid_ratio_radial: grid_radius / r_min,
+            grid_ratio_vertical: grid_half_height / r_min,
         }
     }
-}
-
-/// Ratio last/first bin width of a mesh of `n` bins whose widths grow geometrically, span
-/// `extent` and start with a bin of width `first` (1 when uniform bins are already that fine).
-pub fn power_mesh_ratio(extent: f64, first: f64, n: usize) -> f64 {
-    if n < 2 || first.is_nan() || first <= 0.0 || first * n as f64 >= extent {
-        return 1.0;
-    }
-    // Total width for growth factor g per bin: first·(gⁿ − 1)/(g − 1), increasing in g.
-    let span = |g: f64| first * (0..n).map(|i| g.powi(i as i32)).sum::<f64>();
-    let (mut lo, mut hi) = (1.0_f64, (extent / first).powf(1.0 / (n - 1) as f64));
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if span(mid) < extent {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    (0.5 * (lo + hi)).powi(n as i32 - 1)
 }
 
 /// One stellar source of a run.
@@ -426,6 +405,9 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
     use SkirtVersion::{Current, V2020};
     let v = cfg.version;
     let emission = run == Run::Emission;
+    // The absorption probe needs the radiation field, also in extinction-only runs (where it
+    // measures the absorbed luminosity without the cost of the dust emission).
+    let store_field = emission || cfg.absorption_probe;
     // The physics, whatever the schema: stochastic heating of small grains and PAHs (not in
     // equilibrium with the radiation field), no CMB heating, no self-absorption, the secondary
     // packets and biases of SKIRT's defaults, 100 density samples per cell.
@@ -538,11 +520,12 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
             let options = if emission {
                 dust_emission
             } else {
-                property(
-                    "extinctionOnlyOptions",
-                    "ExtinctionOnlyOptions",
-                    Element::new("ExtinctionOnlyOptions").attr("storeRadiationField", "false"),
-                )
+                let mut options = Element::new("ExtinctionOnlyOptions")
+                    .attr("storeRadiationField", store_field.to_string());
+                if store_field {
+                    options = options.child(radiation_field_wlg());
+                }
+                property("extinctionOnlyOptions", "ExtinctionOnlyOptions", options)
             };
             Element::new("MediumSystem")
                 .attr("numDensitySamples", density_samples)
@@ -552,12 +535,9 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
                 .child(grid)
         }
         Current => {
-            // Dust emission needs the radiation field; extinction-only runs do not store it.
-            let mut field = Element::new("RadiationFieldOptions").attr(
-                "storeRadiationField",
-                if emission { "true" } else { "false" },
-            );
-            if emission {
+            let mut field = Element::new("RadiationFieldOptions")
+                .attr("storeRadiationField", store_field.to_string());
+            if store_field {
                 field = field.child(radiation_field_wlg());
             }
             let mut system = Element::new("MediumSystem").child(packets).child(property(
@@ -595,8 +575,8 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
 }
 
 /// The probes: grid convergence (dust mass and optical depth on the grid against the input
-/// model) and, if asked for, the absorbed luminosity per cell of the emission runs.
-fn probes(run: Run, cfg: &SkiConfig) -> Element {
+/// model) and, if asked for, the absorbed luminosity per cell.
+fn probes(cfg: &SkiConfig) -> Element {
     let convergence = match cfg.version {
         SkirtVersion::V2020 => "SpatialGridConvergenceProbe",
         SkirtVersion::Current => "ConvergenceInfoProbe",
@@ -606,7 +586,7 @@ fn probes(run: Run, cfg: &SkiConfig) -> Element {
             .attr("probeName", "cnv")
             .attr("wavelength", "0.55 micron"),
     ];
-    if cfg.absorption_probe && run == Run::Emission {
+    if cfg.absorption_probe {
         probes.push(
             Element::new("DustAbsorptionPerCellProbe")
                 .attr("probeName", ABSORPTION_PROBE)
@@ -716,7 +696,7 @@ pub fn ski_document(
                     ],
                 )),
         ))
-        .child(probes(run, cfg));
+        .child(probes(cfg));
     let root = Element::new("skirt-simulation-hierarchy")
         .attr("type", "MonteCarloSimulation")
         .attr("format", "9")
@@ -754,25 +734,10 @@ pub fn ski_document(
 mod tests {
     use super::*;
 
-    /// Bin edges of a mesh of `n` geometric bins with ratio `ratio` spanning `extent`.
+    /// Width of the first bin of a mesh of `n` geometric bins with ratio `ratio` spanning `extent`.
     fn first_width(extent: f64, ratio: f64, n: usize) -> f64 {
         let g = ratio.powf(1.0 / (n - 1) as f64);
         extent / (0..n).map(|i| g.powi(i as i32)).sum::<f64>()
-    }
-
-    #[test]
-    fn mesh_ratio_gives_the_requested_first_bin() {
-        for &(extent, first, n) in &[(5000.0, 1.0, 128), (1500.0, 0.02, 64), (10.0, 0.05, 64)] {
-            let r = power_mesh_ratio(extent, first, n);
-            let got = first_width(extent, r, n);
-            assert!(
-                (got / first - 1.0).abs() < 1e-9,
-                "extent {extent} first {first}: {got}"
-            );
-        }
-        // Uniform bins already finer than requested: no stretching.
-        assert_eq!(power_mesh_ratio(10.0, 1.0, 128), 1.0);
-        assert_eq!(power_mesh_ratio(10.0, 0.01, 1), 1.0);
     }
 
     #[test]
@@ -786,11 +751,13 @@ mod tests {
         assert!((g.dust_mass_msun / (1e5 * 2.0 * std::f64::consts::PI * 36.0) - 1.0).abs() < 1e-12);
         assert!((g.grid_radius_pc - 30000.0).abs() < 1e-9);
         assert!((g.grid_half_height_pc - 3000.0).abs() < 1e-9);
-        // Innermost bins: 0.1 × smallest scale (r_bulge radially, h_disk vertically).
+        // The reference's ratios: extent / (1e−4 × min(h_disk, h_dust, r_bulge)) = extent / 0.03 pc.
+        assert!((g.grid_ratio_radial / 1e6 - 1.0).abs() < 1e-12);
+        assert!((g.grid_ratio_vertical / 1e5 - 1.0).abs() < 1e-12);
+        // The innermost bins are then far below every scale.
         let first_r = first_width(g.grid_radius_pc, g.grid_ratio_radial, 128);
-        assert!((first_r / 50.0 - 1.0).abs() < 1e-9, "{first_r}");
         let first_z = first_width(g.grid_half_height_pc, g.grid_ratio_vertical, 64);
-        assert!((first_z / 30.0 - 1.0).abs() < 1e-9, "{first_z}");
+        assert!(first_r < 0.01 && first_z < 0.01, "{first_r} {first_z}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use galsed_train::skirt::sampling::DEFAULT_SFH_ALPHA;
+use galsed_train::skirt::ski::SkiConfig;
 
 const PREPARE_AFTER_HELP: &str = "\
 SAMPLES
@@ -96,12 +97,17 @@ pub struct PrepareArgs {
     /// The grid reaches this many times the largest scale of the galaxy.
     #[arg(long, default_value_t = 5.0, value_name = "X")]
     pub grid_extent: f64,
+    /// The power-law meshes stretch by the ratio extent / r_min, r_min = F × the smallest of
+    /// the scale heights and the bulge radius (the reference's 1e-4 resolves the centre).
+    #[arg(long, default_value_t = SkiConfig::default().grid_min_fraction, value_name = "F")]
+    pub grid_min_fraction: f64,
     /// SKIRT 9 release whose parameter-file schema is written: `current` (master, 2026) or
     /// `2020` (9.0, git 9b8b221, as Starduster's template); the physics is the same.
     #[arg(long, default_value = "current", value_name = "VERSION", value_parser = ["current", "2020"])]
     pub skirt_version: String,
-    /// Add a DustAbsorptionPerCellProbe to the emission runs (absorbed luminosity per cell and
-    /// wavelength, to check the energy balance; ≈ 80 MB per run on the default grid).
+    /// Add a DustAbsorptionPerCellProbe to every run (absorbed luminosity per cell and
+    /// wavelength: the energy balance of the emission runs, the absorbed fraction of each
+    /// component from the disk and bulge runs; ≈ 80 MB per run on the default grid).
     #[arg(long)]
     pub absorption_probe: bool,
     /// Replace an existing index (and files of the same names) in --output.

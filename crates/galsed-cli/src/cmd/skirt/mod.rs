@@ -48,6 +48,7 @@ fn prepare_cmd(args: &PrepareArgs) -> Result<()> {
             packets: args.packets,
             grid_bins: args.grid_bins,
             grid_extent: args.grid_extent,
+            grid_min_fraction: args.grid_min_fraction,
             version: SkirtVersion::parse(&args.skirt_version)?,
             absorption_probe: args.absorption_probe,
             ..SkiConfig::default()
