@@ -413,8 +413,9 @@ pub fn run_one(job: &RunJob, plan: &Plan, opts: &RunnerOptions) -> RunOutcome {
 fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and calls only prctl and
-    // getppid, which are async-signal-safe; it allocates nothing and touches no locks.
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl, getppid and
+    // errno reads, which are async-signal-safe; it allocates nothing (errors are raw OS codes)
+    // and touches no locks.
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -422,7 +423,7 @@ fn die_with_parent(cmd: &mut Command) {
             }
             // The parent may have died before prctl took effect.
             if libc::getppid() != parent {
-                return Err(std::io::Error::other("galsed exited while starting SKIRT"));
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         });
