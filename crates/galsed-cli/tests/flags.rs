@@ -93,6 +93,17 @@ const COMMANDS: &[Case] = &[
         &["-o, --output", "-n, --galaxies"],
         &[("--out", "x"), ("--samples", "3")],
     ),
+    (
+        &["skirt", "run"],
+        &[
+            "--index",
+            "--outputs",
+            "-j, --jobs",
+            "-t, --threads",
+            "--slurm",
+        ],
+        &[],
+    ),
     (&["skirt", "collect"], &["-o, --output"], &[]),
     (
         &["optir", "simulate"],

@@ -47,6 +47,14 @@ pub fn rows_bar(n: u64) -> ProgressBar {
     )
 }
 
+/// A bar counting SKIRT runs.
+pub fn runs_bar(n: u64) -> ProgressBar {
+    styled(
+        n,
+        "[{bar:40}] {pos}/{len} runs, {elapsed} elapsed, eta {eta}",
+    )
+}
+
 /// A bar counting galaxies with their rate, for long catalogue runs.
 pub fn rate_bar(n: u64) -> ProgressBar {
     styled_with(

@@ -9,6 +9,8 @@
 //!   reads them from a table) together with the disk and bulge star-formation histories;
 //! * [`prepare()`] writes, per sample, the SKIRT parameter files of three runs ([`Run`]) and the
 //!   stellar input spectra of the disk and bulge, plus an index table of the samples ([`index`]);
+//! * [`run`] executes the runs of an index with SKIRT, resumably (locally or as a Slurm job
+//!   array);
 //! * [`read_sed_output`] reads the `*_sed.dat` files of SKIRT's SED instrument, identifying the
 //!   columns by their header text;
 //! * [`collect()`] turns the outputs into a training set ([`crate::data::TrainingSet`]):
@@ -20,6 +22,7 @@
 pub mod collect;
 pub mod index;
 pub mod prepare;
+pub mod run;
 pub mod sampling;
 pub mod sed_output;
 pub mod ski;

@@ -37,8 +37,41 @@ SKIRT VERSION
   template. The two files describe the same simulation; each SKIRT rejects the other's spelling.
 
 RUNNING SKIRT
-  cd OUT && skirt *.ski        (the spectra are referenced by relative file names)
+  galsed skirt run OUT         (or by hand: cd OUT && skirt *.ski; the spectra are referenced
+                                by relative file names)
   then: galsed skirt collect --index OUT/index.csv --output train.npz";
+
+const RUN_AFTER_HELP: &str = "\
+RUNS
+  Every run of the index (or of --runs) whose SED <stem>_obs_sed.dat is not yet in --outputs is
+  run as `skirt -t THREADS -b -o OUTPUTS/.running/<stem> <stem>.ski` in the index's directory,
+  --jobs at a time. Default: 1 thread per SKIRT and one SKIRT per available core — SKIRT's setup
+  (dust tables, the stochastic emission of the emission runs) is mostly serial, so separate
+  processes use the cores better than threads; raise --threads when memory is short.
+
+RESUMING
+  A run is finished when its SED is in --outputs. Its files are moved there from
+  .running/<stem>/ only after SKIRT ended well (status 0, the SED written, `Finished simulation`
+  in its log, no `*** Error`), the SED last. After a kill at any moment, running the command again
+  removes the partial directories and runs only what did not finish. SKIRT children die with
+  galsed (Linux). Two runners cannot share --outputs (.running/lock).
+
+REPORT
+  Per run: wall time, SKIRT's peak memory and the size of its output files; at the end the runs
+  done, skipped (finished before) and failed, and the median cost per run kind. A failed run is
+  listed with SKIRT's own error line, its log kept as <stem>_log.txt; the command then exits with
+  status 1 and the finished runs stay finished.
+
+SLURM
+  --slurm FILE writes a job-array script instead of running: one array task per pending run
+  (--array=0-(n-1)%--slurm-parallel, --cpus-per-task=--threads), the parameter files listed in
+  FILE.runs, each task completing atomically as above. Submit with `sbatch FILE`; afterwards
+  `galsed skirt run` runs what failed or was not reached, and `galsed skirt collect
+  --skip-missing` reads what finished. Do not run both on the same outputs at once.
+
+SKIRT
+  --skirt PATH, else $GALSED_SKIRT, else `skirt` on the PATH. Write the parameter files for that
+  SKIRT's version (`galsed skirt prepare --skirt-version`).";
 
 const COLLECT_AFTER_HELP: &str = "\
 INPUT
@@ -117,6 +150,43 @@ pub struct PrepareArgs {
     /// GALSED_MODEL_DIR and the user cache).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+}
+
+/// Options of `galsed skirt run`.
+#[derive(Debug, Args)]
+#[command(after_long_help = RUN_AFTER_HELP)]
+pub struct RunArgs {
+    /// Directory of a prepared set (holding index.csv) [default: the directory of --index].
+    #[arg(
+        value_name = "DIR",
+        required_unless_present = "index",
+        conflicts_with = "index"
+    )]
+    pub dir: Option<PathBuf>,
+    /// Index written by `galsed skirt prepare`, instead of DIR.
+    #[arg(long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
+    /// Directory for the SKIRT outputs [default: the directory of the index].
+    #[arg(long, value_name = "DIR")]
+    pub outputs: Option<PathBuf>,
+    /// Comma-separated runs to execute [default: every run the index lists].
+    #[arg(long, value_name = "LIST")]
+    pub runs: Option<String>,
+    /// SKIRT processes at once [default: available cores / --threads].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Threads per SKIRT process.
+    #[arg(short, long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+    /// SKIRT binary [default: $GALSED_SKIRT, else `skirt` on the PATH].
+    #[arg(long, value_name = "PATH")]
+    pub skirt: Option<PathBuf>,
+    /// Write a Slurm job-array script for the pending runs instead of running them.
+    #[arg(long, value_name = "FILE")]
+    pub slurm: Option<PathBuf>,
+    /// Array tasks of the Slurm job running at once.
+    #[arg(long, default_value_t = 100, value_name = "N", requires = "slurm")]
+    pub slurm_parallel: usize,
 }
 
 /// Options of `galsed skirt collect`.
