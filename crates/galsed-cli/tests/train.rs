@@ -219,10 +219,34 @@ fn teacher_train_sed_validate() {
     );
     assert!(t.join("report.png").is_file());
     let csv = std::fs::read_to_string(&report).unwrap();
+    let kl_row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("emission_kl,sample,"))
+        .unwrap_or_else(|| panic!("{csv}"))
+        .split(',')
+        .collect();
+    // The per-sample table holds the values behind the report's distributions, one line per
+    // sample of the set: same count and mean.
+    let samples = std::fs::read_to_string(t.join("report_samples.csv")).unwrap();
+    let mut lines = samples.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "row");
     assert!(
-        csv.lines().any(|l| l.starts_with("emission_kl,sample,")),
-        "{csv}"
+        header.iter().any(|h| *h == "mag_combine_sdss_r0"),
+        "{header:?}"
     );
+    let col = header.iter().position(|h| *h == "emission_kl").unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.iter().enumerate().all(|(i, r)| r[0] == i.to_string()));
+    let kl: Vec<f64> = rows
+        .iter()
+        .filter(|r| !r[col].is_empty())
+        .map(|r| r[col].parse().unwrap())
+        .collect();
+    assert_eq!(kl.len().to_string(), kl_row[3]);
+    let mean = kl.iter().sum::<f64>() / kl.len() as f64;
+    let want: f64 = kl_row[4].parse().unwrap();
+    assert!((mean / want - 1.0).abs() < 1e-9, "{mean} vs {want}");
 
     // Bad input: an unknown network, a data set in the wrong space, settings changed under
     // existing checkpoints.

@@ -232,6 +232,7 @@ mod tests {
         let report = ValidationReport {
             n_samples: 50,
             rows,
+            per_sample: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let png = dir.path().join("valid.png");

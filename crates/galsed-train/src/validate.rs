@@ -146,6 +146,9 @@ pub struct ValidationReport {
     pub n_samples: usize,
     /// Every distribution, grouped by quantity.
     pub rows: Vec<ReportRow>,
+    /// The per-sample values behind the `sample` rows and the filter errors, as (quantity,
+    /// (data row, value)) for the samples that have them.
+    pub per_sample: Vec<(String, Vec<(usize, f64)>)>,
 }
 
 impl ValidationReport {
@@ -201,21 +204,48 @@ impl ValidationReport {
         }
         f.flush().map_err(err)
     }
+
+    /// Writes one line per sample of the data set: `row` (0-based, the order of the set, which
+    /// is the index's for `galsed skirt collect`) and one column per per-sample quantity (empty
+    /// where the sample has no value, e.g. no valid label).
+    pub fn write_samples_csv(&self, path: &Path) -> Result<(), TrainError> {
+        let err =
+            |e: std::io::Error| TrainError::Config(format!("cannot write {}: {e}", path.display()));
+        let mut table = vec![vec![String::new(); self.per_sample.len()]; self.n_samples];
+        for (c, (_, values)) in self.per_sample.iter().enumerate() {
+            for &(row, v) in values {
+                table[row][c] = format!("{v:e}");
+            }
+        }
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
+        let header: Vec<&str> = self.per_sample.iter().map(|(q, _)| q.as_str()).collect();
+        writeln!(f, "row,{}", header.join(",")).map_err(err)?;
+        for (row, cells) in table.iter().enumerate() {
+            writeln!(f, "{row},{}", cells.join(",")).map_err(err)?;
+        }
+        f.flush().map_err(err)
+    }
 }
 
 /// Collects values into report rows.
 struct Builder {
     rows: Vec<ReportRow>,
+    per_sample: Vec<(String, Vec<(usize, f64)>)>,
 }
 
 impl Builder {
-    fn per_sample(&mut self, quantity: &str, values: &[f64]) {
+    /// Values of the data rows `rows`, one per sample.
+    fn per_sample(&mut self, quantity: &str, rows: &[usize], values: &[f64]) {
         self.rows.push(ReportRow {
             quantity: quantity.into(),
             key: "sample".into(),
             lam_um: f64::NAN,
             summary: Summary::of(values),
         });
+        self.per_sample.push((
+            quantity.into(),
+            rows.iter().copied().zip(values.iter().copied()).collect(),
+        ));
     }
 
     /// `columns[j]` holds the values at wavelength or filter j.
@@ -254,7 +284,10 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
         sfh(&set.sfh_bulge),
         OutOfRange::Error,
     )?;
-    let mut b = Builder { rows: Vec::new() };
+    let mut b = Builder {
+        rows: Vec::new(),
+        per_sample: Vec::new(),
+    };
     let lam_keys =
         |m: usize| -> Vec<(String, f64)> { (0..m).map(|j| (j.to_string(), set.lam[j])).collect() };
 
@@ -283,7 +316,11 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
                 &lam_keys(m),
                 &per_lam,
             );
-            b.per_sample(&format!("attenuation_{}_maxabs", part.name()), &maxabs);
+            b.per_sample(
+                &format!("attenuation_{}_maxabs", part.name()),
+                &rows,
+                &maxabs,
+            );
         }
         let labels = set.valid(part);
         let lp = match part {
@@ -295,7 +332,8 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
             .zip(&labels)
             .map(|(&l, &v)| if (l > 0.5f32.ln()) == v { 1.0 } else { 0.0 })
             .collect();
-        b.per_sample(&format!("selector_{}_correct", part.name()), &correct);
+        let all: Vec<usize> = (0..n).collect();
+        b.per_sample(&format!("selector_{}_correct", part.name()), &all, &correct);
     }
 
     // Dust emission and absorbed fraction.
@@ -333,9 +371,9 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
             }
         }
         b.per_key("dust_emission", &lam_keys(m), &per_lam);
-        b.per_sample("emission_kl", &kl);
-        b.per_sample("frac_abs_kl", &bkl);
-        b.per_sample("frac_abs_rel", &rel);
+        b.per_sample("emission_kl", &rows, &kl);
+        b.per_sample("frac_abs_kl", &rows, &bkl);
+        b.per_sample("frac_abs_rel", &rows, &rel);
     }
 
     // Photometry of the SEDs assembled from the data against the model's.
@@ -362,6 +400,8 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
             Component::DustEmission,
         ];
         let mut cols = vec![vec![Vec::new(); filters.len()]; comps.len()];
+        // The total SED's errors by galaxy, for the per-sample table.
+        let mut combine_by_row = vec![Vec::new(); filters.len()];
         let l_ssp = &emu.grid().l_ssp;
         for chunk in rows.chunks(CHUNK) {
             let sub = batch_rows(&batch, chunk)?;
@@ -386,7 +426,11 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
                             f64::from(true_flux[0][i * nf + f]),
                         );
                         if t > 0.0 && p > 0.0 && t >= COMPONENT_FLOOR * total {
-                            cols[c][f].push(ab_mag(p) - ab_mag(t));
+                            let d = ab_mag(p) - ab_mag(t);
+                            cols[c][f].push(d);
+                            if *comp == Component::Combine {
+                                combine_by_row[f].push((chunk[i], d));
+                            }
                         }
                     }
                 }
@@ -395,10 +439,14 @@ pub fn validate(model: &ModelFiles, set: &TrainingSet) -> Result<ValidationRepor
         for (c, comp) in comps.iter().enumerate() {
             b.per_key(&format!("mag_{}", comp.name()), &keys, &cols[c]);
         }
+        for ((name, _), values) in keys.iter().zip(combine_by_row) {
+            b.per_sample.push((format!("mag_combine_{name}"), values));
+        }
     }
     Ok(ValidationReport {
         n_samples: n,
         rows: b.rows,
+        per_sample: b.per_sample,
     })
 }
 

@@ -19,7 +19,11 @@ options (labels select the samples). CSV columns: quantity, key (wavelength inde
   dust_emission                     −2.5 log10(ŷ/y) per wavelength (where y ≥ 1e−4 max y)
   emission_kl, frac_abs_kl, frac_abs_rel   per sample
   selector_<disk|bulge>_correct     1 where the selector agrees with the label (mean = accuracy)
-  mag_<combine|dust_attenuation|dust_emission>   m̂ − m per filter [AB mag], 20 filters, z = 0";
+  mag_<combine|dust_attenuation|dust_emission>   m̂ − m per filter [AB mag], 20 filters, z = 0
+The per-sample CSV (--samples) has one line per sample: row (order of the set; for `galsed skirt
+collect` the index's), the per-sample quantities above and mag_combine_<filter>; empty cells
+where a sample has no value. A set of SKIRT runs collected with `galsed skirt collect` validates
+the model against radiative transfer (docs/training.md).";
 
 #[derive(Debug, Args)]
 #[command(after_long_help = VALIDATE_AFTER_HELP)]
@@ -36,6 +40,10 @@ pub struct ValidateArgs {
     /// PNG of the distributions [default: the output with extension .png].
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// CSV with one line per sample (row of the set, the per-sample quantities and the total
+    /// SED's m̂ − m per filter) [default: the output with `_samples` before .csv].
+    #[arg(long, value_name = "FILE")]
+    pub samples: Option<PathBuf>,
     #[command(flatten)]
     pub prep: crate::shared::args::PrepArgs,
 }
@@ -52,8 +60,22 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.output.with_extension("png"));
     galsed_plot::validation::plot_validation(&png, galsed_plot::Format::Png, &report)?;
+    let samples = args.samples.clone().unwrap_or_else(|| {
+        let stem = args
+            .output
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy();
+        args.output.with_file_name(format!("{stem}_samples.csv"))
+    });
+    report.write_samples_csv(&samples)?;
     print!("{}", summary(&report));
-    println!("wrote {} and {}", args.output.display(), png.display());
+    println!(
+        "wrote {}, {} and {}",
+        args.output.display(),
+        samples.display(),
+        png.display()
+    );
     Ok(())
 }
 
