@@ -86,9 +86,15 @@ pub enum CatalogError {
         /// The floor given.
         floor: f64,
     },
-    /// A `[catalog.calibration_floor]` key is not a band of the catalogue.
-    #[error("[catalog.calibration_floor] {0}")]
-    CalibrationFloorBand(String),
+    /// A per-band key (`[catalog.sigma]`, `[catalog.calibration_floor]`) is not a band of the
+    /// catalogue: a misspelt band would otherwise be silently ignored.
+    #[error("[catalog.{section}] {detail}")]
+    BandKey {
+        /// The section (`sigma` or `calibration_floor`).
+        section: &'static str,
+        /// The key and the catalogue's bands.
+        detail: String,
+    },
     /// `[catalog] extinction_curve` is unknown.
     #[error("[catalog] extinction_curve")]
     Curve(#[source] galsed_core::extinction::UnknownCurve),
@@ -642,8 +648,13 @@ pub fn galaxies(
         }
     }
     let band_names: Vec<String> = filters.iter().map(|f| f.name.clone()).collect();
-    crate::likelihood::check_band_keys(cfg.calibration_floor.keys(), &band_names)
-        .map_err(CatalogError::CalibrationFloorBand)?;
+    for (section, keys) in [
+        ("sigma", cfg.sigma.keys().collect::<Vec<_>>()),
+        ("calibration_floor", cfg.calibration_floor.keys().collect()),
+    ] {
+        crate::likelihood::check_band_keys(keys, &band_names)
+            .map_err(|detail| CatalogError::BandKey { section, detail })?;
+    }
     for b in &cfg.vega_bands {
         if cfg.quantity != Quantity::Mag {
             return Err(CatalogError::Vega(format!(
@@ -1519,6 +1530,16 @@ mod tests {
                 && ["sdss_g0", "sdss_r0", "wise_w4"]
                     .iter()
                     .all(|b| e.contains(b)),
+            "{e}"
+        );
+        // So is an error for a band the catalogue lacks.
+        let unknown = CatalogConfig {
+            sigma: BTreeMap::from([("galex_NUV".to_string(), 0.1)]),
+            ..Default::default()
+        };
+        let e = galaxies(&t, &unknown).unwrap_err().to_string();
+        assert!(
+            e.starts_with("[catalog.sigma] galex_NUV: not a band of the catalogue ("),
             "{e}"
         );
         assert!(FitFile::parse("[catalog]\ncalibration = \"default\"\n").is_ok());
