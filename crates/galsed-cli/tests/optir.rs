@@ -2,12 +2,11 @@
 //! what the next reads, the tables hold every method, the plots are images, training is
 //! reproducible from the seed, and bad input fails with a clear message.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn published() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/starduster/original")
-}
+mod common;
+use common::{command, fails, ok, text};
 
 fn galsed(tmp: &Path, args: &[&str]) -> Output {
     galsed_with(tmp, args, &[])
@@ -15,37 +14,10 @@ fn galsed(tmp: &Path, args: &[&str]) -> Output {
 
 /// `galsed` with extra environment variables.
 fn galsed_with(tmp: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_galsed"))
-        .args(args)
-        .env("GALSED_MODEL_DIR", published())
-        .env("XDG_CACHE_HOME", tmp.join("cache"))
-        .env("HOME", tmp.join("cache"))
+    command(tmp, args)
         .envs(envs.iter().copied())
         .output()
         .expect("run galsed")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "galsed failed:\n{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: Output) -> String {
-    assert!(
-        !o.status.success(),
-        "galsed should have failed:\n{}",
-        text(&o)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn is_png(path: &Path) -> bool {

@@ -12,10 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-fn published() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/starduster/original")
-}
-
 fn skirt() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/skirt");
     if root.is_dir() {
@@ -29,36 +25,18 @@ fn skirt() -> Option<PathBuf> {
     }
 }
 
+mod common;
+use common::{ok, s, text};
+
+/// `galsed ARGS` with the published model, and without a SKIRT from the environment.
 fn command(tmp: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_galsed"));
-    cmd.args(args)
-        .env("GALSED_MODEL_DIR", published())
-        .env("XDG_CACHE_HOME", tmp.join("cache"))
-        .env("HOME", tmp.join("cache"))
-        .env_remove("GALSED_SKIRT");
+    let mut cmd = common::command(tmp, args);
+    cmd.env_remove("GALSED_SKIRT");
     cmd
 }
 
 fn galsed(tmp: &Path, args: &[&str]) -> Output {
     command(tmp, args).output().expect("run galsed")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "galsed failed:\n{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Prepares `n` galaxies (seed 3) with disk and bulge runs in `dir`.

@@ -3,58 +3,13 @@
 //! table and plots, a resumed training, and clear errors for bad input.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use ndarray::Array2;
 use ndarray_npy::{NpzReader, NpzWriter};
 
-fn published() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/starduster/original")
-}
-
-/// Runs galsed with the published model from GALSED_MODEL_DIR and an empty user cache.
-fn galsed(tmp: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_galsed"))
-        .args(args)
-        .env("GALSED_MODEL_DIR", published())
-        .env("XDG_CACHE_HOME", tmp.join("cache"))
-        .env("HOME", tmp.join("cache"))
-        .output()
-        .expect("run galsed")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "galsed failed:\n{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: Output) -> String {
-    assert!(
-        !o.status.success(),
-        "galsed should have failed:\n{}",
-        text(&o)
-    );
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(
-        !err.contains("panicked"),
-        "panic instead of an error:\n{err}"
-    );
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+mod common;
+use common::{fails, galsed, ok, s};
 
 #[test]
 fn teacher_train_sed_validate() {
@@ -231,10 +186,7 @@ fn teacher_train_sed_validate() {
     let mut lines = samples.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(header[0], "row");
-    assert!(
-        header.iter().any(|h| *h == "mag_combine_sdss_r0"),
-        "{header:?}"
-    );
+    assert!(header.contains(&"mag_combine_sdss_r0"), "{header:?}");
     let col = header.iter().position(|h| *h == "emission_kl").unwrap();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert!(rows.iter().enumerate().all(|(i, r)| r[0] == i.to_string()));
