@@ -10,6 +10,9 @@ use galsed_core::params::unit_to_physical;
 use ndarray::{Array2, ArrayD, Ix2, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};
 
+mod common;
+use common::{s, text};
+
 /// Spectra: |a−b| ≤ 1e−4·|b| + 1e−6·max_row|b|.
 const SPEC_RTOL: f64 = 1e-4;
 const SPEC_ATOL_ROW: f64 = 1e-6;
@@ -72,38 +75,16 @@ fn galsed(tmp: &Path, args: &[&str]) -> Output {
     galsed_in(&tmp.join("cache"), args)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn ok(o: Output) -> Output {
     assert!(o.status.success(), "galsed failed:\n{}", text(&o));
     o
 }
 
-/// Runs galsed expecting failure; returns stderr.
+/// Runs galsed expecting failure with an error (not a panic) that says so; returns stderr.
 fn fails(o: Output) -> String {
-    assert!(
-        !o.status.success(),
-        "galsed should have failed:\n{}",
-        text(&o)
-    );
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(
-        !err.contains("panicked"),
-        "panic instead of an error:\n{err}"
-    );
+    let err = common::fails(o);
     assert!(err.starts_with("error: "), "{err}");
     err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// Numeric members of an npz file as float64.
