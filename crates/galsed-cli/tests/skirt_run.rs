@@ -56,6 +56,8 @@ fn prepare(tmp: &Path, dir: &Path, n: usize) {
             "1e4",
             "--grid-bins",
             "16",
+            "--grid-bins-per-decade",
+            "0",
             "-o",
             s(dir),
         ],

@@ -135,7 +135,7 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
             assert!(close(attr_f64(mass, "mass", "Msun"), want_mass, 1e-14));
             assert_eq!(element(&doc, "DraineLiDustMix").len(), 1);
 
-            // 128 × 128 power-law grid reaching 5× the largest scale.
+            // Power-law grid reaching 5× the largest scale.
             let cyl = element(&doc, "Cylinder2DSpatialGrid")[0];
             let largest = [r_disk, r_dust_to_rd * r_disk, r_bulge]
                 .into_iter()
@@ -158,7 +158,16 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
                 ("SymPowMesh", half_height / r_min),
             ] {
                 let mesh = element(&doc, tag)[0];
-                assert_eq!(mesh.attribute("numBins"), Some("128"));
+                // 128 bins, or 22 per decade of the ratio (rounded up to even) when more.
+                let bins: usize = mesh.attribute("numBins").unwrap().parse().unwrap();
+                let per_decade = bins as f64 / ratio.log10();
+                assert!(
+                    bins == 128 && per_decade >= 22.0
+                        || bins > 128
+                            && bins % 2 == 0
+                            && (22.0..22.0 + 2.0 / ratio.log10()).contains(&per_decade),
+                    "{tag}: {bins} bins for ratio {ratio:e}"
+                );
                 let got = mesh.attribute("ratio").unwrap().parse::<f64>().unwrap();
                 assert!(close(got, ratio, 1e-13), "{tag}: {got} vs {ratio}");
             }

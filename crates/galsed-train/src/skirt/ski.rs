@@ -10,7 +10,10 @@
 //! template's open values: it reaches [`SkiConfig::grid_extent`] times the largest scale of the
 //! galaxy, and the power-law meshes stretch from the centre by the ratio extent / r_min, with
 //! r_min = [`SkiConfig::grid_min_fraction`] × the smallest of the scale heights and the bulge
-//! radius.
+//! radius. The reference gives both meshes 128 bins whatever the ratio, so a galaxy whose scales
+//! span many decades gets coarse bins where it matters; each mesh here gets at least
+//! [`SkiConfig::grid_bins`] and enough more for [`SkiConfig::grid_bins_per_decade`] of its
+//! ratio (see docs/training.md, "Grid convergence").
 //!
 //! SKIRT 9 changed its schema after 2020 ([`SkirtVersion`]); the same simulation is written in
 //! either spelling, every physical value set in one place. Options the 2020 code fixed
@@ -80,9 +83,14 @@ pub struct SkiConfig {
     pub scale_height_ratio: f64,
     /// Sérsic index of the bulge (4).
     pub sersic_index: f64,
-    /// Radial and vertical bins of the cylindrical grid (128 each; even, because the vertical
-    /// mesh is symmetric about the mid-plane).
+    /// The fewest radial and vertical bins of the cylindrical grid (128 each, as the published
+    /// setup; even, because the vertical mesh is symmetric about the mid-plane).
     pub grid_bins: usize,
+    /// Bins per decade of each mesh's ratio (last / first bin width): a mesh gets more than
+    /// [`grid_bins`](Self::grid_bins) when its ratio spans more than grid_bins / this many
+    /// decades (22, so radial bins grow by ≤ 11 % each and vertical ones, half on each side, by
+    /// ≤ 23 %; 0 keeps exactly `grid_bins`, the published setup).
+    pub grid_bins_per_decade: f64,
     /// The grid reaches this multiple of the largest scale: radius grid_extent × max(r_disk,
     /// r_dust, r_bulge), half-height grid_extent × max(h_disk, h_dust, r_bulge) (5).
     pub grid_extent: f64,
@@ -119,6 +127,7 @@ impl Default for SkiConfig {
             scale_height_ratio: 0.1,
             sersic_index: 4.0,
             grid_bins: 128,
+            grid_bins_per_decade: 22.0,
             grid_extent: 5.0,
             grid_min_fraction: 1e-4,
             source_range_um: (0.09, 100.0),
@@ -162,6 +171,14 @@ impl SkiConfig {
             return bad(format!(
                 "the grid needs an even number ≥ 2 of bins, got {}",
                 self.grid_bins
+            ));
+        }
+        if !(self.grid_bins_per_decade.is_finite()
+            && (0.0..=1e3).contains(&self.grid_bins_per_decade))
+        {
+            return bad(format!(
+                "the grid's bins per decade must be in 0–1000, got {}",
+                self.grid_bins_per_decade
             ));
         }
         if !(self.grid_extent.is_finite() && self.grid_extent >= 1.0) {
@@ -227,6 +244,17 @@ pub struct Geometry {
     pub grid_ratio_radial: f64,
     /// Width ratio of the outermost to the innermost vertical bins (`SymPowMesh`).
     pub grid_ratio_vertical: f64,
+    /// Radial bins ([`SkiConfig::grid_bins`], more for a large ratio).
+    pub grid_bins_radial: usize,
+    /// Vertical bins, half on each side of the mid-plane.
+    pub grid_bins_vertical: usize,
+}
+
+/// Bins of a mesh with the given width ratio: at least `cfg.grid_bins`, and at least
+/// `cfg.grid_bins_per_decade` per decade of the ratio, rounded up to an even number.
+fn mesh_bins(ratio: f64, cfg: &SkiConfig) -> usize {
+    let wanted = (cfg.grid_bins_per_decade * ratio.log10().max(0.0) / 2.0).ceil() as usize * 2;
+    cfg.grid_bins.max(wanted)
 }
 
 impl Geometry {
@@ -258,6 +286,8 @@ impl Geometry {
             grid_half_height_pc: grid_half_height,
             grid_ratio_radial: grid_radius / r_min,
             grid_ratio_vertical: grid_half_height / r_min,
+            grid_bins_radial: mesh_bins(grid_radius / r_min, cfg),
+            grid_bins_vertical: mesh_bins(grid_half_height / r_min, cfg),
         }
     }
 }
@@ -485,7 +515,7 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
             "meshRadial",
             "Mesh",
             Element::new("PowMesh")
-                .attr("numBins", cfg.grid_bins.to_string())
+                .attr("numBins", g.grid_bins_radial.to_string())
                 .attr("ratio", num(g.grid_ratio_radial)),
         ))
         .child(property(
@@ -495,7 +525,7 @@ fn medium_system(run: Run, g: &Geometry, cfg: &SkiConfig) -> Element {
                 Current => "Mesh",
             },
             Element::new("SymPowMesh")
-                .attr("numBins", cfg.grid_bins.to_string())
+                .attr("numBins", g.grid_bins_vertical.to_string())
                 .attr("ratio", num(g.grid_ratio_vertical)),
         ));
     let mut packets = Element::new("PhotonPacketOptions");
@@ -758,6 +788,44 @@ mod tests {
         let first_r = first_width(g.grid_radius_pc, g.grid_ratio_radial, 128);
         let first_z = first_width(g.grid_half_height_pc, g.grid_ratio_vertical, 64);
         assert!(first_r < 0.01 && first_z < 0.01, "{first_r} {first_z}");
+        // 22 bins per decade: six decades radially need 132 bins, five vertically the
+        // published 128.
+        assert_eq!((g.grid_bins_radial, g.grid_bins_vertical), (132, 128));
+    }
+
+    #[test]
+    fn scales_spanning_many_decades_get_more_bins() {
+        // The prior's extreme corner: a 2 pc dust disk (h = 0.2 pc) in a 31.6 kpc bulge, so
+        // both meshes stretch by 5 × 31.6 kpc / 2e−5 pc = 7.9e9 (9.9 decades).
+        let corner = [90.0, 3.1622e7, 0.19953, 0.01, 31.6227, 1e10, 0.5];
+        let cfg = SkiConfig::default();
+        let g = Geometry::new(&corner, &cfg);
+        let decades = g.grid_ratio_radial.log10();
+        assert!((decades - 9.899).abs() < 1e-3, "{decades}");
+        assert_eq!((g.grid_bins_radial, g.grid_bins_vertical), (218, 218));
+        // 22 bins per decade: each radial bin at most 10^(1/22) = 1.110 times its neighbour.
+        let growth = g
+            .grid_ratio_radial
+            .powf(1.0 / (g.grid_bins_radial - 1) as f64);
+        assert!(growth <= 10f64.powf(1.0 / 22.0) * 1.001, "{growth}");
+        let disk = Source {
+            sed_file: "disk.dat",
+            luminosity_lsun: 5e9,
+        };
+        let sources = Sources {
+            disk: Some(disk),
+            bulge: None,
+        };
+        let ski = ski_document(Run::Disk, &g, sources, 0, "corner", &cfg).unwrap();
+        assert!(ski.contains(r#"<PowMesh numBins="218""#), "{ski}");
+        assert!(ski.contains(r#"<SymPowMesh numBins="218""#), "{ski}");
+        // Without the rule, the published 128 × 128.
+        let fixed = SkiConfig {
+            grid_bins_per_decade: 0.0,
+            ..cfg
+        };
+        let g = Geometry::new(&corner, &fixed);
+        assert_eq!((g.grid_bins_radial, g.grid_bins_vertical), (128, 128));
     }
 
     #[test]
@@ -769,6 +837,10 @@ mod tests {
             },
             SkiConfig {
                 packets: 0.0,
+                ..SkiConfig::default()
+            },
+            SkiConfig {
+                grid_bins_per_decade: -1.0,
                 ..SkiConfig::default()
             },
             SkiConfig {

@@ -124,9 +124,14 @@ pub struct PrepareArgs {
     /// Photon packets per simulation.
     #[arg(long, default_value_t = 1e7, value_name = "N")]
     pub packets: f64,
-    /// Radial and vertical bins of the cylindrical grid (even).
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    /// The fewest radial and vertical bins of the cylindrical grid (even).
+    #[arg(long, default_value_t = SkiConfig::default().grid_bins, value_name = "N")]
     pub grid_bins: usize,
+    /// Each mesh gets more bins than --grid-bins where its width ratio spans more decades than
+    /// N / D, so that galaxies whose scales span many decades stay resolved; 0 keeps exactly
+    /// --grid-bins in both directions (the published setup).
+    #[arg(long, default_value_t = SkiConfig::default().grid_bins_per_decade, value_name = "D")]
+    pub grid_bins_per_decade: f64,
     /// The grid reaches this many times the largest scale of the galaxy.
     #[arg(long, default_value_t = 5.0, value_name = "X")]
     pub grid_extent: f64,

@@ -55,6 +55,7 @@ fn prepare_cmd(args: &PrepareArgs) -> Result<()> {
         ski: SkiConfig {
             packets: args.packets,
             grid_bins: args.grid_bins,
+            grid_bins_per_decade: args.grid_bins_per_decade,
             grid_extent: args.grid_extent,
             grid_min_fraction: args.grid_min_fraction,
             version: SkirtVersion::parse(&args.skirt_version)?,
