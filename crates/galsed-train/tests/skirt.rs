@@ -164,7 +164,7 @@ fn prepared_files_are_skirt_xml_with_the_sampled_values() {
                 assert!(
                     bins == 128 && per_decade >= 22.0
                         || bins > 128
-                            && bins % 2 == 0
+                            && bins.is_multiple_of(2)
                             && (22.0..22.0 + 2.0 / ratio.log10()).contains(&per_decade),
                     "{tag}: {bins} bins for ratio {ratio:e}"
                 );
