@@ -2,8 +2,9 @@
 //!
 //! The simulated galaxy (Qiu & Kang 2022, §2.1): an exponential stellar disk and an exponential
 //! dust disk, both with scale height = 0.1 × scale length, and a Sérsic n = 4 bulge; Draine & Li
-//! dust normalised by its mass; a 2-D cylindrical grid of power-law bins (128 × 128 in the paper, more here when the galaxy's scales span many decades); 10⁷ photon
-//! packets; one SED instrument at the sample's inclination that records the flux components,
+//! dust normalised by its mass; a 2-D cylindrical grid of power-law bins (128 × 128 in the paper,
+//! more here when the galaxy's scales span many decades); 10⁷ photon packets; one SED instrument
+//! at the sample's inclination that records the flux components,
 //! among them the *transparent* flux (the same sources seen without dust).
 //!
 //! The grid follows the reference's `create_skifile` (starduster `sed_model.py`), which fills the
