@@ -185,3 +185,35 @@ fn rows_do_not_depend_on_the_batch() {
         }
     }
 }
+
+/// Splitting a batch across workers (chunks of a third of the batch on three threads) gives every
+/// galaxy exactly the outputs of one thread.
+#[test]
+fn rows_do_not_depend_on_the_threads() {
+    let model = model(WavelengthGrid::Base);
+    let batch = golden_batch();
+    let spectrum = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                model.spectrum(
+                    &batch,
+                    Component::Combine,
+                    SpectralUnits::Luminosity,
+                    Observer::default(),
+                )
+            })
+    };
+    let one = spectrum(1);
+    for threads in [2, 3] {
+        let many = spectrum(threads);
+        assert!(
+            one.iter()
+                .zip(many.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{threads} threads change the outputs"
+        );
+    }
+}

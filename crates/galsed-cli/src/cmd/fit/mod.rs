@@ -110,7 +110,7 @@ pub fn run(args: &FitArgs) -> Result<()> {
     let failures: Mutex<Vec<String>> = Mutex::new(vec![]);
     pool.install(|| {
         todo.par_iter().with_max_len(1).for_each(|g| {
-            // One galaxy per worker: the batch predictions inside stay single-threaded.
+            // One galaxy per worker: its batches (≤ 32 rows for the swarm) stay in one chunk.
             let rec = fitter.fit(g, |post, r, filters| {
                 if let Some(dir) = &args.samples
                     && let Some(table) = posterior_samples_table(r)
