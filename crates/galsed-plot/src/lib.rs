@@ -9,10 +9,10 @@
 //! * [`corner`] — corner plots of posterior samples (the statistics are
 //!   [`galsed_fit::marginals`]).
 //! * [`residuals`] — observed − model against wavelength over a fitted catalogue.
-//! * [`training`] — loss curves of `galsed train`.
-//! * [`validation`] — the error distributions of `galsed validate`.
-//! * [`optir`] — the optical–infrared evaluation (PP curves, χ histograms, colour–colour
-//!   diagrams) and the occlusion attribution.
+//! * `training` — loss curves of `galsed train` (feature `train`, default).
+//! * `validation` — the error distributions of `galsed validate` (feature `train`).
+//! * `optir` — the optical–infrared evaluation (PP curves, χ histograms, colour–colour
+//!   diagrams) and the occlusion attribution (feature `optir`, default).
 //!
 //! Every function takes the data, a path and a [`Format`], and returns a [`PlotError`] on bad
 //! input or a failed write; none panics.
@@ -33,11 +33,14 @@ use std::path::PathBuf;
 
 pub mod corner;
 pub mod fit;
+#[cfg(feature = "optir")]
 pub mod optir;
 pub mod physical;
 pub mod residuals;
 pub mod style;
+#[cfg(feature = "train")]
 pub mod training;
+#[cfg(feature = "train")]
 pub mod validation;
 
 pub use style::Format;

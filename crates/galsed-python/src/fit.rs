@@ -1,5 +1,7 @@
 //! `Model.fit`: one galaxy through galsed-fit's driver, as `galsed fit` fits a catalogue row.
 
+use std::path::PathBuf;
+
 use galsed_core::cosmology::Cosmology;
 use galsed_core::filters::Filter;
 use galsed_core::units::ab_mag;
@@ -59,7 +61,16 @@ pub(crate) fn fit<'py>(
     distmod: Option<f64>,
     config: Option<&str>,
     seed: Option<u64>,
+    plot: Option<(PathBuf, &str)>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    // A bad plot file name fails before the fit, not after it.
+    let plot = plot
+        .map(|(path, title)| {
+            galsed_plot::Format::from_path(&path)
+                .map(|format| (path, format, title))
+                .map_err(value_error)
+        })
+        .transpose()?;
     let filters = resolve_filters(filters)?;
     let nb = filters.len();
     let mags = vector(mags, "mags", Some(nb))?;
@@ -96,7 +107,13 @@ pub(crate) fn fit<'py>(
         let post = cfg
             .posterior(&inner.sd, param, &used, observer, obs)
             .map_err(|e| describe(&e))?;
-        fit_galaxy(&post, &analyzer, &cfg, &mut |_, _, _| {}).map_err(|e| describe(&e))
+        let r = fit_galaxy(&post, &analyzer, &cfg, &mut |_, _, _| {}).map_err(|e| describe(&e))?;
+        if let Some((path, format, title)) = &plot {
+            galsed_plot::fit::plot_fit(path, *format, &post, &r, &used, title).map_err(|e| {
+                format!("writing the fit plot {}: {}", path.display(), describe(&e))
+            })?;
+        }
+        Ok(r)
     });
     let r = result.map_err(bad)?;
 

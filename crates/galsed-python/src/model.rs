@@ -437,7 +437,12 @@ impl Model {
     /// converged, spread}), redshift, distmod; with a sampler also samples, percentiles
     /// ({name: [p16, p50, p84]}), derived_percentiles and sampler ({converged, acceptance,
     /// n_evaluations, tau_max, log_z, log_z_err, rhat_max, ess_min}).
-    #[pyo3(signature = (mags, mag_errors, filters, redshift=0.0, distmod=None, config=None, seed=None))]
+    ///
+    /// plot: a file name ending in .png or .svg to also draw the fit there, as `galsed fit
+    /// --plot` does: the observed photometry with its errors and limits, the best-fit spectrum
+    /// with its components (dust-free and attenuated stars, dust emission) and the residuals;
+    /// title: the plot's title (default "galaxy").
+    #[pyo3(signature = (mags, mag_errors, filters, redshift=0.0, distmod=None, config=None, seed=None, plot=None, title="galaxy"))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &self,
@@ -449,6 +454,8 @@ impl Model {
         distmod: Option<f64>,
         config: Option<&str>,
         seed: Option<u64>,
+        plot: Option<std::path::PathBuf>,
+        title: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
         crate::fit::fit(
             py,
@@ -460,6 +467,7 @@ impl Model {
             distmod,
             config,
             seed,
+            plot.map(|p| (p, title)),
         )
     }
 

@@ -106,16 +106,35 @@ def test_fit_matches_the_command_line(model, tutorial, tmp_path):
     config = '[catalog]\ngrid = "base"\nbands = [' + ", ".join(f'"{b}"' for b in bands) + "]\n" + SMALL
     (tmp_path / "fit.toml").write_text(config)
     env = dict(os.environ, GALSED_MODEL_DIR=str(MODEL_DIR))
-    subprocess.run([exe, "fit", "--catalog", "cat.csv", "--config", "fit.toml", "--output", "out.csv"],
+    subprocess.run([exe, "fit", "--catalog", "cat.csv", "--config", "fit.toml", "--output", "out.csv",
+                    "--plots", "plots", "--plot-format", "svg"],
                    cwd=tmp_path, env=env, check=True, capture_output=True)
     row = next(csv.DictReader(open(tmp_path / "out.csv")))
-    r = model.fit(tutorial["mags_true"], tutorial["mags_err"], bands, redshift=0.01, distmod=0.0, config=config)
+    r = model.fit(tutorial["mags_true"], tutorial["mags_err"], bands, redshift=0.01, distmod=0.0, config=config,
+                  plot=tmp_path / "python.svg", title="g0")
+    # The plotting helper draws exactly the command line's figure.
+    assert (tmp_path / "python.svg").read_bytes() == (tmp_path / "plots" / "g0.svg").read_bytes()
     assert float(row["chi2"]) == r["chi2"]
     assert float(row["neg_log_post"]) == r["neg_log_post"]
     for name, v in r["params"].items():
         assert float(row[f"par_{name}"]) == v, name
     for name, v in r["derived"].items():
         assert float(row[name]) == v or (np.isnan(v) and row[name] == "NaN"), name
+
+
+def test_fit_plot(model, tutorial, tmp_path):
+    plain = fit(model, tutorial)
+    r = fit(model, tutorial, plot=tmp_path / "fit.png", title="tutorial galaxy")
+    np.testing.assert_array_equal(r["best"], plain["best"])
+    png = (tmp_path / "fit.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    fit(model, tutorial, plot=str(tmp_path / "fit.svg"), title="tutorial galaxy")
+    svg = (tmp_path / "fit.svg").read_text()
+    assert svg.startswith("<svg") and "tutorial galaxy" in svg
+    # A file name that is neither .png nor .svg fails before the fit.
+    with pytest.raises(ValueError, match="png or .svg"):
+        fit(model, tutorial, plot=tmp_path / "fit.pdf")
+    assert not (tmp_path / "fit.pdf").exists()
 
 
 @pytest.mark.parametrize(
