@@ -189,39 +189,19 @@ pub fn resample_to_survey_grid(spec: &SpecLite) -> Result<GridSpectrum, OptirErr
 /// spectra in the order of `paths`, their redshifts and ids. Fails on the first bad file in
 /// `paths` order, saying how many failed.
 pub fn read_spectra(paths: &[PathBuf]) -> Result<(Spectra, Vec<f64>, Vec<i64>), OptirError> {
-    let results: Vec<Result<(SpecLite, GridSpectrum), OptirError>> = paths
-        .par_iter()
-        .map(|p| {
-            let s = read_spec_lite(p)?;
-            let g = resample_to_survey_grid(&s)?;
-            Ok((s, g))
-        })
-        .collect();
-    let n_failed = results.iter().filter(|r| r.is_err()).count();
+    let read = read_grid_spectra(paths)?;
     let n = paths.len();
     let mut flux = Array2::<f32>::zeros((n, N_PIX));
     let mut ivar = Array2::<f32>::zeros((n, N_PIX));
     let mut and_mask = Array2::<u32>::zeros((n, N_PIX));
     let mut z = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);
-    for (i, r) in results.into_iter().enumerate() {
-        let (s, (f, w, m)) = match r {
-            Ok(v) => v,
-            Err(OptirError::File { path, message }) if n_failed > 1 => {
-                return Err(OptirError::File {
-                    path,
-                    message: format!(
-                        "{message} ({n_failed} of {n} files failed; this is the first)"
-                    ),
-                });
-            }
-            Err(e) => return Err(e),
-        };
+    for (i, (zi, id, (f, w, m))) in read.into_iter().enumerate() {
         flux.row_mut(i).assign(&ndarray::ArrayView1::from(&f));
         ivar.row_mut(i).assign(&ndarray::ArrayView1::from(&w));
         and_mask.row_mut(i).assign(&ndarray::ArrayView1::from(&m));
-        z.push(s.z);
-        ids.push(s.id);
+        z.push(zi);
+        ids.push(id);
     }
     Ok((
         Spectra {
@@ -233,6 +213,34 @@ pub fn read_spectra(paths: &[PathBuf]) -> Result<(Spectra, Vec<f64>, Vec<i64>), 
         z,
         ids,
     ))
+}
+
+/// Reads spec-lite files in parallel: per file, in the order of `paths`, its redshift, id and
+/// pixels on the survey grid (the raw pixels are dropped as soon as they are placed). Fails on
+/// the first bad file in `paths` order, saying how many failed.
+pub(crate) fn read_grid_spectra(
+    paths: &[PathBuf],
+) -> Result<Vec<(f64, i64, GridSpectrum)>, OptirError> {
+    let results: Vec<Result<(f64, i64, GridSpectrum), OptirError>> = paths
+        .par_iter()
+        .map(|p| {
+            let s = read_spec_lite(p)?;
+            let g = resample_to_survey_grid(&s)?;
+            Ok((s.z, s.id, g))
+        })
+        .collect();
+    let n_failed = results.iter().filter(|r| r.is_err()).count();
+    let n = paths.len();
+    results
+        .into_iter()
+        .map(|r| match r {
+            Err(OptirError::File { path, message }) if n_failed > 1 => Err(OptirError::File {
+                path,
+                message: format!("{message} ({n_failed} of {n} files failed; this is the first)"),
+            }),
+            r => r,
+        })
+        .collect()
 }
 
 // ---- WISE catalogues -------------------------------------------------------------------------
