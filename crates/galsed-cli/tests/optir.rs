@@ -320,7 +320,12 @@ fn bad_input_gives_clear_errors() {
         ],
     ));
     assert!(e.contains("s.txt") || e.contains("extension"), "{e}");
-    std::fs::write(tmp.path().join("empty.csv"), "id,w1mpro\n").unwrap();
+    // A readable (empty) WISE catalogue: it is read first, so the bad spectrum is what fails.
+    std::fs::write(
+        tmp.path().join("empty.csv"),
+        "specobjid,w1mpro,w1sigmpro,w2mpro,w2sigmpro,w3mpro,w3sigmpro,w4mpro,w4sigmpro\n",
+    )
+    .unwrap();
     let spec = tmp.path().join("spec.fits");
     std::fs::write(&spec, b"SIMPLE  = not really a FITS file").unwrap();
     let e = fails(galsed(
