@@ -427,7 +427,6 @@ impl Fits {
     }
 
     /// Moves to the 0-based HDU `k`; returns its description.
-    #[cfg(feature = "csv")] // only the WISE reader needs it
     pub(crate) fn goto_index(&self, k: c_int) -> Res<String> {
         let (mut t, mut status) = (0, 0);
         if k >= 0 {
@@ -892,6 +891,37 @@ impl Fits {
             }
             _ => self.read_i64(col, n, name, desc),
         }
+    }
+
+    /// The first `n` rows of a scalar string column, trailing blanks removed.
+    pub(crate) fn read_str_scalar(
+        &self,
+        col: c_int,
+        name: &str,
+        desc: &str,
+        n: usize,
+    ) -> Res<Vec<String>> {
+        let (tc, repeat, width) = self.column_type(col, name, desc)?;
+        if tc < 0 || tc as u32 != sys::TSTRING {
+            return Err(format!(
+                "{desc}: column '{name}' has the {} type, not a string",
+                type_name(tc)
+            ));
+        }
+        if width > 0 && repeat > width {
+            return Err(format!(
+                "{desc}: column '{name}' holds several strings per row"
+            ));
+        }
+        let width = width.max(repeat);
+        self.n_values(width.max(1), desc, name)?;
+        self.read_strings(col, 0, n.min(self.nrows()), width)
+            .map_err(|(status, (a, b))| {
+                format!(
+                    "{desc}: cannot read column '{name}' at rows {a}–{b}: {}",
+                    status_text(status)
+                )
+            })
     }
 
     /// Rows `start..start + n` (0-based) of a string column of `width` characters, trailing

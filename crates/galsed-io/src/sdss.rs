@@ -10,7 +10,12 @@
 //! that can exceed `i64::MAX`; they are parsed in the `u64` range and stored bit-for-bit as
 //! `i64` (two's complement). Spectra without `SPECOBJID` get [`plate_mjd_fiber_id`].
 //!
-//! Malformed input never panics (the reader is fuzzed, see `fuzz/README.md`).
+//! **Catalogue.** [`read_specobj_catalogue`] reads SDSS's own spectroscopic catalogue
+//! (`specObj-dr16.fits`-style: one binary-table row per spectrum in HDU 1) — the ids,
+//! redshifts, classifications, plate/MJD/fiber and the legacy target bits that select the main
+//! galaxy sample ([`MAIN_SAMPLE_TARGET_BITS`]).
+//!
+//! Malformed input never panics (the readers are fuzzed, see `fuzz/README.md`).
 
 use std::path::{Path, PathBuf};
 
@@ -165,4 +170,162 @@ fn spec_lite_from(f: &Fits, path: &Path) -> Result<SpecLite, String> {
         zwarning,
         id,
     })
+}
+
+// ---- the specObj catalogue ---------------------------------------------------------------------
+
+/// Legacy target bit `GALAXY_RED` (luminous red galaxies), `0x20`.
+///
+/// Bit values of the SDSS `TARGET` flags (`PRIMTARGET`, and `LEGACY_TARGET1` from DR8 on), from
+/// the SDSS bitmask documentation (sdss.org/dr16/algorithms/bitmasks/#TARGET) and Strauss et
+/// al. (2002), AJ 124, 1810, for the main galaxy sample.
+pub const TARGET_GALAXY_RED: i64 = 0x20;
+/// Legacy target bit `GALAXY` (main galaxy sample, r_Petro < 17.77), `0x40`.
+pub const TARGET_GALAXY: i64 = 0x40;
+/// Legacy target bit `GALAXY_BIG` (main sample, low surface brightness), `0x80`.
+pub const TARGET_GALAXY_BIG: i64 = 0x80;
+/// Legacy target bit `GALAXY_BRIGHT_CORE` (main sample, bright fibre magnitude), `0x100`.
+pub const TARGET_GALAXY_BRIGHT_CORE: i64 = 0x100;
+/// A spectrum is in the main galaxy sample if any of these bits is set: `GALAXY |
+/// GALAXY_BIG | GALAXY_BRIGHT_CORE` = `0x1c0` (`GALAXY_RED` alone is the LRG sample).
+pub const MAIN_SAMPLE_TARGET_BITS: i64 =
+    TARGET_GALAXY | TARGET_GALAXY_BIG | TARGET_GALAXY_BRIGHT_CORE;
+
+/// The target-bit columns, in order of preference: DR8+ `LEGACY_TARGET1`, then the older
+/// `PRIMTARGET` (same bits).
+pub const TARGET_COLUMNS: [&str; 2] = ["LEGACY_TARGET1", "PRIMTARGET"];
+
+/// The columns of an SDSS specObj catalogue needed to select and identify spectra, one entry
+/// per row, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecObjCatalogue {
+    /// `SPECOBJID` (stored bit-for-bit as `i64`, see the module documentation).
+    pub specobjid: Vec<i64>,
+    /// `Z`; NaN where null.
+    pub z: Vec<f64>,
+    /// `ZWARNING` bits.
+    pub zwarning: Vec<i64>,
+    /// `CLASS` with the padding blanks removed (`GALAXY`, `QSO`, `STAR`).
+    pub class: Vec<String>,
+    /// `PLATE`.
+    pub plate: Vec<i64>,
+    /// `MJD`.
+    pub mjd: Vec<i64>,
+    /// `FIBERID`.
+    pub fiberid: Vec<i64>,
+    /// Target bits from [`Self::target_column`].
+    pub target_bits: Vec<i64>,
+    /// Which of [`TARGET_COLUMNS`] the target bits came from.
+    pub target_column: String,
+}
+
+impl SpecObjCatalogue {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.specobjid.len()
+    }
+
+    /// True if the catalogue has no row.
+    pub fn is_empty(&self) -> bool {
+        self.specobjid.is_empty()
+    }
+}
+
+/// Reads an SDSS specObj catalogue (see [`SpecObjCatalogue`]) from the binary table in HDU 1.
+///
+/// Columns (names in any case): `SPECOBJID` (integer, unsigned 64-bit, or a decimal string
+/// such as the `20A` column of SDSS files), `Z` (number), `ZWARNING`, `PLATE`, `MJD`,
+/// `FIBERID` (integers), `CLASS` (string) and one of [`TARGET_COLUMNS`] (integer); other
+/// columns are ignored. Every error is a [`DataError::File`] naming the file and the column
+/// or row at fault: missing columns, wrong types, null integers, unparsable ids, truncated
+/// files.
+pub fn read_specobj_catalogue(path: &Path) -> Result<SpecObjCatalogue, DataError> {
+    let f = Fits::open_path(path).map_err(|m| DataError::file(path, m))?;
+    specobj_from(&f).map_err(|m| DataError::file(path, f.truncation_hint(m)))
+}
+
+/// [`read_specobj_catalogue`] of a file's bytes in memory; `path` only names it in messages.
+pub fn specobj_catalogue_from_bytes(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<SpecObjCatalogue, DataError> {
+    let f = Fits::open_bytes(bytes).map_err(|m| DataError::file(path, m))?;
+    specobj_from(&f).map_err(|m| DataError::file(path, f.truncation_hint(m)))
+}
+
+fn specobj_from(f: &Fits) -> Result<SpecObjCatalogue, String> {
+    let desc = f.goto_index(1)?;
+    if !f.is_table() {
+        return Err(format!(
+            "{desc} is not a table; the file has: {}",
+            f.hdu_list()
+        ));
+    }
+    let n = f.nrows();
+    // Every column is read whole: it must hold one value per row.
+    let one_per_row = |name: &str, len: usize| -> Result<(), String> {
+        if len == n {
+            Ok(())
+        } else {
+            Err(format!(
+                "{desc}: column '{name}' holds {len} values for {n} rows, not one per row"
+            ))
+        }
+    };
+    let int = |name: &str| -> Result<Vec<i64>, String> {
+        let c = f.require_column(name, &desc)?;
+        let v = f.read_i64_all(c, name, &desc)?;
+        one_per_row(name, v.len())?;
+        Ok(v)
+    };
+    let c = f.require_column("SPECOBJID", &desc)?;
+    let specobjid = f.read_ids(c, "SPECOBJID", &desc, n)?;
+    one_per_row("SPECOBJID", specobjid.len())?;
+    let c = f.require_column("Z", &desc)?;
+    let z = f.read_f64_all(c, "Z", &desc)?;
+    one_per_row("Z", z.len())?;
+    let c = f.require_column("CLASS", &desc)?;
+    let class = f.read_str_scalar(c, "CLASS", &desc, n)?;
+    one_per_row("CLASS", class.len())?;
+    let target_column = TARGET_COLUMNS
+        .iter()
+        .find(|name| f.find_column(name).is_some())
+        .ok_or_else(|| {
+            format!(
+                "{desc} has neither 'LEGACY_TARGET1' nor 'PRIMTARGET' (the target bits that \
+                 select the main galaxy sample); columns: {}",
+                f.column_list()
+            )
+        })?;
+    Ok(SpecObjCatalogue {
+        specobjid,
+        z,
+        zwarning: int("ZWARNING")?,
+        class: class.into_iter().map(|c| c.trim().to_owned()).collect(),
+        plate: int("PLATE")?,
+        mjd: int("MJD")?,
+        fiberid: int("FIBERID")?,
+        target_bits: int(target_column)?,
+        target_column: (*target_column).to_owned(),
+    })
+}
+
+/// Plate, MJD and fiber of a spec-lite file named `spec-PLATE-MJD-FIBER.fits` (also `.fit`,
+/// `.fts`, optionally gzipped; the numbers may be zero-padded), else `None`.
+pub fn plate_mjd_fiber_of(path: &Path) -> Option<(i64, i64, i64)> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let stem = [".fits", ".fit", ".fts"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))?;
+    let mut parts = stem.strip_prefix("spec-")?.split('-');
+    let mut number = || -> Option<i64> {
+        let p = parts.next()?;
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
+    };
+    let key = (number()?, number()?, number()?);
+    parts.next().is_none().then_some(key)
 }

@@ -2,7 +2,9 @@
 //! magnitudes and their errors, per object, from a CSV or FITS table.
 //!
 //! The photometry is returned as read (nulls as NaN); what a null or non-positive error means
-//! (a non-detection) is left to the caller. Column and HDU names are matched
+//! (in AllWISE: no detection, and the magnitude is a 95 % confidence upper limit) is left to
+//! the caller, as is what to do with the optional quality columns `cc_flags` and `ext_flg`
+//! ([`cc_flag_artefacts`]). Column and HDU names are matched
 //! case-insensitively; ids are decimal integers in the `i64` or `u64` range (the latter kept
 //! as their bit pattern, like SDSS `SPECOBJID`s) and must be unique. Malformed input never
 //! panics (the CSV reader is fuzzed, see `fuzz/README.md`).
@@ -20,6 +22,13 @@ pub const WISE_MAG_COLUMNS: [&str; 4] = ["w1mpro", "w2mpro", "w3mpro", "w4mpro"]
 /// upper limit (non-detection).
 pub const WISE_SIGMA_COLUMNS: [&str; 4] = ["w1sigmpro", "w2sigmpro", "w3sigmpro", "w4sigmpro"];
 
+/// The AllWISE contamination and confusion flags column (optional): four characters, one per
+/// band W1–W4.
+pub const WISE_CC_FLAGS_COLUMN: &str = "cc_flags";
+/// The AllWISE extended-source flag column (optional): 0 for a point source, 1–5 for sources
+/// extended in the profile fit or associated with a 2MASS extended source.
+pub const WISE_EXT_FLG_COLUMN: &str = "ext_flg";
+
 /// W1–W4 photometry per catalogue row, as read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WisePhotometry {
@@ -29,6 +38,49 @@ pub struct WisePhotometry {
     pub mags: [Vec<f64>; 4],
     /// `w1sigmpro…w4sigmpro` per band, NaN for nulls.
     pub sigmas: [Vec<f64>; 4],
+    /// `cc_flags` per row, checked by [`cc_flag_artefacts`] (an empty string for a null cell);
+    /// `None` if the catalogue has no such column.
+    pub cc_flags: Option<Vec<String>>,
+    /// `ext_flg` per row (`None` for a null cell); `None` if the catalogue has no such column.
+    pub ext_flg: Option<Vec<Option<i64>>>,
+}
+
+/// Which bands a `cc_flags` value marks as spurious or contaminated by an artefact.
+///
+/// AllWISE `cc_flags` hold one character per band W1–W4: `0` for a clean band, and `D`
+/// (diffraction spike), `P` (persistence), `H` (scattered-light halo) or `O` (optical ghost)
+/// when the source may be that artefact or contaminated by it. Upper case means the flux is
+/// believed spurious or biased; lower case (`d`, `p`, `h`, `o`) that it may be contaminated but
+/// is probably real. Only upper-case flags mark a band here. An empty value (a null cell) marks
+/// none; anything but four of `0DPHOdpho` is an error.
+pub fn cc_flag_artefacts(flags: &str) -> Result<[bool; 4], String> {
+    let mut out = [false; 4];
+    if flags.is_empty() {
+        return Ok(out);
+    }
+    let bytes = flags.as_bytes();
+    if bytes.len() != 4 || !bytes.iter().all(|b| b"0DPHOdpho".contains(b)) {
+        return Err(format!(
+            "'{}' is not an AllWISE cc_flags value (four of 0, D, P, H, O, d, p, h, o)",
+            clip(flags)
+        ));
+    }
+    for (band, b) in bytes.iter().enumerate() {
+        out[band] = b.is_ascii_uppercase();
+    }
+    Ok(out)
+}
+
+/// An `ext_flg` value: a non-negative integer, or null.
+fn ext_flg_value(v: f64) -> Result<Option<i64>, String> {
+    if v.is_nan() {
+        return Ok(None);
+    }
+    if v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
+        Ok(Some(v as i64))
+    } else {
+        Err(format!("{v} is not an ext_flg value (an integer 0–255)"))
+    }
 }
 
 /// Reads a WISE catalogue from a CSV or FITS file (FITS by extension: `.fits`, `.fit`, `.fts`,
@@ -80,14 +132,18 @@ struct WiseColumns {
     ids: Vec<i64>,
     mags: [Vec<f64>; 4],
     sigmas: [Vec<f64>; 4],
+    cc_flags: Option<Vec<String>>,
+    ext_flg: Option<Vec<Option<i64>>>,
 }
 
 /// Reads an AllWISE-style CSV catalogue: a header row naming (case-insensitively) `id_column`,
-/// `w1mpro…w4mpro` and `w1sigmpro…w4sigmpro` (other columns are ignored), then one row per
-/// object. Lines starting with `#` are comments. Ids are decimal integers (see the module
-/// documentation); magnitude cells are numbers or null (empty, `null`, `nan`, `none`, `na`,
-/// `n/a`, `--`). A null, non-finite or non-positive sigma marks a non-detection whose magnitude is
-/// an upper limit. Errors ([`DataError::Input`]) name the row, line and column.
+/// `w1mpro…w4mpro` and `w1sigmpro…w4sigmpro`, optionally [`WISE_CC_FLAGS_COLUMN`] and
+/// [`WISE_EXT_FLG_COLUMN`] (other columns are ignored), then one row per object, as IRSA's
+/// catalogue services deliver a cross-match. Lines starting with `#` are comments. Ids are
+/// decimal integers (see the module documentation); magnitude and `ext_flg` cells are numbers
+/// or null (empty, `null`, `nan`, `none`, `na`, `n/a`, `--`). A null, non-finite or
+/// non-positive sigma marks a non-detection whose magnitude is an upper limit. Errors
+/// ([`DataError::Input`]) name the row, line and column.
 pub fn read_wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WisePhotometry, DataError> {
     let cols = wise_csv(reader, id_column).map_err(DataError::Input)?;
     unique(cols).map_err(DataError::Input)
@@ -156,6 +212,10 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
             short_list(&header)
         ));
     }
+    let cc_col = find(WISE_CC_FLAGS_COLUMN)?;
+    let ext_col = find(WISE_EXT_FLG_COLUMN)?;
+    let mut cc_flags = cc_col.map(|_| vec![]);
+    let mut ext_flg = ext_col.map(|_| vec![]);
     let mut ids = vec![];
     let mut mags: [Vec<f64>; 4] = Default::default();
     let mut sigmas: [Vec<f64>; 4] = Default::default();
@@ -172,13 +232,13 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
         let row = ids.len() + 1;
         let at = position(record.position());
         let line = record.position().map_or(0, |p| p.line());
-        let cell = |k: usize| -> Result<String, String> {
-            let col = index[k];
+        let cell_at = |col: usize| -> Result<String, String> {
             let bytes = record.get(col).unwrap_or_default();
             std::str::from_utf8(bytes)
                 .map(|s| s.trim().to_owned())
                 .map_err(|_| format!("row {row}{at}, column '{}': invalid UTF-8", header[col]))
         };
+        let cell = |k: usize| cell_at(index[k]);
         let text = cell(0)?;
         let text = text.as_str();
         let id = parse_id(text).ok_or_else(|| {
@@ -209,6 +269,28 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
                 sigmas[k - 5].push(v)
             }
         }
+        if let (Some(col), Some(out)) = (cc_col, cc_flags.as_mut()) {
+            let text = cell_at(col)?;
+            let text = if cell_is_null(&text) { "" } else { &text };
+            cc_artefacts_at(text, &header[col], &format!("row {row}{at}"))?;
+            out.push(text.to_owned());
+        }
+        if let (Some(col), Some(out)) = (ext_col, ext_flg.as_mut()) {
+            let text = cell_at(col)?;
+            let v = if cell_is_null(&text) {
+                f64::NAN
+            } else {
+                text.parse::<f64>().unwrap_or(f64::INFINITY)
+            };
+            let v = ext_flg_value(v).map_err(|_| {
+                format!(
+                    "row {row}{at}, column '{}': '{}' is not an ext_flg value (an integer 0–255)",
+                    header[col],
+                    clip(&text)
+                )
+            })?;
+            out.push(v);
+        }
         lines.push(line);
     }
     Ok(WiseColumns {
@@ -219,7 +301,14 @@ fn wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseColumns, String> 
         ids,
         mags,
         sigmas,
+        cc_flags,
+        ext_flg,
     })
+}
+
+/// [`cc_flag_artefacts`] with the row and column in its error.
+fn cc_artefacts_at(flags: &str, column: &str, row: &str) -> Result<[bool; 4], String> {
+    cc_flag_artefacts(flags).map_err(|m| format!("{row}, column '{column}': {m}"))
 }
 
 fn csv_message(e: &::csv::Error) -> String {
@@ -318,11 +407,34 @@ fn wise_fits(f: &Fits, id_column: &str, hdu: Option<&str>) -> Result<WiseColumns
             *out = f.read_f64_scalar(c, name, &desc, n)?;
         }
     }
+    let cc_flags = match f.find_column(WISE_CC_FLAGS_COLUMN) {
+        Some(c) => {
+            let flags = f.read_str_scalar(c, WISE_CC_FLAGS_COLUMN, &desc, n)?;
+            for (i, flags) in flags.iter().enumerate() {
+                let row = format!("{desc} row {}", i + 1);
+                cc_artefacts_at(flags.trim(), WISE_CC_FLAGS_COLUMN, &row)?;
+            }
+            Some(flags.into_iter().map(|s| s.trim().to_owned()).collect())
+        }
+        None => None,
+    };
+    let ext_flg = match f.find_column(WISE_EXT_FLG_COLUMN) {
+        Some(c) => {
+            let values = f.read_f64_scalar(c, WISE_EXT_FLG_COLUMN, &desc, n)?;
+            let checked = values.iter().enumerate().map(|(i, &v)| {
+                ext_flg_value(v).map_err(|m| format!("{desc} row {}, column 'ext_flg': {m}", i + 1))
+            });
+            Some(checked.collect::<Result<Vec<_>, String>>()?)
+        }
+        None => None,
+    };
     Ok(WiseColumns {
         row_label: Box::new(move |i| format!("{desc} row {}", i + 1)),
         ids,
         mags,
         sigmas,
+        cc_flags,
+        ext_flg,
     })
 }
 
@@ -355,5 +467,7 @@ fn unique(c: WiseColumns) -> Result<WisePhotometry, String> {
         ids: c.ids,
         mags: c.mags,
         sigmas: c.sigmas,
+        cc_flags: c.cc_flags,
+        ext_flg: c.ext_flg,
     })
 }

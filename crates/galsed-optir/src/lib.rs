@@ -13,10 +13,13 @@
 //! * [`evaluate`] — reduced χ², probability of the data, PP curves, colours, splits.
 //! * [`occlude`] — multiscale occlusion attribution.
 //! * [`readers`] — SDSS spec-lite FITS and AllWISE-style catalogues (CSV or FITS).
+//! * [`import`] — a real survey at scale: the main-galaxy-sample cuts on SDSS's specObj
+//!   catalogue, and spec-lite files read in parallel in chunks that survive a kill.
 //! * [`pipeline`] — the steps end to end (simulate, train, encode, evaluate, occlude, run), and
 //!   [`run_dir`], where each step puts its files.
 
 pub mod evaluate;
+pub mod import;
 pub mod occlude;
 pub mod pca;
 pub mod pipeline;

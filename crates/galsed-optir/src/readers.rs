@@ -4,8 +4,9 @@
 //!   `loglam`, `ivar`, `and_mask`; HDU `SPECOBJ` or `SPALL`: `Z`, `ZWARNING`, `SPECOBJID`);
 //!   [`resample_to_survey_grid`] places its pixels on [`survey::sdss_loglam`]; [`read_spectra`]
 //!   does both for many files (in parallel) and stacks them into [`Spectra`].
-//! * [`read_wise_catalogue`] reads `w1mpro…w4mpro`, `w1sigmpro…w4sigmpro` and an id column from a
-//!   CSV or FITS table ([`read_wise_csv`] does the CSV part on any [`Read`]).
+//! * [`read_wise_catalogue`] reads `w1mpro…w4mpro`, `w1sigmpro…w4sigmpro`, an id column and,
+//!   when present, `cc_flags` and `ext_flg` from a CSV or FITS table ([`read_wise_csv`] does the
+//!   CSV part on any [`Read`]).
 //! * [`assemble_survey`] joins the two by id into a [`Survey`].
 //!
 //! Column and HDU names are matched case-insensitively. Every failure is an
@@ -32,7 +33,7 @@ use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
 pub use galsed_io::sdss::{SpecLite, plate_mjd_fiber_id};
-pub use galsed_io::wise::{WISE_MAG_COLUMNS, WISE_SIGMA_COLUMNS};
+pub use galsed_io::wise::{WISE_MAG_COLUMNS, WISE_SIGMA_COLUMNS, cc_flag_artefacts};
 
 use crate::survey::{
     self, LOGLAM_START, LOGLAM_STEP, N_PIX, NODATA, Spectra, Survey, UNDETECTED_SIGMA,
@@ -63,6 +64,12 @@ pub struct WiseCatalogue {
     pub mags: Array2<f64>,
     /// W1–W4 errors, (n, 4); [`UNDETECTED_SIGMA`] for non-detections.
     pub errs: Array2<f64>,
+    /// AllWISE `ext_flg` per row (0: point source, > 0: extended; `None` for a null cell), if
+    /// the catalogue has the column. Recorded, not used: the profile-fit magnitudes of
+    /// extended galaxies underestimate their flux.
+    pub ext_flg: Option<Vec<Option<i64>>>,
+    /// Bands dropped for an upper-case `cc_flags` artefact ([`CcArtefacts::Drop`]), per band.
+    pub artefact_bands: [usize; 4],
 }
 
 impl WiseCatalogue {
@@ -75,6 +82,18 @@ impl WiseCatalogue {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+}
+
+/// What the WISE readers do with a band whose AllWISE `cc_flags` character is an upper-case
+/// artefact flag (`D`, `P`, `H`, `O`: flux believed spurious or biased, see
+/// [`cc_flag_artefacts`]); lower-case flags never drop a band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CcArtefacts {
+    /// Treat the band as missing: a non-detection with the 5σ depth as its limit (the default).
+    #[default]
+    Drop,
+    /// Keep the catalogue's magnitude and error.
+    Keep,
 }
 
 /// What [`assemble_survey`] does with spectra that have no WISE row.
@@ -170,39 +189,19 @@ pub fn resample_to_survey_grid(spec: &SpecLite) -> Result<GridSpectrum, OptirErr
 /// spectra in the order of `paths`, their redshifts and ids. Fails on the first bad file in
 /// `paths` order, saying how many failed.
 pub fn read_spectra(paths: &[PathBuf]) -> Result<(Spectra, Vec<f64>, Vec<i64>), OptirError> {
-    let results: Vec<Result<(SpecLite, GridSpectrum), OptirError>> = paths
-        .par_iter()
-        .map(|p| {
-            let s = read_spec_lite(p)?;
-            let g = resample_to_survey_grid(&s)?;
-            Ok((s, g))
-        })
-        .collect();
-    let n_failed = results.iter().filter(|r| r.is_err()).count();
+    let read = read_grid_spectra(paths)?;
     let n = paths.len();
     let mut flux = Array2::<f32>::zeros((n, N_PIX));
     let mut ivar = Array2::<f32>::zeros((n, N_PIX));
     let mut and_mask = Array2::<u32>::zeros((n, N_PIX));
     let mut z = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);
-    for (i, r) in results.into_iter().enumerate() {
-        let (s, (f, w, m)) = match r {
-            Ok(v) => v,
-            Err(OptirError::File { path, message }) if n_failed > 1 => {
-                return Err(OptirError::File {
-                    path,
-                    message: format!(
-                        "{message} ({n_failed} of {n} files failed; this is the first)"
-                    ),
-                });
-            }
-            Err(e) => return Err(e),
-        };
+    for (i, (zi, id, (f, w, m))) in read.into_iter().enumerate() {
         flux.row_mut(i).assign(&ndarray::ArrayView1::from(&f));
         ivar.row_mut(i).assign(&ndarray::ArrayView1::from(&w));
         and_mask.row_mut(i).assign(&ndarray::ArrayView1::from(&m));
-        z.push(s.z);
-        ids.push(s.id);
+        z.push(zi);
+        ids.push(id);
     }
     Ok((
         Spectra {
@@ -214,6 +213,34 @@ pub fn read_spectra(paths: &[PathBuf]) -> Result<(Spectra, Vec<f64>, Vec<i64>), 
         z,
         ids,
     ))
+}
+
+/// Reads spec-lite files in parallel: per file, in the order of `paths`, its redshift, id and
+/// pixels on the survey grid (the raw pixels are dropped as soon as they are placed). Fails on
+/// the first bad file in `paths` order, saying how many failed.
+pub(crate) fn read_grid_spectra(
+    paths: &[PathBuf],
+) -> Result<Vec<(f64, i64, GridSpectrum)>, OptirError> {
+    let results: Vec<Result<(f64, i64, GridSpectrum), OptirError>> = paths
+        .par_iter()
+        .map(|p| {
+            let s = read_spec_lite(p)?;
+            let g = resample_to_survey_grid(&s)?;
+            Ok((s.z, s.id, g))
+        })
+        .collect();
+    let n_failed = results.iter().filter(|r| r.is_err()).count();
+    let n = paths.len();
+    results
+        .into_iter()
+        .map(|r| match r {
+            Err(OptirError::File { path, message }) if n_failed > 1 => Err(OptirError::File {
+                path,
+                message: format!("{message} ({n_failed} of {n} files failed; this is the first)"),
+            }),
+            r => r,
+        })
+        .collect()
 }
 
 // ---- WISE catalogues -------------------------------------------------------------------------
@@ -232,26 +259,54 @@ pub fn read_wise_catalogue_hdu(
     id_column: &str,
     hdu: Option<&str>,
 ) -> Result<WiseCatalogue, OptirError> {
+    read_wise_catalogue_with(path, id_column, hdu, CcArtefacts::default())
+}
+
+/// [`read_wise_catalogue_hdu`] with a choice of what to do with `cc_flags` artefacts.
+pub fn read_wise_catalogue_with(
+    path: &Path,
+    id_column: &str,
+    hdu: Option<&str>,
+    artefacts: CcArtefacts,
+) -> Result<WiseCatalogue, OptirError> {
     let p = galsed_io::wise::read_wise(path, id_column, hdu).map_err(data_err)?;
-    Ok(wise_from_photometry(p))
+    Ok(wise_from_photometry(p, artefacts))
 }
 
 /// Reads an AllWISE-style CSV catalogue (see [`galsed_io::wise::read_wise_csv`]) and applies
 /// the detection rules: a null, non-finite or non-positive sigma marks a non-detection whose
-/// magnitude is an upper limit. Errors ([`OptirError::Input`]) name the row, line and column.
+/// magnitude is an upper limit (in AllWISE, the 95 % confidence limit); bands with an
+/// upper-case `cc_flags` artefact are dropped ([`CcArtefacts::Drop`]). Errors
+/// ([`OptirError::Input`]) name the row, line and column.
 pub fn read_wise_csv<R: Read>(reader: R, id_column: &str) -> Result<WiseCatalogue, OptirError> {
     let p = galsed_io::wise::read_wise_csv(reader, id_column).map_err(data_err)?;
-    Ok(wise_from_photometry(p))
+    Ok(wise_from_photometry(p, CcArtefacts::default()))
 }
 
-fn wise_from_photometry(c: WisePhotometry) -> WiseCatalogue {
+fn wise_from_photometry(c: WisePhotometry, artefacts: CcArtefacts) -> WiseCatalogue {
     let n = c.ids.len();
     let mut mags = Array2::<f64>::zeros((n, 4));
     let mut errs = Array2::<f64>::zeros((n, 4));
+    let mut artefact_bands = [0; 4];
     for i in 0..n {
+        // The reader has checked every value; an unreadable one would drop nothing.
+        let dropped = match (artefacts, &c.cc_flags) {
+            (CcArtefacts::Drop, Some(flags)) => flags
+                .get(i)
+                .and_then(|f| cc_flag_artefacts(f).ok())
+                .unwrap_or_default(),
+            _ => [false; 4],
+        };
         for b in 0..4 {
-            let m = c.mags[b].get(i).copied().unwrap_or(f64::NAN);
-            let s = c.sigmas[b].get(i).copied().unwrap_or(f64::NAN);
+            let (m, s) = if dropped[b] {
+                artefact_bands[b] += 1;
+                (f64::NAN, f64::NAN)
+            } else {
+                (
+                    c.mags[b].get(i).copied().unwrap_or(f64::NAN),
+                    c.sigmas[b].get(i).copied().unwrap_or(f64::NAN),
+                )
+            };
             let detected = m.is_finite() && s.is_finite() && s > 0.0 && s < UNDETECTED_SIGMA;
             mags[[i, b]] = if m.is_finite() {
                 m
@@ -265,6 +320,8 @@ fn wise_from_photometry(c: WisePhotometry) -> WiseCatalogue {
         ids: c.ids,
         mags,
         errs,
+        ext_flg: c.ext_flg,
+        artefact_bands,
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, ValueEnum};
+use galsed_optir::import::{DEFAULT_CHUNK_SIZE, SampleCuts};
 use galsed_optir::spender::TrainSettings;
 
 /// Sizes of the whole pipeline.
@@ -39,10 +41,12 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Output survey (.h5/.hdf5 or .parquet).
+    /// Output survey (.h5/.hdf5 or .parquet). Finished chunks of spectra are kept in
+    /// .NAME.import beside it until it is written, so a rerun after a kill resumes.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// WISE catalogue (CSV or FITS) with w1mpro…w4mpro, w1sigmpro…w4sigmpro and an id column.
+    /// WISE catalogue (CSV or FITS) with w1mpro…w4mpro, w1sigmpro…w4sigmpro and an id column;
+    /// optional cc_flags and ext_flg. A null sigma marks an upper limit.
     #[arg(long, value_name = "FILE")]
     pub wise: PathBuf,
     /// The catalogue's column holding the spectra's ids (SPECOBJID).
@@ -51,7 +55,26 @@ pub struct ImportArgs {
     /// Drop spectra without a catalogue row instead of failing.
     #[arg(long)]
     pub drop_unmatched: bool,
-    /// SDSS spec-lite files (spec-PLATE-MJD-FIBER.fits).
+    /// Keep WISE bands whose cc_flags mark an artefact (D, P, H, O in upper case); by default
+    /// they are treated as missing.
+    #[arg(long)]
+    pub keep_cc_artefacts: bool,
+    /// SDSS specObj catalogue (specObj-dr16.fits layout): select the main galaxy sample
+    /// (target bits 0x1c0, CLASS = GALAXY, ZWARNING = 0, --z-min ≤ Z ≤ --z-max) and take ids and
+    /// redshifts from it; spectra are matched by plate-MJD-fiber in their file names.
+    #[arg(long, value_name = "FILE")]
+    pub specobj: Option<PathBuf>,
+    /// Lowest redshift of the sample (with --specobj).
+    #[arg(long, default_value_t = SampleCuts::default().z_min, requires = "specobj")]
+    pub z_min: f64,
+    /// Highest redshift of the sample (with --specobj).
+    #[arg(long, default_value_t = SampleCuts::default().z_max, requires = "specobj")]
+    pub z_max: f64,
+    /// Spectra per chunk: each chunk is read in parallel and saved when finished.
+    #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub chunk_size: usize,
+    /// SDSS spec-lite files (spec-PLATE-MJD-FIBER.fits), or directories searched recursively
+    /// for them.
     #[arg(required = true, value_name = "SPEC")]
     pub spectra: Vec<PathBuf>,
 }

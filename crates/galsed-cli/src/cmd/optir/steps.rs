@@ -8,14 +8,15 @@ use galsed_core::ssp::WavelengthGrid;
 use galsed_emulator::model_files::ModelFiles;
 use galsed_optir::occlude::OcclusionSettings;
 use galsed_optir::pipeline::{
-    self, ClassStack, Emulator, Evaluation, Finished, RunSettings, SedBaseline, TrainedModels,
+    self, ClassStack, Emulator, Evaluation, Finished, Progress, RunSettings, SedBaseline,
+    TrainedModels,
 };
-use galsed_optir::readers;
 use galsed_optir::run_dir::{EvaluationDir, ModelsDir, OcclusionDir, RunDir};
 use galsed_optir::sedfit::SedFitSettings;
 use galsed_optir::simulate::SimulateConfig;
 use galsed_optir::spender::{SpenderConfig, TrainSettings};
 use galsed_optir::survey_io::{read_survey, write_survey};
+use galsed_optir::{import, readers};
 use galsed_plot::Format;
 use galsed_plot::optir as plots;
 
@@ -55,12 +56,55 @@ pub fn simulate_cmd(a: &SimulateArgs) -> Result<()> {
 }
 
 pub fn import_cmd(a: &ImportArgs) -> Result<()> {
-    let (spectra, z, ids) = readers::read_spectra(&a.spectra)?;
-    let wise = readers::read_wise_catalogue(&a.wise, &a.id_column)?;
+    let bars = Bars::default();
+    let files = import::spec_lite_files(&a.spectra)?;
+    let sources = match &a.specobj {
+        Some(path) => catalogue_sources(a, path, &files)?,
+        None => import::SpectrumSource::from_files(&files),
+    };
+    // The WISE catalogue first: a bad one fails before the long read.
+    let artefacts = if a.keep_cc_artefacts {
+        readers::CcArtefacts::Keep
+    } else {
+        readers::CcArtefacts::Drop
+    };
+    let wise = readers::read_wise_catalogue_with(&a.wise, &a.id_column, None, artefacts)?;
+    if wise.artefact_bands.iter().any(|&n| n > 0) {
+        let [w1, w2, w3, w4] = wise.artefact_bands;
+        println!(
+            "WISE bands dropped for cc_flags artefacts, in catalogue rows: W1 {w1}, W2 {w2}, W3 {w3}, W4 {w4}"
+        );
+    }
+    let work = import::work_dir_for(&a.output);
+    let read = import::read_spectra_resumable(&sources, &work, a.chunk_size, &bars)?;
+    if read.resumed_chunks > 0 {
+        println!(
+            "resumed: {} of {} chunks read back from {}",
+            read.resumed_chunks,
+            read.chunks,
+            work.display()
+        );
+    }
+    if !read.z_disagreements.is_empty() {
+        let shown: Vec<String> = read
+            .z_disagreements
+            .iter()
+            .take(5)
+            .map(|id| (*id as u64).to_string())
+            .collect();
+        bars.warn(&format!(
+            "{} spectra have a Z that differs from the catalogue's by more than {} (SPECOBJID {}{}); \
+             the catalogue's is used",
+            read.z_disagreements.len(),
+            import::Z_TOLERANCE,
+            shown.join(", "),
+            if read.z_disagreements.len() > 5 { ", …" } else { "" }
+        ));
+    }
     let survey = readers::assemble_survey(
-        spectra,
-        z,
-        ids,
+        read.spectra,
+        read.z,
+        read.ids,
         &wise,
         None,
         if a.drop_unmatched {
@@ -70,8 +114,46 @@ pub fn import_cmd(a: &ImportArgs) -> Result<()> {
         },
     )?;
     write_survey(&a.output, &survey)?;
+    import::remove_work_dir(&work)?;
     println!("wrote {} ({} galaxies)", a.output.display(), survey.len());
     Ok(())
+}
+
+/// The spectra of the main galaxy sample among `files`, with ids and redshifts from the specObj
+/// catalogue at `path`; prints the cut table and the join.
+fn catalogue_sources(
+    a: &ImportArgs,
+    path: &Path,
+    files: &[std::path::PathBuf],
+) -> Result<Vec<import::SpectrumSource>> {
+    let cat = galsed_io::sdss::read_specobj_catalogue(path)?;
+    let cuts = import::SampleCuts {
+        z_min: a.z_min,
+        z_max: a.z_max,
+    };
+    let (selected, report) = import::select_main_sample(&cat, &cuts)?;
+    println!("sample cuts on {}:", path.display());
+    print!(
+        "{}",
+        import::CutTable {
+            report: &report,
+            cuts: &cuts,
+            target_column: &cat.target_column,
+        }
+    );
+    let (sources, join) = import::join_catalogue(files, &cat, &selected)?;
+    println!(
+        "spectra: {} in the sample, {} not in it (not read); {} sample rows without a file",
+        join.matched, join.not_selected, join.without_file
+    );
+    if sources.is_empty() {
+        anyhow::bail!(
+            "none of the {} spectra is in the selected sample of {}",
+            files.len(),
+            path.display()
+        );
+    }
+    Ok(sources)
 }
 
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
