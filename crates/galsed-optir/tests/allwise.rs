@@ -6,12 +6,15 @@
 use std::path::Path;
 
 use fitsio::FitsFile;
-use fitsio::tables::{ColumnDataType, ColumnDescription};
+use fitsio::tables::ColumnDataType;
 use galsed_optir::readers::{
     CcArtefacts, WiseCatalogue, cc_flag_artefacts, read_wise_catalogue, read_wise_catalogue_with,
     read_wise_csv,
 };
 use galsed_optir::survey::{UNDETECTED_SIGMA, WISE_DEPTH_5SIGMA};
+
+mod common;
+use common::col;
 
 /// An IRSA cross-match of uploaded SDSS ids with AllWISE (CSV): `cntr_u`/`dist_x` from the
 /// match, the uploaded `specobjid`, then the catalogue's columns; empty cells are nulls.
@@ -126,13 +129,6 @@ fn bad_flag_cells_name_the_row_and_column() {
 /// `cc_flags` as `4A`, `ext_flg` as a 16-bit integer.
 fn write_allwise_fits(path: &Path, flags: [&str; 2]) {
     let _g = galsed_io::fits::lock();
-    let col = |name: &str, t: ColumnDataType, r: usize| {
-        ColumnDescription::new(name)
-            .with_type(t)
-            .that_repeats(r)
-            .create()
-            .unwrap()
-    };
     let mut f = FitsFile::create(path).overwrite().open().unwrap();
     let mut cols = vec![col("specobjid", ColumnDataType::UnsignedLongLong, 1)];
     for b in 1..=4 {

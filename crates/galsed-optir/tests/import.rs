@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use fitsio::FitsFile;
-use fitsio::tables::{ColumnDataType, ColumnDescription};
+use fitsio::tables::ColumnDataType;
 use galsed_io::sdss::{
     SpecObjCatalogue, TARGET_GALAXY, TARGET_GALAXY_BIG, TARGET_GALAXY_BRIGHT_CORE,
     TARGET_GALAXY_RED,
@@ -17,6 +17,9 @@ use galsed_optir::import::{
 use galsed_optir::pipeline::Silent;
 use galsed_optir::readers::read_spectra;
 use galsed_optir::survey::LOGLAM_START;
+
+mod common;
+use common::col;
 
 /// A catalogue with one row for each cut, in SDSS's layout (padded CLASS strings, 20-digit ids).
 fn catalogue() -> SpecObjCatalogue {
@@ -143,13 +146,6 @@ fn the_join_goes_by_file_name() {
 fn write_spec(path: &Path, k: usize, z: f32, specobjid: u64) {
     let _g = galsed_io::fits::lock();
     let n = 400;
-    let col = |name: &str, t: ColumnDataType, r: usize| {
-        ColumnDescription::new(name)
-            .with_type(t)
-            .that_repeats(r)
-            .create()
-            .unwrap()
-    };
     let mut f = FitsFile::create(path).overwrite().open().unwrap();
     let float = ColumnDataType::Float;
     let cols = [
